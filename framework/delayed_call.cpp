@@ -1,0 +1,64 @@
+#include "framework/delayed_call.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace torsion {
+namespace {
+
+void check_delay(double seconds, const char* what) {
+  if (std::isnan(seconds) || seconds < 0)
+    throw std::invalid_argument(std::string(what) + ": delay must be >= 0 seconds, got " +
+                                std::to_string(seconds));
+}
+
+using State = detail::TimerNode::State;
+
+}  // namespace
+
+bool DelayedCall::cancel() {
+  if (!active()) return false;
+  node_->queue->cancel(*node_);
+  return true;
+}
+
+bool DelayedCall::reset(double seconds) {
+  check_delay(seconds, "DelayedCall::reset");
+  if (!active()) return false;
+  node_->queue->reschedule(*node_, node_->queue->now() + seconds);
+  return true;
+}
+
+bool DelayedCall::delay(double seconds) {
+  if (std::isnan(seconds)) throw std::invalid_argument("DelayedCall::delay: delay is NaN");
+  if (!active()) return false;
+  node_->queue->reschedule(*node_, node_->when + seconds);
+  return true;
+}
+
+bool DelayedCall::active() const noexcept {
+  return node_ && node_->state == State::pending && node_->queue != nullptr;
+}
+bool DelayedCall::called() const noexcept { return node_ && node_->state == State::called; }
+bool DelayedCall::cancelled() const noexcept {
+  return node_ && node_->state == State::cancelled;
+}
+double DelayedCall::time() const noexcept { return node_ ? node_->when : 0.0; }
+
+Scheduler::~Scheduler() = default;
+
+DelayedCall Scheduler::call_later(double delay, std::function<void()> fn) {
+  check_delay(delay, "call_later");
+  if (!fn) throw std::invalid_argument("call_later: empty callback");
+  if (!timers_.now) timers_.now = [this] { return seconds(); };
+  return DelayedCall(timers_.schedule(seconds() + delay, std::move(fn)));
+}
+
+std::vector<DelayedCall> Scheduler::pending_calls() const {
+  std::vector<DelayedCall> out;
+  for (auto& node : timers_.pending()) out.emplace_back(node);
+  return out;
+}
+
+}  // namespace torsion

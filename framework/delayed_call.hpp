@@ -1,0 +1,83 @@
+#pragma once
+/// \file
+/// DelayedCall (the handle `call_later` returns) and Scheduler, the time interface shared
+/// by the reactor and the testing toolkit's manual clock.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "framework/detail/timer_queue.hpp"
+
+namespace torsion {
+
+/// A handle on a call scheduled with call_later. Copies refer to the same call. A default
+/// constructed handle refers to nothing and is never active. Handles may outlive the call
+/// and its scheduler; operations on a finished call are harmless no-ops that return false.
+/// Not thread-safe: use it on the scheduler's thread.
+class DelayedCall {
+ public:
+  DelayedCall() = default;
+
+  /// Cancels the call if it is still pending: its callback is destroyed and never runs.
+  /// Returns true if it was pending, false (and does nothing) if it already ran, was
+  /// cancelled before, or the handle is empty.
+  bool cancel();
+
+  /// Moves the call to `seconds` from now. Returns false and does nothing if it is not
+  /// pending. Throws std::invalid_argument for a negative or NaN delay.
+  bool reset(double seconds);
+
+  /// Pushes the call `seconds` later than its current time (negative brings it earlier).
+  /// Returns false and does nothing if it is not pending. Throws for NaN.
+  bool delay(double seconds);
+
+  /// True while the call is pending (neither run nor cancelled).
+  bool active() const noexcept;
+  /// True once the callback has started running.
+  bool called() const noexcept;
+  /// True once the call was cancelled.
+  bool cancelled() const noexcept;
+
+  /// When the call is (or was) due, in seconds on its scheduler's clock; 0 for an
+  /// empty handle.
+  double time() const noexcept;
+
+  explicit DelayedCall(std::shared_ptr<detail::TimerNode> node) : node_(std::move(node)) {}
+
+ private:
+  std::shared_ptr<detail::TimerNode> node_;
+};
+
+/// Anything that tells the time and runs calls later: the Reactor, or the manual clock of
+/// the testing toolkit. Code that only needs timers (time-outs, looping calls) should take
+/// a Scheduler& so that its tests can use the manual clock.
+class Scheduler {
+ public:
+  virtual ~Scheduler();
+
+  /// Seconds on a monotonic clock (the reactor's) or on the manual clock.
+  virtual double seconds() const = 0;
+
+  /// Runs `fn` once, `delay` seconds from now, from the scheduler's loop (never from
+  /// inside this call). Calls due at the same time run in the order they were scheduled.
+  /// An exception thrown by `fn` is logged and does not stop the loop.
+  /// Throws std::invalid_argument for a negative or NaN delay, naming the value.
+  DelayedCall call_later(double delay, std::function<void()> fn);
+
+  /// call_later with a std::chrono duration.
+  template <class Rep, class Period>
+  DelayedCall call_later(std::chrono::duration<Rep, Period> delay, std::function<void()> fn) {
+    return call_later(std::chrono::duration<double>(delay).count(), std::move(fn));
+  }
+
+  /// Pending calls in the order they will fire.
+  std::vector<DelayedCall> pending_calls() const;
+
+ protected:
+  Scheduler() = default;
+  detail::TimerQueue timers_;
+};
+
+}  // namespace torsion

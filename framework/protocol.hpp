@@ -1,0 +1,109 @@
+#pragma once
+/// \file
+/// Protocol, Factory and ClientFactory: the classes users subclass.
+
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <utility>
+
+#include "framework/address.hpp"
+#include "framework/reason.hpp"
+#include "framework/transport.hpp"
+
+namespace torsion {
+
+/// Handles one connection. Subclass it and override the events you need. All events
+/// come from the reactor loop on the reactor's thread, one at a time, never re-entered.
+class Protocol {
+ public:
+  virtual ~Protocol();
+
+  /// The connection is up; transport() is valid from now until connection_lost returns.
+  virtual void connection_made() {}
+  /// Bytes from the peer. The view is valid only during this call.
+  virtual void data_received(std::string_view data) { (void)data; }
+  /// The peer sent end-of-file (its write side is closed). Return true to keep the
+  /// connection open for writing (half-close); the default false closes it cleanly after
+  /// the write queue drains.
+  virtual bool eof_received() { return false; }
+  /// The connection is gone; called exactly once, after connection_made.
+  virtual void connection_lost(const Reason& reason) { (void)reason; }
+
+  /// The transport; throws std::logic_error when not connected.
+  Transport& transport() const;
+  /// True between make_connection and the end of connection_lost.
+  bool has_transport() const noexcept { return transport_ != nullptr; }
+
+  /// Attaches the transport and calls connection_made(). Transports call this; tests can
+  /// too, with an in-memory transport.
+  void make_connection(Transport& transport);
+  /// Calls connection_lost(reason) and detaches the transport. Transports call this once.
+  void end_connection(const Reason& reason);
+
+ private:
+  Transport* transport_ = nullptr;
+};
+
+/// Builds a protocol for each accepted connection. The factory is the user's: it must
+/// outlive every port listening with it and every connection it built.
+class Factory {
+ public:
+  virtual ~Factory();
+  /// Returns a protocol for a new connection from `peer`, or null to refuse it (the
+  /// connection is closed at once and no protocol event fires).
+  virtual std::unique_ptr<Protocol> build_protocol(const Address& peer) = 0;
+};
+
+/// An outgoing connection attempt, handed to ClientFactory callbacks.
+class Connector {
+ public:
+  virtual ~Connector();
+  /// Where it connects to (host as given, port).
+  virtual Address get_destination() const = 0;
+  /// Stops a connection attempt in progress (client_connection_failed follows with
+  /// error::cancelled), or closes the connection if it is up (lose_connection).
+  virtual void disconnect() = 0;
+  /// Starts connecting again (after a failure or a loss); ignored while connecting or
+  /// connected.
+  virtual void connect() = 0;
+};
+
+/// A factory for outgoing connections: hears how each attempt goes. Must outlive the
+/// connector and its connections.
+class ClientFactory : public Factory {
+ public:
+  /// An attempt started.
+  virtual void started_connecting(Connector& connector) { (void)connector; }
+  /// The attempt failed (refused, timed out, lookup failed, refused_by_factory...).
+  virtual void client_connection_failed(Connector& connector, const Reason& reason) {
+    (void)connector, (void)reason;
+  }
+  /// An established connection ended; called after the protocol's connection_lost.
+  virtual void client_connection_lost(Connector& connector, const Reason& reason) {
+    (void)connector, (void)reason;
+  }
+};
+
+/// A Factory (or ClientFactory) that builds each protocol by calling a function.
+template <class Base = Factory>
+class FunctionFactory : public Base {
+ public:
+  using Builder = std::function<std::unique_ptr<Protocol>(const Address&)>;
+  explicit FunctionFactory(Builder builder) : builder_(std::move(builder)) {}
+  std::unique_ptr<Protocol> build_protocol(const Address& peer) override {
+    return builder_(peer);
+  }
+
+ private:
+  Builder builder_;
+};
+
+/// A factory whose protocols are `P`, constructed with copies of `args...`.
+template <class P, class... Args>
+FunctionFactory<Factory> make_factory(Args... args) {
+  return FunctionFactory<Factory>(
+      [=](const Address&) -> std::unique_ptr<Protocol> { return std::make_unique<P>(args...); });
+}
+
+}  // namespace torsion

@@ -1,0 +1,468 @@
+#pragma once
+// Private: the one implementation of the read loop and write queue behind every stream
+// transport (TCP, Unix). It differs per transport only in the Asio socket type.
+//
+// Life cycle:  open --lose_connection--> closing (draining) --drained--> closed
+//                \--abort / error / drained-------------------------------^
+// Once closed, the socket is closed and finish() is posted: connection_lost runs from the
+// loop, exactly once. Every pending Asio operation holds a shared_ptr to the transport, so
+// it outlives them all.
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/socket_base.hpp>
+#include <array>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "framework/detail/tracked.hpp"
+#include "framework/log.hpp"
+#include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
+#include "transports/detail/write_queue.hpp"
+
+namespace torsion::detail {
+
+template <class Socket>
+class StreamTransport final : public Transport,
+                              public Tracked,
+                              public std::enable_shared_from_this<StreamTransport<Socket>> {
+ public:
+  using LostHook = std::function<void(const Reason&)>;
+
+  StreamTransport(Reactor& reactor, Socket socket, Address host, Address peer)
+      : connections_(reactor.connections()),
+        socket_(std::move(socket)),
+        host_(std::move(host)),
+        peer_(std::move(peer)) {}
+
+  ~StreamTransport() override { connections_.unlink(*this); }
+
+  // Attaches the protocol, calls connection_made and starts reading. From the loop only.
+  // `on_lost` runs after the protocol's connection_lost (client factories use it).
+  void start(std::unique_ptr<Protocol> protocol, LostHook on_lost = {}) {
+    protocol_ = std::move(protocol);
+    on_lost_ = std::move(on_lost);
+    self_ = this->shared_from_this();  // alive while open, even with no I/O pending
+    connections_.link(*this);
+    std::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ec) {
+      close_hard(Reason::from_os_error(ec, "setting non-blocking mode"));
+      return;
+    }
+    guarded("connection_made", [&] { protocol_->make_connection(*this); });
+    if (state_ == State::open && !read_paused_) start_read();
+  }
+
+  Socket& socket() noexcept { return socket_; }
+
+  // Transport
+  void lose_connection() override {
+    if (state_ != State::open) return;
+    state_ = State::closing;
+    if (queue_.empty()) close_clean();
+  }
+
+  void abort_connection() override { close_hard(Reason(error::connection_aborted)); }
+
+  void lose_write_connection() override {
+    if (state_ != State::open || write_shut_requested_) return;
+    write_shut_requested_ = true;
+    if (queue_.empty()) shut_write();
+  }
+
+  Address get_peer() const override { return peer_; }
+  Address get_host() const override { return host_; }
+  std::size_t buffer_size() const override { return queue_.size(); }
+  bool connected() const override { return state_ == State::open; }
+  int native_handle() const override {
+    return const_cast<Socket&>(socket_).is_open() ? const_cast<Socket&>(socket_).native_handle()
+                                                  : -1;
+  }
+
+  void register_producer(Producer& producer, bool streaming) override {
+    if (producer_)
+      throw std::logic_error("register_producer: a producer is already registered");
+    if (state_ == State::closed) {
+      producer.stop_producing();
+      return;
+    }
+    producer_ = &producer;
+    streaming_ = streaming;
+    producer_paused_ = false;
+    if (streaming_)
+      check_high_water();
+    else
+      schedule_pull();
+  }
+
+  void unregister_producer() override { producer_ = nullptr; }
+
+  void set_write_buffer_limits(std::size_t high, std::size_t low) override {
+    if (low > high)
+      throw std::invalid_argument("set_write_buffer_limits: low (" + std::to_string(low) +
+                                  ") must not exceed high (" + std::to_string(high) + ")");
+    limits_ = {high, low};
+    check_high_water();
+    check_low_water();
+  }
+  WriteBufferLimits write_buffer_limits() const override { return limits_; }
+
+  // Producer (incoming data)
+  void pause_producing() override { read_paused_ = true; }
+
+  void resume_producing() override {
+    if (!read_paused_) return;
+    read_paused_ = false;
+    if (state_ != State::open || delivering_) return;  // deliver() restarts reading itself
+    asio::post(socket_.get_executor(), [self = this->shared_from_this()] { self->resume_reading(); });
+  }
+
+  void stop_producing() override { lose_connection(); }
+
+  // Tracked
+  void release_tracked() override {
+    state_ = State::closed;
+    finished_ = true;
+    std::error_code ec;
+    socket_.close(ec);
+    connections_.unlink(*this);
+    auto keep = std::move(self_);  // may destroy *this on return
+  }
+
+ protected:
+  void write_bytes(std::string_view data) override {
+    if (!writable() || data.empty()) return;
+    if (queue_.empty()) {
+      const std::size_t n = send_now(data.data(), data.size());
+      if (n == data.size() || state_ == State::closed) return;
+      data.remove_prefix(n);
+      queue_.append(data);
+      wait_writable();
+    } else {
+      queue_.append(data);
+    }
+    check_high_water();
+  }
+
+  void write_owned(std::string&& data) override {
+    if (!writable() || data.empty()) return;
+    if (queue_.empty()) {
+      const std::size_t n = send_now(data.data(), data.size());
+      if (n == data.size() || state_ == State::closed) return;
+      queue_.append_owned(std::move(data), n);
+      wait_writable();
+    } else {
+      queue_.append_owned(std::move(data));
+    }
+    check_high_water();
+  }
+
+  void write_parts(std::span<const std::string_view> parts) override {
+    if (!writable()) return;
+    const bool was_empty = queue_.empty();
+    for (auto part : parts) queue_.append(part);
+    if (was_empty && !queue_.empty()) {
+      if (!flush()) return;
+      if (!queue_.empty()) wait_writable();
+    }
+    check_high_water();
+  }
+
+ private:
+  enum class State : std::uint8_t { open, closing, closed };
+  static constexpr std::size_t kFirstRead = 8 * 1024;
+  static constexpr std::size_t kMaxRead = 128 * 1024;
+  static constexpr std::size_t kMaxGather = 64;
+
+  bool writable() const noexcept { return state_ == State::open && !write_shut_requested_; }
+
+  // Runs a protocol or producer callback; an exception aborts this connection only.
+  template <class F>
+  void guarded(const char* what, F&& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      log(LogLevel::error, std::string("exception in ") + what + " (peer " + peer_.to_string() +
+                               ", host " + host_.to_string() + "): " + e.what() +
+                               "; aborting the connection");
+      close_hard(Reason(error::callback_threw, {}, std::string(what) + ": " + e.what(),
+                        std::current_exception()));
+    } catch (...) {
+      log(LogLevel::error, std::string("non-standard exception in ") + what + " (peer " +
+                               peer_.to_string() + "); aborting the connection");
+      close_hard(Reason(error::callback_threw, {}, what, std::current_exception()));
+    }
+  }
+
+  // --- reading -------------------------------------------------------------------
+
+  void start_read() {
+    if (!rbuf_) {
+      rcap_ = kFirstRead;
+      rbuf_ = std::make_unique<char[]>(rcap_);
+    }
+    reading_ = true;
+    socket_.async_read_some(asio::buffer(rbuf_.get(), rcap_),
+                            [self = this->shared_from_this()](const std::error_code& ec,
+                                                              std::size_t n) {
+                              self->on_read(ec, n);
+                            });
+  }
+
+  void on_read(const std::error_code& ec, std::size_t n) {
+    reading_ = false;
+    if (state_ != State::open) return;  // closing or closed: input is no longer wanted
+    if (ec) {
+      if (ec == asio::error::eof) {
+        eof_pending_ = true;
+        if (!read_paused_) handle_eof();
+      } else if (ec != asio::error::operation_aborted) {
+        close_hard(Reason::from_os_error(ec));
+      }
+      return;
+    }
+    if (read_paused_) {
+      stashed_ = n;  // held back until resume_producing
+      return;
+    }
+    deliver(n);
+  }
+
+  void deliver(std::size_t n) {
+    delivering_ = true;
+    guarded("data_received", [&] { protocol_->data_received(std::string_view(rbuf_.get(), n)); });
+    delivering_ = false;
+    if (state_ != State::open) return;
+    if (n == rcap_ && rcap_ < kMaxRead) {  // the peer sends faster than we read: grow
+      rcap_ *= 2;
+      rbuf_ = std::make_unique<char[]>(rcap_);
+    }
+    if (!read_paused_ && !reading_) start_read();
+  }
+
+  void resume_reading() {
+    if (state_ != State::open || read_paused_ || delivering_) return;
+    if (stashed_ > 0) {
+      const std::size_t n = stashed_;
+      stashed_ = 0;
+      deliver(n);
+    } else if (eof_pending_) {
+      handle_eof();
+    } else if (!reading_) {
+      start_read();
+    }
+  }
+
+  void handle_eof() {
+    eof_pending_ = false;
+    if (write_shut_requested_) {  // both directions are now closed
+      state_ = State::closing;
+      if (queue_.empty()) close_clean();
+      return;
+    }
+    bool keep_open = false;
+    guarded("eof_received", [&] { keep_open = protocol_->eof_received(); });
+    if (state_ == State::open && !keep_open) lose_connection();
+  }
+
+  // --- writing -------------------------------------------------------------------
+
+  // Sends what the kernel takes now; returns the count. On a hard error closes.
+  std::size_t send_now(const char* data, std::size_t size) {
+    std::error_code ec;
+    const std::size_t n = socket_.write_some(asio::const_buffer(data, size), ec);
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+      close_hard(Reason::from_os_error(ec));
+      return 0;
+    }
+    return n;
+  }
+
+  // Writes the queue with gathered writes until it is empty or the kernel is full.
+  // Returns false if the connection failed.
+  bool flush() {
+    std::array<asio::const_buffer, kMaxGather> bufs;
+    while (!queue_.empty()) {
+      const std::size_t count = queue_.gather(bufs.data(), bufs.size());
+      std::size_t offered = 0;
+      for (std::size_t i = 0; i < count; ++i) offered += bufs[i].size();
+      std::error_code ec;
+      const std::size_t n =
+          socket_.write_some(std::span<const asio::const_buffer>(bufs.data(), count), ec);
+      if (ec) {
+        if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+        close_hard(Reason::from_os_error(ec));
+        return false;
+      }
+      queue_.consume(n);
+      if (n < offered) break;  // the kernel's buffer is full: wait for writable
+    }
+    return true;
+  }
+
+  void wait_writable() {
+    if (write_waiting_) return;
+    write_waiting_ = true;
+    socket_.async_wait(Socket::wait_write,
+                       [self = this->shared_from_this()](const std::error_code& ec) {
+                         self->on_writable(ec);
+                       });
+  }
+
+  void on_writable(const std::error_code& ec) {
+    write_waiting_ = false;
+    if (state_ == State::closed) return;
+    if (ec) {
+      if (ec != asio::error::operation_aborted) close_hard(Reason::from_os_error(ec));
+      return;
+    }
+    if (!flush()) return;
+    if (!queue_.empty()) {
+      wait_writable();
+      check_low_water();
+      return;
+    }
+    if (state_ == State::closing) {
+      close_clean();
+      return;
+    }
+    if (write_shut_requested_) shut_write();
+    check_low_water();
+  }
+
+  void shut_write() {
+    std::error_code ec;
+    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    if (ec) close_hard(Reason::from_os_error(ec));
+  }
+
+  // --- flow control --------------------------------------------------------------
+
+  void check_high_water() {
+    if (producer_ && streaming_ && !producer_paused_ && queue_.size() > limits_.high) {
+      producer_paused_ = true;
+      guarded("pause_producing", [&] { producer_->pause_producing(); });
+    }
+  }
+
+  void check_low_water() {
+    if (!producer_ || state_ != State::open) return;
+    if (streaming_) {
+      if (producer_paused_ && queue_.size() <= limits_.low) {
+        producer_paused_ = false;
+        guarded("resume_producing", [&] { producer_->resume_producing(); });
+      }
+    } else if (queue_.empty()) {
+      schedule_pull();
+    }
+  }
+
+  // A pull producer gets resume_producing from the loop whenever the queue is empty,
+  // whether it emptied by draining or because the kernel took a write whole.
+  void schedule_pull() {
+    if (pull_posted_) return;
+    pull_posted_ = true;
+    asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
+      self->pull_posted_ = false;
+      if (!self->producer_ || self->streaming_ || self->state_ != State::open ||
+          !self->queue_.empty())
+        return;
+      self->guarded("resume_producing", [&] { self->producer_->resume_producing(); });
+      self->check_low_water();
+    });
+  }
+
+  // --- closing -------------------------------------------------------------------
+
+  void close_clean() {
+    state_ = State::closed;
+    std::error_code ec;
+    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    socket_.close(ec);
+    post_finish(Reason());
+  }
+
+  void close_hard(Reason reason) {
+    if (state_ == State::closed) return;
+    state_ = State::closed;
+    queue_.clear();
+    std::error_code ec;
+    if (reason.is(error::connection_aborted) || reason.is(error::callback_threw))
+      socket_.set_option(asio::socket_base::linger(true, 0), ec);  // RST, not FIN
+    socket_.close(ec);
+    post_finish(std::move(reason));
+  }
+
+  void post_finish(Reason reason) {
+    asio::post(socket_.get_executor(),
+               [self = this->shared_from_this(), reason = std::move(reason)] {
+                 self->finish(reason);
+               });
+  }
+
+  void finish(const Reason& reason) {
+    if (finished_) return;
+    finished_ = true;
+    if (Producer* p = producer_) {
+      producer_ = nullptr;
+      try {
+        p->stop_producing();
+      } catch (const std::exception& e) {
+        log(LogLevel::error, std::string("exception in stop_producing: ") + e.what());
+      }
+    }
+    try {
+      if (protocol_) protocol_->end_connection(reason);
+    } catch (const std::exception& e) {
+      log(LogLevel::error, std::string("exception in connection_lost (peer ") +
+                               peer_.to_string() + "): " + e.what());
+    }
+    if (on_lost_) {
+      try {
+        on_lost_(reason);
+      } catch (const std::exception& e) {
+        log(LogLevel::error, std::string("exception in client_connection_lost: ") + e.what());
+      }
+    }
+    connections_.unlink(*this);
+    protocol_.reset();
+    on_lost_ = nullptr;
+    self_.reset();  // the last owner may now be a pending operation, or nobody
+  }
+
+  TrackedList& connections_;  // outlives the io_context, unlike the Reactor's handle to it
+  Socket socket_;
+  Address host_;
+  Address peer_;
+  std::unique_ptr<Protocol> protocol_;
+  LostHook on_lost_;
+  std::shared_ptr<StreamTransport> self_;  // set from start() until finish()
+
+  std::unique_ptr<char[]> rbuf_;
+  std::size_t rcap_ = 0;
+  std::size_t stashed_ = 0;  // bytes read while paused, not yet delivered
+
+  WriteQueue queue_;
+  WriteBufferLimits limits_;
+  Producer* producer_ = nullptr;
+
+  State state_ = State::open;
+  bool reading_ = false;
+  bool delivering_ = false;
+  bool read_paused_ = false;
+  bool eof_pending_ = false;
+  bool write_waiting_ = false;
+  bool write_shut_requested_ = false;
+  bool streaming_ = false;
+  bool producer_paused_ = false;
+  bool pull_posted_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace torsion::detail

@@ -1,0 +1,138 @@
+#pragma once
+// Private: the byte queue behind every stream transport's write().
+//
+//   chunks (a ring):  [ pos|---unsent--- ] [ ------- ] [ tail: small writes coalesce ]
+//                        ^ front: gather() hands out up to N views from here
+//
+// Small writes are copied into the tail chunk (up to kCoalesce bytes per chunk), so many
+// small writes become one writev. Large payloads moved in stay their own chunk (no copy).
+// Emptied chunk buffers are recycled, so steady-state writing does not allocate.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace torsion::detail {
+
+class WriteQueue {
+ public:
+  static constexpr std::size_t kCoalesce = 64 * 1024;  // tail chunk capacity for copies
+  static constexpr std::size_t kOwnedMin = 16 * 1024;  // smaller moved-in strings are copied
+
+  bool empty() const noexcept { return bytes_ == 0; }
+  std::size_t size() const noexcept { return bytes_; }
+
+  void append(std::string_view data) {
+    if (data.empty()) return;
+    bytes_ += data.size();
+    if (count_ > 0) {
+      Chunk& tail = at(count_ - 1);
+      if (!tail.sealed && tail.data.size() + data.size() <= kCoalesce) {
+        tail.data.append(data);
+        return;
+      }
+    }
+    Chunk& c = push();
+    c.data = take_spare();
+    c.data.assign(data);
+    c.sealed = data.size() >= kCoalesce;
+  }
+
+  // Takes `data` from byte `offset` on, without copying when it is large.
+  void append_owned(std::string&& data, std::size_t offset = 0) {
+    if (data.size() - offset < kOwnedMin) {
+      append(std::string_view(data).substr(offset));
+      return;
+    }
+    bytes_ += data.size() - offset;
+    Chunk& c = push();
+    c.data = std::move(data);
+    c.pos = offset;
+    c.sealed = true;
+  }
+
+  // Fills `out` (anything constructible from pointer and size) with up to `max` views of
+  // the unsent bytes, front first. Returns how many.
+  template <class Buffer>
+  std::size_t gather(Buffer* out, std::size_t max) const {
+    std::size_t n = 0;
+    for (; n < count_ && n < max; ++n) {
+      const Chunk& c = at(n);
+      out[n] = Buffer(c.data.data() + c.pos, c.data.size() - c.pos);
+    }
+    return n;
+  }
+
+  // Drops the first `n` bytes (they were sent).
+  void consume(std::size_t n) {
+    bytes_ -= n;
+    while (n > 0) {
+      Chunk& c = at(0);
+      const std::size_t left = c.data.size() - c.pos;
+      if (n < left) {
+        c.pos += n;
+        return;
+      }
+      n -= left;
+      pop();
+    }
+  }
+
+  void clear() {
+    while (count_ > 0) pop();
+    bytes_ = 0;
+  }
+
+ private:
+  struct Chunk {
+    std::string data;
+    std::size_t pos = 0;
+    bool sealed = false;  // no more appends (a moved-in payload, or full)
+  };
+
+  Chunk& at(std::size_t i) noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
+  const Chunk& at(std::size_t i) const noexcept {
+    return ring_[(head_ + i) & (ring_.size() - 1)];
+  }
+
+  Chunk& push() {
+    if (count_ == ring_.size()) {
+      std::vector<Chunk> bigger(ring_.empty() ? 4 : ring_.size() * 2);
+      for (std::size_t i = 0; i < count_; ++i) bigger[i] = std::move(at(i));
+      ring_ = std::move(bigger);
+      head_ = 0;
+    }
+    Chunk& c = at(count_++);
+    c.pos = 0;
+    c.sealed = false;
+    return c;
+  }
+
+  void pop() {
+    Chunk& c = at(0);
+    if (c.data.capacity() <= kCoalesce && spare_.size() < 4) {
+      c.data.clear();
+      spare_.push_back(std::move(c.data));
+    }
+    c.data = std::string();
+    head_ = (head_ + 1) & (ring_.size() - 1);
+    --count_;
+  }
+
+  std::string take_spare() {
+    if (spare_.empty()) return {};
+    std::string s = std::move(spare_.back());
+    spare_.pop_back();
+    return s;
+  }
+
+  std::vector<Chunk> ring_;  // size is 0 or a power of two
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+  std::size_t bytes_ = 0;
+  std::vector<std::string> spare_;
+};
+
+}  // namespace torsion::detail

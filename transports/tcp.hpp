@@ -1,0 +1,58 @@
+#pragma once
+/// \file
+/// TCP: listen_tcp and connect_tcp.
+
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "framework/listening_port.hpp"
+#include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
+
+namespace torsion {
+
+/// Options for listen_tcp.
+struct TcpListenOptions {
+  /// Address to bind: "" for every IPv4 interface (as Twisted), "::" for every IPv6 (and
+  /// usually IPv4) interface, or a numeric address such as "127.0.0.1" or "::1".
+  std::string interface;
+  /// Length of the kernel's queue of connections not yet accepted.
+  int backlog = 511;
+  /// Set SO_REUSEPORT, so that several reactors can each listen on the same port.
+  bool reuse_port = false;
+};
+
+/// Options for connect_tcp.
+struct TcpConnectOptions {
+  /// Seconds for name resolution plus connecting before giving up with
+  /// error::timed_out; 0 for no limit (the OS's own limit still applies).
+  double timeout = 30;
+};
+
+/// Listens on `port` (0: the kernel picks one; ask the returned port which). Each
+/// accepted connection gets a protocol from `factory` (null refuses it) and a TCP
+/// transport with TCP_NODELAY on. The factory must outlive the port and its connections.
+/// Throws std::invalid_argument for a port outside 0..65535 or a non-numeric interface,
+/// std::system_error if the socket cannot be bound (the code says why). No callback runs
+/// if it throws.
+std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& factory,
+                                          const TcpListenOptions& options = {});
+
+/// As above, reporting a bind failure in `ec` (and returning null) instead of throwing.
+std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& factory,
+                                          const TcpListenOptions& options,
+                                          std::error_code& ec);
+
+/// Connects to `host` (a name, resolved without blocking the reactor, or a numeric
+/// address) on `port`, trying every address the name resolves to in turn. From the loop:
+/// factory.started_connecting, then either a protocol's connection_made (and later
+/// connection_lost, then factory.client_connection_lost) or
+/// factory.client_connection_failed with the last failure (connection_refused,
+/// timed_out, lookup_failed, refused_by_factory, cancelled...). Throws
+/// std::invalid_argument for a port outside 1..65535 or a negative timeout.
+std::shared_ptr<Connector> connect_tcp(Reactor& reactor, std::string host, int port,
+                                       ClientFactory& factory,
+                                       const TcpConnectOptions& options = {});
+
+}  // namespace torsion
