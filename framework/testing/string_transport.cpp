@@ -1,0 +1,85 @@
+#include "framework/testing/string_transport.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace torsion::testing {
+
+StringTransport::StringTransport()
+    : peer_(Address::ip("127.0.0.1", 54321)), host_(Address::ip("127.0.0.1", 8000)) {}
+
+void StringTransport::connect(Protocol& protocol) {
+  if (protocol_) throw std::logic_error("StringTransport::connect: already connected");
+  protocol_ = &protocol;
+  connected_ = true;
+  protocol.make_connection(*this);
+}
+
+void StringTransport::disconnect(const Reason& reason) {
+  if (lost_ || !protocol_) return;
+  lost_ = true;
+  connected_ = false;
+  if (Producer* p = std::exchange(producer_, nullptr)) p->stop_producing();
+  protocol_->end_connection(reason);
+}
+
+std::string StringTransport::take() { return std::exchange(sent_, std::string()); }
+
+void StringTransport::write_bytes(std::string_view data) {
+  if (!connected() || write_closed_) return;  // dropped, as on the real transports
+  if (buffering_) {
+    buffered_.append(data);
+    check_marks();
+  } else {
+    sent_.append(data);
+  }
+}
+
+void StringTransport::drain(std::size_t n) {
+  n = std::min(n, buffered_.size());
+  sent_.append(buffered_, 0, n);
+  buffered_.erase(0, n);
+  check_marks();
+  if (producer_ && !streaming_ && buffered_.empty() && connected()) producer_->resume_producing();
+}
+
+void StringTransport::check_marks() {
+  if (!producer_ || !streaming_) return;
+  if (!producer_paused_ && buffered_.size() > limits_.high) {
+    producer_paused_ = true;
+    producer_->pause_producing();
+  } else if (producer_paused_ && buffered_.size() <= limits_.low) {
+    producer_paused_ = false;
+    producer_->resume_producing();
+  }
+}
+
+void StringTransport::lose_connection() { lose_called_ = true; }
+
+void StringTransport::abort_connection() {
+  abort_called_ = true;
+  buffered_.clear();
+}
+
+void StringTransport::register_producer(Producer& producer, bool streaming) {
+  if (producer_)
+    throw std::logic_error("register_producer: a producer is already registered");
+  producer_ = &producer;
+  streaming_ = streaming;
+  producer_paused_ = false;
+  if (streaming)
+    check_marks();
+  else
+    producer.resume_producing();
+}
+
+void StringTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
+  if (low > high)
+    throw std::invalid_argument("set_write_buffer_limits: low (" + std::to_string(low) +
+                                ") must not exceed high (" + std::to_string(high) + ")");
+  limits_ = {high, low};
+  check_marks();
+}
+
+}  // namespace torsion::testing
