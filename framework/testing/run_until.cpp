@@ -1,6 +1,7 @@
 #include "framework/testing/run_until.hpp"
 
 #include <cmath>
+#include <exception>
 #include <sstream>
 
 namespace torsion::testing {
@@ -11,7 +12,21 @@ WaitResult wait_until(Reactor& reactor, const std::function<bool()>& done, std::
     throw std::invalid_argument("wait_until: deadline must be >= 0 seconds, got " +
                                 std::to_string(deadline));
   const double start = reactor.seconds();
-  if (reactor.run_until(done, deadline)) return {true, {}};
+  // Reactor::run_until is not exception-safe (it would stay "running"), so an exception
+  // from `done` ends the loop normally and is rethrown here.
+  std::exception_ptr failure;
+  const bool ok = reactor.run_until(
+      [&] {
+        try {
+          return done();
+        } catch (...) {
+          failure = std::current_exception();
+          return true;
+        }
+      },
+      deadline);
+  if (failure) std::rethrow_exception(failure);
+  if (ok) return {true, {}};
   const double waited = reactor.seconds() - start;
   std::ostringstream message;
   if (waited < deadline)  // run_until returned early: somebody called stop()
