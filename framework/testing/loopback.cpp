@@ -25,8 +25,7 @@ Protocol& require(const std::unique_ptr<Protocol>& p, const char* which) {
 
 // --- LoopbackTransport -------------------------------------------------------------
 
-LoopbackTransport::LoopbackTransport(Loopback& loop, Protocol& protocol, Address host,
-                                     Address peer)
+LoopbackTransport::LoopbackTransport(Loopback& loop, Protocol& protocol, Address host, Address peer)
     : loop_(loop), protocol_(protocol), host_(std::move(host)), peer_(std::move(peer)) {}
 
 LoopbackTransport::~LoopbackTransport() = default;
@@ -125,10 +124,10 @@ Loopback::Loopback(Protocol& client, Protocol& server, LoopbackOptions options)
   if (options_.wire_capacity == 0)
     throw std::invalid_argument("Loopback: wire_capacity must be at least 1");
   if (options_.seed) rng_state_ = *options_.seed;
-  server_end_.reset(new LoopbackTransport(*this, server_, options_.server_address,
-                                          options_.client_address));
-  client_end_.reset(new LoopbackTransport(*this, client_, options_.client_address,
-                                          options_.server_address));
+  server_end_.reset(
+      new LoopbackTransport(*this, server_, options_.server_address, options_.client_address));
+  client_end_.reset(
+      new LoopbackTransport(*this, client_, options_.client_address, options_.server_address));
   // As the real transports: connection_made may close or abort; that is handled by the
   // pump. The server hears of the connection first.
   for (LoopbackTransport* end : {server_end_.get(), client_end_.get()}) {

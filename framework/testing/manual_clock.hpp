@@ -32,7 +32,9 @@ namespace torsion::testing {
 class ManualClock final : public Scheduler {
  public:
   /// Time starts at 0.
-  ManualClock() { timers_.now = [this] { return now_; }; }
+  ManualClock() {
+    timers_.now = [this] { return now_; };
+  }
   /// Drops pending calls without running them.
   ~ManualClock() override = default;
 

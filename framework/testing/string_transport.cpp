@@ -52,7 +52,8 @@ void StringTransport::deliver(std::string_view data, bool eof) {
   }
   eof = eof || std::exchange(eof_held_, false);
   if (!eof || !connected()) return;  // the protocol closed us in data_received
-  if (reading_paused_) {  // it paused in data_received: the EOF waits for resume
+  // It paused in data_received: the EOF waits for resume.
+  if (reading_paused_) {
     eof_held_ = true;
     return;
   }
@@ -104,8 +105,7 @@ void StringTransport::abort_connection() {
 }
 
 void StringTransport::register_producer(Producer& producer, bool streaming) {
-  if (producer_)
-    throw std::logic_error("register_producer: a producer is already registered");
+  if (producer_) throw std::logic_error("register_producer: a producer is already registered");
   if (lost_) {  // the connection is gone, as on the real transports
     producer.stop_producing();
     return;

@@ -124,7 +124,8 @@ TEST_CASE("connection_made: the server hears first, and addresses match") {
 
 TEST_CASE("framing sees the same lines at every chunk size") {
   std::string text;
-  for (int i = 0; i < 50; ++i) text += "line " + std::to_string(i) + " " + pattern(static_cast<std::size_t>(i)) + "\n";
+  for (int i = 0; i < 50; ++i)
+    text += "line " + std::to_string(i) + " " + pattern(static_cast<std::size_t>(i)) + "\n";
   for (std::size_t size = 1; size <= 12; ++size) {
     CAPTURE(size);
     Sender sender;

@@ -150,8 +150,7 @@ TEST_CASE("bad amounts are rejected with the value in the message") {
   ManualClock clock;
   CHECK_THROWS_WITH_AS(clock.advance(-0.5), doctest::Contains("-0.5"), std::invalid_argument);
   CHECK_THROWS_AS(clock.advance(std::nan("")), std::invalid_argument);
-  CHECK_THROWS_AS(clock.advance(std::numeric_limits<double>::infinity()),
-                  std::invalid_argument);
+  CHECK_THROWS_AS(clock.advance(std::numeric_limits<double>::infinity()), std::invalid_argument);
   CHECK(clock.seconds() == 0);
 }
 

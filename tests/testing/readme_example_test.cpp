@@ -72,7 +72,7 @@ TEST_CASE("README: Shouter with a StringTransport") {
   transport.receive(std::string(81, 'x'));  // over the limit: a defined outcome
   CHECK(transport.value() == "line too long\n");
   CHECK(transport.disconnecting());
-  transport.disconnect();  // the test decides when connection_lost comes
+  transport.disconnect();             // the test decides when connection_lost comes
   CHECK(clock.pending_count() == 0);  // the idle timer went with the connection
 }
 

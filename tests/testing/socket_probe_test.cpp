@@ -35,20 +35,24 @@ TEST_CASE("socket probe: wait until the bytes and FIN reach a paused reader") {
     };
   };
   connect_tcp(reactor, "127.0.0.1", port->port(), client);
-  REQUIRE(wait_for(reactor, [&] { return server.records.size() == 1; }, "the connection"));
+  REQUIRE(wait_for(
+      reactor, [&] { return server.records.size() == 1; }, "the connection"));
   Record& s = server.records[0];
   const int fd = s.transport->native_handle();
   CHECK_FALSE(fin_received(-1));
   CHECK(unread_bytes(-1) == 0);
-  REQUIRE(wait_for(reactor, [&] { return unread_bytes(fd) == 8 && fin_received(fd); },
-                   "the bytes and the FIN to reach the paused server"));
+  REQUIRE(wait_for(
+      reactor, [&] { return unread_bytes(fd) == 8 && fin_received(fd); },
+      "the bytes and the FIN to reach the paused server"));
   CHECK(s.received.empty());
   CHECK(s.lost == 0);
   s.transport->resume_producing();
-  REQUIRE(wait_for(reactor, [&] { return s.done(); }, "the data and EOF"));
+  REQUIRE(wait_for(
+      reactor, [&] { return s.done(); }, "the data and EOF"));
   CHECK(s.received == "one,two,");
   CHECK(s.eofs == 1);
   CHECK(s.reason->clean());
-  REQUIRE(wait_for(reactor, [&] { return client.lost == 1; }, "the client's close"));
+  REQUIRE(wait_for(
+      reactor, [&] { return client.lost == 1; }, "the client's close"));
   CHECK(reactor.connection_count() == 0);
 }

@@ -7,10 +7,10 @@
 #include <string>
 
 using torsion::Address;
+using torsion::error;
 using torsion::Producer;
 using torsion::Protocol;
 using torsion::Reason;
-using torsion::error;
 using torsion::testing::StringTransport;
 
 namespace {
