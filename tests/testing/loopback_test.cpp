@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -504,4 +505,102 @@ TEST_CASE("null protocols and a zero wire capacity are rejected") {
   LoopbackOptions o;
   o.wire_capacity = 0;
   CHECK_THROWS_AS(Loopback(a, b, o), std::invalid_argument);
+}
+
+TEST_CASE("lose_connection waits for a paused peer to take the bytes beyond the wire") {
+  LoopbackOptions o;
+  o.wire_capacity = 10;
+  Pair p(o);
+  p.server.on_made = [](Record& r) { r.transport->pause_producing(); };
+  p.client.on_made = [](Record& r) {
+    r.transport->write(pattern(25));
+    r.transport->lose_connection();
+  };
+  Loopback& loop = p.connect();
+  loop.pump();
+  CHECK(p.client.lost == 0);  // 15 bytes cannot move yet: still closing
+  CHECK(loop.client_transport().buffer_size() == 15);
+  CHECK(loop.in_flight_to_server() == 10);
+  loop.server_transport().resume_producing();
+  loop.pump();
+  CHECK(p.server.received == pattern(25));
+  CHECK(loop.finished());
+  CHECK(p.client.reason->clean());
+  CHECK(p.server.reason->clean());
+}
+
+TEST_CASE("exceptions in eof_received and producers abort; in connection_lost they are logged") {
+  std::vector<std::string> logged;
+  set_log_sink([&](LogLevel, std::string_view m) { logged.emplace_back(m); });
+  struct Thrower : Protocol {
+    int lost = 0;
+    std::optional<Reason> reason;
+    bool eof_received() override { throw std::runtime_error("eof bug"); }
+    void connection_lost(const Reason& r) override {
+      ++lost;
+      reason = r;
+      throw std::runtime_error("lost bug");
+    }
+  };
+  Thrower server;
+  Sender client;
+  client.payload = "x";
+  Loopback loop(client, server);
+  loop.pump();
+  CHECK(server.lost == 1);
+  CHECK(server.reason->is(error::callback_threw));
+  CHECK(server.reason->message().find("eof_received") != std::string::npos);
+  CHECK(loop.finished());
+
+  Pair p;
+  Loopback& l2 = p.connect();
+  CountingProducer bad;
+  bad.on_resume = [] { throw std::runtime_error("producer bug"); };
+  l2.client_transport().register_producer(bad, false);
+  l2.pump();
+  set_log_sink(nullptr);
+  CHECK(p.client.reason->is(error::callback_threw));
+  CHECK(bad.stops == 1);
+  CHECK(is_reset(*p.server.reason));
+  bool saw_lost_bug = false;
+  for (auto& m : logged) saw_lost_bug = saw_lost_bug || m.find("lost bug") != std::string::npos;
+  CHECK(saw_lost_bug);
+}
+
+TEST_CASE("an exception in connection_made aborts that side") {
+  set_log_sink([](LogLevel, std::string_view) {});
+  struct BadStart : Protocol {
+    void connection_made() override { throw std::runtime_error("start bug"); }
+  };
+  BadStart server;
+  Record client_record;
+  Recording client(client_record);
+  Loopback loop(client, server);
+  CHECK_FALSE(loop.server_transport().connected());
+  loop.pump();
+  set_log_sink(nullptr);
+  CHECK(loop.server_transport().reason()->is(error::callback_threw));
+  CHECK(loop.server_transport().lost());
+  REQUIRE(client_record.lost == 1);
+  CHECK(is_reset(*client_record.reason));
+}
+
+TEST_CASE("a streaming producer: resumed at the low mark, quiet once closing") {
+  Pair p;
+  Loopback& loop = p.connect();
+  Transport& t = loop.client_transport();
+  t.set_write_buffer_limits(8, 2);
+  CountingProducer producer;
+  t.write("0123456789");  // above the high mark before registration
+  t.register_producer(producer, true);
+  CHECK(producer.pauses == 1);  // starts paused
+  loop.pump();
+  CHECK(producer.resumes == 1);
+  t.write("0123456789");
+  CHECK(producer.pauses == 2);
+  t.lose_connection();
+  loop.pump();
+  CHECK(producer.resumes == 1);  // no resume once closing
+  CHECK(producer.stops == 1);
+  CHECK(p.server.received == "01234567890123456789");
 }
