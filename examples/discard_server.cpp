@@ -1,0 +1,92 @@
+// discard_server [--port N] [--rate BYTES_PER_SECOND] [--rcvbuf BYTES]: reads and drops everything,
+// and prints how many bytes each connection sent when it closes. With --rate it reads no faster
+// than that: after each read it stops reading (pause_producing) for as long as the bytes "cost" at
+// that rate, then reads again (resume_producing from call_later). A stand-in for the distant, slow
+// host of the seed article.
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
+#include "transports/tcp.hpp"
+
+namespace {
+
+class Discard : public torsion::Protocol {
+ public:
+  Discard(torsion::Reactor& reactor, double rate, int rcvbuf)
+      : reactor_(reactor), rate_(rate), rcvbuf_(rcvbuf) {}
+
+  void connection_made() override {
+    if (rcvbuf_ > 0)
+      setsockopt(transport().native_handle(), SOL_SOCKET, SO_RCVBUF, &rcvbuf_, sizeof rcvbuf_);
+  }
+
+  void data_received(std::string_view data) override {
+    total_ += data.size();
+    if (rate_ <= 0) return;
+    // Bytes beyond what the rate allows so far are paid for by not reading for a while.
+    const double now = reactor_.seconds();
+    if (next_free_ < now) next_free_ = now;
+    next_free_ += static_cast<double>(data.size()) / rate_;
+    if (next_free_ > now) {
+      transport().pause_producing();
+      resume_ = reactor_.call_later(next_free_ - now, [this] { transport().resume_producing(); });
+    }
+  }
+
+  void connection_lost(const torsion::Reason& reason) override {
+    resume_.cancel();
+    std::printf("%s sent %zu bytes (%s)\n", transport().get_peer().to_string().c_str(), total_,
+                reason.message().c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  torsion::Reactor& reactor_;
+  double rate_;
+  int rcvbuf_;
+  double next_free_ = 0;
+  std::size_t total_ = 0;
+  torsion::DelayedCall resume_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int port = 0;
+  double rate = 0;
+  int rcvbuf = 0;
+  torsion::TcpListenOptions options;
+  options.interface = "127.0.0.1";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+      port = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
+      rate = std::atof(argv[++i]);
+    } else if (std::strcmp(argv[i], "--rcvbuf") == 0 && i + 1 < argc) {
+      rcvbuf = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "usage: %s [--port N] [--rate BYTES_PER_SECOND] [--rcvbuf BYTES]\n",
+                   argv[0]);
+      return 2;
+    }
+  }
+  try {
+    torsion::Reactor reactor;
+    torsion::FunctionFactory<> factory(
+        [&](const torsion::Address&) { return std::make_unique<Discard>(reactor, rate, rcvbuf); });
+    auto listening = torsion::listen_tcp(reactor, port, factory, options);
+    std::printf("listening on %s\n", listening->get_host().to_string().c_str());
+    std::fflush(stdout);
+    reactor.run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,46 @@
+// echo_server [--port N] [--interface ADDR]: echoes every byte back to its sender.
+// Prints "listening on ADDR:PORT" first, so scripts can find a port picked by the kernel.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
+#include "transports/tcp.hpp"
+
+namespace {
+
+class Echo : public torsion::Protocol {
+  void data_received(std::string_view data) override { transport().write(data); }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int port = 0;
+  torsion::TcpListenOptions options;
+  options.interface = "127.0.0.1";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+      port = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--interface") == 0 && i + 1 < argc) {
+      options.interface = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--port N] [--interface ADDR]\n", argv[0]);
+      return 2;
+    }
+  }
+  try {
+    torsion::Reactor reactor;
+    auto factory = torsion::make_factory<Echo>();
+    auto listening = torsion::listen_tcp(reactor, port, factory, options);
+    std::printf("listening on %s\n", listening->get_host().to_string().c_str());
+    std::fflush(stdout);
+    reactor.run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
