@@ -146,7 +146,9 @@ class LineOnlyReceiver : public Protocol {
   /// Writes `line` followed by the delimiter, in one write.
   void send_line(std::string_view line);
 
+  /// The delimiter (fixed at construction).
   const std::string& delimiter() const noexcept { return delimiter_; }
+  /// The maximum line length, in bytes without the delimiter.
   std::size_t max_length() const noexcept { return max_length_; }
   /// Why the receiver gave up on its input, or nothing.
   const std::optional<Reason>& rejection() const noexcept { return rejection_; }

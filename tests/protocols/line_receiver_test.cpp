@@ -307,3 +307,22 @@ TEST_CASE("LineOnlyReceiver: lines, limit and close at every split point") {
   p.send_line("x");
   CHECK(t.value() == "x\r\n");
 }
+
+TEST_CASE("pausing in raw mode holds raw data until resume") {
+  struct P : Tester {
+    void raw_data_received(std::string_view data) override {
+      Tester::raw_data_received(data);
+      if (!paused() && raw.size() < raw_wanted) pause_producing();
+    }
+  };
+  for_every_cut<P>("RAW 6\r\nabcdefline\r\n", [] { return std::make_unique<P>(); },
+                   [](P& p, StringTransport& t, Feeder& feeder) {
+                     for (int i = 0; i < 20 && p.paused(); ++i) {
+                       CHECK(t.reading_paused());
+                       p.resume_producing();
+                       feeder.pump();
+                     }
+                     CHECK(feeder.done());
+                     CHECK(p.events == Events{"L:RAW 6", "R:abcdef", "L:line"});
+                   });
+}

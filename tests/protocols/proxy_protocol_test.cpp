@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "protocols/limits.hpp"
 #include "protocols/line_receiver.hpp"
 #include "tests/protocols/splitting.hpp"
 #include "tests/support/recording.hpp"
@@ -318,4 +319,26 @@ TEST_CASE("PROXY over real TCP: get_peer() shows the client named in the header"
   client.records[0].transport->lose_connection();
   wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "both sides to close");
   port->stop_listening();
+}
+
+TEST_CASE("a per-peer limit inside the PROXY wrapper counts the real clients") {
+  RecordingFactory inner;
+  PeerConnectionLimitFactory limited(inner, 1);
+  ProxyProtocolFactory factory(limited);
+  auto connect = [&](const std::string& client, StringTransport& t) {
+    auto p = factory.build_protocol(Address::ip("10.0.0.1", 5000));  // the balancer
+    t.connect(*p);
+    p->data_received("PROXY TCP4 " + client + " 10.0.0.2 40000 80\r\n");
+    return p;
+  };
+  StringTransport t1, t2, t3;
+  auto a = connect("192.0.2.1", t1);
+  auto b = connect("192.0.2.2", t2);  // another client through the same balancer
+  auto c = connect("192.0.2.1", t3);  // the first client again: over its limit
+  CHECK(inner.records.size() == 2);
+  CHECK(t1.connected());
+  CHECK(t2.connected());
+  CHECK(t3.disconnecting());
+  CHECK(limited.connections_from("192.0.2.1") == 1);
+  CHECK(limited.refused_count() == 1);
 }
