@@ -39,9 +39,11 @@ struct WireServices {
   void listen(torsion::Reactor& reactor, int base, const std::string& interface) {
     torsion::TcpListenOptions options;
     options.interface = interface;
-    const std::pair<const char*, torsion::Factory*> services[] = {
-        {"echo", &echo}, {"discard", &discard}, {"chargen", &chargen},
-        {"daytime", &daytime}, {"qotd", &qotd}};
+    const std::pair<const char*, torsion::Factory*> services[] = {{"echo", &echo},
+                                                                  {"discard", &discard},
+                                                                  {"chargen", &chargen},
+                                                                  {"daytime", &daytime},
+                                                                  {"qotd", &qotd}};
     int offset = 0;
     for (const auto& [name, factory] : services) {
       const int port = base == 0 ? 0 : base + offset++;

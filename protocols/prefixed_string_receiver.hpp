@@ -153,17 +153,16 @@ class PrefixedStringReceiver : public Protocol {
 
   static std::size_t decode(const char* p) {
     std::size_t n = 0;
-    for (std::size_t k = 0; k < PrefixBytes; ++k)
-      n = (n << 8) | static_cast<unsigned char>(p[k]);
+    for (std::size_t k = 0; k < PrefixBytes; ++k) n = (n << 8) | static_cast<unsigned char>(p[k]);
     return n;
   }
 
   void reject(std::size_t length) {
     partial_.clear();
     held_.clear();
-    rejection_ = Reason(error::length_limit_exceeded, {},
-                        "announced length " + std::to_string(length) + " exceeds " +
-                            std::to_string(max_length_));
+    rejection_ = Reason(
+        error::length_limit_exceeded, {},
+        "announced length " + std::to_string(length) + " exceeds " + std::to_string(max_length_));
     length_limit_exceeded(length);
   }
 

@@ -28,8 +28,8 @@ struct ProxyHeader {
   /// True when the header carries no client address to use: v1 "UNKNOWN", v2 LOCAL
   /// (health checks), or v2 with an unspecified family. The real addresses apply.
   bool local = false;
-  Address source;       ///< the client, when !local
-  Address destination;  ///< the address the client connected to, when !local
+  Address source;         ///< the client, when !local
+  Address destination;    ///< the address the client connected to, when !local
   std::vector<Tlv> tlvs;  ///< v2 extensions, in order (framing validated)
 };
 

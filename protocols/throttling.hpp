@@ -52,8 +52,7 @@ class ThrottlingFactory : public WrappingFactory {
 
  protected:
   /// Wraps in the throttling wrapper; final because the factory relies on its type.
-  std::unique_ptr<ProtocolWrapper> wrap(std::unique_ptr<Protocol> inner,
-                                        const Address& peer) final;
+  std::unique_ptr<ProtocolWrapper> wrap(std::unique_ptr<Protocol> inner, const Address& peer) final;
 
  private:
   friend class ThrottlingProtocol;

@@ -12,12 +12,12 @@
 namespace torsion::fuzz {
 
 // Aborts with a message when a property does not hold.
-#define FUZZ_CHECK(cond)                                                            \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
+#define FUZZ_CHECK(cond)                                                               \
+  do {                                                                                 \
+    if (!(cond)) {                                                                     \
       std::fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                 \
-    }                                                                               \
+      std::abort();                                                                    \
+    }                                                                                  \
   } while (0)
 
 // Reads configuration bytes off the front of the input.

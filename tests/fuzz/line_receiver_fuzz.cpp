@@ -89,7 +89,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   Input in{std::string_view(reinterpret_cast<const char*>(bytes), size)};
   static const char* const kDelimiters[] = {"\r\n", "\n", "", "END", "\r\n\r\n"};  // "" is NUL
   const std::uint8_t pick = in.take_byte();
-  const std::string delimiter = pick % 5 == 2 ? std::string(1, '\0') : std::string(kDelimiters[pick % 5]);
+  const std::string delimiter =
+      pick % 5 == 2 ? std::string(1, '\0') : std::string(kDelimiters[pick % 5]);
   const std::size_t max = in.take_byte() % 80;
   const std::uint8_t seed = in.take_byte();
   const bool keep_open = seed & 1;

@@ -75,7 +75,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   const std::string b = run(torsion::fuzz::cut(in.data, seed), options, built_cut);
   FUZZ_CHECK(a == b);
   FUZZ_CHECK(built_whole == built_cut);
-  if (whole.status == Status::complete)
-    FUZZ_CHECK(a == in.data.substr(whole.consumed));
+  if (whole.status == Status::complete) FUZZ_CHECK(a == in.data.substr(whole.consumed));
   return 0;
 }

@@ -3,7 +3,8 @@
 // to a receiver over a StringTransport; the callbacks only count. Short and long frames.
 //
 //   meson setup build-bench -Dbenchmarks=true -Dbuildtype=release
-//   ninja -C build-bench tests/protocols/protocols_bench && build-bench/tests/protocols/protocols_bench
+//   ninja -C build-bench tests/protocols/protocols_bench &&
+//   build-bench/tests/protocols/protocols_bench
 
 #include <benchmark/benchmark.h>
 
@@ -67,7 +68,8 @@ std::string crlf(std::string s) { return s + "\r\n"; }
 std::string be32(std::string s) {
   const std::size_t n = s.size();
   return std::string{static_cast<char>(n >> 24), static_cast<char>((n >> 16) & 0xff),
-                     static_cast<char>((n >> 8) & 0xff), static_cast<char>(n & 0xff)} + s;
+                     static_cast<char>((n >> 8) & 0xff), static_cast<char>(n & 0xff)} +
+         s;
 }
 std::string netstring(std::string s) { return std::to_string(s.size()) + ":" + s + ","; }
 
