@@ -328,3 +328,13 @@ TEST_CASE("pausing in raw mode holds raw data until resume") {
         CHECK(p.events == Events{"L:RAW 6", "R:abcdef", "L:line"});
       });
 }
+
+TEST_CASE("an unlimited maximum does not overflow") {
+  StringTransport t;
+  Tester p("\r\n", static_cast<std::size_t>(-1));
+  t.connect(p);
+  p.data_received("abc");
+  p.data_received("def\r\n");
+  CHECK(p.events == Events{"L:abcdef"});
+  CHECK(t.connected());
+}
