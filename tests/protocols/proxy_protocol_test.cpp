@@ -5,7 +5,9 @@
 #include <string>
 
 #include "protocols/limits.hpp"
+#include "framework/testing/manual_clock.hpp"
 #include "protocols/line_receiver.hpp"
+#include "protocols/timeout.hpp"
 #include "tests/protocols/splitting.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
@@ -343,4 +345,18 @@ TEST_CASE("a per-peer limit inside the PROXY wrapper counts the real clients") {
   CHECK(t3.disconnecting());
   CHECK(limited.connections_from("192.0.2.1") == 1);
   CHECK(limited.refused_count() == 1);
+}
+
+TEST_CASE("TimeoutFactory around the PROXY wrapper drops a peer that never sends its header") {
+  testing::ManualClock clock;
+  RecordingFactory inner;
+  ProxyProtocolFactory proxy(inner);
+  TimeoutFactory timed(proxy, clock, 5);
+  auto p = timed.build_protocol(Address::ip("10.0.0.1", 5000));
+  StringTransport t;
+  t.connect(*p);
+  p->data_received("PROXY TCP4 ");  // and then nothing
+  clock.advance(5);
+  CHECK(t.aborted());
+  CHECK(inner.records.empty());
 }
