@@ -30,9 +30,10 @@ Reactor& ReactorPool::reactor(std::size_t index) {
 
 void ReactorPool::start() {
   if (started()) throw std::logic_error("ReactorPool::start: the pool is already started");
+  // Started before the threads run: a reactor's first callback may already call stop().
+  started_.store(true, std::memory_order_release);
   threads_.reserve(reactors_.size());
   for (auto& r : reactors_) threads_.emplace_back([reactor = r.get()] { reactor->run(); });
-  started_.store(true, std::memory_order_release);
 }
 
 void ReactorPool::stop() {
