@@ -313,3 +313,60 @@ TEST_CASE("tls bad configuration throws") {
   bad_alpn.alpn = {""};
   CHECK_THROWS_AS(TlsClientContext{bad_alpn}, std::invalid_argument);
 }
+
+TEST_CASE("tls server drops a client that never starts the handshake") {
+  TestPki pki;
+  Reactor reactor;
+  auto sopt = server_options(pki);
+  sopt.handshake_timeout = 0.2;
+  TlsServerContext sctx(sopt);
+  RecordingFactory server;
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  RecordingClientFactory silent;  // plain TCP that sends nothing
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), silent);
+  wait_for(reactor, [&] { return silent.lost == 1; }, "the server to give up");
+  CHECK(server.records.empty());  // no protocol was built for it
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls client timeout covers a server that never answers the handshake") {
+  TestPki pki;
+  Reactor reactor;
+  RecordingFactory mute;  // accepts TCP and says nothing
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, mute, lo);
+  auto copt = client_options(pki);
+  copt.timeout = 0.2;
+  TlsClientContext cctx(copt);
+  RecordingClientFactory client;
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.failed == 1; }, "the client to give up");
+  CHECK(client.failure->is(error::timed_out));
+  wait_for(reactor, [&] { return !mute.records.empty() && mute.records[0].done(); },
+           "the mute server to see the close");
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls abort, write after lose, and the peer closing without close_notify") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_data = [](Record& rr, std::string_view) { rr.transport->abort_connection(); };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  TlsClientContext cctx(client_options(pki));
+  RecordingClientFactory client;
+  client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("x"); }; };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.lost == 1 && !server.records.empty() && server.records[0].done(); },
+           "both ends");
+  CHECK(server.records[0].reason->is(error::connection_aborted));
+  CHECK_FALSE(client.records[0].reason->clean());  // reset or truncated: not a clean close
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
