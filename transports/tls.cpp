@@ -10,6 +10,7 @@
 #include <asio/ssl.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
@@ -164,6 +165,43 @@ Reason handshake_failure(SSL* ssl, const std::error_code& ec, bool timed_out) {
   return Reason(error::tls_failed, ec, detail);
 }
 
+TlsInfo info_of(SSL* s) {
+  TlsInfo i;
+  i.version = SSL_get_version(s);
+  if (const SSL_CIPHER* c = SSL_get_current_cipher(s)) i.cipher = SSL_CIPHER_get_name(c);
+  const unsigned char* proto = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(s, &proto, &len);
+  if (proto) i.alpn.assign(reinterpret_cast<const char*>(proto), len);
+  if (const char* name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name)) i.server_name = name;
+  if (X509* cert = SSL_get1_peer_certificate(s)) {
+    char buf[512];
+    X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+    i.peer_subject = buf;
+    X509_free(cert);
+  }
+  return i;
+}
+
+// Client-side SNI, name or IP verification and ALPN, as the options say.
+void configure_client(SSL* ssl, const TlsClientContext::Impl& impl, const std::string& name) {
+  std::error_code ec;
+  asio::ip::make_address(name, ec);
+  const bool numeric = !ec;
+  if (!numeric)  // SSL_set_tlsext_host_name, without the macro's C cast
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(name.c_str()));
+  if (impl.options.verify_peer) {
+    if (numeric)
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    else
+      SSL_set1_host(ssl, name.c_str());
+  }
+  if (!impl.alpn.empty())
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(impl.alpn.data()),
+                        static_cast<unsigned int>(impl.alpn.size()));
+}
+
 class TlsTransport final : public Transport,
                            public detail::Tracked,
                            public std::enable_shared_from_this<TlsTransport> {
@@ -227,24 +265,7 @@ class TlsTransport final : public Transport,
     if (state_ == State::open && !read_paused_) start_read();
   }
 
-  TlsInfo info() const {
-    TlsInfo i;
-    SSL* s = ssl();
-    i.version = SSL_get_version(s);
-    if (const SSL_CIPHER* c = SSL_get_current_cipher(s)) i.cipher = SSL_CIPHER_get_name(c);
-    const unsigned char* proto = nullptr;
-    unsigned int len = 0;
-    SSL_get0_alpn_selected(s, &proto, &len);
-    if (proto) i.alpn.assign(reinterpret_cast<const char*>(proto), len);
-    if (const char* name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name)) i.server_name = name;
-    if (X509* cert = SSL_get1_peer_certificate(s)) {
-      char buf[512];
-      X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
-      i.peer_subject = buf;
-      X509_free(cert);
-    }
-    return i;
-  }
+  TlsInfo info() const { return info_of(ssl()); }
 
   // Transport
   void lose_connection() override {
@@ -764,23 +785,8 @@ class TlsConnector final : public Connector, public std::enable_shared_from_this
                                                     options.close_timeout);
     socket_ = tcp::socket(reactor_.context());
     pending_ = transport;
-    SSL* ssl = transport->ssl();
-    const std::string name = options.server_name.empty() ? host_ : options.server_name;
-    std::error_code ec;
-    asio::ip::make_address(name, ec);
-    const bool numeric = !ec;
-    if (!numeric)  // SSL_set_tlsext_host_name, without the macro's C cast
-      SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-               const_cast<char*>(name.c_str()));
-    if (options.verify_peer) {
-      if (numeric)
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
-      else
-        SSL_set1_host(ssl, name.c_str());
-    }
-    if (!impl.alpn.empty())
-      SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(impl.alpn.data()),
-                          static_cast<unsigned int>(impl.alpn.size()));
+    configure_client(transport->ssl(), impl,
+                     options.server_name.empty() ? host_ : options.server_name);
     // The connector's own timer bounds the handshake too.
     transport->handshake(asio::ssl::stream_base::client, 0,
                          [self = shared_from_this(), attempt](const Reason* failure) {
@@ -846,6 +852,240 @@ class TlsConnector final : public Connector, public std::enable_shared_from_this
 
 }  // namespace
 
+// --- STARTTLS: TLS through memory BIOs over whatever transport is below --------------
+
+namespace {
+
+class StartTls final : public Protocol, public Transport {
+ public:
+  explicit StartTls(std::unique_ptr<Protocol> inner) : inner_(std::move(inner)) {}
+  ~StartTls() override {
+    if (ssl_) SSL_free(ssl_);
+  }
+
+  void begin(SSL_CTX* ctx, bool server, const TlsClientContext::Impl* client,
+             const std::string& name) {
+    if (ssl_) throw std::logic_error("start_tls: TLS was already started on this connection");
+    if (!has_transport()) throw std::logic_error("start_tls: the connection is not up");
+    ssl_ = SSL_new(ctx);
+    if (!ssl_) throw std::runtime_error("start_tls: SSL_new failed");
+    BIO* rbio = BIO_new(BIO_s_mem());
+    BIO* wbio = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl_, rbio, wbio);
+    if (server) {
+      SSL_set_accept_state(ssl_);
+    } else {
+      configure_client(ssl_, *client, name);
+      SSL_set_connect_state(ssl_);
+    }
+    step();  // a client sends its ClientHello now
+  }
+
+  // Protocol (events from the transport below)
+  void connection_made() override { inner_->make_connection(*this); }
+
+  void data_received(std::string_view data) override {
+    if (!ssl_) {
+      inner_->data_received(data);
+      return;
+    }
+    if (failed_) return;
+    BIO_write(SSL_get_rbio(ssl_), data.data(), static_cast<int>(data.size()));
+    step();
+  }
+
+  bool eof_received() override {
+    if (ssl_ && !peer_closed_) {
+      // The peer closed TCP without close_notify: a truncation, not a clean end.
+      failure_ = Reason(error::connection_lost, {}, "the peer closed without TLS close_notify");
+      return false;
+    }
+    return inner_->eof_received();
+  }
+
+  void connection_lost(const Reason& reason) override {
+    inner_->end_connection(failure_ ? *failure_ : reason);
+  }
+
+  // Transport (calls from the inner protocol)
+  void lose_connection() override {
+    if (closing_) return;
+    closing_ = true;
+    if (!ssl_) {
+      below().lose_connection();
+      return;
+    }
+    if (handshake_done_) finish_close();  // else once the handshake ends
+  }
+  void abort_connection() override { below().abort_connection(); }
+  void lose_write_connection() override { lose_connection(); }
+  Address get_peer() const override { return below().get_peer(); }
+  Address get_host() const override { return below().get_host(); }
+  std::size_t buffer_size() const override { return below().buffer_size() + held_.size(); }
+  void register_producer(Producer& p, bool streaming) override {
+    below().register_producer(p, streaming);
+  }
+  void unregister_producer() override { below().unregister_producer(); }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) override {
+    below().set_write_buffer_limits(high, low);
+  }
+  WriteBufferLimits write_buffer_limits() const override { return below().write_buffer_limits(); }
+  bool connected() const override { return !closing_ && !failed_ && below().connected(); }
+  int native_handle() const override { return below().native_handle(); }
+  void pause_producing() override { below().pause_producing(); }
+  void resume_producing() override { below().resume_producing(); }
+  void stop_producing() override { lose_connection(); }
+
+  std::optional<TlsInfo> info() const {
+    if (!ssl_ || !handshake_done_) return std::nullopt;
+    return info_of(ssl_);
+  }
+
+ protected:
+  void write_bytes(std::string_view data) override {
+    if (closing_ || failed_ || data.empty()) return;
+    if (!ssl_) {
+      below().write(data);
+      return;
+    }
+    if (!handshake_done_) {
+      held_.append(data);
+      return;
+    }
+    encrypt(data);
+  }
+
+ private:
+  Transport& below() const { return Protocol::transport(); }
+
+  void encrypt(std::string_view data) {
+    while (!data.empty()) {
+      const int n = SSL_write(ssl_, data.data(), static_cast<int>(std::min<std::size_t>(data.size(), 1 << 30)));
+      if (n <= 0) {
+        fail(Reason(error::tls_failed, {}, "SSL_write failed"));
+        return;
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    flush();
+  }
+
+  // Sends whatever OpenSSL produced for the peer.
+  void flush() {
+    BIO* wbio = SSL_get_wbio(ssl_);
+    char buf[16 * 1024];
+    for (;;) {
+      const int n = BIO_read(wbio, buf, sizeof buf);
+      if (n <= 0) break;
+      below().write(std::string_view(buf, static_cast<std::size_t>(n)));
+    }
+  }
+
+  void step() {
+    if (!handshake_done_) {
+      const int r = SSL_do_handshake(ssl_);
+      if (r != 1) {
+        const int err = SSL_get_error(ssl_, r);
+        flush();  // a fatal alert too
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+        std::string detail = "TLS handshake";
+        const long verify = SSL_get_verify_result(ssl_);
+        if (verify != X509_V_OK) detail = X509_verify_cert_error_string(verify);
+        const unsigned long code = ERR_get_error();
+        ERR_clear_error();
+        std::error_code cause;
+        if (code != 0) cause = std::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+        fail(Reason(error::tls_failed, cause, detail));
+        return;
+      }
+      handshake_done_ = true;
+      flush();
+      if (!held_.empty()) {
+        std::string held = std::move(held_);
+        held_.clear();
+        encrypt(held);
+      }
+      if (closing_) {
+        finish_close();
+        return;
+      }
+    }
+    char buf[16 * 1024];
+    for (;;) {
+      const int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n > 0) {
+        inner_->data_received(std::string_view(buf, static_cast<std::size_t>(n)));
+        if (failed_ || !has_transport()) return;
+        continue;
+      }
+      const int err = SSL_get_error(ssl_, n);
+      flush();
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+      if (err == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
+        peer_closed_ = true;
+        if (!closing_ && !inner_->eof_received()) lose_connection();
+        return;
+      }
+      const unsigned long code = ERR_get_error();
+      ERR_clear_error();
+      fail(Reason(error::tls_failed,
+                  code ? std::error_code(static_cast<int>(code), asio::error::get_ssl_category())
+                       : std::error_code(),
+                  "reading a TLS record"));
+      return;
+    }
+  }
+
+  void finish_close() {
+    SSL_shutdown(ssl_);  // queues close_notify
+    flush();
+    below().lose_connection();
+  }
+
+  void fail(Reason reason) {
+    if (failed_) return;
+    failed_ = true;
+    failure_ = std::move(reason);
+    below().abort_connection();
+  }
+
+  std::unique_ptr<Protocol> inner_;
+  SSL* ssl_ = nullptr;
+  std::string held_;  // written before the handshake completed
+  std::optional<Reason> failure_;
+  bool handshake_done_ = false;
+  bool closing_ = false;
+  bool failed_ = false;
+  bool peer_closed_ = false;
+};
+
+StartTls& wrapper(Transport& transport) {
+  auto* w = dynamic_cast<StartTls*>(&transport);
+  if (!w)
+    throw std::logic_error(
+        "start_tls: the transport is not a with_start_tls wrapper (wrap the protocol with "
+        "with_start_tls when the factory builds it)");
+  return *w;
+}
+
+}  // namespace
+
+std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner) {
+  if (!inner) throw std::invalid_argument("with_start_tls: null protocol");
+  return std::make_unique<StartTls>(std::move(inner));
+}
+
+void start_tls(Transport& transport, const TlsClientContext& context,
+               const std::string& server_name) {
+  auto& impl = context.impl();
+  wrapper(transport).begin(const_cast<asio::ssl::context&>(impl.ctx).native_handle(), false,
+                           &impl, server_name);
+}
+
+void start_tls(Transport& transport, const TlsServerContext& context) {
+  wrapper(transport).begin(context.impl().ctx.native_handle(), true, nullptr, {});
+}
+
 std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
                                           const TlsServerContext& context,
                                           const std::string& interface) {
@@ -884,6 +1124,7 @@ std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int p
 
 std::optional<TlsInfo> tls_info(const Transport& transport) {
   if (const auto* t = dynamic_cast<const TlsTransport*>(&transport)) return t->info();
+  if (const auto* w = dynamic_cast<const StartTls*>(&transport)) return w->info();
   return std::nullopt;
 }
 

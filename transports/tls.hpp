@@ -111,7 +111,30 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
 std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory, const TlsClientContext& context);
 
-/// The negotiated parameters when `transport` is a TLS transport, else nullopt.
+/// Wraps `inner` so that it can later switch its connection to TLS with start_tls
+/// (STARTTLS), over any stream transport (TCP, Unix, in-memory). Until then every event
+/// and call passes straight through; `inner`'s transport() is the wrapper. Throws
+/// std::invalid_argument for a null protocol.
+std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner);
+
+/// Switches the connection behind `transport` (the transport() of a protocol wrapped by
+/// with_start_tls) to TLS as a client, verifying the server as `context` says under the
+/// name `server_name` (also sent as SNI unless it is a numeric address). Every byte
+/// written before the call is sent in clear first, in order; every byte written after it
+/// is held until the handshake completes and then sent encrypted. Bytes received in the
+/// data_received call that makes the switch count as clear text; later ones as TLS.
+/// A failed handshake ends the connection with error::tls_failed saying why.
+/// lose_connection then sends close_notify (without waiting for the peer's).
+/// Throws std::logic_error if `transport` is not a with_start_tls wrapper or TLS was
+/// already started. `context` must outlive the connection.
+void start_tls(Transport& transport, const TlsClientContext& context,
+               const std::string& server_name);
+
+/// As above, as the TLS server.
+void start_tls(Transport& transport, const TlsServerContext& context);
+
+/// The negotiated parameters when `transport` is a TLS transport (or a with_start_tls
+/// wrapper whose handshake completed), else nullopt.
 std::optional<TlsInfo> tls_info(const Transport& transport);
 
 }  // namespace torsion

@@ -370,3 +370,157 @@ TEST_CASE("tls abort, write after lose, and the peer closing without close_notif
   port->stop_listening();
   CHECK(reactor.connection_count() == 0);
 }
+
+namespace {
+
+// What a protocol saw, kept after the transport destroyed the protocol.
+struct Outcome {
+  std::string received;
+  std::optional<Reason> reason;
+  std::optional<TlsInfo> info;
+};
+
+// A toy STARTTLS exchange: the client says "STARTTLS\n", the server answers "GO\n" in
+// clear and switches; both then talk TLS. Both sides also write around the switch.
+struct StartTlsServer : Protocol {
+  const TlsServerContext* ctx = nullptr;
+  Outcome* out = nullptr;
+  std::string received;
+  std::optional<TlsInfo> info;
+  bool switched = false;
+  void data_received(std::string_view d) override {
+    received.append(d);
+    if (!switched && received.find("STARTTLS\n") != std::string::npos) {
+      switched = true;
+      transport().write("GO\n");  // clear text, before the switch
+      start_tls(transport(), *ctx);
+      transport().write("welcome\n");  // held, then encrypted
+      return;
+    }
+    if (switched && received.find("secret\n") != std::string::npos) {
+      info = tls_info(transport());
+      transport().write("got it\n");
+    }
+  }
+  void connection_lost(const Reason& r) override {
+    if (out) *out = Outcome{received, r, info};
+  }
+};
+
+struct StartTlsClient : Protocol {
+  const TlsClientContext* ctx = nullptr;
+  Outcome* out = nullptr;
+  std::string name = "localhost";
+  std::string received;
+  bool switched = false;
+  void connection_made() override { transport().write("hello in clear\nSTARTTLS\n"); }
+  void data_received(std::string_view d) override {
+    received.append(d);
+    if (!switched && received.find("GO\n") != std::string::npos) {
+      switched = true;
+      start_tls(transport(), *ctx, name);
+      transport().write("secret\n");
+      return;
+    }
+    if (received.find("got it\n") != std::string::npos) transport().lose_connection();
+  }
+  void connection_lost(const Reason& r) override {
+    if (out) *out = Outcome{received, r, {}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("start_tls switches a live TCP connection without losing or reordering bytes") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  TlsClientContext cctx(client_options(pki));
+  Outcome server, client;
+  FunctionFactory<Factory> sfactory([&](const Address&) {
+    auto p = std::make_unique<StartTlsServer>();
+    p->ctx = &sctx;
+    p->out = &server;
+    return with_start_tls(std::move(p));
+  });
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, sfactory, lo);
+  FunctionFactory<ClientFactory> cfactory([&](const Address&) {
+    auto p = std::make_unique<StartTlsClient>();
+    p->ctx = &cctx;
+    p->out = &client;
+    return with_start_tls(std::move(p));
+  });
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), cfactory);
+  wait_for(reactor, [&] { return client.reason && server.reason; }, "the STARTTLS exchange");
+  const auto& client_received = client.received;
+  const auto& server_received = server.received;
+  const auto& client_reason = client.reason;
+  const auto& server_reason = server.reason;
+  const auto& info = server.info;
+  CHECK(client_received == "GO\nwelcome\ngot it\n");
+  CHECK(server_received == "hello in clear\nSTARTTLS\nsecret\n");
+  CHECK(client_reason->clean());
+  CHECK(server_reason->clean());
+  REQUIRE(info);
+  CHECK(info->version == "TLSv1.3");
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("start_tls handshake failure ends the connection with a reason") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  TlsClientContext cctx(client_options(pki));
+  FunctionFactory<Factory> sfactory([&](const Address&) {
+    auto p = std::make_unique<StartTlsServer>();
+    p->ctx = &sctx;
+    return with_start_tls(std::move(p));
+  });
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, sfactory, lo);
+  Outcome outcome;
+  const auto& reason = outcome.reason;
+  FunctionFactory<ClientFactory> cfactory([&](const Address&) {
+    auto p = std::make_unique<StartTlsClient>();
+    p->ctx = &cctx;
+    p->name = "wrong.example";
+    p->out = &outcome;
+    return with_start_tls(std::move(p));
+  });
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), cfactory);
+  wait_for(reactor, [&] { return reason.has_value(); }, "the failure");
+  CHECK(reason->is(error::tls_failed));
+  CHECK(reason->message().find("hostname mismatch") != std::string::npos);
+  CHECK_THROWS_AS(with_start_tls(nullptr), std::invalid_argument);
+  port->stop_listening();
+}
+
+TEST_CASE("start_tls on a transport that was not wrapped is a programming error") {
+  TestPki pki;
+  Reactor reactor;
+  TlsClientContext cctx(client_options(pki));
+  RecordingFactory server;
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, server, lo);
+  RecordingClientFactory client;
+  bool threw = false;
+  client.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) {
+      try {
+        start_tls(*rr.transport, cctx, "localhost");
+      } catch (const std::logic_error& e) {
+        threw = std::string(e.what()).find("with_start_tls") != std::string::npos;
+      }
+      rr.transport->lose_connection();
+    };
+  };
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  wait_for(reactor, [&] { return client.lost == 1; }, "the close");
+  CHECK(threw);
+  port->stop_listening();
+}
