@@ -225,3 +225,20 @@ TEST_CASE("process start failures throw and fire nothing") {
   CHECK(reactor.connection_count() == 0);
   CHECK(no_children());
 }
+
+TEST_CASE("process_exited comes first when a grandchild still holds the output") {
+  Reactor reactor;
+  struct Late : Child {
+    void process_exited(const ExitStatus& s) override {
+      Child::process_exited(s);
+      CHECK(out_eof == 0);  // the background cat still has stdout open
+      transport().write("late\n");
+      transport().close_stdin();
+    }
+  } child;
+  // The shell exits at once; its background cat keeps stdin (through fd 3) and stdout.
+  auto p = spawn_process(reactor, child, sh("exec 3<&0; cat <&3 & exit 7"));
+  wait_for(reactor, [&] { return child.done(); }, "the grandchild to finish");
+  CHECK(child.status->exit_code == 7);
+  CHECK(child.out == "late\n");
+}
