@@ -15,8 +15,8 @@ class Echo final : public torsion::Protocol {
  public:
   void connection_made() override {
     if (auto info = torsion::tls_info(transport()))
-      std::printf("%s: %s %s\n", transport().get_peer().to_string().c_str(),
-                  info->version.c_str(), info->cipher.c_str());
+      std::printf("%s: %s %s\n", transport().get_peer().to_string().c_str(), info->version.c_str(),
+                  info->cipher.c_str());
     std::fflush(stdout);
   }
   void data_received(std::string_view data) override { transport().write(data); }
@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   auto factory = torsion::make_factory<Echo>();
   auto port = torsion::listen_ssl(reactor, std::atoi(argv[1]), factory, context, "127.0.0.1");
   std::printf("TLS echo on %s\n", port->get_host().to_string().c_str());
+  std::fflush(stdout);
   std::fflush(stdout);
   reactor.run();
 }
