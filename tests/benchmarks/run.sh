@@ -26,7 +26,10 @@ if [ ! -f "$build/build.ninja" ]; then
 else
   meson configure "$build" -Dbenchmarks=true >/dev/null
 fi
-ninja -C "$build" -j2 >/dev/null
+if ! ninja -C "$build" -j2 >"${TMPDIR:-/tmp}/torsion-bench-build.log" 2>&1; then
+  cat "${TMPDIR:-/tmp}/torsion-bench-build.log" >&2
+  exit 1
+fi
 bin=$build/tests/benchmarks
 
 servers=(torsion asio)
