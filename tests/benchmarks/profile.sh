@@ -32,7 +32,8 @@ for s in "${servers[@]}"; do
   kill "$vp"
   wait "$vp" 2>/dev/null || true
   echo "== $s"
-  python3 "$root/tests/benchmarks/cg_report.py" "$(ls "$out"/cg.$s.* | tail -n1)" "${TOP:-12}"
+  dumps=("$out"/cg."$s".*)
+  python3 "$root/tests/benchmarks/cg_report.py" "${dumps[-1]}" "${TOP:-12}"
   echo
 done
 echo "profiles in $out (callgrind_annotate --inclusive=yes FILE)"
