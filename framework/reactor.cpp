@@ -43,7 +43,9 @@ struct Reactor::Impl {
   // Declared first so that it outlives the io_context, whose destruction may destroy
   // handlers that own connections.
   detail::TrackedList connections;
-  asio::io_context io{1};
+  // One thread touches this reactor's sockets and timers: Asio's per-descriptor locks are
+  // not needed. The scheduler keeps its lock, so call_from_thread (a post) stays safe.
+  asio::io_context io{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::steady_timer timer{io};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 
