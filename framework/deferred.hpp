@@ -183,6 +183,10 @@ template <class U>
 struct Unwrap<Deferred<U>> {
   using type = U;
 };
+template <class U>
+struct Unwrap<Outcome<U>> {
+  using type = U;
+};
 
 // The one shared state behind every handle on a Deferred.
 template <class T>
@@ -354,7 +358,8 @@ class Deferred {
   auto add_callbacks(F on_value, G on_error);
 
   /// Calls `f(Outcome<T>)` whatever happens (cleanup, logging, converting). Returns the
-  /// Deferred of what `f` returns.
+  /// Deferred of what `f` returns; a callback returning an Outcome<U> (such as the one it
+  /// was given) fires the next Deferred<U> with it, so `return o;` passes the result on.
   template <class F>
   auto add_both(F f);
 
