@@ -28,10 +28,25 @@ using namespace torsion;
 
 constexpr std::size_t kMaxLine = 4096;
 
-// Where the user's lines come from; set by the chat coroutine while it is connected.
+// Where the user's lines go: to the chat coroutine's hooks while it is connected, kept
+// until then.
 struct LineSource {
   std::function<void(std::string)> on_line;
   std::function<void()> on_end;
+  std::vector<std::string> early;
+  bool ended = false;
+  void line(std::string text) {
+    if (on_line)
+      on_line(std::move(text));
+    else
+      early.push_back(std::move(text));
+  }
+  void end() {
+    if (on_end)
+      on_end();
+    else
+      ended = true;
+  }
 };
 
 Task<void> chat(Reactor& reactor, std::string host, int port, LineSource& source) {
@@ -43,6 +58,9 @@ Task<void> chat(Reactor& reactor, std::string host, int port, LineSource& source
     LineSource& s;
     ~Unhook() { s.on_line = nullptr, s.on_end = nullptr; }
   } unhook{source};
+  for (auto& line : source.early) source.on_line(line);
+  source.early.clear();
+  if (source.ended) source.on_end();
   try {
     while (auto line = co_await stream.read_line(kMaxLine)) std::printf("%s\n", line->c_str());
     std::printf("* the server closed the connection\n");
@@ -55,12 +73,8 @@ Task<void> chat(Reactor& reactor, std::string host, int port, LineSource& source
 void read_stdin(Reactor& reactor, LineSource& source) {
   std::thread([&reactor, &source] {
     for (std::string line; std::getline(std::cin, line);)
-      reactor.call_from_thread([&source, line] {
-        if (source.on_line) source.on_line(line);
-      });
-    reactor.call_from_thread([&source] {
-      if (source.on_end) source.on_end();
-    });
+      reactor.call_from_thread([&source, line] { source.line(line); });
+    reactor.call_from_thread([&source] { source.end(); });
   }).detach();
 }
 
@@ -72,9 +86,9 @@ Task<void> you_said(Stream stream) {
 Task<void> type_lines(Reactor& reactor, LineSource& source, std::vector<std::string> lines) {
   for (auto& line : lines) {
     co_await sleep(reactor, 0.05);
-    if (source.on_line) source.on_line(line);
+    source.line(line);
   }
-  if (source.on_end) source.on_end();
+  source.end();
 }
 
 int main(int argc, char** argv) {
