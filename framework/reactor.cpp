@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/deferred.hpp"
 #include "framework/detail/tracked.hpp"
 #include "framework/listening_port.hpp"
 #include "framework/log.hpp"
@@ -304,10 +305,16 @@ void Reactor::wait_for_signal() {
 
 bool Reactor::shutting_down() const noexcept { return impl_->shutdown != Impl::Shutdown::idle; }
 
-std::uint64_t Reactor::add_trigger(ShutdownPhase phase, std::function<Deferred<void>()> fn) {
-  if (!fn) throw std::invalid_argument("add_shutdown_trigger: empty callback");
+std::uint64_t Reactor::add_trigger(ShutdownPhase phase, std::function<void()> plain,
+                                   std::function<Deferred<void>()> deferred) {
+  if (!plain && !deferred) throw std::invalid_argument("add_shutdown_trigger: empty callback");
+  if (plain)
+    deferred = [plain = std::move(plain)] {
+      plain();
+      return succeed();
+    };
   const auto id = impl_->next_trigger_id++;
-  impl_->triggers.push_back({id, phase, std::move(fn)});
+  impl_->triggers.push_back({id, phase, std::move(deferred)});
   return id;
 }
 

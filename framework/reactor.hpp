@@ -8,7 +8,6 @@
 #include <memory>
 #include <type_traits>
 
-#include "framework/deferred.hpp"
 #include "framework/delayed_call.hpp"
 
 namespace asio {
@@ -21,6 +20,8 @@ namespace detail {
 class TrackedList;
 }
 class ListeningPort;
+template <class T>
+class Deferred;  // framework/deferred.hpp, needed only by triggers that return one
 
 /// When a call_soon callback runs relative to other work.
 ///  - high: before normal callbacks queued for the same turn;
@@ -105,14 +106,13 @@ class Reactor final : public Scheduler {
   /// remove_shutdown_trigger.
   template <class F>
   std::uint64_t add_shutdown_trigger(ShutdownPhase phase, F fn) {
-    if constexpr (std::is_same_v<std::invoke_result_t<F&>, Deferred<void>>) {
-      return add_trigger(phase, std::function<Deferred<void>()>(std::move(fn)));
-    } else {
-      return add_trigger(phase, std::function<Deferred<void>()>([fn]() mutable {
-                           fn();
-                           return succeed();
-                         }));
-    }
+    using R = std::invoke_result_t<F&>;
+    static_assert(std::is_void_v<R> || std::is_same_v<R, Deferred<void>>,
+                  "a shutdown trigger returns void or Deferred<void>");
+    if constexpr (std::is_void_v<R>)
+      return add_trigger(phase, std::function<void()>(std::move(fn)), {});
+    else
+      return add_trigger(phase, {}, std::function<Deferred<void>()>(std::move(fn)));
   }
   /// Forgets a trigger; false if the id is unknown.
   bool remove_shutdown_trigger(std::uint64_t id);
@@ -135,7 +135,8 @@ class Reactor final : public Scheduler {
   void track_listening_port(const std::shared_ptr<ListeningPort>& port);
 
  private:
-  std::uint64_t add_trigger(ShutdownPhase phase, std::function<Deferred<void>()> fn);
+  std::uint64_t add_trigger(ShutdownPhase phase, std::function<void()> plain,
+                            std::function<Deferred<void>()> deferred);
   void shutdown_during();
   void shutdown_wait(double deadline);
   void shutdown_after();
