@@ -134,6 +134,8 @@ class Outcome<void> {
 
 template <class T>
 class Deferred;
+template <class T = void>
+class Task;  // framework/task.hpp
 
 namespace detail {
 
@@ -174,6 +176,8 @@ template <class T>
 struct IsDeferred : std::false_type {};
 template <class T>
 struct IsDeferred<Deferred<T>> : std::true_type {};
+template <class T>
+struct IsDeferred<Task<T>> : std::true_type {};  // a coroutine's result is waited for too
 
 template <class R>
 struct Unwrap {
@@ -181,6 +185,14 @@ struct Unwrap {
 };
 template <class U>
 struct Unwrap<Deferred<U>> {
+  using type = U;
+};
+template <class U>
+struct Unwrap<Task<U>> {
+  using type = U;
+};
+template <class U>
+struct Unwrap<Outcome<U>> {
   using type = U;
 };
 
@@ -332,8 +344,8 @@ class Deferred {
   bool cancel() { return s_->cancel(); }
 
   /// Calls `f(value)` (or `f()` for Deferred<void>) on success; errors skip it. Returns
-  /// the Deferred of what `f` returns (a value, void, or a Deferred to wait for). An
-  /// exception thrown by `f` fails the returned Deferred.
+  /// the Deferred of what `f` returns (a value, void, or a Deferred or Task to wait for).
+  /// An exception thrown by `f` fails the returned Deferred.
   template <class F>
   auto add_callback(F f);
 
@@ -354,7 +366,8 @@ class Deferred {
   auto add_callbacks(F on_value, G on_error);
 
   /// Calls `f(Outcome<T>)` whatever happens (cleanup, logging, converting). Returns the
-  /// Deferred of what `f` returns.
+  /// Deferred of what `f` returns; a callback returning an Outcome<U> (such as the one it
+  /// was given) fires the next Deferred<U> with it, so `return o;` passes the result on.
   template <class F>
   auto add_both(F f);
 
@@ -404,7 +417,7 @@ void resolve_with(const StatePtr<U>& target, Fn&& fn) {
   if constexpr (IsDeferred<std::decay_t<R>>::value) {
     static_assert(std::is_same_v<typename std::decay_t<R>::value_type, U>,
                   "a callback returned a Deferred of the wrong type");
-    std::optional<std::decay_t<R>> inner;
+    std::optional<Deferred<U>> inner;  // a Task converts to its Deferred
     try {
       inner.emplace(fn());
     } catch (...) {

@@ -3,8 +3,11 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
+#include <cmath>
+#include <csignal>
 #include <deque>
 #include <exception>
 #include <limits>
@@ -13,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "framework/deferred.hpp"
 #include "framework/detail/tracked.hpp"
+#include "framework/listening_port.hpp"
 #include "framework/log.hpp"
 
 namespace torsion {
@@ -57,6 +62,35 @@ struct Reactor::Impl {
   bool running_loop = false;
   bool blocking = false;  // inside io.run(): an idle callback must interrupt it
   double armed = kNever;
+
+  // Shutdown and signals (see Reactor::shutdown).
+  enum class Shutdown { idle, before, during, after, finished };
+  struct Trigger {
+    std::uint64_t id;
+    ShutdownPhase phase;
+    std::function<Deferred<void>()> fn;
+  };
+  std::vector<Trigger> triggers;
+  std::uint64_t next_trigger_id = 1;
+  std::vector<std::weak_ptr<ListeningPort>> ports;
+  Shutdown shutdown = Shutdown::idle;
+  std::uint64_t shutdown_generation = 0;  // stale shutdown callbacks compare against it
+  bool during_done = false;
+  bool aborted = false;
+  DelayedCall shutdown_poll;
+  double grace = 5.0;
+  bool handle_signals = true;
+  int last_signal = 0;
+  std::optional<asio::signal_set> signals;
+
+  // Forgets a finished (or, with `force`, an interrupted) shutdown, so the reactor can
+  // run and shut down again.
+  void end_shutdown(bool force) {
+    if (shutdown == Shutdown::idle || (!force && shutdown != Shutdown::finished)) return;
+    shutdown = Shutdown::idle;
+    ++shutdown_generation;
+    shutdown_poll.cancel();
+  }
 
   void post_drain() {
     if (drain_posted) return;
@@ -154,6 +188,10 @@ void Reactor::run() {
   d.running_loop = true;
   d.stop_requested = false;
   d.work.emplace(d.io.get_executor());
+  if (d.handle_signals) {
+    d.signals.emplace(d.io, SIGINT, SIGTERM);
+    wait_for_signal();
+  }
   while (!d.stop_requested) {
     d.io.restart();
     try {
@@ -169,6 +207,12 @@ void Reactor::run() {
       log(LogLevel::error, std::string("unhandled exception in an Asio handler: ") + e.what());
     }
   }
+  if (d.signals) {
+    std::error_code ignored;
+    d.signals->cancel(ignored);  // its handler sees operation_aborted on the next run
+    d.signals.reset();           // and the signals' default disposition is back
+  }
+  d.end_shutdown(true);
   d.work.reset();
   d.running_loop = false;
 }
@@ -206,9 +250,179 @@ bool Reactor::run_until(const std::function<bool()>& done, double timeout) {
       log(LogLevel::error, std::string("unhandled exception in an Asio handler: ") + e.what());
     }
   }
+  d.end_shutdown(false);
   d.work.reset();
   d.running_loop = false;
   return result;
+}
+
+// --- Shutdown and signals ------------------------------------------------------------
+
+namespace {
+
+const char* signal_name(int signo) {
+  switch (signo) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    default: return "a signal";
+  }
+}
+
+// Runs the triggers of one phase (a copy: triggers may add or remove triggers).
+template <class Triggers>
+std::vector<Deferred<void>> run_triggers(const Triggers& all, ShutdownPhase phase) {
+  std::vector<std::function<Deferred<void>()>> chosen;
+  for (const auto& t : all)
+    if (t.phase == phase) chosen.push_back(t.fn);
+  std::vector<Deferred<void>> results;
+  for (auto& fn : chosen) {
+    try {
+      results.push_back(fn());
+    } catch (const std::exception& e) {
+      log(LogLevel::error, std::string("exception in a shutdown trigger: ") + e.what());
+    } catch (...) {
+      log(LogLevel::error, "non-standard exception in a shutdown trigger");
+    }
+  }
+  return results;
+}
+
+void log_failures(const std::vector<Outcome<void>>& outcomes) {
+  for (const auto& o : outcomes)
+    if (!o.ok()) log(LogLevel::error, "a shutdown trigger failed: " + describe_error(o.error()));
+}
+
+}  // namespace
+
+void Reactor::wait_for_signal() {
+  impl_->signals->async_wait([this](const std::error_code& ec, int signo) {
+    if (ec) return;  // cancelled when run() returned
+    Impl& d = *impl_;
+    d.last_signal = signo;
+    if (d.shutdown != Impl::Shutdown::idle) {
+      log(LogLevel::warning, std::string("received ") + signal_name(signo) +
+                                 " again during shutdown: aborting connections and stopping");
+      d.connections.for_each([](detail::Tracked& t) { t.abort_tracked(); });
+      stop();
+      return;
+    }
+    log(LogLevel::info, std::string("received ") + signal_name(signo) + ": shutting down");
+    shutdown();
+    if (d.signals) wait_for_signal();
+  });
+}
+
+bool Reactor::shutting_down() const noexcept { return impl_->shutdown != Impl::Shutdown::idle; }
+
+std::uint64_t Reactor::add_trigger(ShutdownPhase phase, std::function<void()> plain,
+                                   std::function<Deferred<void>()> deferred) {
+  if (!plain && !deferred) throw std::invalid_argument("add_shutdown_trigger: empty callback");
+  if (plain)
+    deferred = [plain = std::move(plain)] {
+      plain();
+      return succeed();
+    };
+  const auto id = impl_->next_trigger_id++;
+  impl_->triggers.push_back({id, phase, std::move(deferred)});
+  return id;
+}
+
+bool Reactor::remove_shutdown_trigger(std::uint64_t id) {
+  auto& all = impl_->triggers;
+  for (auto it = all.begin(); it != all.end(); ++it) {
+    if (it->id == id) {
+      all.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void Reactor::set_shutdown_grace(double seconds) {
+  if (std::isnan(seconds) || seconds < 0)
+    throw std::invalid_argument("set_shutdown_grace: seconds must be >= 0, got " +
+                                std::to_string(seconds));
+  impl_->grace = seconds;
+}
+double Reactor::shutdown_grace() const noexcept { return impl_->grace; }
+void Reactor::set_handle_signals(bool handle) noexcept { impl_->handle_signals = handle; }
+bool Reactor::handle_signals() const noexcept { return impl_->handle_signals; }
+int Reactor::last_signal() const noexcept { return impl_->last_signal; }
+
+void Reactor::track_listening_port(const std::shared_ptr<ListeningPort>& port) {
+  auto& ports = impl_->ports;
+  std::erase_if(ports, [](const std::weak_ptr<ListeningPort>& w) { return w.expired(); });
+  ports.push_back(port);
+}
+
+void Reactor::shutdown() {
+  Impl& d = *impl_;
+  if (d.shutdown != Impl::Shutdown::idle) return;
+  d.shutdown = Impl::Shutdown::before;
+  const auto generation = ++d.shutdown_generation;
+  // From the loop: never inside the caller (which may be a transport callback).
+  call_soon([this, generation] {
+    if (generation != impl_->shutdown_generation) return;
+    deferred_list(run_triggers(impl_->triggers, ShutdownPhase::before))
+        .add_callback([this, generation](std::vector<Outcome<void>> outcomes) {
+          log_failures(outcomes);
+          if (generation == impl_->shutdown_generation) shutdown_during();
+        });
+  });
+}
+
+void Reactor::shutdown_during() {
+  Impl& d = *impl_;
+  d.shutdown = Impl::Shutdown::during;
+  d.during_done = false;
+  d.aborted = false;
+  // Listening ports first, so that no new connection arrives while the others close.
+  auto ports = std::move(d.ports);
+  d.ports.clear();
+  for (auto& w : ports)
+    if (auto port = w.lock(); port && port->listening()) port->stop_listening();
+  const auto generation = d.shutdown_generation;
+  deferred_list(run_triggers(d.triggers, ShutdownPhase::during))
+      .add_callback([this, generation](std::vector<Outcome<void>> outcomes) {
+        log_failures(outcomes);
+        if (generation == impl_->shutdown_generation) impl_->during_done = true;
+      });
+  d.connections.for_each([](detail::Tracked& t) { t.lose_tracked(); });
+  shutdown_wait(seconds() + d.grace);
+}
+
+// Polls until every connection is gone (and the `during` Deferreds fired), aborting the
+// connections left at the deadline. Polling keeps the transports free of shutdown hooks.
+void Reactor::shutdown_wait(double deadline) {
+  Impl& d = *impl_;
+  if (d.connections.size() == 0 && (d.during_done || d.aborted)) {
+    shutdown_after();
+    return;
+  }
+  if (!d.aborted && seconds() >= deadline) {
+    d.aborted = true;
+    if (d.connections.size() > 0) {
+      log(LogLevel::warning, std::to_string(d.connections.size()) +
+                                 " connection(s) still open after the shutdown grace period: "
+                                 "aborting them");
+      d.connections.for_each([](detail::Tracked& t) { t.abort_tracked(); });
+    }
+  }
+  const auto generation = d.shutdown_generation;
+  d.shutdown_poll = call_later(0.005, [this, deadline, generation] {
+    if (generation == impl_->shutdown_generation) shutdown_wait(deadline);
+  });
+}
+
+void Reactor::shutdown_after() {
+  Impl& d = *impl_;
+  d.shutdown = Impl::Shutdown::after;
+  for (auto& ignored : run_triggers(d.triggers, ShutdownPhase::after))
+    ignored.add_errback([](std::exception_ptr e) {
+      log(LogLevel::error, "an after-shutdown trigger failed: " + describe_error(e));
+    });
+  d.shutdown = Impl::Shutdown::finished;
+  stop();
 }
 
 }  // namespace torsion

@@ -3,8 +3,10 @@
 /// The Reactor: the event loop every connection, timer and callback runs on.
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <type_traits>
 
 #include "framework/delayed_call.hpp"
 
@@ -17,6 +19,9 @@ namespace torsion {
 namespace detail {
 class TrackedList;
 }
+class ListeningPort;
+template <class T>
+class Deferred;  // framework/deferred.hpp, needed only by triggers that return one
 
 /// When a call_soon callback runs relative to other work.
 ///  - high: before normal callbacks queued for the same turn;
@@ -25,6 +30,14 @@ class TrackedList;
 ///  - idle: only when no I/O is ready, no timer is due and no other callback is queued;
 ///    one idle callback per loop iteration, in FIFO order (GLib's idle sources).
 enum class Priority { high, normal, idle };
+
+/// The phases of the reactor's shutdown, for add_shutdown_trigger (Twisted's system event
+/// triggers for "shutdown").
+///  - before: first, while everything still works (say goodbye to peers, flush state);
+///  - during: with the framework's own work: listening ports are closed first, then
+///    every connection is asked to close (lose_connection);
+///  - after: once every connection is gone, just before run() returns.
+enum class ShutdownPhase { before, during, after };
 
 /// The event loop: owns the Asio io_context, the timers and every live connection.
 /// One reactor runs on one thread; every member except call_from_thread must be called
@@ -39,8 +52,10 @@ class Reactor final : public Scheduler {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
-  /// Runs the loop until stop(). Exceptions escaping raw Asio handlers are logged and
-  /// the loop goes on. Throws std::logic_error if the reactor is already running.
+  /// Runs the loop until stop() or the end of a shutdown(); SIGINT and SIGTERM start a
+  /// shutdown while it runs (see set_handle_signals). Exceptions escaping raw Asio
+  /// handlers are logged and the loop goes on. Throws std::logic_error if the reactor is
+  /// already running.
   void run();
   /// Makes run() (or run_until) return after the current callback. Safe from any
   /// callback; a stop before run() is forgotten when run() starts.
@@ -73,7 +88,60 @@ class Reactor final : public Scheduler {
   /// For transports: the list of live connections.
   detail::TrackedList& connections() noexcept;
 
+  // --- Graceful shutdown and signals -------------------------------------------------
+
+  /// Shuts down gracefully, then makes run() return: runs the `before` triggers and waits
+  /// for the Deferreds they return; stops every listening port; runs the `during`
+  /// triggers and calls lose_connection on every connection; waits until the connections
+  /// are gone and the `during` Deferreds have fired, at most shutdown_grace() seconds,
+  /// then aborts the connections left; runs the `after` triggers; stops the loop.
+  /// Works from the loop (call it before run() and it proceeds once run() starts).
+  /// Idempotent while a shutdown is in progress. Exceptions from triggers are logged.
+  void shutdown();
+  /// True from shutdown() until run() returns.
+  bool shutting_down() const noexcept;
+
+  /// Registers `fn` to run in `phase` of every later shutdown. `fn()` may return void or
+  /// a Deferred<void> (`before` and `during` phases wait for it). Returns an id for
+  /// remove_shutdown_trigger.
+  template <class F>
+  std::uint64_t add_shutdown_trigger(ShutdownPhase phase, F fn) {
+    using R = std::invoke_result_t<F&>;
+    static_assert(std::is_void_v<R> || std::is_same_v<R, Deferred<void>>,
+                  "a shutdown trigger returns void or Deferred<void>");
+    if constexpr (std::is_void_v<R>)
+      return add_trigger(phase, std::function<void()>(std::move(fn)), {});
+    else
+      return add_trigger(phase, {}, std::function<Deferred<void>()>(std::move(fn)));
+  }
+  /// Forgets a trigger; false if the id is unknown.
+  bool remove_shutdown_trigger(std::uint64_t id);
+
+  /// Seconds that connections get to close cleanly on shutdown before they are aborted
+  /// (default 5). Throws std::invalid_argument for a negative or NaN value.
+  void set_shutdown_grace(double seconds);
+  double shutdown_grace() const noexcept;
+
+  /// Whether run() handles SIGINT and SIGTERM by calling shutdown() (default true). The
+  /// handlers are installed only while run() runs (the default disposition comes back
+  /// when it returns). A second signal during a shutdown aborts every connection and
+  /// stops at once. Set it before run().
+  void set_handle_signals(bool handle) noexcept;
+  bool handle_signals() const noexcept;
+  /// The last signal run() handled (0 if none).
+  int last_signal() const noexcept;
+
+  /// For transports: a listening port that shutdown() must close first. Held weakly.
+  void track_listening_port(const std::shared_ptr<ListeningPort>& port);
+
  private:
+  std::uint64_t add_trigger(ShutdownPhase phase, std::function<void()> plain,
+                            std::function<Deferred<void>()> deferred);
+  void shutdown_during();
+  void shutdown_wait(double deadline);
+  void shutdown_after();
+  void wait_for_signal();
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

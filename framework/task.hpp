@@ -41,9 +41,6 @@
 
 namespace torsion {
 
-template <class T = void>
-class Task;
-
 namespace detail {
 
 class TaskPromiseBase {

@@ -337,6 +337,7 @@ std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& f
     ec = normalize_os_error(ec);
     return nullptr;
   }
+  reactor.track_listening_port(listening);  // closed first on shutdown()
   return listening;
 }
 

@@ -6,9 +6,21 @@
 namespace torsion {
 namespace {
 
-// Lives until the attempt fails or, once connected, as long as the protocol (which
-// owns it through its ready handler): connect_tcp requires the factory to outlive the
-// connection.
+class StreamConnectFactory;
+
+// Owns the factory: connect_tcp calls the factory's client_connection_lost after the
+// protocol's connection_lost, before the protocol is destroyed.
+class OwningStreamProtocol final : public StreamProtocol {
+ public:
+  OwningStreamProtocol(Reactor& reactor, Ready ready, StreamOptions options,
+                       std::shared_ptr<StreamConnectFactory> factory)
+      : StreamProtocol(reactor, std::move(ready), options), factory_(std::move(factory)) {}
+
+ private:
+  std::shared_ptr<StreamConnectFactory> factory_;
+};
+
+// Lives until the attempt fails or, once connected, as long as the protocol.
 class StreamConnectFactory final : public ClientFactory {
  public:
   StreamConnectFactory(Reactor& reactor, StreamOptions options)
@@ -17,13 +29,13 @@ class StreamConnectFactory final : public ClientFactory {
   std::unique_ptr<Protocol> build_protocol(const Address&) override {
     auto keep = std::move(self_);
     Deferred<Stream> result = result_;
-    return std::make_unique<StreamProtocol>(
+    return std::make_unique<OwningStreamProtocol>(
         reactor_,
-        [keep, result](Stream stream) mutable {
+        [result](Stream stream) mutable {
           if (!result.called()) result.callback(std::move(stream));
           // else: cancelled meanwhile; dropping the stream closes the connection
         },
-        options_);
+        options_, std::move(keep));
   }
 
   void client_connection_failed(Connector&, const Reason& reason) override {

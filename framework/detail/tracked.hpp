@@ -13,6 +13,9 @@ class Tracked {
   Tracked& operator=(const Tracked&) = delete;
   // The reactor is being destroyed: close now and release, without calling back.
   virtual void release_tracked() = 0;
+  // Graceful shutdown: close after flushing (lose_connection), or now (abort_connection).
+  virtual void lose_tracked() {}
+  virtual void abort_tracked() {}
 
   virtual ~Tracked() = default;
 
@@ -43,6 +46,15 @@ class TrackedList {
     --size_;
   }
   std::size_t size() const noexcept { return size_; }
+  // Calls fn(member) on each member; members may unlink themselves meanwhile.
+  template <class F>
+  void for_each(F&& fn) {
+    for (Tracked* t = head_; t != nullptr;) {
+      Tracked* next = t->next_;
+      fn(*t);
+      t = next;
+    }
+  }
   // Calls release_tracked on each member; members may unlink or destroy themselves.
   void release_all() {
     for (Tracked* t = head_; t != nullptr;) {

@@ -348,3 +348,24 @@ TEST_CASE("defer_later_runs_on_the_scheduler_and_cancels") {
   clock.advance(0);
   CHECK(error == "later");
 }
+
+TEST_CASE("add_both_returning_the_outcome_passes_the_result_on") {
+  int seen = 0;
+  int got = 0;
+  succeed(5)
+      .add_both([&](Outcome<int> o) {
+        ++seen;
+        return o;
+      })
+      .add_callback([&](int v) { got = v; });
+  CHECK(seen == 1);
+  CHECK(got == 5);
+  std::string error;
+  fail<int>(std::runtime_error("kept"))
+      .add_both([](Outcome<int> o) { return o; })
+      .add_errback([&](std::exception_ptr e) {
+        error = describe_error(e);
+        return 0;
+      });
+  CHECK(error == "kept");
+}

@@ -214,3 +214,22 @@ TEST_CASE("sleep_on_the_reactor") {
   CHECK(reactor.seconds() - start >= 0.02);
   CHECK(t.done());
 }
+
+namespace {
+Task<int> double_later(ManualClock& clock, int v) {
+  co_await sleep(clock, 1);
+  co_return v * 2;
+}
+}  // namespace
+
+TEST_CASE("deferred_callback_may_return_a_task") {
+  ManualClock clock;
+  Deferred<int> d;
+  int got = 0;
+  d.add_callback([&clock](int v) { return double_later(clock, v); })
+      .add_callback([&](int v) { got = v; });
+  d.callback(21);
+  CHECK(got == 0);
+  clock.advance(1);
+  CHECK(got == 42);
+}

@@ -136,7 +136,12 @@ TEST_CASE("thread_pool_stop_cancel_drops_queued_jobs") {
     });
   wait_for(reactor, [&] { return first_started.load(); }, "the first job to start");
   CHECK(pool.queued() == 3);
-  std::thread opener([&] { gate.release(); });  // stop() blocks on the running job
+  // stop() blocks on the running job: open its gate from another thread, but only once
+  // stop() has taken the queue (the blocked worker cannot have taken it).
+  std::thread opener([&] {
+    while (pool.queued() != 0) std::this_thread::yield();
+    gate.release();
+  });
   pool.stop(ShutdownMode::cancel);
   opener.join();
   CHECK(cancelled == 3);  // at once, from stop()

@@ -141,6 +141,8 @@ class StreamTransport final : public Transport,
   void stop_producing() override { lose_connection(); }
 
   // Tracked
+  void lose_tracked() override { lose_connection(); }
+  void abort_tracked() override { abort_connection(); }
   void release_tracked() override {
     state_ = State::closed;
     finished_ = true;
