@@ -140,5 +140,28 @@ if [ -x "$ex/tls_echo_server" ]; then
   [ $status -ne 0 ] && [[ "$out" == *"failed"* ]]; check "tls_echo_client refuses a server its CA did not sign" $? "$out"
 fi
 
+# One echo client three ways (callbacks, Deferreds, coroutine), against echo_server.
+start echo2 "$ex/echo_server"
+for way in echo_client_callbacks echo_client_deferreds coro_echo_client; do
+  out=$(timeout 10 "$ex/$way" 127.0.0.1 "$PORT" "three ways" 2>&1)
+  status=$?
+  [ $status -eq 0 ] && [[ "$out" == *"three ways"* ]]; check "$way gets its echo" $? "status $status: $out"
+done
+out=$(timeout 10 "$ex/coro_echo_client" 127.0.0.1 "$closed_port" x 2>&1)
+[ $? -ne 0 ] && [[ "$out" == *"refused"* ]]; check "coro_echo_client reports a refused connection" $? "$out"
+
+# The coroutine line chat client, against its built-in server.
+out=$(timeout 20 "$ex/coro_line_chat_client" --demo 2>&1)
+status=$?
+[ $status -eq 0 ] && [[ "$out" == *"you said"* ]]; check "coro_line_chat_client --demo talks" $? "status $status: $out"
+
+# thread_pool hashes files off the reactor thread while serving.
+printf 'abc' > "$work/a.txt"; printf '' > "$work/empty.txt"
+out=$(timeout 30 "$ex/thread_pool" --threads 2 "$work/a.txt" "$work/empty.txt" 2>&1)
+status=$?
+# FNV-1a 64 of "abc" and of the empty string.
+[ $status -eq 0 ] && [[ "$out" == *e71fa2190541574b* ]] && [[ "$out" == *cbf29ce484222325* ]]
+check "thread_pool hashes files in the pool (FNV-1a)" $? "status $status: $out"
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
