@@ -1108,6 +1108,7 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
     throw std::system_error(normalize_os_error(ec),
                             "listen_ssl on " + (interface.empty() ? "*" : interface) + ":" +
                                 std::to_string(port));
+  reactor.track_listening_port(listening);  // closed first on shutdown()
   return listening;
 }
 

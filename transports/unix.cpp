@@ -318,6 +318,7 @@ std::shared_ptr<ListeningPort> listen_unix(Reactor& reactor, const std::string& 
     ec = normalize_os_error(ec);
     return nullptr;
   }
+  reactor.track_listening_port(port);  // closed first on shutdown()
   return port;
 }
 

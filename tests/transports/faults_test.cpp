@@ -132,12 +132,14 @@ TEST_CASE("ten_thousand_concurrent_connections leave nothing behind") {
     const pid_t child =
         test::fork_child([port_number] { return run_clients(port_number, kConnections, 500); });
     int status = -1;
+    bool exited = false;  // waitpid reaps once: remember it
     std::size_t peak = 0;
     wait_for(
         reactor,
         [&] {
           peak = std::max(peak, reactor.connection_count());
-          return test::child_exited(child, status) && live == 0;
+          exited = exited || test::child_exited(child, status);
+          return exited && live == 0;
         },
         "10,000 clients to connect, echo and close", 180);
     CHECK(status == 0);
