@@ -180,9 +180,11 @@ class LoopbackTransport final : public Transport {
 /// Disconnects propagate as over TCP:
 ///  - lose_connection() on one side: its bytes arrive, then EOF; the peer's eof_received()
 ///    decides (false: it closes too once its own buffer has moved; true: it may go on
-///    writing). Both hear connection_lost with a clean Reason, unless the half-open peer
-///    later writes to or reads from the closed side, which resets it: connection_lost
-///    with error::connection_lost (ECONNRESET), as TCP's RST does.
+///    writing). Both hear connection_lost with a clean Reason. But bytes that reach the
+///    closed side (written by the peer, or unread when it closed) make its "kernel"
+///    answer with a reset: a peer still reading after the EOF (half-open) then hears
+///    connection_lost with error::connection_lost (ECONNRESET), as TCP's RST does; a peer
+///    that closed on the EOF ends cleanly.
 ///  - abort_connection() on one side: connection_lost(error::connection_aborted) there;
 ///    the peer loses what was in flight and, when it next reads, hears connection_lost
 ///    with error::connection_lost (ECONNRESET).
