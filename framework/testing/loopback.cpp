@@ -11,9 +11,11 @@
 namespace torsion::testing {
 namespace {
 
-// What the side of a TCP connection hears when its peer's kernel answers with RST.
-Reason reset_by_peer() {
-  return Reason::from_os_error(std::error_code(ECONNRESET, std::system_category()));
+// What a side hears when its peer's kernel has answered with RST: Linux reports EPIPE if
+// the peer's FIN had arrived before (CLOSE_WAIT), ECONNRESET otherwise.
+Reason reset_by_peer(bool fin_arrived) {
+  return Reason::from_os_error(
+      std::error_code(fin_arrived ? EPIPE : ECONNRESET, std::system_category()));
 }
 
 Protocol& require(const std::unique_ptr<Protocol>& p, const char* which) {
@@ -172,11 +174,15 @@ std::size_t Loopback::next_chunk(std::size_t available) {
 bool Loopback::flush(LoopbackTransport& from, LoopbackTransport& to, Wire& wire, Wire& back) {
   using State = LoopbackTransport::State;
   if (from.state_ == State::closed) return false;
+  if (!from.out_.empty() && back.reset) {  // the peer reset the connection: writing fails
+    from.close_hard(reset_by_peer(back.eof));
+    return true;
+  }
   bool moved = false;
   if (!from.out_.empty()) {
     if (to.state_ == State::closed) {
-      // The peer's socket is gone: the bytes vanish and its kernel answers with a reset,
-      // which `from` hears when it next reads.
+      // The peer's socket is gone: the bytes vanish (this write succeeded) and its kernel
+      // answers with a reset, which `from` hears when it next reads or writes.
       from.out_.clear();
       back.reset = true;
       moved = true;
@@ -233,8 +239,10 @@ bool Loopback::deliver(LoopbackTransport& to, Wire& wire) {
     if (to.state_ == State::open && !keep_open) to.lose_connection();
     return true;
   }
-  if (wire.reset) {
-    to.close_hard(reset_by_peer());
+  // After an EOF nothing more is read (the real transports stop reading), so a reset
+  // behind it is noticed only by the next write (flush).
+  if (wire.reset && !wire.eof) {
+    to.close_hard(reset_by_peer(false));
     return true;
   }
   return false;

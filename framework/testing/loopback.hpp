@@ -182,12 +182,13 @@ class LoopbackTransport final : public Transport {
 ///    decides (false: it closes too once its own buffer has moved; true: it may go on
 ///    writing). Both hear connection_lost with a clean Reason. But bytes that reach the
 ///    closed side (written by the peer, or unread when it closed) make its "kernel"
-///    answer with a reset: a peer still reading after the EOF (half-open) then hears
-///    connection_lost with error::connection_lost (ECONNRESET), as TCP's RST does; a peer
-///    that closed on the EOF ends cleanly.
+///    answer with a reset, as TCP's RST: a peer kept open after the EOF (half-open) hears
+///    connection_lost with error::connection_lost (EPIPE) at its next write (the write
+///    that caused the reset succeeds); a peer that closed on the EOF ends cleanly.
 ///  - abort_connection() on one side: connection_lost(error::connection_aborted) there;
-///    the peer loses what was in flight and, when it next reads, hears connection_lost
-///    with error::connection_lost (ECONNRESET).
+///    the peer loses what was in flight and, when it next reads or writes, hears
+///    connection_lost with error::connection_lost (ECONNRESET; EPIPE if it had read an
+///    EOF before).
 ///  - lose_write_connection(): EOF reaches the peer after the buffered bytes; reading goes
 ///    on, and when the peer closes its side too both ends hear a clean connection_lost.
 /// connection_lost comes exactly once on each side.

@@ -206,7 +206,7 @@ TEST_CASE("lose_in_data_received: reading stops at once") {
   CHECK(p.client.reason->clean());
 }
 
-TEST_CASE("closing with unread input resets a half-open peer") {
+TEST_CASE("closing with unread input resets a half-open peer at its next write") {
   Pair p;
   p.client.keep_open_on_eof = true;
   p.client.on_made = [](Record& r) { r.transport->write("unread"); };
@@ -216,8 +216,12 @@ TEST_CASE("closing with unread input resets a half-open peer") {
   CHECK(p.server.received.empty());
   CHECK(p.server.reason->clean());
   CHECK(p.client.eofs == 1);
+  CHECK(p.client.lost == 0);  // it reads no more after the EOF: the reset is not seen yet
+  p.client.transport->write("hello?");
+  loop.pump();
   REQUIRE(p.client.lost == 1);
-  CHECK(is_reset(*p.client.reason));
+  CHECK(p.client.reason->is(error::connection_lost));
+  CHECK(p.client.reason->cause().value() == EPIPE);
 }
 
 TEST_CASE("abort_connection: aborted here, reset there, in-flight data lost") {
@@ -297,7 +301,7 @@ TEST_CASE("both sides shut their write sides: a clean close") {
   CHECK(p.server.reason->clean());
 }
 
-TEST_CASE("a half-open peer that writes to a closed side is reset") {
+TEST_CASE("a half-open peer that writes to a closed side is reset, as TCP does") {
   Pair p;
   p.client.keep_open_on_eof = true;
   p.server.on_made = [](Record& r) { r.transport->lose_connection(); };
@@ -306,10 +310,40 @@ TEST_CASE("a half-open peer that writes to a closed side is reset") {
   CHECK(p.server.reason->clean());
   CHECK(p.client.eofs == 1);
   CHECK(p.client.lost == 0);
-  p.client.transport->write("anyone there?");
+  p.client.transport->write("anyone there?");  // succeeds, and the peer answers RST
+  loop.pump();
+  CHECK(p.client.lost == 0);
+  p.client.transport->write("hello?");  // fails: EPIPE
   loop.pump();
   REQUIRE(p.client.lost == 1);
-  CHECK(is_reset(*p.client.reason));
+  CHECK(p.client.reason->is(error::connection_lost));
+  CHECK(p.client.reason->cause().value() == EPIPE);
+}
+
+TEST_CASE("a half-open peer that closes after a reset ends cleanly") {
+  Pair p;
+  p.client.keep_open_on_eof = true;
+  p.server.on_made = [](Record& r) { r.transport->lose_connection(); };
+  Loopback& loop = p.connect();
+  loop.pump();
+  p.client.transport->write("anyone there?");
+  loop.pump();
+  p.client.transport->lose_connection();
+  loop.pump();
+  CHECK(p.client.reason->clean());
+}
+
+TEST_CASE("a paused peer notices an abort when it writes") {
+  Pair p;
+  p.server.on_made = [](Record& r) { r.transport->pause_producing(); };
+  p.client.on_made = [](Record& r) { r.transport->abort_connection(); };
+  Loopback& loop = p.connect();
+  loop.pump();
+  CHECK(p.server.lost == 0);
+  p.server.transport->write("x");
+  loop.pump();
+  REQUIRE(p.server.lost == 1);
+  CHECK(is_reset(*p.server.reason));
 }
 
 TEST_CASE("pause_producing holds data and EOF back; resume delivers them in order") {
