@@ -131,6 +131,12 @@ class DatagramTransport : public ListeningPort {
     (void)ttl;
     ec = std::make_error_code(std::errc::operation_not_supported);
   }
+  /// Sends multicast datagrams out of the interface with (IPv4) address `interface`, or
+  /// (IPv6) the interface index written in decimal.
+  virtual void set_multicast_interface(const std::string& interface, std::error_code& ec) {
+    (void)interface;
+    ec = std::make_error_code(std::errc::operation_not_supported);
+  }
   /// Whether this host's own members of a group receive what this endpoint sends to it.
   virtual void set_multicast_loopback(bool enabled, std::error_code& ec) {
     (void)enabled;
@@ -163,6 +169,12 @@ class DatagramTransport : public ListeningPort {
     std::error_code ec;
     set_multicast_ttl(ttl, ec);
     if (ec) throw std::system_error(ec, "set_multicast_ttl " + std::to_string(ttl));
+  }
+  /// Throwing form of set_multicast_interface.
+  void set_multicast_interface(const std::string& interface) {
+    std::error_code ec;
+    set_multicast_interface(interface, ec);
+    if (ec) throw std::system_error(ec, "set_multicast_interface " + interface);
   }
   /// Throwing form of set_multicast_loopback.
   void set_multicast_loopback(bool enabled) {

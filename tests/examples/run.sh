@@ -73,5 +73,28 @@ for _ in 1 2 3; do
 done
 [ $counted -eq 3 ]; check "discard_server counted every byte of each connection" $? "$lines"
 
+# docs/why-a-reactor.md steps 1 and 2: plain sockets, blocking and non-blocking (short runs).
+start discard_why "$ex/discard_server" --rate 50000000 --rcvbuf 131072
+line=$(timeout 60 "$ex/why_blocking" 127.0.0.1 "$PORT" --mib 4 --sndbuf 600000)
+status=$?
+[ $status -eq 0 ] && [[ "$line" == "step=blocking bytes=4194304 wall="*"s cpu="*"s work_slices=0" ]]
+check "why_blocking sends every byte and reports wall and CPU time" $? "status $status: $line"
+line=$(timeout 60 "$ex/why_nonblocking" 127.0.0.1 "$PORT" --mib 4 --sndbuf 600000)
+status=$?
+slices=${line##*work_slices=}
+[ $status -eq 0 ] && [[ "$line" == "step=nonblocking bytes=4194304 wall="* ]] && [ "${slices:-0}" -gt 0 ]
+check "why_nonblocking sends every byte and does work slices while waiting" $? "status $status: $line"
+"$ex/why_nonblocking" 127.0.0.1 "$PORT" --work sometimes >/dev/null 2>&1
+[ $? -eq 2 ]; check "why_nonblocking rejects a bad --work" $?
+counted=0
+lines=""
+for _ in 1 2; do
+  line=""
+  read -r -t 10 -u "$FD" line || break
+  lines="$lines$line; "
+  [[ "$line" == *"sent 4194304 bytes (connection closed cleanly)" ]] && counted=$((counted + 1))
+done
+[ $counted -eq 2 ]; check "discard_server counted every byte from why_blocking and why_nonblocking" $? "$lines"
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

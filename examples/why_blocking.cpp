@@ -1,0 +1,102 @@
+// why_blocking HOST PORT [--mib N] [--sndbuf BYTES]
+//
+// Step 1 of docs/why-a-reactor.md: send 40 MiB ("foo\n" repeated) with one blocking
+// send() loop on a plain socket, then close. The process sleeps inside send() while the
+// kernel drains its buffer to a slow reader: almost no CPU, and nothing else can run.
+// Prints wall time, CPU time (user + system) and the useful work done meanwhile (none).
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+double wall_seconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+double cpu_seconds() {  // user + system
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+
+// A connected blocking TCP socket, or -1 (with a message).
+int connect_to(const char* host, const char* port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (const int rc = getaddrinfo(host, port, &hints, &found); rc != 0) {
+    std::fprintf(stderr, "%s: %s\n", host, gai_strerror(rc));
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* a = found; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      std::perror("connect");
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  return fd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s HOST PORT [--mib N] [--sndbuf BYTES]\n", argv[0]);
+    return 2;
+  }
+  double mib = 40;
+  int sndbuf = 0;
+  for (int i = 3; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--mib") == 0 && i + 1 < argc) {
+      mib = std::atof(argv[++i]);
+    } else if (std::strcmp(argv[i], "--sndbuf") == 0 && i + 1 < argc) {
+      sndbuf = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "unknown argument: %s\n", argv[i]);
+      return 2;
+    }
+  }
+  const int fd = connect_to(argv[1], argv[2]);
+  if (fd < 0) return 1;
+  if (sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+
+  std::string payload;
+  const auto bytes = static_cast<std::size_t>(mib * 1024 * 1024);
+  payload.reserve(bytes);
+  while (payload.size() + 4 <= bytes) payload += "foo\n";
+
+  const double wall_start = wall_seconds();
+  const double cpu_start = cpu_seconds();
+  std::size_t sent = 0;
+  while (sent < payload.size()) {
+    // Blocks until the kernel has taken everything (or a signal interrupts it).
+    const ssize_t n = send(fd, payload.data() + sent, payload.size() - sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::perror("send");
+      return 1;
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  close(fd);
+  std::printf("step=blocking bytes=%zu wall=%.2fs cpu=%.2fs work_slices=0\n", sent,
+              wall_seconds() - wall_start, cpu_seconds() - cpu_start);
+  return 0;
+}

@@ -1,0 +1,199 @@
+#include "transports/endpoints.hpp"
+
+#include <asio/ip/address.hpp>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <utility>
+
+#include "transports/tcp.hpp"
+
+namespace torsion {
+
+ServerEndpoint::~ServerEndpoint() = default;
+ClientEndpoint::~ClientEndpoint() = default;
+
+std::shared_ptr<ListeningPort> ServerEndpoint::listen(Factory& factory) {
+  std::error_code ec;
+  auto port = listen(factory, ec);
+  if (ec) throw std::system_error(ec, "listening on '" + description() + "'");
+  return port;
+}
+
+namespace {
+
+// --- tcp -----------------------------------------------------------------------------
+
+std::string format_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+class TcpServerEndpoint final : public ServerEndpoint {
+ public:
+  TcpServerEndpoint(Reactor& reactor, int port, TcpListenOptions options)
+      : reactor_(reactor), port_(port), options_(std::move(options)) {}
+
+  using ServerEndpoint::listen;
+  std::shared_ptr<ListeningPort> listen(Factory& factory, std::error_code& ec) override {
+    return listen_tcp(reactor_, port_, factory, options_, ec);
+  }
+
+  std::string description() const override {
+    std::string d = "tcp:" + std::to_string(port_);
+    if (!options_.interface.empty()) d += ":interface=" + escape_endpoint_value(options_.interface);
+    d += ":backlog=" + std::to_string(options_.backlog);
+    if (options_.reuse_port) d += ":reuse_port=true";
+    return d;
+  }
+
+ private:
+  Reactor& reactor_;
+  int port_;
+  TcpListenOptions options_;
+};
+
+class TcpClientEndpoint final : public ClientEndpoint {
+ public:
+  TcpClientEndpoint(Reactor& reactor, std::string host, int port, TcpConnectOptions options)
+      : reactor_(reactor), host_(std::move(host)), port_(port), options_(options) {}
+
+  std::shared_ptr<Connector> connect(ClientFactory& factory) override {
+    return connect_tcp(reactor_, host_, port_, factory, options_);
+  }
+
+  std::string description() const override {
+    return "tcp:host=" + escape_endpoint_value(host_) + ":port=" + std::to_string(port_) +
+           ":timeout=" + format_seconds(options_.timeout);
+  }
+
+ private:
+  Reactor& reactor_;
+  std::string host_;
+  int port_;
+  TcpConnectOptions options_;
+};
+
+std::unique_ptr<ServerEndpoint> parse_tcp_server(Reactor& reactor, EndpointDescription& d) {
+  d.name_positional({"port"});
+  d.check_known({"port", "interface", "backlog", "reuse_port"});
+  const long port = d.required_integer("port", 0, 65535);
+  TcpListenOptions options;
+  options.interface = d.string("interface", "");
+  if (!options.interface.empty()) {
+    std::error_code ec;
+    (void)asio::ip::make_address(options.interface, ec);
+    if (ec) throw d.error("interface", options.interface, "must be a numeric IPv4 or IPv6 address");
+  }
+  options.backlog = static_cast<int>(d.integer("backlog", 1, 65535, options.backlog));
+  options.reuse_port = d.boolean("reuse_port", false);
+  return std::make_unique<TcpServerEndpoint>(reactor, static_cast<int>(port), std::move(options));
+}
+
+std::unique_ptr<ClientEndpoint> parse_tcp_client(Reactor& reactor, EndpointDescription& d) {
+  d.name_positional({"host", "port"});
+  d.check_known({"host", "port", "timeout"});
+  std::string host = d.required("host");
+  const long port = d.required_integer("port", 1, 65535);
+  TcpConnectOptions options;
+  options.timeout = d.number("timeout", 0, 86400 * 365, options.timeout);
+  return std::make_unique<TcpClientEndpoint>(reactor, std::move(host), static_cast<int>(port),
+                                             options);
+}
+
+// --- the registry ---------------------------------------------------------------------
+// A new transport adds its parsers to the built-in lists below (one line each), so that
+// they exist without any registration call: self-registering statics in a static library
+// are dropped by the linker when nothing else refers to their object file.
+
+struct Registry {
+  std::mutex mutex;
+  std::map<std::string, ServerEndpointParser, std::less<>> servers{
+      {"tcp", parse_tcp_server},
+  };
+  std::map<std::string, ClientEndpointParser, std::less<>> clients{
+      {"tcp", parse_tcp_client},
+  };
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+void check_type_name(const std::string& type, const char* what) {
+  if (type.empty() || type.find_first_of(":=\\") != std::string::npos)
+    throw std::invalid_argument(std::string(what) + ": endpoint type must be non-empty, without " +
+                                "':', '=' or '\\', got '" + type + "'");
+}
+
+template <class Map>
+std::vector<std::string> keys(Map& map, std::mutex& mutex) {
+  std::lock_guard lock(mutex);
+  std::vector<std::string> out;
+  for (const auto& entry : map) out.push_back(entry.first);
+  return out;
+}
+
+template <class Map>
+auto find_parser(Map& map, std::mutex& mutex, const EndpointDescription& d, const char* side) {
+  std::lock_guard lock(mutex);
+  const auto it = map.find(d.type());
+  if (it == map.end()) {
+    std::string known;
+    for (const auto& entry : map) known += (known.empty() ? "" : ", ") + entry.first;
+    throw d.error("type", d.type(),
+                  std::string("is not a known ") + side + " endpoint type (known: " + known + ")");
+  }
+  return it->second;  // a copy: the parser runs without the lock held
+}
+
+}  // namespace
+
+void register_server_endpoint(std::string type, ServerEndpointParser parser) {
+  check_type_name(type, "register_server_endpoint");
+  if (!parser) throw std::invalid_argument("register_server_endpoint: empty parser for " + type);
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.servers[std::move(type)] = std::move(parser);
+}
+
+void register_client_endpoint(std::string type, ClientEndpointParser parser) {
+  check_type_name(type, "register_client_endpoint");
+  if (!parser) throw std::invalid_argument("register_client_endpoint: empty parser for " + type);
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.clients[std::move(type)] = std::move(parser);
+}
+
+std::vector<std::string> server_endpoint_types() {
+  auto& r = registry();
+  return keys(r.servers, r.mutex);
+}
+
+std::vector<std::string> client_endpoint_types() {
+  auto& r = registry();
+  return keys(r.clients, r.mutex);
+}
+
+std::unique_ptr<ServerEndpoint> server_from_string(Reactor& reactor, std::string_view description) {
+  auto d = EndpointDescription::parse(description);
+  auto& r = registry();
+  auto parser = find_parser(r.servers, r.mutex, d, "server");
+  auto endpoint = parser(reactor, d);
+  if (!endpoint) throw d.error("type", d.type(), "has a parser that returned no endpoint");
+  return endpoint;
+}
+
+std::unique_ptr<ClientEndpoint> client_from_string(Reactor& reactor, std::string_view description) {
+  auto d = EndpointDescription::parse(description);
+  auto& r = registry();
+  auto parser = find_parser(r.clients, r.mutex, d, "client");
+  auto endpoint = parser(reactor, d);
+  if (!endpoint) throw d.error("type", d.type(), "has a parser that returned no endpoint");
+  return endpoint;
+}
+
+}  // namespace torsion

@@ -1,0 +1,86 @@
+#pragma once
+/// \file
+/// Endpoints: listen or connect from a one-line description such as
+/// "tcp:8080:interface=127.0.0.1:backlog=128" or "tcp:host=example.com:port=80:timeout=5",
+/// so that programs take where to listen or connect from a command line or configuration
+/// file, and a new transport is a new string, not new code.
+///
+/// Built-in types:
+///  - server "tcp": `tcp:PORT[:interface=ADDR][:backlog=N][:reuse_port=BOOL]`
+///    (PORT may also be `port=PORT`; ADDR numeric, IPv6 colons escaped: `interface=\:\:1`);
+///  - client "tcp": `tcp:HOST:PORT[:timeout=SECONDS]` or `tcp:host=HOST:port=PORT[...]`.
+/// Other transports add theirs with register_server_endpoint / register_client_endpoint;
+/// user code can register its own types the same way.
+///
+/// The description syntax (escaping, limits) is framework/endpoints.hpp's.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "framework/endpoints.hpp"
+#include "framework/listening_port.hpp"
+#include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
+
+namespace torsion {
+
+/// Somewhere to listen. Made by server_from_string (or a transport directly); holds only
+/// settings, so it may be kept and used to listen several times. Reactor thread only.
+class ServerEndpoint {
+ public:
+  virtual ~ServerEndpoint();
+  /// Starts listening; connections get protocols from `factory`, which must outlive the
+  /// port and its connections. Throws std::system_error if the socket cannot be bound
+  /// (the code says why, and the message names the endpoint); no callback runs then.
+  std::shared_ptr<ListeningPort> listen(Factory& factory);
+  /// As above, reporting a bind failure in `ec` (and returning null) instead of throwing.
+  /// Implementations add `using ServerEndpoint::listen;` so both forms stay visible.
+  virtual std::shared_ptr<ListeningPort> listen(Factory& factory, std::error_code& ec) = 0;
+  /// A description that parses back to an equivalent endpoint (defaults written out).
+  virtual std::string description() const = 0;
+};
+
+/// Somewhere to connect to. Made by client_from_string; holds only settings, so each
+/// connect() is a new attempt. Reactor thread only.
+class ClientEndpoint {
+ public:
+  virtual ~ClientEndpoint();
+  /// Starts connecting; `factory` hears how it goes (started_connecting, then
+  /// connection_made on a new protocol or client_connection_failed), from the loop only.
+  /// `factory` must outlive the connector and its connection.
+  virtual std::shared_ptr<Connector> connect(ClientFactory& factory) = 0;
+  /// A description that parses back to an equivalent endpoint (defaults written out).
+  virtual std::string description() const = 0;
+};
+
+/// Builds a server endpoint from a parsed description of its type. Throws EndpointError
+/// (use EndpointDescription's getters, which do) for a bad or unknown parameter.
+using ServerEndpointParser =
+    std::function<std::unique_ptr<ServerEndpoint>(Reactor&, EndpointDescription&)>;
+/// Builds a client endpoint from a parsed description of its type.
+using ClientEndpointParser =
+    std::function<std::unique_ptr<ClientEndpoint>(Reactor&, EndpointDescription&)>;
+
+/// Adds (or replaces) the server parser for `type`. Thread-safe; meant for start-up.
+/// Throws std::invalid_argument for an empty type or a type holding ':', '=' or '\'.
+void register_server_endpoint(std::string type, ServerEndpointParser parser);
+/// Adds (or replaces) the client parser for `type`. As register_server_endpoint.
+void register_client_endpoint(std::string type, ClientEndpointParser parser);
+/// The server types known now, sorted ("tcp", ...).
+std::vector<std::string> server_endpoint_types();
+/// The client types known now, sorted.
+std::vector<std::string> client_endpoint_types();
+
+/// Parses `description` into a server endpoint, without binding anything yet. Throws
+/// EndpointError naming the bad parameter and value (an unknown type names "type").
+std::unique_ptr<ServerEndpoint> server_from_string(Reactor& reactor, std::string_view description);
+
+/// Parses `description` into a client endpoint, without connecting yet. Throws
+/// EndpointError naming the bad parameter and value.
+std::unique_ptr<ClientEndpoint> client_from_string(Reactor& reactor, std::string_view description);
+
+}  // namespace torsion
