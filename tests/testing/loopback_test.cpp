@@ -280,7 +280,7 @@ TEST_CASE("half close: eof_received keeps the connection open for writing") {
   p.server.transport->lose_connection();
   loop.pump();
   CHECK(p.client.received == "response after EOF");
-  CHECK(p.client.eofs == 0);  // its write side was shut: both directions are now closed
+  CHECK(p.client.eofs == 1);  // told, but its write side was shut: both directions are done
   CHECK(p.client.reason->clean());
   CHECK(p.server.reason->clean());
 }
@@ -444,13 +444,36 @@ TEST_CASE("a pull producer is asked for more whenever the buffer is empty") {
   CHECK(loop.finished());
 }
 
-TEST_CASE("a pull producer that never unregisters makes pump() fail clearly") {
+TEST_CASE("a pull producer with nothing to say is asked once, not spun on") {
+  Pair p;
+  Loopback& loop = p.connect();
+  Transport& t = loop.client_transport();
+  CountingProducer idle;
+  t.register_producer(idle, false);
+  loop.pump();
+  CHECK(idle.resumes == 1);
+  loop.pump();
+  CHECK(idle.resumes == 1);
+  t.write("now it wrote");  // once that has moved, it is asked again
+  loop.pump();
+  CHECK(idle.resumes == 2);
+  t.lose_write_connection();
+  t.unregister_producer();
+  CountingProducer late;
+  t.register_producer(late, false);
+  loop.pump();
+  CHECK(late.resumes == 0);  // never resumed after lose_write_connection
+}
+
+TEST_CASE("protocols that answer each other forever make pump() fail clearly") {
   LoopbackOptions o;
   o.max_steps = 100;
   Pair p(o);
+  auto answer = [](Record& r, std::string_view d) { r.transport->write(d); };
+  p.client.on_data = answer;
+  p.server.on_data = answer;
+  p.client.on_made = [](Record& r) { r.transport->write("ping"); };
   Loopback& loop = p.connect();
-  CountingProducer idle;
-  loop.client_transport().register_producer(idle, false);
   CHECK_THROWS_WITH_AS(loop.pump(), doctest::Contains("still busy after 100 steps"),
                        std::runtime_error);
 }
