@@ -11,9 +11,11 @@
 namespace torsion::testing {
 namespace {
 
-// What the side of a TCP connection hears when its peer's kernel answers with RST.
-Reason reset_by_peer() {
-  return Reason::from_os_error(std::error_code(ECONNRESET, std::system_category()));
+// What a side hears when its peer's kernel has answered with RST: Linux reports EPIPE if
+// the peer's FIN had arrived before (CLOSE_WAIT), ECONNRESET otherwise.
+Reason reset_by_peer(bool fin_arrived) {
+  return Reason::from_os_error(
+      std::error_code(fin_arrived ? EPIPE : ECONNRESET, std::system_category()));
 }
 
 Protocol& require(const std::unique_ptr<Protocol>& p, const char* which) {
@@ -49,6 +51,7 @@ bool LoopbackTransport::guarded(const char* what, F&& fn) {
 
 void LoopbackTransport::write_bytes(std::string_view data) {
   if (state_ != State::open || write_shut_requested_ || data.empty()) return;
+  pull_wanted_ = false;  // a pull producer that wrote may be asked again
   out_.append(data);
   check_high_water();
 }
@@ -76,7 +79,14 @@ void LoopbackTransport::register_producer(Producer& producer, bool streaming) {
   producer_ = &producer;
   streaming_ = streaming;
   producer_paused_ = false;
-  if (streaming_) check_high_water();  // a pull producer is resumed by the pump
+  pull_wanted_ = false;
+  if (streaming_) check_high_water();  // a pull producer is asked by the pump
+}
+
+void LoopbackTransport::unregister_producer() {
+  producer_ = nullptr;
+  producer_paused_ = false;
+  pull_wanted_ = false;
 }
 
 void LoopbackTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
@@ -96,7 +106,7 @@ void LoopbackTransport::check_high_water() {
 }
 
 void LoopbackTransport::check_low_water() {
-  if (!producer_ || !streaming_ || state_ != State::open) return;
+  if (!producer_ || !streaming_ || state_ != State::open || write_shut_requested_) return;
   if (producer_paused_ && out_.size() <= limits_.low) {
     producer_paused_ = false;
     guarded("resume_producing", [&] { producer_->resume_producing(); });
@@ -172,11 +182,15 @@ std::size_t Loopback::next_chunk(std::size_t available) {
 bool Loopback::flush(LoopbackTransport& from, LoopbackTransport& to, Wire& wire, Wire& back) {
   using State = LoopbackTransport::State;
   if (from.state_ == State::closed) return false;
+  if (!from.out_.empty() && back.reset) {  // the peer reset the connection: writing fails
+    from.close_hard(reset_by_peer(back.eof));
+    return true;
+  }
   bool moved = false;
   if (!from.out_.empty()) {
     if (to.state_ == State::closed) {
-      // The peer's socket is gone: the bytes vanish and its kernel answers with a reset,
-      // which `from` hears when it next reads.
+      // The peer's socket is gone: the bytes vanish (this write succeeded) and its kernel
+      // answers with a reset, which `from` hears when it next reads or writes.
       from.out_.clear();
       back.reset = true;
       moved = true;
@@ -223,28 +237,30 @@ bool Loopback::deliver(LoopbackTransport& to, Wire& wire) {
     return true;
   }
   if (wire.eof && !wire.eof_delivered) {
+    // The protocol hears the EOF in every case; its answer matters only while its write
+    // side is open. If that was shut (or is being shut), both directions are done.
     wire.eof_delivered = true;
-    if (to.write_shut_requested_) {  // both directions are now shut
-      to.state_ = State::closing;
-      return true;
-    }
     bool keep_open = false;
     to.guarded("eof_received", [&] { keep_open = to.protocol_.eof_received(); });
-    if (to.state_ == State::open && !keep_open) to.lose_connection();
+    if (to.state_ == State::open && (to.write_shut_requested_ || !keep_open)) to.lose_connection();
     return true;
   }
-  if (wire.reset) {
-    to.close_hard(reset_by_peer());
+  // After an EOF nothing more is read (the real transports stop reading), so a reset
+  // behind it is noticed only by the next write (flush).
+  if (wire.reset && !wire.eof) {
+    to.close_hard(reset_by_peer(false));
     return true;
   }
   return false;
 }
 
-// A pull producer is asked for more whenever its transport's buffer is empty.
+// A pull producer is asked for more when its transport's buffer is empty and it has
+// written since it was last asked (one with nothing to say is not spun on).
 bool Loopback::pull(LoopbackTransport& end) {
   if (!end.producer_ || end.streaming_ || end.state_ != LoopbackTransport::State::open ||
-      !end.out_.empty())
+      end.write_shut_requested_ || !end.out_.empty() || end.pull_wanted_)
     return false;
+  end.pull_wanted_ = true;
   Producer* producer = end.producer_;
   end.guarded("resume_producing", [&] { producer->resume_producing(); });
   return true;
@@ -296,9 +312,8 @@ bool Loopback::pump() {
   while (step()) {
     any = true;
     if (++busy >= options_.max_steps)
-      throw std::runtime_error(
-          "Loopback::pump: still busy after " + std::to_string(busy) +
-          " steps (protocols that talk forever, or a pull producer that never unregisters?)");
+      throw std::runtime_error("Loopback::pump: still busy after " + std::to_string(busy) +
+                               " steps (protocols that answer each other forever?)");
   }
   return any;
 }

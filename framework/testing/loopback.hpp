@@ -64,7 +64,7 @@ struct LoopbackOptions {
   /// the writer's producer. At least 1.
   std::size_t wire_capacity = 64 * 1024;
   /// pump() throws std::runtime_error if the connection is still busy after this many
-  /// steps (for instance a pull producer that never unregisters).
+  /// steps (protocols that answer each other forever).
   std::size_t max_steps = 10'000'000;
   /// The client's address (the server's get_peer()).
   Address client_address = Address::ip("127.0.0.1", 54321);
@@ -94,7 +94,9 @@ class Loopback;
 ///  - write() queues bytes (buffer_size()); the pump moves them to the peer. A streaming
 ///    producer is paused from inside write() when the buffer rises above the high mark and
 ///    resumed from the pump when it falls to the low mark; a pull producer gets
-///    resume_producing() from the pump whenever the buffer is empty.
+///    resume_producing() from the pump when the buffer is empty and it has written since
+///    it was last asked. No producer is resumed after lose_connection or
+///    lose_write_connection.
 ///  - lose_connection() stops reading at once, and closes once the buffer has moved;
 ///    abort_connection() drops the buffer and closes now; lose_write_connection() sends
 ///    end-of-file after the buffer. connection_lost always comes later, from the pump.
@@ -117,7 +119,7 @@ class LoopbackTransport final : public Transport {
   Address get_host() const override { return host_; }
   std::size_t buffer_size() const override { return out_.size(); }
   void register_producer(Producer& producer, bool streaming) override;
-  void unregister_producer() override { producer_ = nullptr; }
+  void unregister_producer() override;
   void set_write_buffer_limits(std::size_t high, std::size_t low) override;
   WriteBufferLimits write_buffer_limits() const override { return limits_; }
   bool connected() const override { return state_ == State::open; }
@@ -164,6 +166,7 @@ class LoopbackTransport final : public Transport {
   bool producer_paused_ = false;
   bool read_paused_ = false;
   bool write_shut_requested_ = false;
+  bool pull_wanted_ = false;  // a pull producer was asked and has not written since
   bool made_ = false;
   bool finished_ = false;
 };
@@ -180,14 +183,18 @@ class LoopbackTransport final : public Transport {
 /// Disconnects propagate as over TCP:
 ///  - lose_connection() on one side: its bytes arrive, then EOF; the peer's eof_received()
 ///    decides (false: it closes too once its own buffer has moved; true: it may go on
-///    writing). Both hear connection_lost with a clean Reason, unless the half-open peer
-///    later writes to or reads from the closed side, which resets it: connection_lost
-///    with error::connection_lost (ECONNRESET), as TCP's RST does.
+///    writing). Both hear connection_lost with a clean Reason. But bytes that reach the
+///    closed side (written by the peer, or unread when it closed) make its "kernel"
+///    answer with a reset, as TCP's RST: a peer kept open after the EOF (half-open) hears
+///    connection_lost with error::connection_lost (EPIPE) at its next write (the write
+///    that caused the reset succeeds); a peer that closed on the EOF ends cleanly.
 ///  - abort_connection() on one side: connection_lost(error::connection_aborted) there;
-///    the peer loses what was in flight and, when it next reads, hears connection_lost
-///    with error::connection_lost (ECONNRESET).
+///    the peer loses what was in flight and, when it next reads or writes, hears
+///    connection_lost with error::connection_lost (ECONNRESET; EPIPE if it had read an
+///    EOF before).
 ///  - lose_write_connection(): EOF reaches the peer after the buffered bytes; reading goes
-///    on, and when the peer closes its side too both ends hear a clean connection_lost.
+///    on, and when the peer closes its side too this side hears eof_received() (its answer
+///    no longer matters) and both ends hear a clean connection_lost.
 /// connection_lost comes exactly once on each side.
 ///
 /// The Loopback must outlive its protocols' use of the transports. Destroying it while a

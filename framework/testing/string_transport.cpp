@@ -58,17 +58,17 @@ void StringTransport::deliver(std::string_view data, bool eof) {
     return;
   }
   eof_seen_ = true;
-  if (write_closed_) {  // both directions are now shut
-    lose_connection();
-    return;
-  }
-  if (!protocol_->eof_received() && connected()) lose_connection();
+  // The protocol hears the EOF in every case; its answer matters only while its write
+  // side is open. If that was shut, both directions are done.
+  const bool keep_open = protocol_->eof_received();
+  if (connected() && (write_closed_ || !keep_open)) lose_connection();
 }
 
 std::string StringTransport::take() { return std::exchange(sent_, std::string()); }
 
 void StringTransport::write_bytes(std::string_view data) {
   if (!connected() || write_closed_) return;  // dropped, as on the real transports
+  if (!data.empty()) pull_wanted_ = false;
   if (buffering_) {
     buffered_.append(data);
     check_marks();
@@ -82,12 +82,27 @@ void StringTransport::drain(std::size_t n) {
   sent_.append(buffered_, 0, n);
   buffered_.erase(0, n);
   check_marks();
-  if (producer_ && !streaming_ && buffered_.empty() && connected()) producer_->resume_producing();
+  ask_pull_producer();
+}
+
+void StringTransport::ask_pull_producer() {
+  if (!producer_ || streaming_ || !buffered_.empty() || !connected() || write_closed_ ||
+      pull_wanted_)
+    return;
+  pull_wanted_ = true;
+  producer_->resume_producing();
+}
+
+void StringTransport::unregister_producer() {
+  producer_ = nullptr;
+  producer_paused_ = false;
+  pull_wanted_ = false;
 }
 
 void StringTransport::check_marks() {
   if (!producer_ || !streaming_) return;
-  if (producer_paused_ && !connected()) return;  // closing: nobody is resumed any more
+  // Closing or write-shut: nobody is resumed any more.
+  if (producer_paused_ && (!connected() || write_closed_)) return;
   if (!producer_paused_ && buffered_.size() > limits_.high) {
     producer_paused_ = true;
     producer_->pause_producing();
@@ -113,10 +128,11 @@ void StringTransport::register_producer(Producer& producer, bool streaming) {
   producer_ = &producer;
   streaming_ = streaming;
   producer_paused_ = false;
+  pull_wanted_ = false;
   if (streaming)
     check_marks();
-  else if (connected())
-    producer.resume_producing();
+  else
+    ask_pull_producer();
 }
 
 void StringTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {

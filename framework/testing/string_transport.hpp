@@ -27,9 +27,11 @@ namespace torsion::testing {
 /// set_buffering(true) writes stay queued until the test calls drain(n), so flow control
 /// (water marks, producers) can be tested: a streaming producer is paused when the buffer
 /// rises above the high mark (from inside write, as on the real transports) and resumed
-/// when drain() brings it to the low mark; a pull producer gets resume_producing() on
-/// registration and whenever drain() empties the buffer. Producers hear nothing once the
-/// connection is closing, and stop_producing() when disconnect() ends it.
+/// when drain() brings it to the low mark; a pull producer gets resume_producing() when
+/// the buffer is empty and it has written since it was last asked: on registration and
+/// whenever drain() empties the buffer (synchronously, unlike the real transports, which
+/// ask from the loop). Producers are not resumed after lose_connection or
+/// lose_write_connection, and hear stop_producing() when disconnect() ends the connection.
 ///
 /// The protocol must outlive the transport's use of it (until disconnect() returns or the
 /// test stops using both). Not thread-safe.
@@ -58,8 +60,8 @@ class StringTransport final : public Transport {
   /// does: eof_received() is called, and if it returns false the transport's
   /// lose_connection() is called (recorded: disconnecting() turns true). While reading is
   /// paused the EOF is held back until the next receive(). If lose_write_connection()
-  /// was called before, both directions are now shut and lose_connection() is recorded
-  /// without asking the protocol. Throws std::logic_error before connect().
+  /// was called before, both directions are now shut: lose_connection() is recorded
+  /// whatever eof_received() returns. Throws std::logic_error before connect().
   void receive_eof();
   /// Bytes held back because reading is paused.
   std::size_t held_back() const noexcept { return held_.size(); }
@@ -106,7 +108,7 @@ class StringTransport final : public Transport {
   Address get_host() const override { return host_; }
   std::size_t buffer_size() const override { return buffered_.size(); }
   void register_producer(Producer& producer, bool streaming) override;
-  void unregister_producer() override { producer_ = nullptr; }
+  void unregister_producer() override;
   void set_write_buffer_limits(std::size_t high, std::size_t low) override;
   WriteBufferLimits write_buffer_limits() const override { return limits_; }
   bool connected() const override { return connected_ && !lose_called_ && !abort_called_; }
@@ -120,6 +122,7 @@ class StringTransport final : public Transport {
  private:
   void check_marks();
   void deliver(std::string_view data, bool eof);
+  void ask_pull_producer();
 
   Address peer_;
   Address host_;
@@ -140,6 +143,7 @@ class StringTransport final : public Transport {
   bool reading_paused_ = false;
   bool eof_held_ = false;
   bool eof_seen_ = false;
+  bool pull_wanted_ = false;  // a pull producer was asked and has not written since
 };
 
 }  // namespace torsion::testing

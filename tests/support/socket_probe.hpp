@@ -37,3 +37,16 @@ inline bool fin_received(int fd) {
 }
 
 }  // namespace torsion::test
+
+namespace torsion::test {
+
+// True once the connection was reset by the peer's RST (TCP state CLOSE while the
+// descriptor is still open).
+inline bool reset_received(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (fd < 0 || ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return false;
+  return info.tcpi_state == TCP_CLOSE;
+}
+
+}  // namespace torsion::test

@@ -206,7 +206,7 @@ TEST_CASE("lose_in_data_received: reading stops at once") {
   CHECK(p.client.reason->clean());
 }
 
-TEST_CASE("closing with unread input resets a half-open peer") {
+TEST_CASE("closing with unread input resets a half-open peer at its next write") {
   Pair p;
   p.client.keep_open_on_eof = true;
   p.client.on_made = [](Record& r) { r.transport->write("unread"); };
@@ -216,8 +216,12 @@ TEST_CASE("closing with unread input resets a half-open peer") {
   CHECK(p.server.received.empty());
   CHECK(p.server.reason->clean());
   CHECK(p.client.eofs == 1);
+  CHECK(p.client.lost == 0);  // it reads no more after the EOF: the reset is not seen yet
+  p.client.transport->write("hello?");
+  loop.pump();
   REQUIRE(p.client.lost == 1);
-  CHECK(is_reset(*p.client.reason));
+  CHECK(p.client.reason->is(error::connection_lost));
+  CHECK(p.client.reason->cause().value() == EPIPE);
 }
 
 TEST_CASE("abort_connection: aborted here, reset there, in-flight data lost") {
@@ -276,7 +280,7 @@ TEST_CASE("half close: eof_received keeps the connection open for writing") {
   p.server.transport->lose_connection();
   loop.pump();
   CHECK(p.client.received == "response after EOF");
-  CHECK(p.client.eofs == 0);  // its write side was shut: both directions are now closed
+  CHECK(p.client.eofs == 1);  // told, but its write side was shut: both directions are done
   CHECK(p.client.reason->clean());
   CHECK(p.server.reason->clean());
 }
@@ -297,7 +301,7 @@ TEST_CASE("both sides shut their write sides: a clean close") {
   CHECK(p.server.reason->clean());
 }
 
-TEST_CASE("a half-open peer that writes to a closed side is reset") {
+TEST_CASE("a half-open peer that writes to a closed side is reset, as TCP does") {
   Pair p;
   p.client.keep_open_on_eof = true;
   p.server.on_made = [](Record& r) { r.transport->lose_connection(); };
@@ -306,10 +310,40 @@ TEST_CASE("a half-open peer that writes to a closed side is reset") {
   CHECK(p.server.reason->clean());
   CHECK(p.client.eofs == 1);
   CHECK(p.client.lost == 0);
-  p.client.transport->write("anyone there?");
+  p.client.transport->write("anyone there?");  // succeeds, and the peer answers RST
+  loop.pump();
+  CHECK(p.client.lost == 0);
+  p.client.transport->write("hello?");  // fails: EPIPE
   loop.pump();
   REQUIRE(p.client.lost == 1);
-  CHECK(is_reset(*p.client.reason));
+  CHECK(p.client.reason->is(error::connection_lost));
+  CHECK(p.client.reason->cause().value() == EPIPE);
+}
+
+TEST_CASE("a half-open peer that closes after a reset ends cleanly") {
+  Pair p;
+  p.client.keep_open_on_eof = true;
+  p.server.on_made = [](Record& r) { r.transport->lose_connection(); };
+  Loopback& loop = p.connect();
+  loop.pump();
+  p.client.transport->write("anyone there?");
+  loop.pump();
+  p.client.transport->lose_connection();
+  loop.pump();
+  CHECK(p.client.reason->clean());
+}
+
+TEST_CASE("a paused peer notices an abort when it writes") {
+  Pair p;
+  p.server.on_made = [](Record& r) { r.transport->pause_producing(); };
+  p.client.on_made = [](Record& r) { r.transport->abort_connection(); };
+  Loopback& loop = p.connect();
+  loop.pump();
+  CHECK(p.server.lost == 0);
+  p.server.transport->write("x");
+  loop.pump();
+  REQUIRE(p.server.lost == 1);
+  CHECK(is_reset(*p.server.reason));
 }
 
 TEST_CASE("pause_producing holds data and EOF back; resume delivers them in order") {
@@ -410,13 +444,36 @@ TEST_CASE("a pull producer is asked for more whenever the buffer is empty") {
   CHECK(loop.finished());
 }
 
-TEST_CASE("a pull producer that never unregisters makes pump() fail clearly") {
+TEST_CASE("a pull producer with nothing to say is asked once, not spun on") {
+  Pair p;
+  Loopback& loop = p.connect();
+  Transport& t = loop.client_transport();
+  CountingProducer idle;
+  t.register_producer(idle, false);
+  loop.pump();
+  CHECK(idle.resumes == 1);
+  loop.pump();
+  CHECK(idle.resumes == 1);
+  t.write("now it wrote");  // once that has moved, it is asked again
+  loop.pump();
+  CHECK(idle.resumes == 2);
+  t.lose_write_connection();
+  t.unregister_producer();
+  CountingProducer late;
+  t.register_producer(late, false);
+  loop.pump();
+  CHECK(late.resumes == 0);  // never resumed after lose_write_connection
+}
+
+TEST_CASE("protocols that answer each other forever make pump() fail clearly") {
   LoopbackOptions o;
   o.max_steps = 100;
   Pair p(o);
+  auto answer = [](Record& r, std::string_view d) { r.transport->write(d); };
+  p.client.on_data = answer;
+  p.server.on_data = answer;
+  p.client.on_made = [](Record& r) { r.transport->write("ping"); };
   Loopback& loop = p.connect();
-  CountingProducer idle;
-  loop.client_transport().register_producer(idle, false);
   CHECK_THROWS_WITH_AS(loop.pump(), doctest::Contains("still busy after 100 steps"),
                        std::runtime_error);
 }

@@ -186,11 +186,12 @@ TEST_CASE("receive_eof: keep open for a half close, or close") {
 
   StringTransport w;  // lose_write_connection, then the peer's EOF: both sides are shut
   Echo both;
+  both.keep_open_on_eof = true;
   w.connect(both);
   w.lose_write_connection();
   w.receive_eof();
-  CHECK(both.eofs == 0);
-  CHECK(w.disconnecting());
+  CHECK(both.eofs == 1);     // told,
+  CHECK(w.disconnecting());  // but its answer no longer matters
 }
 
 TEST_CASE("input after lose_connection is ignored, as reading stops") {
@@ -244,7 +245,7 @@ TEST_CASE("a streaming producer registered above the high mark starts paused") {
   CHECK(p.resumes == 1);
 }
 
-TEST_CASE("a pull producer is resumed on registration and whenever the buffer empties") {
+TEST_CASE("a pull producer is asked when the buffer is empty and it has written") {
   StringTransport t;
   Echo echo;
   t.connect(echo);
@@ -253,15 +254,18 @@ TEST_CASE("a pull producer is resumed on registration and whenever the buffer em
   t.register_producer(p, false);
   CHECK_FALSE(t.streaming());
   CHECK(p.resumes == 1);
+  t.drain();
+  CHECK(p.resumes == 1);  // it wrote nothing: not asked again
   t.write("chunk");
   t.drain(2);
   CHECK(p.resumes == 1);
   t.drain();
   CHECK(p.resumes == 2);
-  t.unregister_producer();
-  t.write("more");
+  t.write("last");
+  t.lose_write_connection();
   t.drain();
-  CHECK(p.resumes == 2);
+  CHECK(p.resumes == 2);  // never resumed after lose_write_connection
+  t.unregister_producer();
   t.disconnect();
   CHECK(p.stops == 0);  // unregistered producers hear nothing
 }
