@@ -24,6 +24,8 @@ class Category final : public std::error_category {
       case error::line_too_long: return "line too long";
       case error::length_limit_exceeded: return "length limit exceeded";
       case error::malformed_input: return "malformed input";
+      case error::datagram_failed: return "datagram failed";
+      case error::tls_failed: return "TLS failed";
     }
     return "unknown torsion error";
   }

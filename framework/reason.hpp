@@ -23,6 +23,8 @@ enum class error {
   line_too_long,        ///< a line exceeded the receiver's limit
   length_limit_exceeded,///< a length-prefixed frame exceeded the receiver's limit
   malformed_input,      ///< the peer sent bytes that violate the protocol
+  datagram_failed,      ///< a datagram could not be sent or received (see the OS code)
+  tls_failed,           ///< the TLS handshake or a TLS record failed (see the cause)
 };
 
 /// The category of torsion::error codes; its name is "torsion".

@@ -37,11 +37,11 @@ void log_exception(const char* what) {
 
 // Hands an established socket to a new transport running `protocol`.
 std::shared_ptr<TcpTransport> start_transport(Reactor& reactor, tcp::socket socket,
-                                              const Address& peer,
+                                              const Address& peer, bool no_delay,
                                               std::unique_ptr<Protocol> protocol,
                                               TcpTransport::LostHook on_lost = {}) {
   std::error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);
+  if (no_delay) socket.set_option(tcp::no_delay(true), ec);  // a failure here is harmless
   const auto local = socket.local_endpoint(ec);
   auto transport = std::make_shared<TcpTransport>(reactor, std::move(socket),
                                                   ec ? Address() : to_address(local), peer);
@@ -56,6 +56,7 @@ class TcpPort final : public ListeningPort, public std::enable_shared_from_this<
         pending_(reactor.context()) {}
 
   void open(const tcp::endpoint& ep, const TcpListenOptions& options, std::error_code& ec) {
+    no_delay_ = options.no_delay;
     acceptor_.open(ep.protocol(), ec);
     if (ec) return;
     acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -123,10 +124,10 @@ class TcpPort final : public ListeningPort, public std::enable_shared_from_this<
     try {
       protocol = factory_.build_protocol(peer);
     } catch (...) {
-      log_exception("build_protocol");
+      log_exception("build_protocol (the connection is refused)");
     }
     if (protocol) {
-      start_transport(reactor_, std::move(pending_), peer, std::move(protocol));
+      start_transport(reactor_, std::move(pending_), peer, no_delay_, std::move(protocol));
     } else {
       std::error_code ignored;
       pending_.close(ignored);
@@ -142,6 +143,7 @@ class TcpPort final : public ListeningPort, public std::enable_shared_from_this<
   tcp::endpoint peer_;
   Address host_;
   bool listening_ = false;
+  bool no_delay_ = true;
   DelayedCall backoff_;
 };
 
@@ -164,10 +166,11 @@ class TcpConnector final : public Connector, public std::enable_shared_from_this
 
   void disconnect() override {
     if (state_ == State::connecting) {
-      const auto attempt = attempt_;
-      asio::post(reactor_.context(), [self = shared_from_this(), attempt] {
-        if (self->attempt_ == attempt && self->state_ == State::connecting)
-          self->fail(Reason(error::cancelled, {}, "disconnect() while connecting"));
+      // Give the attempt up now, so that connect() may start another at once; the factory
+      // hears about it from the loop.
+      abandon();
+      asio::post(reactor_.context(), [self = shared_from_this()] {
+        self->report_failure(Reason(error::cancelled, {}, "disconnect() while connecting"));
       });
     } else if (state_ == State::connected) {
       if (auto t = transport_.lock()) t->lose_connection();
@@ -182,7 +185,10 @@ class TcpConnector final : public Connector, public std::enable_shared_from_this
     try {
       factory_.started_connecting(*this);
     } catch (...) {
-      log_exception("started_connecting");
+      log_exception("started_connecting (the attempt fails)");
+      if (attempt == attempt_ && state_ == State::connecting)
+        fail(Reason(error::callback_threw, {}, "started_connecting", std::current_exception()));
+      return;
     }
     if (attempt != attempt_ || state_ != State::connecting) return;
     if (options_.timeout > 0) {
@@ -247,7 +253,9 @@ class TcpConnector final : public Connector, public std::enable_shared_from_this
     try {
       protocol = factory_.build_protocol(peer);
     } catch (...) {
-      log_exception("build_protocol");
+      log_exception("build_protocol (the attempt fails)");
+      fail(Reason(error::callback_threw, {}, "build_protocol", std::current_exception()));
+      return;
     }
     if (!protocol) {
       fail(Reason(error::refused_by_factory));
@@ -255,7 +263,7 @@ class TcpConnector final : public Connector, public std::enable_shared_from_this
     }
     state_ = State::connected;
     transport_ = start_transport(
-        reactor_, std::move(socket_), peer, std::move(protocol),
+        reactor_, std::move(socket_), peer, options_.no_delay, std::move(protocol),
         [self = shared_from_this()](const Reason& reason) {
           self->state_ = State::idle;
           self->factory_.client_connection_lost(*self, reason);
@@ -264,12 +272,21 @@ class TcpConnector final : public Connector, public std::enable_shared_from_this
   }
 
   void fail(const Reason& reason) {
-    ++attempt_;  // every handler of this attempt is now stale
+    abandon();
+    report_failure(reason);
+  }
+
+  // Makes every handler of the current attempt stale and releases its resources.
+  void abandon() {
+    ++attempt_;
     state_ = State::idle;
     timeout_.cancel();
     resolver_.cancel();
     std::error_code ignored;
     socket_.close(ignored);
+  }
+
+  void report_failure(const Reason& reason) {
     try {
       factory_.client_connection_failed(*this, reason);
     } catch (...) {

@@ -9,6 +9,7 @@
 #include "framework/listening_port.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "transports/socket_options.hpp"
 
 namespace torsion {
 
@@ -21,6 +22,11 @@ struct TcpListenOptions {
   int backlog = 511;
   /// Set SO_REUSEPORT, so that several reactors can each listen on the same port.
   bool reuse_port = false;
+  /// Turn Nagle's algorithm off (TCP_NODELAY) on every accepted connection, as asyncio
+  /// does (Twisted leaves it on): small writes go out at once instead of waiting for the
+  /// previous segment's ACK. torsion already coalesces queued writes into one send, so
+  /// Nagle's batching buys little. Change it per connection with set_tcp_no_delay().
+  bool no_delay = true;
 };
 
 /// Options for connect_tcp.
@@ -28,11 +34,16 @@ struct TcpConnectOptions {
   /// Seconds for name resolution plus connecting before giving up with
   /// error::timed_out; 0 for no limit (the OS's own limit still applies).
   double timeout = 30;
+  /// TCP_NODELAY on the connection, as TcpListenOptions::no_delay (default on).
+  bool no_delay = true;
 };
 
 /// Listens on `port` (0: the kernel picks one; ask the returned port which). Each
-/// accepted connection gets a protocol from `factory` (null refuses it) and a TCP
-/// transport with TCP_NODELAY on. The factory must outlive the port and its connections.
+/// accepted connection gets a protocol from `factory` (null refuses it; an exception from
+/// build_protocol is logged and refuses it too) and a TCP transport with TCP_NODELAY on
+/// (see TcpListenOptions::no_delay). The factory must outlive the port and its connections.
+/// When the process runs out of descriptors (EMFILE, ENFILE) or memory, accepting pauses
+/// for 0.1 s and then resumes; the listening socket is kept and the loop does not spin.
 /// Throws std::invalid_argument for a port outside 0..65535 or a non-numeric interface,
 /// std::system_error if the socket cannot be bound (the code says why). No callback runs
 /// if it throws.
@@ -45,11 +56,15 @@ std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& f
                                           std::error_code& ec);
 
 /// Connects to `host` (a name, resolved without blocking the reactor, or a numeric
-/// address) on `port`, trying every address the name resolves to in turn. From the loop:
+/// address, IPv4 or IPv6) on `port`, trying every address the name resolves to in turn,
+/// in the resolver's order; if all fail, the last failure is reported. From the loop:
 /// factory.started_connecting, then either a protocol's connection_made (and later
 /// connection_lost, then factory.client_connection_lost) or
 /// factory.client_connection_failed with the last failure (connection_refused,
-/// timed_out, lookup_failed, refused_by_factory, cancelled...). Throws
+/// timed_out, lookup_failed, refused_by_factory, cancelled, callback_threw when
+/// started_connecting or build_protocol threw...). The returned Connector can
+/// disconnect() and connect() again; keep it while a ReconnectingClientFactory may use
+/// it. Exceptions from client_connection_failed/lost are logged. Throws
 /// std::invalid_argument for a port outside 1..65535 or a negative timeout.
 std::shared_ptr<Connector> connect_tcp(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory,

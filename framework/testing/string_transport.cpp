@@ -24,6 +24,47 @@ void StringTransport::disconnect(const Reason& reason) {
   protocol_->end_connection(reason);
 }
 
+void StringTransport::receive(std::string_view data) {
+  if (!protocol_) throw std::logic_error("StringTransport::receive: connect() a protocol first");
+  deliver(data, false);
+}
+
+void StringTransport::receive_eof() {
+  if (!protocol_)
+    throw std::logic_error("StringTransport::receive_eof: connect() a protocol first");
+  deliver({}, true);
+}
+
+void StringTransport::deliver(std::string_view data, bool eof) {
+  // Reading stops at lose_connection/abort_connection, and nothing follows an EOF.
+  if (lost_ || !connected() || eof_seen_) return;
+  if (reading_paused_) {
+    held_.append(data);
+    eof_held_ = eof_held_ || eof;
+    return;
+  }
+  if (!held_.empty()) {
+    std::string all = std::exchange(held_, std::string());
+    all.append(data);
+    protocol_->data_received(all);
+  } else if (!data.empty()) {
+    protocol_->data_received(data);
+  }
+  eof = eof || std::exchange(eof_held_, false);
+  if (!eof || !connected()) return;  // the protocol closed us in data_received
+  // It paused in data_received: the EOF waits for resume.
+  if (reading_paused_) {
+    eof_held_ = true;
+    return;
+  }
+  eof_seen_ = true;
+  if (write_closed_) {  // both directions are now shut
+    lose_connection();
+    return;
+  }
+  if (!protocol_->eof_received() && connected()) lose_connection();
+}
+
 std::string StringTransport::take() { return std::exchange(sent_, std::string()); }
 
 void StringTransport::write_bytes(std::string_view data) {
@@ -46,6 +87,7 @@ void StringTransport::drain(std::size_t n) {
 
 void StringTransport::check_marks() {
   if (!producer_ || !streaming_) return;
+  if (producer_paused_ && !connected()) return;  // closing: nobody is resumed any more
   if (!producer_paused_ && buffered_.size() > limits_.high) {
     producer_paused_ = true;
     producer_->pause_producing();
@@ -63,14 +105,17 @@ void StringTransport::abort_connection() {
 }
 
 void StringTransport::register_producer(Producer& producer, bool streaming) {
-  if (producer_)
-    throw std::logic_error("register_producer: a producer is already registered");
+  if (producer_) throw std::logic_error("register_producer: a producer is already registered");
+  if (lost_) {  // the connection is gone, as on the real transports
+    producer.stop_producing();
+    return;
+  }
   producer_ = &producer;
   streaming_ = streaming;
   producer_paused_ = false;
   if (streaming)
     check_marks();
-  else
+  else if (connected())
     producer.resume_producing();
 }
 

@@ -14,23 +14,55 @@ namespace torsion::testing {
 
 /// A Transport for unit-testing protocols without sockets (Twisted's StringTransport).
 /// It records written bytes (value()), close requests, producer registration and
-/// pause/resume of reading, and lets the test end the connection with any Reason.
+/// pause/resume of reading, and lets the test feed input (receive, receive_eof) and end
+/// the connection with any Reason (disconnect).
+///
+/// Everything is synchronous and nothing happens by itself: a lose_connection() is only
+/// recorded (disconnecting() turns true and later writes are dropped); the test decides
+/// when the protocol hears connection_lost by calling disconnect(). Exceptions thrown by
+/// the protocol propagate out of connect/receive/disconnect to the test, instead of
+/// aborting the connection as a real transport would.
 ///
 /// By default every write is "sent" at once (buffer_size() stays 0). With
 /// set_buffering(true) writes stay queued until the test calls drain(n), so flow control
-/// (water marks, producers) can be tested: a streaming producer is paused above the high
-/// mark and resumed at the low mark, a pull producer is resumed whenever drain() empties
-/// the buffer — the same rules as the real transports, applied synchronously.
+/// (water marks, producers) can be tested: a streaming producer is paused when the buffer
+/// rises above the high mark (from inside write, as on the real transports) and resumed
+/// when drain() brings it to the low mark; a pull producer gets resume_producing() on
+/// registration and whenever drain() empties the buffer. Producers hear nothing once the
+/// connection is closing, and stop_producing() when disconnect() ends it.
+///
+/// The protocol must outlive the transport's use of it (until disconnect() returns or the
+/// test stops using both). Not thread-safe.
 class StringTransport final : public Transport {
  public:
   /// Peer and host default to 127.0.0.1:54321 and 127.0.0.1:8000.
   StringTransport();
 
   /// Attaches `protocol`: it gets make_connection(*this), so connection_made runs now.
+  /// Throws std::logic_error if a protocol was attached before.
   void connect(Protocol& protocol);
   /// Ends the connection: the attached protocol hears connection_lost(reason) once (later
-  /// calls do nothing); a registered producer hears stop_producing() first.
+  /// calls do nothing); a registered producer hears stop_producing() first. Use
+  /// Reason(error::connection_lost) and the like to test the unclean endings.
   void disconnect(const Reason& reason = Reason());
+  /// True once disconnect() has delivered connection_lost.
+  bool lost() const noexcept { return lost_; }
+
+  /// Feeds `data` to the protocol's data_received, as if read from the peer, now. While
+  /// the protocol has paused reading (pause_producing) the bytes are held back, in order,
+  /// and delivered together with the next receive() after resume_producing (receive("")
+  /// delivers just them). Input after lose_connection/abort_connection is ignored, as a
+  /// real transport stops reading. Throws std::logic_error before connect().
+  void receive(std::string_view data);
+  /// Delivers end-of-file from the peer after any held-back input, as a real transport
+  /// does: eof_received() is called, and if it returns false the transport's
+  /// lose_connection() is called (recorded: disconnecting() turns true). While reading is
+  /// paused the EOF is held back until the next receive(). If lose_write_connection()
+  /// was called before, both directions are now shut and lose_connection() is recorded
+  /// without asking the protocol. Throws std::logic_error before connect().
+  void receive_eof();
+  /// Bytes held back because reading is paused.
+  std::size_t held_back() const noexcept { return held_.size(); }
 
   /// Everything "sent" so far (not what is still buffered).
   const std::string& value() const noexcept { return sent_; }
@@ -44,7 +76,9 @@ class StringTransport final : public Transport {
   /// Moves up to `n` buffered bytes to value() and applies flow-control rules.
   void drain(std::size_t n = static_cast<std::size_t>(-1));
 
+  /// Sets what get_peer() returns (default 127.0.0.1:54321).
   void set_peer(Address peer) { peer_ = std::move(peer); }
+  /// Sets what get_host() returns (default 127.0.0.1:8000).
   void set_host(Address host) { host_ = std::move(host); }
 
   /// lose_connection() was called.
@@ -62,10 +96,12 @@ class StringTransport final : public Transport {
   /// Whether flow control has currently paused the registered streaming producer.
   bool producer_paused() const noexcept { return producer_paused_; }
 
-  // Transport
+  // Transport: the calls are recorded as described above.
   void lose_connection() override;
   void abort_connection() override;
-  void lose_write_connection() override { write_closed_ = true; }
+  void lose_write_connection() override {
+    if (connected()) write_closed_ = true;
+  }
   Address get_peer() const override { return peer_; }
   Address get_host() const override { return host_; }
   std::size_t buffer_size() const override { return buffered_.size(); }
@@ -83,12 +119,14 @@ class StringTransport final : public Transport {
 
  private:
   void check_marks();
+  void deliver(std::string_view data, bool eof);
 
   Address peer_;
   Address host_;
   Protocol* protocol_ = nullptr;
   std::string sent_;
   std::string buffered_;
+  std::string held_;  // input held back while reading is paused
   WriteBufferLimits limits_;
   Producer* producer_ = nullptr;
   bool streaming_ = false;
@@ -100,6 +138,8 @@ class StringTransport final : public Transport {
   bool abort_called_ = false;
   bool write_closed_ = false;
   bool reading_paused_ = false;
+  bool eof_held_ = false;
+  bool eof_seen_ = false;
 };
 
 }  // namespace torsion::testing

@@ -7,6 +7,16 @@
 // Once closed, the socket is closed and finish() is posted: connection_lost runs from the
 // loop, exactly once. Every pending Asio operation holds a shared_ptr to the transport, so
 // it outlives them all.
+//
+// Half-close: the two directions end independently.
+//   read side:  reading --EOF--> read_closed_ (eof_received is told; never read again)
+//   write side: open --lose_write_connection--> shut requested --queue drained--> FIN sent
+// When both have ended, the transport closes cleanly.
+//
+// Flow control (outgoing): every write path ends in after_write(), which pauses a streaming
+// producer above the high mark; on_writable() resumes it at the low mark. A pull producer
+// is asked for more (resume_producing, posted) when the queue is empty and it has written
+// since it was last asked, so one that has nothing to say is not spun on.
 
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
@@ -95,13 +105,18 @@ class StreamTransport final : public Transport,
     producer_ = &producer;
     streaming_ = streaming;
     producer_paused_ = false;
+    pull_wanted_ = false;
     if (streaming_)
       check_high_water();
-    else
-      schedule_pull();
+    else if (queue_.empty())
+      schedule_pull();  // else on_writable asks once the queue is empty
   }
 
-  void unregister_producer() override { producer_ = nullptr; }
+  void unregister_producer() override {
+    producer_ = nullptr;
+    producer_paused_ = false;
+    pull_wanted_ = false;
+  }
 
   void set_write_buffer_limits(std::size_t high, std::size_t low) override {
     if (low > high)
@@ -138,40 +153,48 @@ class StreamTransport final : public Transport,
  protected:
   void write_bytes(std::string_view data) override {
     if (!writable() || data.empty()) return;
+    pull_wanted_ = false;
     if (queue_.empty()) {
       const std::size_t n = send_now(data.data(), data.size());
-      if (n == data.size() || state_ == State::closed) return;
-      data.remove_prefix(n);
-      queue_.append(data);
-      wait_writable();
+      if (state_ == State::closed) return;
+      if (n < data.size()) {
+        data.remove_prefix(n);
+        queue_.append(data);
+        wait_writable();
+      }
     } else {
       queue_.append(data);
     }
-    check_high_water();
+    after_write();
   }
 
   void write_owned(std::string&& data) override {
     if (!writable() || data.empty()) return;
+    pull_wanted_ = false;
     if (queue_.empty()) {
       const std::size_t n = send_now(data.data(), data.size());
-      if (n == data.size() || state_ == State::closed) return;
-      queue_.append_owned(std::move(data), n);
-      wait_writable();
+      if (state_ == State::closed) return;
+      if (n < data.size()) {
+        queue_.append_owned(std::move(data), n);
+        wait_writable();
+      }
     } else {
       queue_.append_owned(std::move(data));
     }
-    check_high_water();
+    after_write();
   }
 
   void write_parts(std::span<const std::string_view> parts) override {
     if (!writable()) return;
     const bool was_empty = queue_.empty();
     for (auto part : parts) queue_.append(part);
-    if (was_empty && !queue_.empty()) {
+    if (queue_.empty()) return;  // nothing but empty parts
+    pull_wanted_ = false;
+    if (was_empty) {
       if (!flush()) return;
       if (!queue_.empty()) wait_writable();
     }
-    check_high_water();
+    after_write();
   }
 
  private:
@@ -254,21 +277,22 @@ class StreamTransport final : public Transport,
       deliver(n);
     } else if (eof_pending_) {
       handle_eof();
-    } else if (!reading_) {
+    } else if (!reading_ && !read_closed_) {
       start_read();
     }
   }
 
+  // The peer closed its write side. The protocol hears it (eof_received) in every case;
+  // its answer matters only while our write side is open: false (the default) closes once
+  // the queue drains, true keeps writing. If our side was already shut (or is being shut by
+  // lose_write_connection), both directions are done and the connection closes cleanly.
   void handle_eof() {
     eof_pending_ = false;
-    if (write_shut_requested_) {  // both directions are now closed
-      state_ = State::closing;
-      if (queue_.empty()) close_clean();
-      return;
-    }
+    read_closed_ = true;
     bool keep_open = false;
     guarded("eof_received", [&] { keep_open = protocol_->eof_received(); });
-    if (state_ == State::open && !keep_open) lose_connection();
+    if (state_ != State::open) return;  // the protocol closed or aborted us meanwhile
+    if (write_shut_requested_ || !keep_open) lose_connection();
   }
 
   // --- writing -------------------------------------------------------------------
@@ -332,17 +356,36 @@ class StreamTransport final : public Transport,
       close_clean();
       return;
     }
-    if (write_shut_requested_) shut_write();
+    if (write_shut_requested_) {
+      shut_write();
+      return;
+    }
     check_low_water();
   }
 
   void shut_write() {
+    if (write_shut_done_) return;
+    write_shut_done_ = true;
     std::error_code ec;
     socket_.shutdown(asio::socket_base::shutdown_send, ec);
-    if (ec) close_hard(Reason::from_os_error(ec));
+    if (ec) {
+      close_hard(Reason::from_os_error(ec));
+      return;
+    }
+    if (read_closed_) close_clean();  // the peer had finished too: nothing left to do
   }
 
   // --- flow control --------------------------------------------------------------
+
+  // Every write path ends here, after the bytes were sent or queued.
+  void after_write() {
+    if (state_ != State::open) return;
+    if (queue_.empty()) {
+      if (producer_ && !streaming_) schedule_pull();  // the kernel took it all
+    } else {
+      check_high_water();
+    }
+  }
 
   void check_high_water() {
     if (producer_ && streaming_ && !producer_paused_ && queue_.size() > limits_.high) {
@@ -352,7 +395,7 @@ class StreamTransport final : public Transport,
   }
 
   void check_low_water() {
-    if (!producer_ || state_ != State::open) return;
+    if (!producer_ || state_ != State::open || write_shut_requested_) return;
     if (streaming_) {
       if (producer_paused_ && queue_.size() <= limits_.low) {
         producer_paused_ = false;
@@ -363,18 +406,18 @@ class StreamTransport final : public Transport,
     }
   }
 
-  // A pull producer gets resume_producing from the loop whenever the queue is empty,
-  // whether it emptied by draining or because the kernel took a write whole.
+  // Asks a pull producer for more, from the loop, if the queue is empty and the producer
+  // has written since it was last asked (pull_wanted_ is cleared by every write).
   void schedule_pull() {
-    if (pull_posted_) return;
+    if (pull_posted_ || pull_wanted_) return;
     pull_posted_ = true;
     asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
       self->pull_posted_ = false;
       if (!self->producer_ || self->streaming_ || self->state_ != State::open ||
-          !self->queue_.empty())
+          self->write_shut_requested_ || !self->queue_.empty() || self->pull_wanted_)
         return;
+      self->pull_wanted_ = true;
       self->guarded("resume_producing", [&] { self->producer_->resume_producing(); });
-      self->check_low_water();
     });
   }
 
@@ -411,29 +454,28 @@ class StreamTransport final : public Transport,
     finished_ = true;
     if (Producer* p = producer_) {
       producer_ = nullptr;
-      try {
-        p->stop_producing();
-      } catch (const std::exception& e) {
-        log(LogLevel::error, std::string("exception in stop_producing: ") + e.what());
-      }
+      logged("stop_producing", [&] { p->stop_producing(); });
     }
-    try {
-      if (protocol_) protocol_->end_connection(reason);
-    } catch (const std::exception& e) {
-      log(LogLevel::error, std::string("exception in connection_lost (peer ") +
-                               peer_.to_string() + "): " + e.what());
-    }
-    if (on_lost_) {
-      try {
-        on_lost_(reason);
-      } catch (const std::exception& e) {
-        log(LogLevel::error, std::string("exception in client_connection_lost: ") + e.what());
-      }
-    }
+    if (protocol_) logged("connection_lost", [&] { protocol_->end_connection(reason); });
+    if (on_lost_) logged("client_connection_lost", [&] { on_lost_(reason); });
     connections_.unlink(*this);
     protocol_.reset();
     on_lost_ = nullptr;
     self_.reset();  // the last owner may now be a pending operation, or nobody
+  }
+
+  // Runs a callback made after the connection is gone: an exception can only be logged.
+  template <class F>
+  void logged(const char* what, F&& fn) noexcept {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      log(LogLevel::error, std::string("exception in ") + what + " (peer " + peer_.to_string() +
+                               "): " + e.what());
+    } catch (...) {
+      log(LogLevel::error, std::string("non-standard exception in ") + what + " (peer " +
+                               peer_.to_string() + ")");
+    }
   }
 
   TrackedList& connections_;  // outlives the io_context, unlike the Reactor's handle to it
@@ -456,12 +498,15 @@ class StreamTransport final : public Transport,
   bool reading_ = false;
   bool delivering_ = false;
   bool read_paused_ = false;
-  bool eof_pending_ = false;
+  bool eof_pending_ = false;   // EOF read while paused, not yet handled
+  bool read_closed_ = false;   // the peer's EOF was handled: never read again
   bool write_waiting_ = false;
   bool write_shut_requested_ = false;
+  bool write_shut_done_ = false;  // FIN sent
   bool streaming_ = false;
   bool producer_paused_ = false;
   bool pull_posted_ = false;
+  bool pull_wanted_ = false;  // a pull producer was asked and has not written since
   bool finished_ = false;
 };
 

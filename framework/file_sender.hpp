@@ -1,0 +1,94 @@
+#pragma once
+/// \file
+/// FileSender: streams a file (or any ByteSource) into a transport as a pull producer,
+/// one chunk each time the transport's write buffer empties (Twisted's FileSender).
+/// It talks only to the Transport interface, so it works over any transport.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <system_error>
+
+#include "framework/transport.hpp"
+
+namespace torsion {
+
+/// Where a FileSender reads its bytes from. Reads happen on the reactor's thread, so a
+/// source must not block for long (regular files are fine, as in Twisted).
+class ByteSource {
+ public:
+  virtual ~ByteSource();
+  /// Copies up to out.size() bytes into `out` and returns how many; 0 means the end.
+  /// On failure sets `ec` (the return value is then ignored).
+  virtual std::size_t read(std::span<char> out, std::error_code& ec) = 0;
+};
+
+/// A source reading the file at `path` from its start. Throws std::system_error naming
+/// the path if it cannot be opened.
+std::unique_ptr<ByteSource> open_file_source(const std::string& path);
+
+/// A source serving `data` (for tests and for payloads already in memory).
+std::unique_ptr<ByteSource> string_source(std::string data);
+
+/// Sends a ByteSource into a Transport as a pull producer: it registers itself
+/// (register_producer(*this, false)) and writes one chunk per resume_producing, which the
+/// transport calls each time its write buffer empties, so at most one chunk waits in the
+/// transport's queue and memory stays flat however large the file. When the source ends
+/// it unregisters and calls `done` with an empty error_code (every byte has been handed to
+/// the transport; follow with lose_connection() to close after they are sent). If the
+/// connection goes away first (stop_producing) or stop() is called, `done` gets
+/// error::cancelled; if the source fails, `done` gets its error and the connection is left
+/// open for the caller to decide (usually abort_connection()).
+///
+/// The sender must outlive the transfer (make it a member of the protocol that starts it);
+/// destroying it while active unregisters it from the transport without calling `done`.
+/// `done` runs from the loop and may destroy the sender. Reactor thread only.
+class FileSender final : public Producer {
+ public:
+  /// Called once when the transfer ends: empty code on success.
+  using Done = std::function<void(std::error_code)>;
+
+  /// Throws std::invalid_argument if `chunk_size` is 0.
+  explicit FileSender(std::size_t chunk_size = 64 * 1024);
+  ~FileSender() override;
+  FileSender(const FileSender&) = delete;
+  FileSender& operator=(const FileSender&) = delete;
+
+  /// Starts sending `source` into `transport`; the first chunk is written from the loop
+  /// once the transport's buffer is empty. If the transport is already closed, `done` gets
+  /// error::cancelled from inside this call. Throws std::logic_error if a transfer is
+  /// already active, std::invalid_argument for a null source; if the transport already
+  /// has a producer, register_producer's std::logic_error propagates and nothing starts.
+  void begin_transfer(Transport& transport, std::unique_ptr<ByteSource> source, Done done);
+
+  /// Ends an active transfer now (unregisters; `done` gets error::cancelled). Harmless
+  /// no-op when nothing is active.
+  void stop();
+
+  /// True from begin_transfer until `done` is called.
+  bool active() const noexcept { return transport_ != nullptr; }
+  /// Bytes handed to the transport by the current (or last) transfer.
+  std::uint64_t bytes_sent() const noexcept { return sent_; }
+
+  /// Producer (called by the transport): a pull producer is never paused.
+  void pause_producing() override {}
+  /// Reads one chunk and writes it; at the end of the source, finishes the transfer.
+  void resume_producing() override;
+  /// The connection is going away: the transfer ends with error::cancelled.
+  void stop_producing() override;
+
+ private:
+  void finish(std::error_code ec, bool unregister);
+
+  std::size_t chunk_size_;
+  std::string buffer_;
+  Transport* transport_ = nullptr;
+  std::unique_ptr<ByteSource> source_;
+  Done done_;
+  std::uint64_t sent_ = 0;
+};
+
+}  // namespace torsion

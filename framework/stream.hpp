@@ -1,0 +1,189 @@
+#pragma once
+/// \file
+/// Stream: a connection seen as awaitable reads and writes, over any Transport.
+///
+/// StreamProtocol is an ordinary Protocol that buffers what the peer sends; the Stream it
+/// hands out offers read_some / read_exactly / read_line / write + drain, each returning
+/// a Deferred, so the same stream serves Deferred chains and coroutines alike:
+///
+///     Task<void> greet(Stream s) {
+///       s.write("hello\n");
+///       co_await s.drain();
+///       auto line = co_await s.read_line(1024);   // std::nullopt at end of stream
+///     }
+///
+/// Rules:
+///  - One read at a time: a read started while another is pending throws
+///    std::logic_error.
+///  - Reads complete from the scheduler's loop (a zero-delay call), never from inside a
+///    transport call such as data_received, so code after co_await never runs re-entrantly
+///    inside the transport.
+///  - Memory is bounded: reading from the transport pauses while the buffer holds
+///    StreamOptions::read_limit bytes (or what the pending read needs, if more).
+///  - End of stream: read_some gives "" and read_line std::nullopt after a clean close or
+///    the peer's EOF; after an unclean loss (reset, abort...) they fail with
+///    ConnectionError instead, once the buffered bytes are read. read_exactly fails with
+///    IncompleteReadError when the stream ends first.
+///  - The peer's EOF does not close our side (half-close): writes still go out until
+///    close() or until the Stream is destroyed.
+///  - Destroying the (move-only) Stream closes the connection with lose_connection.
+/// Reactor (scheduler) thread only.
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "framework/deferred.hpp"
+#include "framework/protocol.hpp"
+#include "framework/reason.hpp"
+
+namespace torsion {
+
+/// A connection failed or was lost in a non-clean way; reason() tells how.
+class ConnectionError : public std::runtime_error {
+ public:
+  explicit ConnectionError(Reason reason)
+      : std::runtime_error(reason.message()), reason_(std::move(reason)) {}
+  /// Why.
+  const Reason& reason() const noexcept { return reason_; }
+
+ private:
+  Reason reason_;
+};
+
+/// read_exactly(n) met the end of the stream before n bytes.
+class IncompleteReadError : public std::runtime_error {
+ public:
+  IncompleteReadError(std::string partial, std::size_t expected)
+      : std::runtime_error("stream ended after " + std::to_string(partial.size()) + " of " +
+                           std::to_string(expected) + " bytes"),
+        partial_(std::move(partial)),
+        expected_(expected) {}
+  /// The bytes that did arrive (consumed from the stream).
+  const std::string& partial() const noexcept { return partial_; }
+  /// How many were asked for.
+  std::size_t expected() const noexcept { return expected_; }
+
+ private:
+  std::string partial_;
+  std::size_t expected_;
+};
+
+/// read_line(max) found no end of line within max bytes. The bytes stay buffered: read
+/// them with read_some / read_exactly to skip the line, or close the stream.
+class LineTooLongError : public std::runtime_error {
+ public:
+  explicit LineTooLongError(std::size_t limit)
+      : std::runtime_error("line longer than " + std::to_string(limit) + " bytes"),
+        limit_(limit) {}
+  /// The limit that was exceeded.
+  std::size_t limit() const noexcept { return limit_; }
+
+ private:
+  std::size_t limit_;
+};
+
+/// Tuning for a Stream.
+struct StreamOptions {
+  /// Stop reading from the transport while this many bytes are buffered (64 KiB).
+  std::size_t read_limit = 64 * 1024;
+};
+
+namespace detail {
+class StreamCore;
+}
+
+/// The awaitable face of one connection; see the file comment. Move-only; a
+/// default-constructed Stream is empty and every operation on it throws std::logic_error.
+class Stream {
+ public:
+  Stream() = default;
+  Stream(Stream&&) noexcept = default;
+  Stream& operator=(Stream&& other) noexcept;
+  /// Closes the connection (lose_connection) if it is still open.
+  ~Stream();
+
+  /// Up to `max` (>= 1) bytes as soon as any are buffered; "" at a clean end of stream.
+  Deferred<std::string> read_some(std::size_t max = 64 * 1024);
+  /// Exactly `n` bytes (n may be 0); IncompleteReadError if the stream ends first.
+  Deferred<std::string> read_exactly(std::size_t n);
+  /// The next line without its "\n" (and without a "\r" before it); at most `max` bytes
+  /// of line content, else LineTooLongError. At the end of the stream an unterminated
+  /// last line is returned as a line, then std::nullopt.
+  Deferred<std::optional<std::string>> read_line(std::size_t max = 4096);
+
+  /// Queues bytes for the peer (Transport::write semantics: never blocks; dropped after
+  /// close or loss).
+  void write(std::string_view data);
+  void write(std::string&& data);
+  void write(const char* data) { write(std::string_view(data)); }
+  /// Fires when the transport's write buffer is at or below its low water mark (at once
+  /// if it is not above the high mark); fails with ConnectionError if the connection is
+  /// lost first. Several drains may wait at once.
+  Deferred<void> drain();
+
+  /// Flushes then closes (lose_connection). Reads still see buffered bytes, then the end.
+  void close();
+  /// Closes at once, dropping unsent data (abort_connection).
+  void abort();
+  /// Sends EOF after the queued bytes (lose_write_connection); reading goes on.
+  void close_write();
+
+  /// True while the transport is connected and not closing.
+  bool connected() const noexcept;
+  /// True when the peer's data has ended and every byte of it was read.
+  bool at_eof() const noexcept;
+  /// Bytes received and not yet read.
+  std::size_t buffered() const noexcept;
+  /// Why the connection ended, once it has.
+  std::optional<Reason> lost_reason() const;
+  /// The transport; throws std::logic_error once the connection is gone.
+  Transport& transport() const;
+  /// False for an empty (default-constructed or moved-from) Stream.
+  explicit operator bool() const noexcept { return core_ != nullptr; }
+
+  explicit Stream(std::shared_ptr<detail::StreamCore> core) : core_(std::move(core)) {}
+
+ private:
+  detail::StreamCore& core() const;
+  std::shared_ptr<detail::StreamCore> core_;
+};
+
+/// The Protocol behind a Stream. When the connection is made it calls `on_ready(stream)`
+/// from the scheduler's loop (a zero-delay call, not inside connection_made). Use it with
+/// any transport: a StreamFactory for servers, connect_stream for TCP clients.
+class StreamProtocol : public Protocol {
+ public:
+  using Ready = std::function<void(Stream)>;
+  StreamProtocol(Scheduler& scheduler, Ready on_ready, StreamOptions options = {});
+  ~StreamProtocol() override;
+
+  void connection_made() override;
+  void data_received(std::string_view data) override;
+  bool eof_received() override;
+  void connection_lost(const Reason& reason) override;
+
+ private:
+  std::shared_ptr<detail::StreamCore> core_;
+  Ready on_ready_;
+};
+
+/// A server Factory whose connections are Streams handed to `handler` (often a
+/// coroutine: `[](Stream s) -> Task<void> {...}`; take state as parameters, not lambda
+/// captures). The factory must outlive its connections (as every Factory).
+class StreamFactory : public Factory {
+ public:
+  StreamFactory(Scheduler& scheduler, StreamProtocol::Ready handler, StreamOptions options = {});
+  std::unique_ptr<Protocol> build_protocol(const Address& peer) override;
+
+ private:
+  Scheduler& scheduler_;
+  StreamProtocol::Ready handler_;
+  StreamOptions options_;
+};
+
+}  // namespace torsion

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Builds the benchmarks and runs the whole suite: torsion's echo server against the raw-Asio
+# baseline (and libuv's, when libuv1-dev is installed), interleaved round by round so that
+# a noisy neighbour hurts both alike; then idle-connection memory, the reactor pool, and the
+# Google Benchmark micro-benchmarks. Prints one table; the figure that decides is the
+# server's CPU time per message (from /proc/PID/task/*/schedstat), the steadiest one on a
+# shared machine. Each figure is the median of ROUNDS runs.
+#
+#   tests/benchmarks/run.sh [BUILD_DIR]        (default: build-bench, a release build)
+#
+# Environment: RUN_SECONDS (2) per run, WARMUP (0.5) s before each, ROUNDS (3),
+# PIN (1: server on CPU 0, load generator on CPU 1), IDLE_CONNS (10000), MICRO (1).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build-bench}
+T=${RUN_SECONDS:-2}
+WARMUP=${WARMUP:-0.5}
+ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-1}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+MICRO=${MICRO:-1}
+
+if [ ! -f "$build/build.ninja" ]; then
+  meson setup "$build" "$root" -Dbenchmarks=true -Dtests=false -Dbuildtype=release >/dev/null
+else
+  meson configure "$build" -Dbenchmarks=true >/dev/null
+fi
+ninja -C "$build" -j2 >/dev/null
+bin=$build/tests/benchmarks
+
+servers=(torsion asio)
+[ -x "$bin/uv_echo" ] && servers+=(libuv)
+declare -A exe=([torsion]=torsion_echo [asio]=asio_echo [libuv]=uv_echo)
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+server_cpu=() load_cpu=()
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+  server_cpu=(taskset -c 0)
+  load_cpu=(taskset -c 1)
+fi
+
+# start NAME PINNED(0/1) ARGS... : starts a server, sets $pid and $port.
+start() {
+  local name=$1 pinned=$2
+  shift 2
+  local out=$tmp/$name.$RANDOM.out
+  local wrap=()
+  [ "$pinned" = 1 ] && wrap=("${server_cpu[@]}")
+  "${wrap[@]}" "$@" >"$out" 2>"$out.err" &
+  pid=$!
+  pids+=("$pid")
+  for _ in $(seq 100); do
+    if [ -s "$out" ]; then break; fi
+    sleep 0.05
+  done
+  local line
+  line=$(head -n1 "$out")
+  port=${line##*:}
+  if [ -z "$port" ]; then echo "run.sh: $name did not start: $(cat "$out.err")" >&2; exit 1; fi
+}
+
+# field KEY LINE: the value of KEY=... in a loadgen line.
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+
+# median of the arguments (numbers).
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+results=$tmp/results
+: >"$results"
+
+# run_config LABEL SERVER_ARGS LOADGEN_ARGS: every server, ROUNDS times, interleaved.
+run_config() {
+  local label=$1 sargs=$2 largs=$3
+  declare -A spid sport
+  for s in "${servers[@]}"; do
+    # shellcheck disable=SC2086
+    start "$s" 1 "$bin/${exe[$s]}" $sargs
+    spid[$s]=$pid
+    sport[$s]=$port
+  done
+  for r in $(seq "$ROUNDS"); do
+    for s in "${servers[@]}"; do
+      local line
+      # shellcheck disable=SC2086
+      line=$("${load_cpu[@]}" "$bin/loadgen" --port "${sport[$s]}" --server-pid "${spid[$s]}" \
+        --seconds "$T" --warmup "$WARMUP" $largs)
+      echo "$label|$s|$r|$line" >>"$results"
+    done
+  done
+  for s in "${servers[@]}"; do kill "${spid[$s]}" 2>/dev/null || true; done
+}
+
+echo "torsion benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores,"\
+  "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
+echo "runs of ${T}s after ${WARMUP}s warm-up, median of $ROUNDS interleaved rounds; pinned: $PIN"
+echo
+
+run_config "echo 50 conns x depth 1 x 64 B" "" "--mode echo --conns 50 --depth 1 --size 64"
+run_config "echo 50 conns x depth 16 x 64 B" "" "--mode echo --conns 50 --depth 16 --size 64"
+run_config "echo 4 conns x depth 1 x 64 KiB" "" "--mode echo --conns 4 --depth 1 --size 65536"
+run_config "sink 4 conns x 64 KiB writes" "--sink" "--mode sink --conns 4 --size 65536"
+run_config "connect+echo+close, 8 clients" "" "--mode connrate --conns 8"
+
+printf '%-34s %-8s %11s %9s %8s %9s %11s\n' configuration server "msgs/s" "MB/s" "p50 us" "p99 us" "CPU us/msg"
+printf '%-34s %-8s %11s %9s %8s %9s %11s\n' ---------------------------------- -------- \
+  ----------- --------- -------- --------- -----------
+ratios=$tmp/ratios
+: >"$ratios"
+while IFS= read -r label; do
+  declare -A med_rate=() med_mb=() med_cpu=()
+  for s in "${servers[@]}"; do
+    mapfile -t lines < <(grep -F "$label|$s|" "$results" | cut -d'|' -f4)
+    rates=() mbs=() p50s=() p99s=() cpus=()
+    for l in "${lines[@]}"; do
+      rates+=("$(field rate "$l")")
+      mbs+=("$(field mb_per_s "$l")")
+      p50s+=("$(field p50_us "$l")")
+      p99s+=("$(field p99_us "$l")")
+      cpus+=("$(field cpu_us_per_msg "$l")")
+    done
+    med_rate[$s]=$(median "${rates[@]}")
+    med_mb[$s]=$(median "${mbs[@]}")
+    med_cpu[$s]=$(median "${cpus[@]}")
+    p50=$(median "${p50s[@]}")
+    p99=$(median "${p99s[@]}")
+    printf '%-34s %-8s %11.0f %9.1f %8s %9s %11s\n' "$label" "$s" "${med_rate[$s]}" \
+      "${med_mb[$s]}" "${p50:--}" "${p99:--}" "${med_cpu[$s]}"
+  done
+  printf '%-34s %-8s %11s %9s %8s %9s %11s\n' "" "t/asio" "$(ratio "${med_rate[torsion]}" "${med_rate[asio]}")x" \
+    "$(ratio "${med_mb[torsion]}" "${med_mb[asio]}")x" "" "" "$(ratio "${med_cpu[torsion]}" "${med_cpu[asio]}")x"
+  if [ -n "${med_rate[libuv]:-}" ]; then
+    printf '%-34s %-8s %11s %9s %8s %9s %11s\n' "" "uv/asio" "$(ratio "${med_rate[libuv]}" "${med_rate[asio]}")x" \
+      "$(ratio "${med_mb[libuv]}" "${med_mb[asio]}")x" "" "" "$(ratio "${med_cpu[libuv]}" "${med_cpu[asio]}")x"
+  fi
+done < <(cut -d'|' -f1 "$results" | uniq)
+echo "(the connect+echo+close rows count connections: msgs/s is connections/s, CPU us per connection)"
+echo
+
+# --- memory per idle connection --------------------------------------------------------
+echo "memory per idle connection ($IDLE_CONNS connections, server RSS growth / connections):"
+declare -A idle
+for s in "${servers[@]}"; do
+  start "$s" 0 "$bin/${exe[$s]}"
+  line=$("$bin/loadgen" --port "$port" --server-pid "$pid" --mode idle --conns "$IDLE_CONNS")
+  kill "$pid" 2>/dev/null || true
+  idle[$s]=$(field bytes_per_conn "$line")
+  printf '  %-8s %7s bytes/connection\n' "$s" "${idle[$s]}"
+done
+echo "  torsion - asio: $((idle[torsion] - idle[asio])) bytes/connection"
+echo
+
+# --- reactor pool: one reactor vs two ----------------------------------------------------
+# Unpinned: two reactors and the load generator share the two cores.
+echo "reactor pool, echo 50 conns x depth 16 x 64 B, unpinned (CPU split = each thread's share):"
+declare -A ppid pport
+for n in 1 2; do
+  start "pool$n" 0 "$bin/torsion_echo" --threads "$n"
+  ppid[$n]=$pid
+  pport[$n]=$port
+done
+declare -A pcpu psplit
+for r in $(seq "$ROUNDS"); do
+  for n in 1 2; do
+    line=$("$bin/loadgen" --port "${pport[$n]}" --server-pid "${ppid[$n]}" --seconds "$T" \
+      --warmup "$WARMUP" --mode echo --conns 50 --depth 16 --size 64)
+    pcpu[$n]="${pcpu[$n]:-} $(field cpu_us_per_msg "$line")"
+    psplit[$n]="${psplit[$n]:-} $(field threads "$line")"
+  done
+done
+for n in 1 2; do
+  kill -TERM "${ppid[$n]}"
+  wait "${ppid[$n]}" 2>/dev/null || true
+  # shellcheck disable=SC2086
+  printf '  %d reactor(s): CPU us/msg %s (median of%s); CPU split per round:%s; %s\n' "$n" \
+    "$(median ${pcpu[$n]})" "${pcpu[$n]}" "${psplit[$n]}" \
+    "$(cat "$tmp"/pool$n.*.out.err 2>/dev/null | tail -n1)"
+done
+# shellcheck disable=SC2086
+echo "  2 reactors / 1 reactor, CPU per message: $(ratio "$(median ${pcpu[2]})" "$(median ${pcpu[1]})")x"
+echo
+
+if [ "$MICRO" = 1 ]; then
+  echo "micro-benchmarks (Google Benchmark):"
+  "${load_cpu[@]}" "$bin/micro" --benchmark_counters_tabular=true 2>/dev/null
+fi

@@ -1,0 +1,321 @@
+#include "protocols/proxy_protocol.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "protocols/line_receiver.hpp"
+#include "tests/protocols/splitting.hpp"
+#include "tests/support/recording.hpp"
+#include "tests/support/wait.hpp"
+#include "transports/tcp.hpp"
+
+using namespace torsion;
+using Status = ProxyParseResult::Status;
+using torsion::test::Feeder;
+using torsion::test::Record;
+using torsion::test::RecordingClientFactory;
+using torsion::test::RecordingFactory;
+using torsion::test::wait_for;
+using torsion::testing::StringTransport;
+
+namespace {
+
+const std::string kSig("\r\n\r\n\0\r\nQUIT\n", 12);
+
+std::string be16(std::size_t v) {
+  return {static_cast<char>((v >> 8) & 0xff), static_cast<char>(v & 0xff)};
+}
+
+// A v2 header: version/command byte, family/transport byte, and the body.
+std::string v2(unsigned char ver_cmd, unsigned char fam, const std::string& body) {
+  return kSig + std::string{static_cast<char>(ver_cmd), static_cast<char>(fam)} +
+         be16(body.size()) + body;
+}
+
+std::string inet_body(const std::string& tlvs = "") {
+  // 192.0.2.1:56324 -> 198.51.100.7:443
+  return std::string("\xc0\x00\x02\x01\xc6\x33\x64\x07", 8) + be16(56324) + be16(443) + tlvs;
+}
+
+Status status(std::string_view data, const ProxyOptions& o = {}) {
+  return parse_proxy_header(data, o).status;
+}
+
+}  // namespace
+
+TEST_CASE("v1 headers") {
+  auto r = parse_proxy_header("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\nGET /");
+  REQUIRE(r.status == Status::complete);
+  CHECK(r.consumed == 45);
+  CHECK(r.header.version == 1);
+  CHECK_FALSE(r.header.local);
+  CHECK(r.header.source == Address::ip("192.0.2.1", 56324));
+  CHECK(r.header.destination == Address::ip("198.51.100.7", 443));
+
+  r = parse_proxy_header("PROXY TCP6 2001:DB8::1 ::1 65535 0\r\n");
+  REQUIRE(r.status == Status::complete);
+  CHECK(r.header.source == Address::ip("2001:db8::1", 65535));  // canonical form
+  CHECK(r.header.destination == Address::ip("::1", 0));
+
+  r = parse_proxy_header("PROXY UNKNOWN\r\n");
+  REQUIRE(r.status == Status::complete);
+  CHECK(r.header.local);
+  CHECK(parse_proxy_header("PROXY UNKNOWN ffff:f...f:ffff 1 2\r\n").header.local);
+
+  // The longest v1 header is exactly 107 bytes.
+  const std::string longest =
+      "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+      "65535 65535\r\n";
+  CHECK(longest.size() == 104);
+  CHECK(status(longest) == Status::complete);
+}
+
+TEST_CASE("malformed v1 headers are invalid") {
+  for (const char* bad : {
+           "PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\n",      // LF alone
+           "PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\rX",     // CR without LF
+           "PROXY TCP4  192.0.2.1 198.51.100.7 56324 443\r\n",   // two spaces
+           "PROXY TCP4 192.0.2.1 198.51.100.7 56324\r\n",        // missing field
+           "PROXY TCP4 192.0.2.1 198.51.100.7 56324 443 1\r\n",  // extra field
+           "PROXY TCP5 192.0.2.1 198.51.100.7 56324 443\r\n",    // unknown protocol
+           "PROXY TCP4 ::1 198.51.100.7 56324 443\r\n",          // family mismatch
+           "PROXY TCP6 192.0.2.1 ::1 56324 443\r\n",             // family mismatch
+           "PROXY TCP4 192.0.2.01 198.51.100.7 56324 443\r\n",   // leading zero in address
+           "PROXY TCP4 192.0.2.1 198.51.100.7 056324 443\r\n",   // leading zero in port
+           "PROXY TCP4 192.0.2.1 198.51.100.7 65536 443\r\n",    // port too large
+           "PROXY TCP4 192.0.2.1 198.51.100.7 -1 443\r\n",       // sign
+           "PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\t\r\n",  // control byte
+           "proxy TCP4 192.0.2.1 198.51.100.7 56324 443\r\n",    // case
+           "PROXY\r\n",
+           "GET / HTTP/1.1\r\n",
+       }) {
+    INFO(bad);
+    const auto r = parse_proxy_header(bad);
+    CHECK(r.status == Status::invalid);
+    REQUIRE(r.error);
+    CHECK(r.error->is(error::malformed_input));
+  }
+  // No CRLF in the first 107 bytes.
+  const auto r = parse_proxy_header("PROXY UNKNOWN " + std::string(100, 'x'));
+  CHECK(r.status == Status::invalid);
+  CHECK(r.error->is(error::length_limit_exceeded));
+  CHECK(status("PROXY UNKNOWN " + std::string(91, 'x')) == Status::incomplete);  // 105 bytes
+}
+
+TEST_CASE("v2 headers") {
+  auto r = parse_proxy_header(v2(0x21, 0x11, inet_body()) + "data");
+  REQUIRE(r.status == Status::complete);
+  CHECK(r.consumed == 28);
+  CHECK(r.header.version == 2);
+  CHECK(r.header.source == Address::ip("192.0.2.1", 56324));
+  CHECK(r.header.destination == Address::ip("198.51.100.7", 443));
+
+  std::string v6(36, '\0');
+  v6[15] = 1;                     // ::1
+  v6[16] = '\x20', v6[17] = '\x01';  // 2001::
+  v6[32] = 0, v6[33] = 80, v6[34] = 1, v6[35] = 0;
+  r = parse_proxy_header(v2(0x21, 0x21, v6));
+  REQUIRE(r.status == Status::complete);
+  CHECK(r.header.source == Address::ip("::1", 80));
+  CHECK(r.header.destination == Address::ip("2001::", 256));
+
+  std::string unix_body(216, '\0');
+  unix_body.replace(0, 9, "/run/a.so");
+  unix_body.replace(108, 4, "/b.s");
+  r = parse_proxy_header(v2(0x21, 0x31, unix_body));
+  REQUIRE(r.status == Status::complete);
+  CHECK(r.header.source == Address::unix_socket("/run/a.so"));
+  CHECK(r.header.destination == Address::unix_socket("/b.s"));
+
+  // TLVs after the addresses.
+  r = parse_proxy_header(v2(0x21, 0x11, inet_body(std::string("\x04\x00\x02hi\x05\x00\x00", 8))));
+  REQUIRE(r.status == Status::complete);
+  REQUIRE(r.header.tlvs.size() == 2);
+  CHECK(r.header.tlvs[0].type == 4);
+  CHECK(r.header.tlvs[0].value == "hi");
+  CHECK(r.header.tlvs[1].value.empty());
+
+  // LOCAL (health checks) and UNSPEC keep the real addresses.
+  CHECK(parse_proxy_header(v2(0x20, 0x00, "")).header.local);
+  CHECK(parse_proxy_header(v2(0x20, 0x11, inet_body())).header.local);
+  CHECK(parse_proxy_header(v2(0x21, 0x00, "")).header.local);
+  CHECK(status(v2(0x21, 0x00, "abc")) == Status::invalid);  // not a TLV
+}
+
+TEST_CASE("malformed v2 headers are invalid") {
+  CHECK(status(v2(0x11, 0x11, inet_body())) == Status::invalid);  // version 1 in a v2 header
+  CHECK(status(v2(0x22, 0x11, inet_body())) == Status::invalid);  // command 2
+  CHECK(status(v2(0x21, 0x41, inet_body())) == Status::invalid);  // family 4
+  CHECK(status(v2(0x21, 0x13, inet_body())) == Status::invalid);  // transport 3
+  CHECK(status(v2(0x21, 0x11, inet_body().substr(0, 11))) == Status::invalid);  // short
+  CHECK(status(v2(0x21, 0x11, inet_body("\x04\x00"))) == Status::invalid);      // cut TLV
+  CHECK(status(v2(0x21, 0x11, inet_body(std::string("\x04\x00\x05hi", 5)))) == Status::invalid);
+  CHECK(status(std::string("\r\n\r\n\0\r\nQUIX\n", 12)) == Status::invalid);
+  // Decided early: bad version byte before the rest arrives.
+  CHECK(status(kSig + "\x31") == Status::invalid);
+  CHECK(status(kSig.substr(0, 5)) == Status::incomplete);
+}
+
+TEST_CASE("the v2 size limit is applied before the body is read") {
+  ProxyOptions o;
+  o.max_v2_length = 100;
+  const std::string header = v2(0x21, 0x11, inet_body(std::string(3, '\0') + std::string(0, 'x')));
+  CHECK(status(header, o) == Status::complete);
+  const std::string big = kSig + "\x21\x11" + be16(85);  // 16 + 85 > 100, body not sent
+  const auto r = parse_proxy_header(big, o);
+  CHECK(r.status == Status::invalid);
+  CHECK(r.error->is(error::length_limit_exceeded));
+  CHECK(status(kSig + "\x21\x11" + be16(84), o) == Status::incomplete);
+}
+
+TEST_CASE("versions can be turned off") {
+  ProxyOptions only_v2;
+  only_v2.accept_v1 = false;
+  CHECK(status("PROXY UNKNOWN\r\n", only_v2) == Status::invalid);
+  ProxyOptions only_v1;
+  only_v1.accept_v2 = false;
+  CHECK(status(v2(0x20, 0, ""), only_v1) == Status::invalid);
+}
+
+TEST_CASE("parsing is monotone: every prefix of a header is incomplete") {
+  for (const std::string& header :
+       {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"),
+        v2(0x21, 0x11, inet_body(std::string("\x04\x00\x02hi", 5)))}) {
+    for (std::size_t n = 0; n < header.size(); ++n) {
+      INFO("prefix of " << n);
+      CHECK(status(std::string_view(header).substr(0, n)) == Status::incomplete);
+    }
+  }
+}
+
+namespace {
+
+// The wrapped protocol under test: records lines and the addresses it sees.
+class Lines : public LineReceiver {
+ public:
+  std::vector<std::string> lines;
+  Address peer_at_made, host_at_made;
+  void connection_made() override {
+    peer_at_made = transport().get_peer();
+    host_at_made = transport().get_host();
+  }
+  void line_received(std::string_view line) override { lines.emplace_back(line); }
+};
+
+struct LinesFactory : Factory {
+  std::vector<Address> built_for;
+  Lines* last = nullptr;
+  std::unique_ptr<Protocol> build_protocol(const Address& peer) override {
+    built_for.push_back(peer);
+    auto p = std::make_unique<Lines>();
+    last = p.get();
+    return p;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the wrapper presents the header's addresses and passes the rest through, at every split") {
+  for (const std::string& header :
+       {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"), v2(0x21, 0x11, inet_body())}) {
+    const std::string input = header + "first\r\nsecond\r\n";
+    for (const auto& cut : torsion::test::every_cut(input)) {
+      INFO("cut: " << cut.name << ", header version " << (header[0] == 'P' ? 1 : 2));
+      LinesFactory inner;
+      ProxyProtocolFactory factory(inner);
+      auto p = factory.build_protocol(Address::ip("10.0.0.9", 4000));
+      REQUIRE(p);
+      CHECK(inner.built_for.empty());  // nothing is built before the header
+      StringTransport t;
+      t.set_peer(Address::ip("10.0.0.9", 4000));
+      t.connect(*p);
+      Feeder feeder(t, *p, cut.chunks);
+      feeder.pump();
+      REQUIRE(inner.last);
+      CHECK(inner.built_for == std::vector<Address>{Address::ip("192.0.2.1", 56324)});
+      CHECK(inner.last->peer_at_made == Address::ip("192.0.2.1", 56324));
+      CHECK(inner.last->host_at_made == Address::ip("198.51.100.7", 443));
+      CHECK(inner.last->lines == std::vector<std::string>{"first", "second"});
+      CHECK(t.connected());
+      t.disconnect();
+    }
+  }
+}
+
+TEST_CASE("a LOCAL header keeps the real addresses") {
+  LinesFactory inner;
+  ProxyProtocolFactory factory(inner);
+  auto p = factory.build_protocol(Address::ip("10.0.0.9", 4000));
+  StringTransport t;
+  t.set_peer(Address::ip("10.0.0.9", 4000));
+  t.connect(*p);
+  p->data_received(v2(0x20, 0x00, "") + "x\r\n");
+  REQUIRE(inner.last);
+  CHECK(inner.last->peer_at_made == Address::ip("10.0.0.9", 4000));
+  CHECK(inner.last->lines == std::vector<std::string>{"x"});
+}
+
+TEST_CASE("a bad header closes cleanly at every split, and no protocol is built") {
+  for (const std::string& input :
+       {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 99999\r\nhello\r\n"),
+        std::string("GET / HTTP/1.1\r\n\r\n"), v2(0x21, 0x11, inet_body().substr(0, 11)) + "hello",
+        "PROXY UNKNOWN " + std::string(200, 'x')}) {
+    for (const auto& cut : torsion::test::every_cut(input)) {
+      INFO("cut: " << cut.name);
+      LinesFactory inner;
+      ProxyProtocolFactory factory(inner);
+      auto p = factory.build_protocol(Address::ip("10.0.0.9", 4000));
+      StringTransport t;
+      t.connect(*p);
+      Feeder feeder(t, *p, cut.chunks);
+      feeder.pump();
+      CHECK(inner.built_for.empty());
+      CHECK(t.disconnecting());
+      CHECK_FALSE(t.aborted());
+      CHECK(factory.rejected_count() == 1);
+      REQUIRE(factory.last_rejection());
+      t.disconnect();
+    }
+  }
+}
+
+TEST_CASE("end of file before the header ends closes") {
+  LinesFactory inner;
+  ProxyProtocolFactory factory(inner);
+  auto p = factory.build_protocol(Address::ip("10.0.0.9", 4000));
+  StringTransport t;
+  t.connect(*p);
+  p->data_received("PROXY TCP4 1.2");
+  CHECK_FALSE(p->eof_received());
+  CHECK(factory.rejected_count() == 1);
+  CHECK(inner.built_for.empty());
+  CHECK_THROWS_AS(ProxyProtocolFactory(inner, ProxyOptions{true, true, 15}), std::invalid_argument);
+}
+
+TEST_CASE("PROXY over real TCP: get_peer() shows the client named in the header") {
+  Reactor reactor;
+  RecordingFactory inner;
+  Address seen;
+  inner.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) { seen = rr.transport->get_peer(); };
+    r.on_data = [](Record& rr, std::string_view d) { rr.transport->write(d); };
+  };
+  ProxyProtocolFactory factory(inner);
+  TcpListenOptions options;
+  options.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, factory, options);
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->write("PROXY TCP6 2001:db8::7 2001:db8::1 40000 8080\r\nping");
+    };
+  };
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  wait_for(reactor, [&] { return !client.records.empty() && client.records[0].received == "ping"; },
+           "the echo after the header");
+  CHECK(seen == Address::ip("2001:db8::7", 40000));
+  client.records[0].transport->lose_connection();
+  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "both sides to close");
+  port->stop_listening();
+}
