@@ -8,7 +8,10 @@
 /// Built-in types:
 ///  - server "tcp": `tcp:PORT[:interface=ADDR][:backlog=N][:reuse_port=BOOL]`
 ///    (PORT may also be `port=PORT`; ADDR numeric, IPv6 colons escaped: `interface=\:\:1`);
-///  - client "tcp": `tcp:HOST:PORT[:timeout=SECONDS]` or `tcp:host=HOST:port=PORT[...]`.
+///  - client "tcp": `tcp:HOST:PORT[:timeout=SECONDS]` or `tcp:host=HOST:port=PORT[...]`;
+///  - server "unix": `unix:PATH[:mode=OCTAL][:backlog=N][:remove_stale=BOOL]`
+///    (PATH may also be `path=PATH`; '@' starts an abstract name; mode as chmod: 660);
+///  - client "unix": `unix:PATH[:timeout=SECONDS]`.
 /// Other transports add theirs with register_server_endpoint / register_client_endpoint;
 /// user code can register its own types the same way.
 ///

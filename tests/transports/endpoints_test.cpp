@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <string>
 
@@ -184,4 +186,54 @@ TEST_CASE("registering a new endpoint type") {
   CHECK_THROWS_AS(register_client_endpoint("ok", {}), std::invalid_argument);
   const auto clients = client_endpoint_types();
   CHECK(std::find(clients.begin(), clients.end(), "test-fixed") == clients.end());
+}
+
+TEST_CASE("unix endpoints from strings: echo over an abstract socket") {
+  Reactor reactor;
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_data = [](Record& rr, std::string_view d) { rr.transport->write(d); };
+  };
+  const std::string name = "@torsion-endpoints-test-" + std::to_string(::getpid());
+  auto server_endpoint = server_from_string(reactor, "unix:" + name + ":backlog=8");
+  CHECK(server_endpoint->description() == "unix:" + name + ":backlog=8:remove_stale=true");
+  auto port = server_endpoint->listen(server);
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) { rr.transport->write("over unix"); };
+    r.on_data = [](Record& rr, std::string_view) {
+      if (rr.received.size() == 9) rr.transport->lose_connection();
+    };
+  };
+  auto client_endpoint = client_from_string(reactor, "unix:path=" + name + ":timeout=5");
+  CHECK(client_endpoint->description() == "unix:" + name + ":timeout=5");
+  auto connector = client_endpoint->connect(client);
+  wait_for(reactor, [&] { return client.lost == 1; }, "the unix client to finish");
+  REQUIRE(client.records.size() == 1);
+  CHECK(client.records[0].received == "over unix");
+  port->stop_listening();
+  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every connection to close");
+}
+
+TEST_CASE("unix endpoint: mode is octal, paths are bounded") {
+  Reactor reactor;
+  CHECK(server_from_string(reactor, "unix:/tmp/x.sock:mode=660")->description() ==
+        "unix:/tmp/x.sock:mode=660:backlog=511:remove_stale=true");
+  CHECK(server_from_string(reactor, R"(unix:/tmp/a\:b.sock:mode=0600)")->description() ==
+        R"(unix:/tmp/a\:b.sock:mode=600:backlog=511:remove_stale=true)");
+  struct Case {
+    std::string text;
+    const char* parameter;
+  };
+  for (const auto& c : {Case{"unix:/tmp/x:mode=999", "mode"}, Case{"unix:/tmp/x:mode=rw", "mode"},
+                        Case{"unix:/tmp/x:mode=", "mode"}, Case{"unix:/tmp/x:mode=77777", "mode"},
+                        Case{"unix:mode=600", "path"}, Case{"unix:", "path"},
+                        Case{"unix:/" + std::string(107, 'a'), "path"},
+                        Case{"unix:/tmp/x:interface=1", "interface"}}) {
+    CAPTURE(c.text);
+    CHECK(error_of([&] { (void)server_from_string(reactor, c.text); }).parameter() == c.parameter);
+  }
+  CHECK(error_of([&] { (void)client_from_string(reactor, "unix:/tmp/x:mode=600"); }).parameter() ==
+        "mode");
+  CHECK_NOTHROW((void)server_from_string(reactor, "unix:/" + std::string(106, 'a')));
 }
