@@ -91,3 +91,10 @@ TEST_CASE("why-a-reactor: a transport write with work at idle priority") {
   CHECK(docs::bulk_write_with_idle_work(reactor, 8 * 1024 * 1024, slices) == 8 * 1024 * 1024);
   CHECK(slices > 0);
 }
+
+TEST_CASE("async-styles: a Deferred chain and a coroutine") {
+  torsion::Reactor reactor;
+  const std::string got = docs::deferred_and_coroutine(reactor);
+  CHECK(got.rfind("failed: connection refused", 0) == 0);
+  CHECK(got.substr(got.size() - 7) == "/ hello");  // read_line drops the "\n"
+}

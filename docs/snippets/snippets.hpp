@@ -36,6 +36,9 @@ void register_loopback_endpoint();
 std::size_t bulk_write_with_idle_work(torsion::Reactor& reactor, std::size_t bytes,
                                       long& slices);
 
+// async_styles.cpp
+std::string deferred_and_coroutine(torsion::Reactor& reactor);
+
 // logging.cpp
 std::vector<std::string> logged_lines();
 
