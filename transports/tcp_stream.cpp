@@ -6,24 +6,38 @@
 namespace torsion {
 namespace {
 
-// Lives until the attempt fails or, once connected, as long as the protocol (which
-// owns it through its ready handler): connect_tcp requires the factory to outlive the
-// connection.
+class StreamConnectFactory;
+
+// A StreamProtocol that owns the factory that built it. The ready handler cannot own it:
+// StreamProtocol drops the handler once it has fired, while the connector still calls
+// the factory's client_connection_lost after the protocol's connection_lost; the
+// protocol itself is destroyed only after that.
+class OwningStreamProtocol final : public StreamProtocol {
+ public:
+  OwningStreamProtocol(Reactor& reactor, Ready on_ready, StreamOptions options,
+                       std::shared_ptr<StreamConnectFactory> factory)
+      : StreamProtocol(reactor, std::move(on_ready), options), factory_(std::move(factory)) {}
+
+ private:
+  std::shared_ptr<StreamConnectFactory> factory_;
+};
+
+// Lives until the attempt fails or, once connected, as long as the protocol (which owns
+// it): connect_tcp requires the factory to outlive the connection.
 class StreamConnectFactory final : public ClientFactory {
  public:
   StreamConnectFactory(Reactor& reactor, StreamOptions options)
       : reactor_(reactor), options_(options) {}
 
   std::unique_ptr<Protocol> build_protocol(const Address&) override {
-    auto keep = std::move(self_);
     Deferred<Stream> result = result_;
-    return std::make_unique<StreamProtocol>(
+    return std::make_unique<OwningStreamProtocol>(
         reactor_,
-        [keep, result](Stream stream) mutable {
+        [result](Stream stream) mutable {
           if (!result.called()) result.callback(std::move(stream));
           // else: cancelled meanwhile; dropping the stream closes the connection
         },
-        options_);
+        options_, std::move(self_));
   }
 
   void client_connection_failed(Connector&, const Reason& reason) override {
