@@ -14,6 +14,7 @@ class Echo final : public torsion::DatagramProtocol {
   void started_listening() override {
     std::printf("udp echo on %s\n", transport().get_host().to_string().c_str());
     std::fflush(stdout);
+    std::fflush(stdout);
   }
   void datagram_received(std::string_view data, const torsion::Address& from) override {
     transport().write(data, from);

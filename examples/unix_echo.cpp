@@ -29,5 +29,6 @@ int main(int argc, char** argv) {
   auto port = torsion::listen_unix(reactor, path, factory);
   std::printf("echo on %s\n", port->get_host().to_string().c_str());
   std::fflush(stdout);
+  std::fflush(stdout);
   reactor.run();
 }

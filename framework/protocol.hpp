@@ -24,8 +24,11 @@ class Protocol {
   /// Bytes from the peer. The view is valid only during this call.
   virtual void data_received(std::string_view data) { (void)data; }
   /// The peer sent end-of-file (its write side is closed). Return true to keep the
-  /// connection open for writing (half-close); the default false closes it cleanly after
-  /// the write queue drains.
+  /// connection open for writing (half-close, Twisted's readConnectionLost); the default
+  /// false closes it cleanly after the write queue drains (as asyncio). Nothing more is
+  /// read after it, so, as in asyncio and Twisted, a reset from the peer is noticed only
+  /// at the next write. If this side already called lose_write_connection(), both
+  /// directions are done and the connection closes cleanly whatever this returns.
   virtual bool eof_received() { return false; }
   /// The connection is gone; called exactly once, after connection_made.
   virtual void connection_lost(const Reason& reason) { (void)reason; }

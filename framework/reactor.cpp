@@ -186,7 +186,14 @@ bool Reactor::run_until(const std::function<bool()>& done, double timeout) {
     if (d.stop_requested || left <= 0) break;
     d.io.restart();
     try {
-      if (d.io.poll() == 0 && !d.stop_requested) {
+      // One handler at a time, checking `done` in between: a source that is always
+      // ready (a descriptor nobody drains) would keep a whole poll() from returning.
+      std::size_t ran = 0;
+      while (!d.stop_requested && d.io.poll_one() > 0) {
+        ++ran;
+        if (done()) break;
+      }
+      if (ran == 0 && !d.stop_requested) {
         if (!d.idle.empty())
           run_one_idle(d.idle);
         else

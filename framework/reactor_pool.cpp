@@ -30,9 +30,16 @@ Reactor& ReactorPool::reactor(std::size_t index) {
 
 void ReactorPool::start() {
   if (started()) throw std::logic_error("ReactorPool::start: the pool is already started");
-  threads_.reserve(reactors_.size());
-  for (auto& r : reactors_) threads_.emplace_back([reactor = r.get()] { reactor->run(); });
+  // Started before the threads run, so that a stop() from one of them is not lost.
   started_.store(true, std::memory_order_release);
+  threads_.reserve(reactors_.size());
+  try {
+    for (auto& r : reactors_) threads_.emplace_back([reactor = r.get()] { reactor->run(); });
+  } catch (...) {  // no thread for the rest: stop the ones that run
+    stop();
+    join();
+    throw;
+  }
 }
 
 void ReactorPool::stop() {

@@ -25,8 +25,12 @@ class Producer {
   virtual void stop_producing() = 0;
 };
 
-/// Write-buffer thresholds, in bytes of queued data: a registered streaming producer is
-/// paused when the buffer rises above `high` and resumed when it falls to `low` or below.
+/// Write-buffer thresholds, in bytes of queued data (Transport::buffer_size()): a
+/// registered streaming producer is paused when the buffer rises above `high` (checked
+/// after every write, whichever write call made it) and resumed when it drains to `low`
+/// or below. Both are per transport; set them with set_write_buffer_limits(high, low) and
+/// read them back in the same order from write_buffer_limits() (asyncio's getter returns
+/// (low, high); this one does not swap them).
 struct WriteBufferLimits {
   std::size_t high = 64 * 1024;  ///< default 64 KiB, as asyncio
   std::size_t low = 16 * 1024;   ///< default 16 KiB, as asyncio
@@ -56,8 +60,10 @@ class Transport : public Producer {
   /// Drops anything queued and closes at once (TCP sends RST). connection_lost follows
   /// with error::connection_aborted. Idempotent; overrides a pending lose_connection.
   virtual void abort_connection() = 0;
-  /// Sends end-of-file (TCP FIN) after the queue drains while reading goes on. The
-  /// connection closes when the peer closes its side too.
+  /// Sends end-of-file (TCP FIN) after the queue drains while reading goes on (half-close;
+  /// Twisted's loseWriteConnection, asyncio's write_eof). Writes after it are dropped.
+  /// The protocol still hears eof_received() when the peer closes its side; the
+  /// connection then closes cleanly (connection_lost with a clean Reason).
   virtual void lose_write_connection() = 0;
 
   /// The remote address.
@@ -67,17 +73,36 @@ class Transport : public Producer {
   /// Bytes written but not yet handed to the kernel.
   virtual std::size_t buffer_size() const = 0;
 
-  /// Registers a producer that feeds this transport. A streaming (push) producer is
-  /// paused when buffer_size() rises above the high mark and resumed at the low mark; it
-  /// starts unpaused unless the buffer is already above the high mark. A pull producer
-  /// (streaming = false) gets resume_producing() now and each time the buffer empties.
-  /// stop_producing() is called when the connection goes away. Throws std::logic_error if
-  /// a producer is already registered.
+  /// Registers a producer that feeds this transport (Twisted's registerProducer).
+  ///
+  /// Streaming (push) producer: assumed to be producing when registered, so it gets no
+  /// call then, unless buffer_size() is already above the high mark, in which case
+  /// pause_producing() is called from inside this call. Afterwards pause_producing() is
+  /// called from inside the write (write, write_sequence, or the producer's own) that
+  /// takes the buffer above the high mark, and resume_producing() from the loop when the
+  /// buffer has drained to the low mark; the buffer therefore never exceeds the high mark
+  /// by more than one write. Calls alternate: never two pauses or two resumes in a row.
+  ///
+  /// Pull producer (streaming = false): never paused. It gets resume_producing() from the
+  /// loop (never from inside this call) once the buffer is empty, and again each time the
+  /// buffer empties after it has written; it must write (at most a chunk) in each call.
+  /// If it has nothing to write yet it may return without writing: it is not asked again
+  /// until it writes something and that has been handed to the kernel (Twisted stalls the
+  /// same way; asyncio has no producers).
+  ///
+  /// Either kind gets stop_producing() when the connection goes away (from the loop,
+  /// before the protocol's connection_lost), or from inside this call if the transport is
+  /// already closed. A producer is never resumed after lose_connection or
+  /// lose_write_connection. An exception from pause_producing or resume_producing aborts
+  /// the connection; one from stop_producing is logged.
+  /// Throws std::logic_error if a producer is already registered.
   virtual void register_producer(Producer& producer, bool streaming) = 0;
-  /// Forgets the producer without calling it.
+  /// Forgets the producer without calling it. A paused producer stays paused.
   virtual void unregister_producer() = 0;
 
-  /// Sets the write-buffer marks (high first). Throws std::invalid_argument if low > high.
+  /// Sets the write-buffer marks, high first, in bytes; a producer is paused or resumed at
+  /// once if the buffer is already past the new marks. Throws std::invalid_argument if
+  /// low > high.
   virtual void set_write_buffer_limits(std::size_t high, std::size_t low) = 0;
   /// The write-buffer marks in force.
   virtual WriteBufferLimits write_buffer_limits() const = 0;
@@ -90,9 +115,12 @@ class Transport : public Producer {
   /// there is none (in-memory transports) or after close. Do not read, write or close it.
   virtual int native_handle() const { return -1; }
 
-  // Producer, for incoming data: pause_producing() stops reading from the peer (data
-  // already read is held back, nothing is lost or reordered), resume_producing() reads
-  // again; both idempotent. stop_producing() is lose_connection().
+  // Producer, for incoming data: pause_producing() stops reading from the peer (a read
+  // already under way is held back, nothing is lost or reordered; an EOF is held too),
+  // resume_producing() delivers what was held, from the loop, and reads again. Both are
+  // idempotent and may be called from any protocol callback, including connection_made
+  // (no data_received until resumed). While paused the kernel's receive buffer fills and
+  // TCP flow control slows the peer. stop_producing() is lose_connection().
 
  protected:
   virtual void write_bytes(std::string_view data) = 0;

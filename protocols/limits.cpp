@@ -10,8 +10,7 @@ bool ConnectionLimitFactory::allow(const Address& peer) {
   return connection_count() < max_;
 }
 
-PeerConnectionLimitFactory::PeerConnectionLimitFactory(Factory& wrapped,
-                                                       std::size_t max_per_peer)
+PeerConnectionLimitFactory::PeerConnectionLimitFactory(Factory& wrapped, std::size_t max_per_peer)
     : WrappingFactory(wrapped), max_(max_per_peer) {}
 
 std::size_t PeerConnectionLimitFactory::connections_from(const std::string& host) const {

@@ -17,6 +17,7 @@ namespace torsion {
 class ConnectionLimitFactory : public WrappingFactory {
  public:
   ConnectionLimitFactory(Factory& wrapped, std::size_t max_connections);
+  /// The limit in force.
   std::size_t max_connections() const noexcept { return max_; }
   /// Changes the limit; live connections above it are not closed.
   void set_max_connections(std::size_t max_connections) noexcept { max_ = max_connections; }
@@ -34,6 +35,7 @@ class ConnectionLimitFactory : public WrappingFactory {
 class PeerConnectionLimitFactory : public WrappingFactory {
  public:
   PeerConnectionLimitFactory(Factory& wrapped, std::size_t max_per_peer);
+  /// The limit in force.
   std::size_t max_per_peer() const noexcept { return max_; }
   /// Live connections from `host`.
   std::size_t connections_from(const std::string& host) const;

@@ -128,7 +128,7 @@ void LineReceiver::process(std::string_view incoming) {
       continue;
     }
     if (at == std::string_view::npos) {
-      if (rest.size() >= max_length_ + dsize) {  // no delimiter can arrive in time
+      if (rest.size() >= dsize && rest.size() - dsize >= max_length_) {  // no delimiter in time
         discarding_ = true;
         scanned_ = 0;
         pos_ = work_.size() - std::min(rest.size(), dsize - 1);
@@ -250,7 +250,7 @@ void LineOnlyReceiver::data_received(std::string_view data) {
       continue;
     }
     if (at == std::string_view::npos) {
-      if (rest.size() >= max_length_ + dsize) {  // no delimiter can arrive in time
+      if (rest.size() >= dsize && rest.size() - dsize >= max_length_) {  // no delimiter in time
         discarding_ = true;
         scanned_ = 0;
         pos = work.size() - std::min(rest.size(), dsize - 1);

@@ -40,8 +40,7 @@ class LineReceiver : public Protocol {
   static constexpr std::size_t kDefaultMaxLength = 16384;
 
   /// Throws std::invalid_argument for an empty delimiter.
-  explicit LineReceiver(std::string delimiter = "\r\n",
-                        std::size_t max_length = kDefaultMaxLength);
+  explicit LineReceiver(std::string delimiter = "\r\n", std::size_t max_length = kDefaultMaxLength);
 
   /// One complete line, without its delimiter. May call any member, including
   /// set_raw_mode, set_line_mode, clear_line_buffer, pause_producing, set_delimiter, and
@@ -113,11 +112,11 @@ class LineReceiver : public Protocol {
 
   std::string delimiter_;
   std::size_t max_length_;
-  std::string buffer_;      // bytes received and not yet delivered (outside process())
-  std::string inject_;      // set_line_mode(extra) from a callback, spliced in next
-  std::string_view work_;   // inside process(): the bytes being parsed
-  std::size_t pos_ = 0;     // inside process(): how much of work_ is consumed
-  std::size_t scanned_ = 0; // bytes after pos_ known to hold no delimiter start
+  std::string buffer_;       // bytes received and not yet delivered (outside process())
+  std::string inject_;       // set_line_mode(extra) from a callback, spliced in next
+  std::string_view work_;    // inside process(): the bytes being parsed
+  std::size_t pos_ = 0;      // inside process(): how much of work_ is consumed
+  std::size_t scanned_ = 0;  // bytes after pos_ known to hold no delimiter start
   bool line_mode_ = true;
   bool discarding_ = false;  // skipping an over-long line up to its delimiter
   bool paused_ = false;
@@ -146,7 +145,9 @@ class LineOnlyReceiver : public Protocol {
   /// Writes `line` followed by the delimiter, in one write.
   void send_line(std::string_view line);
 
+  /// The delimiter (fixed at construction).
   const std::string& delimiter() const noexcept { return delimiter_; }
+  /// The maximum line length, in bytes without the delimiter.
   std::size_t max_length() const noexcept { return max_length_; }
   /// Why the receiver gave up on its input, or nothing.
   const std::optional<Reason>& rejection() const noexcept { return rejection_; }

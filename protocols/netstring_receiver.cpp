@@ -22,8 +22,8 @@ void NetstringReceiver::send_string(std::string_view payload) {
   std::array<char, 24> digits{};
   const auto end = std::to_chars(digits.data(), digits.data() + digits.size(), payload.size()).ptr;
   const std::array<std::string_view, 4> parts{
-      std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())), ":",
-      payload, ","};
+      std::string_view(digits.data(), static_cast<std::size_t>(end - digits.data())), ":", payload,
+      ","};
   transport().write_sequence(parts);
 }
 

@@ -45,6 +45,7 @@ class NetstringReceiver : public Protocol {
   /// Writes `payload` as one netstring, in one write.
   void send_string(std::string_view payload);
 
+  /// The largest payload accepted, in bytes.
   std::size_t max_length() const noexcept { return max_length_; }
   /// Why the input was rejected, or nothing.
   const std::optional<Reason>& rejection() const noexcept { return rejection_; }

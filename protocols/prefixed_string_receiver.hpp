@@ -40,6 +40,7 @@ class PrefixedStringReceiver : public Protocol {
   /// Twisted's default limit (or the prefix's own maximum if lower).
   static constexpr std::size_t kDefaultMaxLength = std::min<std::size_t>(99999, kPrefixMax);
 
+  /// `max_length` is the largest payload accepted (capped at kPrefixMax).
   explicit PrefixedStringReceiver(std::size_t max_length = kDefaultMaxLength)
       : max_length_(std::min(max_length, kPrefixMax)) {}
 
@@ -85,8 +86,10 @@ class PrefixedStringReceiver : public Protocol {
       data_received(held);
     }
   }
+  /// True between pause_producing and resume_producing.
   bool paused() const noexcept { return paused_; }
 
+  /// The largest payload accepted, in bytes.
   std::size_t max_length() const noexcept { return max_length_; }
   /// Changes the limit (capped at kPrefixMax); applies to prefixes not yet read.
   void set_max_length(std::size_t max_length) { max_length_ = std::min(max_length, kPrefixMax); }
@@ -150,17 +153,16 @@ class PrefixedStringReceiver : public Protocol {
 
   static std::size_t decode(const char* p) {
     std::size_t n = 0;
-    for (std::size_t k = 0; k < PrefixBytes; ++k)
-      n = (n << 8) | static_cast<unsigned char>(p[k]);
+    for (std::size_t k = 0; k < PrefixBytes; ++k) n = (n << 8) | static_cast<unsigned char>(p[k]);
     return n;
   }
 
   void reject(std::size_t length) {
     partial_.clear();
     held_.clear();
-    rejection_ = Reason(error::length_limit_exceeded, {},
-                        "announced length " + std::to_string(length) + " exceeds " +
-                            std::to_string(max_length_));
+    rejection_ = Reason(
+        error::length_limit_exceeded, {},
+        "announced length " + std::to_string(length) + " exceeds " + std::to_string(max_length_));
     length_limit_exceeded(length);
   }
 

@@ -112,11 +112,13 @@ ProxyParseResult parse_v1(std::string_view data) {
   for (std::size_t f = 0; f < fields.size(); ++f) {
     const std::size_t space = line.find(' ');
     if (f + 1 < fields.size()) {
-      if (space == std::string_view::npos) return invalid(error::malformed_input, "v1: too few fields");
+      if (space == std::string_view::npos)
+        return invalid(error::malformed_input, "v1: too few fields");
       fields[f] = line.substr(0, space);
       line.remove_prefix(space + 1);
     } else {
-      if (space != std::string_view::npos) return invalid(error::malformed_input, "v1: too many fields");
+      if (space != std::string_view::npos)
+        return invalid(error::malformed_input, "v1: too many fields");
       fields[f] = line;
     }
   }
@@ -150,9 +152,9 @@ ProxyParseResult parse_v2(std::string_view data, std::size_t max_length) {
   if (data.size() < kV2Fixed) return incomplete();
   const std::size_t length = be16(data.data() + 14);
   if (kV2Fixed + length > max_length)
-    return invalid(error::length_limit_exceeded,
-                   "v2: " + std::to_string(kV2Fixed + length) + " bytes exceed the limit of " +
-                       std::to_string(max_length));
+    return invalid(error::length_limit_exceeded, "v2: " + std::to_string(kV2Fixed + length) +
+                                                     " bytes exceed the limit of " +
+                                                     std::to_string(max_length));
   if (data.size() < kV2Fixed + length) return incomplete();
 
   ProxyParseResult r;
@@ -162,10 +164,18 @@ ProxyParseResult parse_v2(std::string_view data, std::size_t max_length) {
   const char* body = data.data() + kV2Fixed;
   std::size_t address_size = 0;
   switch (family) {
-    case 1: address_size = 12; break;
-    case 2: address_size = 36; break;
-    case 3: address_size = 2 * kUnixPath; break;
-    default: address_size = 0; break;
+    case 1:
+      address_size = 12;
+      break;
+    case 2:
+      address_size = 36;
+      break;
+    case 3:
+      address_size = 2 * kUnixPath;
+      break;
+    default:
+      address_size = 0;
+      break;
   }
   if (length < address_size) return invalid(error::malformed_input, "v2: address block too short");
   if (command == 0 || family == 0) {
@@ -185,8 +195,10 @@ ProxyParseResult parse_v2(std::string_view data, std::size_t max_length) {
   while (at < length) {
     if (length - at < 3) return invalid(error::malformed_input, "v2: truncated TLV");
     const std::size_t tlv_length = be16(body + at + 1);
-    if (length - at - 3 < tlv_length) return invalid(error::malformed_input, "v2: TLV overruns the header");
-    r.header.tlvs.push_back({static_cast<std::uint8_t>(body[at]), std::string(body + at + 3, tlv_length)});
+    if (length - at - 3 < tlv_length)
+      return invalid(error::malformed_input, "v2: TLV overruns the header");
+    r.header.tlvs.push_back(
+        {static_cast<std::uint8_t>(body[at]), std::string(body + at + 3, tlv_length)});
     at += 3 + tlv_length;
   }
   return r;
@@ -249,7 +261,8 @@ class ProxyProtocolWrapper final : public ProtocolWrapper {
 
   bool eof_received() override {
     if (done_) return ProtocolWrapper::eof_received();
-    if (!failed_) reject(Reason(error::malformed_input, {}, "PROXY header: end of file before its end"));
+    if (!failed_)
+      reject(Reason(error::malformed_input, {}, "PROXY header: end of file before its end"));
     return false;
   }
 

@@ -28,15 +28,15 @@ struct ProxyHeader {
   /// True when the header carries no client address to use: v1 "UNKNOWN", v2 LOCAL
   /// (health checks), or v2 with an unspecified family. The real addresses apply.
   bool local = false;
-  Address source;       ///< the client, when !local
-  Address destination;  ///< the address the client connected to, when !local
+  Address source;         ///< the client, when !local
+  Address destination;    ///< the address the client connected to, when !local
   std::vector<Tlv> tlvs;  ///< v2 extensions, in order (framing validated)
 };
 
 /// Which headers to accept, and the size limit.
 struct ProxyOptions {
-  bool accept_v1 = true;
-  bool accept_v2 = true;
+  bool accept_v1 = true;  ///< accept the text form
+  bool accept_v2 = true;  ///< accept the binary form
   /// The largest v2 header accepted, fixed part (16 bytes) included; at most 16 + 65535.
   /// A larger announced length is rejected before its bytes are read.
   std::size_t max_v2_length = 4096;
@@ -73,7 +73,9 @@ ProxyParseResult parse_proxy_header(std::string_view data, const ProxyOptions& o
 /// source and destination (the real ones for a local header). A bad, over-long or
 /// unaccepted header, or end-of-file before a complete one, closes the connection
 /// cleanly (lose_connection) without building a protocol; last_rejection() says why.
-/// Combine with TimeoutFactory to bound how long a peer may take to send its header.
+/// Combine with TimeoutFactory to bound how long a peer may take to send its header, and
+/// wrap a PeerConnectionLimitFactory (not the other way round) to limit connections per
+/// real client: the wrapped factory is asked with the header's source address.
 class ProxyProtocolFactory : public WrappingFactory {
  public:
   /// Throws std::invalid_argument if max_v2_length is below 16 or above 16 + 65535.
@@ -82,6 +84,7 @@ class ProxyProtocolFactory : public WrappingFactory {
   /// Builds the header-reading wrapper; the wrapped factory is asked later.
   std::unique_ptr<Protocol> build_protocol(const Address& peer) override;
 
+  /// The options in force.
   const ProxyOptions& options() const noexcept { return options_; }
   /// How many connections were closed for a bad header.
   std::size_t rejected_count() const noexcept { return rejected_; }

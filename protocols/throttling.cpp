@@ -126,8 +126,7 @@ class ThrottlingProtocol final : public ProtocolWrapper {
   bool pull_pending_ = false;
 };
 
-ThrottlingFactory::ThrottlingFactory(Factory& wrapped, Scheduler& scheduler,
-                                     ThrottleLimits limits)
+ThrottlingFactory::ThrottlingFactory(Factory& wrapped, Scheduler& scheduler, ThrottleLimits limits)
     : WrappingFactory(wrapped), scheduler_(scheduler), limits_(limits) {}
 
 ThrottlingFactory::~ThrottlingFactory() {
@@ -156,7 +155,8 @@ bool ThrottlingFactory::take(Bucket& bucket, std::size_t limit, std::size_t n,
   bucket.tokens -= static_cast<double>(n);
   if (bucket.throttled || bucket.tokens >= 0) return false;
   bucket.throttled = true;
-  bucket.unthrottle = scheduler_.call_later(-bucket.tokens / rate, [this, done] { (this->*done)(); });
+  bucket.unthrottle =
+      scheduler_.call_later(-bucket.tokens / rate, [this, done] { (this->*done)(); });
   return true;
 }
 

@@ -34,21 +34,25 @@ struct ThrottleLimits {
 /// or one producer's chunk. Timers run on the Scheduler given (ManualClock in tests).
 class ThrottlingFactory : public WrappingFactory {
  public:
+  /// Timers run on `scheduler`, which must outlive the factory.
   ThrottlingFactory(Factory& wrapped, Scheduler& scheduler, ThrottleLimits limits);
+  /// Cancels the pending unthrottle timers.
   ~ThrottlingFactory() override;
 
+  /// The limits in force.
   const ThrottleLimits& limits() const noexcept { return limits_; }
   /// True while reads are throttled.
   bool reads_throttled() const noexcept { return read_.throttled; }
   /// True while writes are throttled.
   bool writes_throttled() const noexcept { return write_.throttled; }
-  /// Bytes read and written through this factory's connections so far.
+  /// Bytes read through this factory's connections so far.
   std::size_t total_read() const noexcept { return read_.total; }
+  /// Bytes written through this factory's connections so far.
   std::size_t total_written() const noexcept { return write_.total; }
 
  protected:
-  std::unique_ptr<ProtocolWrapper> wrap(std::unique_ptr<Protocol> inner,
-                                        const Address& peer) override;
+  /// Wraps in the throttling wrapper; final because the factory relies on its type.
+  std::unique_ptr<ProtocolWrapper> wrap(std::unique_ptr<Protocol> inner, const Address& peer) final;
 
  private:
   friend class ThrottlingProtocol;

@@ -62,6 +62,7 @@ class TimeoutFactory : public WrappingFactory {
   TimeoutFactory(Factory& wrapped, Scheduler& scheduler, double seconds);
 
  protected:
+  /// Wraps in the time-out wrapper.
   std::unique_ptr<ProtocolWrapper> wrap(std::unique_ptr<Protocol> inner,
                                         const Address& peer) override;
 

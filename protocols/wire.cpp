@@ -18,8 +18,7 @@ constexpr std::size_t kLineChars = 72;
 
 std::string Chargen::line(std::size_t n) {
   std::string out(kLineSize, '\0');
-  for (std::size_t k = 0; k < kLineChars; ++k)
-    out[k] = static_cast<char>(' ' + (n + k) % kCycle);
+  for (std::size_t k = 0; k < kLineChars; ++k) out[k] = static_cast<char>(' ' + (n + k) % kCycle);
   out[kLineChars] = '\r';
   out[kLineChars + 1] = '\n';
   return out;

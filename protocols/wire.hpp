@@ -16,12 +16,14 @@ namespace torsion {
 /// Echo (RFC 862): writes back every byte it receives.
 class Echo : public Protocol {
  public:
+  /// Writes `data` back.
   void data_received(std::string_view data) override;
 };
 
 /// Discard (RFC 863): reads and drops everything.
 class Discard : public Protocol {
  public:
+  /// Drops `data`.
   void data_received(std::string_view data) override;
 };
 
@@ -37,13 +39,18 @@ class Chargen : public Protocol, public Producer {
   /// Bytes per line, CRLF included.
   static constexpr std::size_t kLineSize = 74;
 
+  /// Registers as the transport's pull producer (the first chunk follows from it).
   void connection_made() override;
+  /// Drops the input.
   void data_received(std::string_view data) override;
+  /// Stops producing.
   void connection_lost(const Reason& reason) override;
 
-  // Producer: the transport pulls a chunk with resume_producing().
+  /// Nothing to do for a pull producer.
   void pause_producing() override {}
+  /// Writes the next chunk (the transport calls it when its buffer is empty).
   void resume_producing() override;
+  /// Writes no more.
   void stop_producing() override { stopped_ = true; }
 
   /// How many lines were written so far.
@@ -64,6 +71,7 @@ class Daytime : public Protocol {
  public:
   /// `clock` gives the time to report (default: std::time).
   explicit Daytime(std::function<std::time_t()> clock = {});
+  /// Writes the time and closes.
   void connection_made() override;
 
   /// The daytime line for `t`, CRLF included.
@@ -76,7 +84,9 @@ class Daytime : public Protocol {
 /// Quote of the Day (RFC 865): on connection, writes the quote and CRLF, and closes.
 class Qotd : public Protocol {
  public:
+  /// `quote` is written, followed by CRLF, to every client.
   explicit Qotd(std::string quote = "An apple a day keeps the doctor away.");
+  /// Writes the quote and closes.
   void connection_made() override;
 
  private:

@@ -30,6 +30,7 @@ class ProtocolWrapper : public Protocol, public Transport {
   /// `wrapped` may be null and attached later (see attach). `peer` is the address the
   /// factory was asked to build for.
   ProtocolWrapper(WrappingFactory& factory, std::unique_ptr<Protocol> wrapped, Address peer);
+  /// Destroys the wrapped protocol and unregisters from the factory.
   ~ProtocolWrapper() override;
   ProtocolWrapper(const ProtocolWrapper&) = delete;
   ProtocolWrapper& operator=(const ProtocolWrapper&) = delete;
@@ -92,6 +93,7 @@ class ProtocolWrapper : public Protocol, public Transport {
 /// Must outlive every protocol it built (as any Factory).
 class WrappingFactory : public Factory {
  public:
+  /// `wrapped` must outlive this factory.
   explicit WrappingFactory(Factory& wrapped);
   ~WrappingFactory() override;
 

@@ -249,6 +249,54 @@ void BM_SmallWrites_Torsion_WriteSequence(benchmark::State& state) {
 }
 BENCHMARK(BM_SmallWrites_Torsion_WriteSequence);
 
+// The same 1000 writes made from inside data_received (a request answered piecewise):
+// what a transport can coalesce without the protocol's help.
+class Burst final : public torsion::Protocol {
+ public:
+  explicit Burst(Burst** slot) : slot_(slot) {}
+  void connection_made() override { *slot_ = this; }
+  void connection_lost(const torsion::Reason&) override { *slot_ = nullptr; }
+  void data_received(std::string_view) override {
+    for (std::size_t i = 0; i < kWrites; ++i) transport().write(std::string_view(chunk_));
+  }
+
+ private:
+  Burst** slot_;
+  std::string chunk_ = std::string(kWriteSize, 'x');
+};
+
+void BM_SmallWrites_Torsion_InDataReceived(benchmark::State& state) {
+  torsion::Reactor reactor;
+  Burst* server = nullptr;
+  torsion::FunctionFactory<> factory(
+      [&server](const torsion::Address&) { return std::make_unique<Burst>(&server); });
+  torsion::TcpListenOptions options;
+  options.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, factory, options);
+  asio::io_context client_io(1);
+  tcp::socket client(client_io);
+  client.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port->port()));
+  client.set_option(tcp::no_delay(true));
+  reactor.run_until([&] { return server != nullptr; }, 10);
+  if (!server) {
+    state.SkipWithError("no connection");
+    return;
+  }
+  std::vector<char> in(kWrites * kWriteSize);
+  for (auto _ : state) {
+    asio::write(client, asio::buffer("?", 1));
+    std::size_t got = 0;
+    // Drive the server until it has read the request and answered, then read the answer.
+    while (got < in.size()) {
+      reactor.run_until([&] { return client.available() > 0; }, 10);
+      got += client.read_some(asio::buffer(in.data() + got, in.size() - got));
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<long long>(kWrites * kWriteSize));
+  state.SetItemsProcessed(state.iterations() * static_cast<long long>(kWrites));
+}
+BENCHMARK(BM_SmallWrites_Torsion_InDataReceived);
+
 struct AsioPair {
   asio::io_context io{1};
   tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};

@@ -107,7 +107,10 @@ int main(int argc, char** argv) {
     pool.stop();
     pool.join();
     std::string counts;
-    for (auto& f : factories) counts += (counts.empty() ? "" : "/") + std::to_string(f.built());
+    for (auto& f : factories) {
+      if (!counts.empty()) counts += '/';
+      counts += std::to_string(f.built());
+    }
     std::fprintf(stderr, "connections per reactor: %s\n", counts.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "torsion_echo: %s\n", e.what());

@@ -96,5 +96,49 @@ for _ in 1 2; do
 done
 [ $counted -eq 2 ]; check "discard_server counted every byte from why_blocking and why_nonblocking" $? "$lines"
 
+# udp_echo: a datagram comes back to its sender.
+start udp "$ex/udp_echo" 0
+out=$(timeout 10 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+s.sendto(b"ping over udp", ("127.0.0.1", int(sys.argv[1])))
+print(s.recvfrom(100)[0].decode())' "$PORT" 2>&1)
+[ "$out" = "ping over udp" ]; check "udp_echo echoes a datagram" $? "got '$out'"
+
+# unix_echo: echo over a Unix socket in a temporary folder; it reports our credentials.
+start unix "$ex/unix_echo" "$work/echo.sock"
+out=$(timeout 10 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+s.sendall(b"ping over unix"); print(s.recv(100).decode())' "$work/echo.sock" 2>&1)
+[ "$out" = "ping over unix" ]; check "unix_echo echoes over a Unix socket" $? "got '$out'"
+line=""; read -r -t 10 -u "$FD" line
+[[ "$line" == "client pid "*" uid $(id -u) "* ]]; check "unix_echo sees the peer's credentials" $? "$line"
+
+# spawn: a child's stdout and stderr are streamed, and its exit status is ours.
+out=$(timeout 10 "$ex/spawn" sh -c 'echo out; echo err >&2; exit 3' 2>&1)
+status=$?
+[ $status -eq 3 ] && [[ "$out" == *out* ]] && [[ "$out" == *err* ]]
+check "spawn streams a child's output and returns its status" $? "status $status: $out"
+
+# stdio_lines: a filter over stdin/stdout.
+out=$(printf 'hello\nworld\n' | timeout 10 "$ex/stdio_lines")
+[ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ] && [[ "$out" == *olleh* ]] && [[ "$out" == *dlrow* ]]
+check "stdio_lines numbers and reverses lines" $? "got '$out'"
+
+# tls_echo_server / tls_echo_client with a throwaway CA (verification on).
+if [ -x "$ex/tls_echo_server" ]; then
+  sh "$(dirname "$0")/../../examples/make_test_cert.sh" "$work/certs" >/dev/null
+  start tls "$ex/tls_echo_server" 0 "$work/certs/server.pem" "$work/certs/server.key"
+  out=$(timeout 10 "$ex/tls_echo_client" localhost "$PORT" "$work/certs/ca.pem" "over tls" 2>&1)
+  [[ "$out" == *"echoed: over tls"* ]]; check "tls_echo_client gets its echo over verified TLS" $? "$out"
+  other=$(mktemp -d)
+  sh "$(dirname "$0")/../../examples/make_test_cert.sh" "$other" >/dev/null
+  out=$(timeout 10 "$ex/tls_echo_client" localhost "$PORT" "$other/ca.pem" "x" 2>&1)
+  status=$?
+  rm -rf "$other"
+  [ $status -ne 0 ] && [[ "$out" == *"failed"* ]]; check "tls_echo_client refuses a server its CA did not sign" $? "$out"
+fi
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

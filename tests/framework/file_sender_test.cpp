@@ -62,15 +62,24 @@ struct SendingServer : Factory {
   }
 };
 
+// What a Reader saw; owned by the test (the transport destroys the protocol).
+struct ReaderState {
+  std::uint64_t received = 0;
+  bool corrupt = false, lost = false;
+  std::size_t abort_after = 0;
+};
+
 // Reads slowly and checks the pattern; watches the sender's buffer.
 struct Reader : Protocol {
   Reactor& reactor;
   SendingServer& server;
-  std::uint64_t received = 0;
-  bool corrupt = false, lost = false;
-  std::size_t abort_after = 0;
+  ReaderState& st;
+  std::uint64_t& received = st.received;
+  bool& corrupt = st.corrupt;
+  bool& lost = st.lost;
+  std::size_t& abort_after = st.abort_after;
   DelayedCall nap;
-  Reader(Reactor& r, SendingServer& s) : reactor(r), server(s) {}
+  Reader(Reactor& r, SendingServer& s, ReaderState& state) : reactor(r), server(s), st(state) {}
   void data_received(std::string_view d) override {
     if (!pattern_stream().matches(received, d)) corrupt = true;
     received += d.size();
@@ -101,14 +110,13 @@ TEST_CASE("FileSender streams a file to a slow reader with at most one chunk que
   TcpListenOptions lo;
   lo.interface = "127.0.0.1";
   auto port = listen_tcp(reactor, 0, server, lo);
-  Reader* reader = nullptr;
+  ReaderState st;
+  ReaderState* reader = &st;
   FunctionFactory<ClientFactory> client([&](const Address&) -> std::unique_ptr<Protocol> {
-    auto r = std::make_unique<Reader>(reactor, server);
-    reader = r.get();
-    return r;
+    return std::make_unique<Reader>(reactor, server, st);
   });
   connect_tcp(reactor, "127.0.0.1", port->port(), client);
-  wait_for(reactor, [&] { return reader && reader->lost; }, "the file");
+  wait_for(reactor, [&] { return reader->lost; }, "the file");
   REQUIRE(server.result);
   CHECK_FALSE(*server.result);
   CHECK(reader->received == size);
@@ -123,12 +131,11 @@ TEST_CASE("FileSender reports cancelled when the connection goes away mid-transf
   TcpListenOptions lo;
   lo.interface = "127.0.0.1";
   auto port = listen_tcp(reactor, 0, server, lo);
-  Reader* reader = nullptr;
+  ReaderState st;
+  st.abort_after = 512 * 1024;
+  ReaderState* reader = &st;
   FunctionFactory<ClientFactory> client([&](const Address&) -> std::unique_ptr<Protocol> {
-    auto r = std::make_unique<Reader>(reactor, server);
-    r->abort_after = 512 * 1024;
-    reader = r.get();
-    return r;
+    return std::make_unique<Reader>(reactor, server, st);
   });
   connect_tcp(reactor, "127.0.0.1", port->port(), client);
   wait_for(reactor, [&] { return server.result.has_value(); }, "the transfer to end");

@@ -215,7 +215,9 @@ TEST_CASE("reconnecting over real TCP: refused, then served, then lost, then sto
   CHECK(made == 0);
 
   auto port = listen_tcp(reactor, port_number, server, lo);
-  torsion::test::wait_for(reactor, [&] { return made == 1; }, "the retry to connect");
+  torsion::test::wait_for(
+      reactor, [&] { return made == 1 && !server.records.empty() && server.records.back().made == 1; },
+      "the retry to connect, on both sides");
   CHECK(factory.retries() == 0);  // reset by the success
   // The server drops the connection: the factory connects again.
   server.records.back().transport->lose_connection();

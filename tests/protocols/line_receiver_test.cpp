@@ -145,23 +145,24 @@ TEST_CASE("an over-long line without a delimiter is caught once it cannot fit") 
 }
 
 TEST_CASE("line_length_exceeded that keeps the connection goes on with the next bytes") {
-  for_every_cut<Tester>("abcdefgh\r\nok\r\nabcd\r\r\r\n\r\nla\r\n",
-                        [] {
-                          auto p = std::make_unique<Tester>("\r\n", 3);
-                          p->keep_open_on_exceeded = true;
-                          return p;
-                        },
-                        [](Tester& p, StringTransport& t, Feeder&) {
-                          CHECK(t.connected());
-                          CHECK(p.events == Events{"X:abcd", "L:ok", "X:abcd", "L:", "L:la"});
-                        });
+  for_every_cut<Tester>(
+      "abcdefgh\r\nok\r\nabcd\r\r\r\n\r\nla\r\n",
+      [] {
+        auto p = std::make_unique<Tester>("\r\n", 3);
+        p->keep_open_on_exceeded = true;
+        return p;
+      },
+      [](Tester& p, StringTransport& t, Feeder&) {
+        CHECK(t.connected());
+        CHECK(p.events == Events{"X:abcd", "L:ok", "X:abcd", "L:", "L:la"});
+      });
 }
 
 TEST_CASE("switching to raw mode and back inside callbacks loses and repeats nothing") {
   const std::string input = "line1\r\nRAW 5\r\nab\r\ncline2\r\nRAW 3\r\n\r\n\rline3\r\nRAW 2\r\nxy";
   for_every_cut<Tester>(input, make_tester(), [](Tester& p, StringTransport&, Feeder&) {
-    CHECK(p.events == Events{"L:line1", "L:RAW 5", "R:ab\r\nc", "L:line2", "L:RAW 3",
-                             "R:\r\n\r", "L:line3", "L:RAW 2", "R:xy"});
+    CHECK(p.events == Events{"L:line1", "L:RAW 5", "R:ab\r\nc", "L:line2", "L:RAW 3", "R:\r\n\r",
+                             "L:line3", "L:RAW 2", "R:xy"});
     CHECK(p.line_mode());
     CHECK(p.clear_line_buffer().empty());
   });
@@ -306,4 +307,34 @@ TEST_CASE("LineOnlyReceiver: lines, limit and close at every split point") {
   t.connect(p);
   p.send_line("x");
   CHECK(t.value() == "x\r\n");
+}
+
+TEST_CASE("pausing in raw mode holds raw data until resume") {
+  struct P : Tester {
+    void raw_data_received(std::string_view data) override {
+      Tester::raw_data_received(data);
+      if (!paused() && raw.size() < raw_wanted) pause_producing();
+    }
+  };
+  for_every_cut<P>(
+      "RAW 6\r\nabcdefline\r\n", [] { return std::make_unique<P>(); },
+      [](P& p, StringTransport& t, Feeder& feeder) {
+        for (int i = 0; i < 20 && p.paused(); ++i) {
+          CHECK(t.reading_paused());
+          p.resume_producing();
+          feeder.pump();
+        }
+        CHECK(feeder.done());
+        CHECK(p.events == Events{"L:RAW 6", "R:abcdef", "L:line"});
+      });
+}
+
+TEST_CASE("an unlimited maximum does not overflow") {
+  StringTransport t;
+  Tester p("\r\n", static_cast<std::size_t>(-1));
+  t.connect(p);
+  p.data_received("abc");
+  p.data_received("def\r\n");
+  CHECK(p.events == Events{"L:abcdef"});
+  CHECK(t.connected());
 }

@@ -33,7 +33,8 @@ class Tester : public NetstringReceiver {
   }
 };
 
-std::function<std::unique_ptr<Tester>()> make(std::size_t max = NetstringReceiver::kDefaultMaxLength) {
+std::function<std::unique_ptr<Tester>()> make(
+    std::size_t max = NetstringReceiver::kDefaultMaxLength) {
   return [max] { return std::make_unique<Tester>(max); };
 }
 
@@ -59,7 +60,8 @@ void expect(const std::string& input, const Strings& good, std::optional<error> 
 }  // namespace
 
 TEST_CASE("netstrings at every split point") {
-  expect("5:hello,0:,3:a:,,12:hello\r\nworld,", {"hello", "", "a:,", "hello\r\nworld"}, std::nullopt);
+  expect("5:hello,0:,3:a:,,12:hello\r\nworld,", {"hello", "", "a:,", "hello\r\nworld"},
+         std::nullopt);
 }
 
 TEST_CASE("a string is delivered only with its comma") {
@@ -72,15 +74,15 @@ TEST_CASE("a string is delivered only with its comma") {
 }
 
 TEST_CASE("malformed netstrings close cleanly with a reason") {
-  expect("3:abc,05:hello,", {"abc"}, error::malformed_input);   // leading zero
-  expect("00:,", {}, error::malformed_input);                   // leading zero on 0
-  expect("3:abc,3:abcX", {"abc"}, error::malformed_input);      // missing comma
-  expect("0:X", {}, error::malformed_input);                    // missing comma, empty string
-  expect("3:abc,:abc,", {"abc"}, error::malformed_input);       // empty length
-  expect("3x:abc,", {}, error::malformed_input);                // non-digit
-  expect("-3:abc,", {}, error::malformed_input);                // sign
-  expect(" 3:abc,", {}, error::malformed_input);                // space
-  expect("GET / HTTP/1.0\r\n", {}, error::malformed_input);     // not a netstring at all
+  expect("3:abc,05:hello,", {"abc"}, error::malformed_input);  // leading zero
+  expect("00:,", {}, error::malformed_input);                  // leading zero on 0
+  expect("3:abc,3:abcX", {"abc"}, error::malformed_input);     // missing comma
+  expect("0:X", {}, error::malformed_input);                   // missing comma, empty string
+  expect("3:abc,:abc,", {"abc"}, error::malformed_input);      // empty length
+  expect("3x:abc,", {}, error::malformed_input);               // non-digit
+  expect("-3:abc,", {}, error::malformed_input);               // sign
+  expect(" 3:abc,", {}, error::malformed_input);               // space
+  expect("GET / HTTP/1.0\r\n", {}, error::malformed_input);    // not a netstring at all
 }
 
 TEST_CASE("a length over the limit is rejected at the digit that crosses it") {

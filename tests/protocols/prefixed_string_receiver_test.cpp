@@ -63,11 +63,11 @@ std::string prefix(std::size_t length) {
         });                                                                                    \
   }                                                                                            \
   TEST_CASE("Int" #N "StringReceiver: a length over the limit closes before the payload") {    \
-    const std::string input = frames<N / 8>({"ok", "1234"}) + prefix<N / 8>(5) + "12345" +     \
-                              frames<N / 8>({"never"});                                        \
+    const std::string input =                                                                  \
+        frames<N / 8>({"ok", "1234"}) + prefix<N / 8>(5) + "12345" + frames<N / 8>({"never"}); \
     for_every_cut<Tester<N / 8>>(                                                              \
         input, [] { return std::make_unique<Tester<N / 8>>(4); },                              \
-        [&](Tester<N / 8>& p, StringTransport& t, Feeder&)       {                            \
+        [&](Tester<N / 8>& p, StringTransport& t, Feeder&) {                                   \
           CHECK(p.strings == Strings{"ok", "1234"});                                           \
           CHECK(p.exceeded == std::vector<std::size_t>{5});                                    \
           REQUIRE(p.rejection());                                                              \

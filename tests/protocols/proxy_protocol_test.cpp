@@ -4,7 +4,10 @@
 
 #include <string>
 
+#include "protocols/limits.hpp"
+#include "framework/testing/manual_clock.hpp"
 #include "protocols/line_receiver.hpp"
+#include "protocols/timeout.hpp"
 #include "tests/protocols/splitting.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
@@ -112,7 +115,7 @@ TEST_CASE("v2 headers") {
   CHECK(r.header.destination == Address::ip("198.51.100.7", 443));
 
   std::string v6(36, '\0');
-  v6[15] = 1;                     // ::1
+  v6[15] = 1;                        // ::1
   v6[16] = '\x20', v6[17] = '\x01';  // 2001::
   v6[32] = 0, v6[33] = 80, v6[34] = 1, v6[35] = 0;
   r = parse_proxy_header(v2(0x21, 0x21, v6));
@@ -179,9 +182,8 @@ TEST_CASE("versions can be turned off") {
 }
 
 TEST_CASE("parsing is monotone: every prefix of a header is incomplete") {
-  for (const std::string& header :
-       {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"),
-        v2(0x21, 0x11, inet_body(std::string("\x04\x00\x02hi", 5)))}) {
+  for (const std::string& header : {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"),
+                                    v2(0x21, 0x11, inet_body(std::string("\x04\x00\x02hi", 5)))}) {
     for (std::size_t n = 0; n < header.size(); ++n) {
       INFO("prefix of " << n);
       CHECK(status(std::string_view(header).substr(0, n)) == Status::incomplete);
@@ -216,9 +218,10 @@ struct LinesFactory : Factory {
 
 }  // namespace
 
-TEST_CASE("the wrapper presents the header's addresses and passes the rest through, at every split") {
-  for (const std::string& header :
-       {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"), v2(0x21, 0x11, inet_body())}) {
+TEST_CASE(
+    "the wrapper presents the header's addresses and passes the rest through, at every split") {
+  for (const std::string& header : {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"),
+                                    v2(0x21, 0x11, inet_body())}) {
     const std::string input = header + "first\r\nsecond\r\n";
     for (const auto& cut : torsion::test::every_cut(input)) {
       INFO("cut: " << cut.name << ", header version " << (header[0] == 'P' ? 1 : 2));
@@ -312,10 +315,48 @@ TEST_CASE("PROXY over real TCP: get_peer() shows the client named in the header"
     };
   };
   auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client);
-  wait_for(reactor, [&] { return !client.records.empty() && client.records[0].received == "ping"; },
-           "the echo after the header");
+  wait_for(
+      reactor, [&] { return !client.records.empty() && client.records[0].received == "ping"; },
+      "the echo after the header");
   CHECK(seen == Address::ip("2001:db8::7", 40000));
   client.records[0].transport->lose_connection();
-  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "both sides to close");
+  wait_for(
+      reactor, [&] { return reactor.connection_count() == 0; }, "both sides to close");
   port->stop_listening();
+}
+
+TEST_CASE("a per-peer limit inside the PROXY wrapper counts the real clients") {
+  RecordingFactory inner;
+  PeerConnectionLimitFactory limited(inner, 1);
+  ProxyProtocolFactory factory(limited);
+  auto connect = [&](const std::string& client, StringTransport& t) {
+    auto p = factory.build_protocol(Address::ip("10.0.0.1", 5000));  // the balancer
+    t.connect(*p);
+    p->data_received("PROXY TCP4 " + client + " 10.0.0.2 40000 80\r\n");
+    return p;
+  };
+  StringTransport t1, t2, t3;
+  auto a = connect("192.0.2.1", t1);
+  auto b = connect("192.0.2.2", t2);  // another client through the same balancer
+  auto c = connect("192.0.2.1", t3);  // the first client again: over its limit
+  CHECK(inner.records.size() == 2);
+  CHECK(t1.connected());
+  CHECK(t2.connected());
+  CHECK(t3.disconnecting());
+  CHECK(limited.connections_from("192.0.2.1") == 1);
+  CHECK(limited.refused_count() == 1);
+}
+
+TEST_CASE("TimeoutFactory around the PROXY wrapper drops a peer that never sends its header") {
+  testing::ManualClock clock;
+  RecordingFactory inner;
+  ProxyProtocolFactory proxy(inner);
+  TimeoutFactory timed(proxy, clock, 5);
+  auto p = timed.build_protocol(Address::ip("10.0.0.1", 5000));
+  StringTransport t;
+  t.connect(*p);
+  p->data_received("PROXY TCP4 ");  // and then nothing
+  clock.advance(5);
+  CHECK(t.aborted());
+  CHECK(inner.records.empty());
 }

@@ -30,7 +30,8 @@ inline std::vector<Cut> every_cut(std::string_view input) {
   if (input.empty()) return {Cut{"empty", {}}};
   for (std::size_t size = 1; size <= input.size(); ++size) {
     Cut cut{"chunks of " + std::to_string(size), {}};
-    for (std::size_t at = 0; at < input.size(); at += size) cut.chunks.push_back(input.substr(at, size));
+    for (std::size_t at = 0; at < input.size(); at += size)
+      cut.chunks.push_back(input.substr(at, size));
     cuts.push_back(std::move(cut));
   }
   for (std::size_t at = 1; at < input.size(); ++at)
@@ -41,7 +42,8 @@ inline std::vector<Cut> every_cut(std::string_view input) {
 // Delivers chunks to a protocol like a transport would.
 class Feeder {
  public:
-  Feeder(testing::StringTransport& transport, Protocol& protocol, std::vector<std::string_view> chunks)
+  Feeder(testing::StringTransport& transport, Protocol& protocol,
+         std::vector<std::string_view> chunks)
       : transport_(transport), protocol_(protocol), chunks_(std::move(chunks)) {}
 
   // Feeds the chunks still pending while the transport is open and reading. Returns
@@ -87,9 +89,12 @@ struct doctest::StringMaker<std::vector<std::string>> {
     for (const auto& s : v) {
       out += " \"";
       for (char c : s) {
-        if (c == '\r') out += "\\r";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+        if (c == '\r')
+          out += "\\r";
+        else if (c == '\n')
+          out += "\\n";
+        else
+          out += c;
       }
       out += "\"";
     }

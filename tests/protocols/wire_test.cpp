@@ -13,19 +13,21 @@ using torsion::testing::StringTransport;
 
 TEST_CASE("Echo writes back every byte at every split point") {
   const std::string input = "hello\r\n\0binary\xff bytes";
-  for_every_cut<Echo>(input, [] { return std::make_unique<Echo>(); },
-                      [&](Echo&, StringTransport& t, Feeder&) {
-                        CHECK(t.value() == input);
-                        CHECK(t.connected());
-                      });
+  for_every_cut<Echo>(
+      input, [] { return std::make_unique<Echo>(); },
+      [&](Echo&, StringTransport& t, Feeder&) {
+        CHECK(t.value() == input);
+        CHECK(t.connected());
+      });
 }
 
 TEST_CASE("Discard writes nothing and stays open") {
-  for_every_cut<Discard>("anything at all", [] { return std::make_unique<Discard>(); },
-                         [](Discard&, StringTransport& t, Feeder&) {
-                           CHECK(t.value().empty());
-                           CHECK(t.connected());
-                         });
+  for_every_cut<Discard>(
+      "anything at all", [] { return std::make_unique<Discard>(); },
+      [](Discard&, StringTransport& t, Feeder&) {
+        CHECK(t.value().empty());
+        CHECK(t.connected());
+      });
 }
 
 TEST_CASE("Chargen lines follow RFC 864") {

@@ -112,27 +112,32 @@ TEST_CASE("a connection limit over real TCP: the extra client is closed at once"
   RecordingClientFactory first;
   first.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("one"); }; };
   auto c1 = connect_tcp(reactor, "127.0.0.1", port->port(), first);
-  wait_for(reactor, [&] { return !first.records.empty() && first.records[0].received == "one"; },
-           "the first client's echo");
+  wait_for(
+      reactor, [&] { return !first.records.empty() && first.records[0].received == "one"; },
+      "the first client's echo");
   CHECK(limited.connection_count() == 1);
 
   RecordingClientFactory second;
   auto c2 = connect_tcp(reactor, "127.0.0.1", port->port(), second);
-  wait_for(reactor, [&] { return second.lost == 1 || second.failed == 1; },
-           "the second client to be turned away");
+  wait_for(
+      reactor, [&] { return second.lost == 1 || second.failed == 1; },
+      "the second client to be turned away");
   CHECK(limited.refused_count() == 1);
   CHECK((second.records.empty() || second.records[0].received.empty()));
 
   first.records[0].transport->lose_connection();
-  wait_for(reactor, [&] { return first.lost == 1 && limited.connection_count() == 0; },
-           "the first connection to go away");
+  wait_for(
+      reactor, [&] { return first.lost == 1 && limited.connection_count() == 0; },
+      "the first connection to go away");
   RecordingClientFactory third;
   third.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("three"); }; };
   auto c3 = connect_tcp(reactor, "127.0.0.1", port->port(), third);
-  wait_for(reactor, [&] { return !third.records.empty() && third.records[0].received == "three"; },
-           "a new client to be served");
+  wait_for(
+      reactor, [&] { return !third.records.empty() && third.records[0].received == "three"; },
+      "a new client to be served");
   third.records[0].transport->lose_connection();
-  wait_for(reactor, [&] { return third.lost == 1 && reactor.connection_count() == 0; },
-           "everything to close");
+  wait_for(
+      reactor, [&] { return third.lost == 1 && reactor.connection_count() == 0; },
+      "everything to close");
   port->stop_listening();
 }

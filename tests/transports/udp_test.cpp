@@ -257,3 +257,24 @@ TEST_CASE("udp bad arguments throw before anything happens") {
   port->stop_listening();
   wait_for(reactor, [&] { return a.stopped == 1; }, "stopped");
 }
+
+TEST_CASE("udp over IPv6 loopback") {
+  Reactor reactor;
+  UdpListenOptions v6;
+  v6.interface = "::1";
+  Recorder server;
+  server.echo = true;
+  auto port = listen_udp(reactor, 0, server, v6);
+  CHECK(port->get_host().family() == Address::Family::ipv6);
+  CHECK(port->max_datagram_size() == 65527);
+  Recorder client;
+  auto cport = listen_udp(reactor, 0, client, v6);
+  cport->write("six", port->get_host());
+  wait_for(reactor, [&] { return client.datagrams.size() == 1; }, "the IPv6 echo");
+  CHECK(client.datagrams[0] == "six");
+  CHECK(client.senders[0] == port->get_host());
+  CHECK_THROWS_AS(cport->write(std::string(65528, 'x'), port->get_host()), std::length_error);
+  port->stop_listening();
+  cport->stop_listening();
+  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "closed");
+}

@@ -1,0 +1,526 @@
+#include "transports/tls.hpp"
+
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <string>
+
+#include "tests/support/recording.hpp"
+#include "tests/support/tls_certs.hpp"
+#include "tests/support/wait.hpp"
+#include "transports/process.hpp"
+#include "transports/tcp.hpp"
+
+using namespace torsion;
+using torsion::test::Record;
+using torsion::test::RecordingClientFactory;
+using torsion::test::RecordingFactory;
+using torsion::test::TestPki;
+using torsion::test::wait_for;
+
+namespace {
+
+TlsServerOptions server_options(const TestPki& pki) {
+  TlsServerOptions o;
+  o.certificate_chain_file = pki.cert_file;
+  o.private_key_file = pki.key_file;
+  return o;
+}
+
+TlsClientOptions client_options(const TestPki& pki) {
+  TlsClientOptions o;
+  o.ca_file = pki.ca_file;
+  return o;
+}
+
+void echo_setup(Record& r) {
+  r.on_data = [](Record& rr, std::string_view d) { rr.transport->write(d); };
+}
+
+// Connects with `options` to a server presenting `server`, and returns the failure.
+Reason handshake_failure(const TestPki&, const TlsServerOptions& server,
+                         const TlsClientOptions& options, const std::string& host = "127.0.0.1") {
+  Reactor reactor;
+  TlsServerContext sctx(server);
+  RecordingFactory factory;
+  auto port = listen_ssl(reactor, 0, factory, sctx, "127.0.0.1");
+  TlsClientContext cctx(options);
+  RecordingClientFactory client;
+  auto connector = connect_ssl(reactor, host, port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.failed == 1; }, "the handshake to fail");
+  CHECK(client.records.empty());
+  CHECK(factory.records.empty());  // neither side built a protocol
+  port->stop_listening();
+  reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
+  CHECK(reactor.connection_count() == 0);
+  return client.failure.value_or(Reason());
+}
+
+}  // namespace
+
+TEST_CASE("tls echo round trip with verification, SNI and ALPN") {
+  TestPki pki;
+  Reactor reactor;
+  auto sopt = server_options(pki);
+  sopt.alpn = {"h2", "http/1.1"};
+  TlsServerContext sctx(sopt);
+  RecordingFactory server;
+  std::optional<TlsInfo> server_info;
+  server.setup = [&](Record& r) {
+    echo_setup(r);
+    r.on_made = [&](Record& rr) { server_info = tls_info(*rr.transport); };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+
+  auto copt = client_options(pki);
+  copt.alpn = {"http/1.1", "h2"};
+  copt.server_name = "localhost";
+  TlsClientContext cctx(copt);
+  RecordingClientFactory client;
+  const std::string message(100 * 1024, 's');
+  std::optional<TlsInfo> client_info;
+  client.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) {
+      client_info = tls_info(*rr.transport);
+      rr.transport->write(message);
+    };
+    r.on_data = [&](Record& rr, std::string_view) {
+      if (rr.received.size() == message.size()) rr.transport->lose_connection();
+    };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.lost == 1 && !server.records.empty() && server.records[0].done(); },
+           "the echo and both closes");
+  REQUIRE(client.records.size() == 1);
+  CHECK(client.records[0].received == message);
+  CHECK(client.records[0].reason->clean());
+  CHECK(server.records[0].reason->clean());
+  CHECK(server.records[0].eofs == 1);  // the client's close_notify
+  REQUIRE(client_info);
+  REQUIRE(server_info);
+  CHECK(client_info->version == "TLSv1.3");
+  CHECK(client_info->alpn == "h2");  // the server's preference wins
+  CHECK(server_info->alpn == "h2");
+  CHECK(server_info->server_name == "localhost");
+  CHECK(client_info->peer_subject.find("CN=localhost") != std::string::npos);
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls handshake failures say why") {
+  TestPki pki;
+  SUBCASE("unknown CA") {
+    auto sopt = server_options(pki);
+    sopt.certificate_chain_file = pki.stranger_cert_file;
+    sopt.private_key_file = pki.stranger_key_file;
+    const Reason r = handshake_failure(pki, sopt, client_options(pki));
+    CHECK(r.is(error::tls_failed));
+    CHECK(r.message().find("unable to get local issuer certificate") != std::string::npos);
+  }
+  SUBCASE("name mismatch") {
+    auto copt = client_options(pki);
+    copt.server_name = "other.example";
+    const Reason r = handshake_failure(pki, server_options(pki), copt);
+    CHECK(r.is(error::tls_failed));
+    CHECK(r.message().find("hostname mismatch") != std::string::npos);
+  }
+  SUBCASE("expired") {
+    auto sopt = server_options(pki);
+    sopt.certificate_chain_file = pki.expired_cert_file;
+    sopt.private_key_file = pki.expired_key_file;
+    const Reason r = handshake_failure(pki, sopt, client_options(pki));
+    CHECK(r.is(error::tls_failed));
+    CHECK(r.message().find("certificate has expired") != std::string::npos);
+  }
+  SUBCASE("verification off only when asked") {
+    auto sopt = server_options(pki);
+    sopt.certificate_chain_file = pki.stranger_cert_file;
+    sopt.private_key_file = pki.stranger_key_file;
+    Reactor reactor;
+    TlsServerContext sctx(sopt);
+    RecordingFactory factory;
+    auto port = listen_ssl(reactor, 0, factory, sctx, "127.0.0.1");
+    TlsClientOptions insecure;
+    insecure.verify_peer = false;
+    TlsClientContext cctx(insecure);
+    RecordingClientFactory client;
+    client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->lose_connection(); }; };
+    auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+    wait_for(reactor, [&] { return client.lost == 1; }, "the insecure connection");
+    CHECK(client.failed == 0);
+    port->stop_listening();
+  }
+}
+
+TEST_CASE("tls against a peer that does not speak TLS") {
+  Reactor reactor;
+  RecordingFactory plain;
+  plain.setup = [](Record& r) {
+    r.on_made = [](Record& rr) { rr.transport->write("220 plain text service, not TLS\r\n"); };
+  };
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, plain, lo);
+  TestPki pki;
+  TlsClientContext cctx(client_options(pki));
+  RecordingClientFactory client;
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.failed == 1; }, "the failure");
+  CHECK(client.failure->is(error::tls_failed));
+  CHECK(client.failure->message().find("wrong version number") != std::string::npos);
+  port->stop_listening();
+}
+
+TEST_CASE("tls small writes are coalesced into few records") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  int deliveries = 0;
+  server.setup = [&](Record& r) {
+    r.on_data = [&](Record& rr, std::string_view) {
+      ++deliveries;
+      if (rr.received.size() == 1000) rr.transport->lose_connection();
+    };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  TlsClientContext cctx(client_options(pki));
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      for (int i = 0; i < 100; ++i) rr.transport->write("0123456789");
+    };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.lost == 1; }, "the close");
+  CHECK(server.records[0].received.size() == 1000);
+  CHECK(deliveries == 1);  // one record: one read on the server
+  port->stop_listening();
+}
+
+TEST_CASE("tls close_notify wait is bounded and a paused transport still hears the end") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  // The server stops reading at once, so it never answers the client's close_notify.
+  server.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->pause_producing(); }; };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  auto copt = client_options(pki);
+  copt.close_timeout = 0.2;
+  TlsClientContext cctx(copt);
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->write("bye");
+      rr.transport->lose_connection();
+    };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  const double start = reactor.seconds();
+  wait_for(reactor, [&] { return client.lost == 1; }, "the bounded close");
+  CHECK(reactor.seconds() - start < 5);
+  CHECK(client.records[0].reason->clean());
+  REQUIRE(server.records.size() == 1);
+  CHECK(server.records[0].lost == 0);  // paused: has not read anything yet
+  server.records[0].transport->abort_connection();
+  wait_for(reactor, [&] { return server.records[0].done(); }, "the paused server's connection_lost");
+  CHECK(server.records[0].reason->is(error::connection_aborted));
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls interop: openssl s_client talks to listen_ssl") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  server.setup = echo_setup;
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  struct Client : ProcessProtocol {
+    std::string out;
+    std::optional<ExitStatus> status;
+    void out_received(std::string_view d) override {
+      out.append(d);
+      if (out.find("ping from s_client") != std::string::npos) transport().close_stdin();
+    }
+    void process_ended(const ExitStatus& s) override { status = s; }
+  } s_client;
+  auto p = spawn_process(reactor, s_client,
+                         {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port->port()),
+                          "-CAfile", pki.ca_file, "-servername", "localhost",
+                          "-verify_return_error", "-quiet", "-no_ign_eof"});
+  p->write("ping from s_client\n");
+  wait_for(reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
+  CHECK(s_client.out == "ping from s_client\n");
+  CHECK(s_client.status->success());
+  REQUIRE(server.records.size() == 1);
+  wait_for(reactor, [&] { return server.records[0].done(); }, "the server side to close");
+  port->stop_listening();
+}
+
+TEST_CASE("tls interop: connect_ssl talks to openssl s_server") {
+  TestPki pki;
+  Reactor reactor;
+  struct Server : ProcessProtocol {
+    std::string out;
+    std::optional<ExitStatus> status;
+    int port = 0;
+    void out_received(std::string_view d) override {
+      out.append(d);
+      const auto at = out.find("ACCEPT 127.0.0.1:");
+      if (port == 0 && at != std::string::npos && out.find('\n', at) != std::string::npos)
+        port = std::stoi(out.substr(at + 17));
+    }
+    void process_ended(const ExitStatus& s) override { status = s; }
+  } s_server;
+  auto p = spawn_process(reactor, s_server,
+                         {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", pki.cert_file,
+                          "-key", pki.key_file, "-naccept", "1", "-rev"});
+  wait_for(reactor, [&] { return s_server.port != 0; }, "s_server's port");
+  TlsClientOptions copt = client_options(pki);
+  copt.server_name = "localhost";
+  TlsClientContext cctx(copt);
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) { rr.transport->write("torsion\n"); };
+    r.on_data = [](Record& rr, std::string_view) {
+      if (rr.received.find("noisrot") != std::string::npos) rr.transport->lose_connection();
+    };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", s_server.port, client, cctx);
+  wait_for(reactor, [&] { return client.lost == 1 || client.failed == 1; }, "the exchange");
+  CHECK(client.failed == 0);
+  REQUIRE(client.records.size() == 1);
+  CHECK(client.records[0].received.find("noisrot") != std::string::npos);
+  p->signal_process(SIGTERM);
+  wait_for(reactor, [&] { return s_server.status.has_value(); }, "s_server to end");
+}
+
+TEST_CASE("tls bad configuration throws") {
+  TlsServerOptions missing;
+  missing.certificate_chain_file = "/nonexistent/cert.pem";
+  missing.private_key_file = "/nonexistent/key.pem";
+  CHECK_THROWS_AS(TlsServerContext{missing}, std::invalid_argument);
+  TestPki pki;
+  TlsServerOptions mismatched = server_options(pki);
+  mismatched.private_key_file = pki.expired_key_file;
+  CHECK_THROWS_AS(TlsServerContext{mismatched}, std::invalid_argument);
+  TlsClientOptions bad_ca;
+  bad_ca.ca_file = "/nonexistent/ca.pem";
+  CHECK_THROWS_AS(TlsClientContext{bad_ca}, std::invalid_argument);
+  TlsClientOptions bad_alpn;
+  bad_alpn.alpn = {""};
+  CHECK_THROWS_AS(TlsClientContext{bad_alpn}, std::invalid_argument);
+}
+
+TEST_CASE("tls server drops a client that never starts the handshake") {
+  TestPki pki;
+  Reactor reactor;
+  auto sopt = server_options(pki);
+  sopt.handshake_timeout = 0.2;
+  TlsServerContext sctx(sopt);
+  RecordingFactory server;
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  RecordingClientFactory silent;  // plain TCP that sends nothing
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), silent);
+  wait_for(reactor, [&] { return silent.lost == 1; }, "the server to give up");
+  CHECK(server.records.empty());  // no protocol was built for it
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls client timeout covers a server that never answers the handshake") {
+  TestPki pki;
+  Reactor reactor;
+  RecordingFactory mute;  // accepts TCP and says nothing
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, mute, lo);
+  auto copt = client_options(pki);
+  copt.timeout = 0.2;
+  TlsClientContext cctx(copt);
+  RecordingClientFactory client;
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.failed == 1; }, "the client to give up");
+  CHECK(client.failure->is(error::timed_out));
+  wait_for(reactor, [&] { return !mute.records.empty() && mute.records[0].done(); },
+           "the mute server to see the close");
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls abort, write after lose, and the peer closing without close_notify") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_data = [](Record& rr, std::string_view) { rr.transport->abort_connection(); };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  TlsClientContext cctx(client_options(pki));
+  RecordingClientFactory client;
+  client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("x"); }; };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.lost == 1 && !server.records.empty() && server.records[0].done(); },
+           "both ends");
+  CHECK(server.records[0].reason->is(error::connection_aborted));
+  CHECK_FALSE(client.records[0].reason->clean());  // reset or truncated: not a clean close
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+namespace {
+
+// What a protocol saw, kept after the transport destroyed the protocol.
+struct Outcome {
+  std::string received;
+  std::optional<Reason> reason;
+  std::optional<TlsInfo> info;
+};
+
+// A toy STARTTLS exchange: the client says "STARTTLS\n", the server answers "GO\n" in
+// clear and switches; both then talk TLS. Both sides also write around the switch.
+struct StartTlsServer : Protocol {
+  const TlsServerContext* ctx = nullptr;
+  Outcome* out = nullptr;
+  std::string received;
+  std::optional<TlsInfo> info;
+  bool switched = false;
+  void data_received(std::string_view d) override {
+    received.append(d);
+    if (!switched && received.find("STARTTLS\n") != std::string::npos) {
+      switched = true;
+      transport().write("GO\n");  // clear text, before the switch
+      start_tls(transport(), *ctx);
+      transport().write("welcome\n");  // held, then encrypted
+      return;
+    }
+    if (switched && received.find("secret\n") != std::string::npos) {
+      info = tls_info(transport());
+      transport().write("got it\n");
+    }
+  }
+  void connection_lost(const Reason& r) override {
+    if (out) *out = Outcome{received, r, info};
+  }
+};
+
+struct StartTlsClient : Protocol {
+  const TlsClientContext* ctx = nullptr;
+  Outcome* out = nullptr;
+  std::string name = "localhost";
+  std::string received;
+  bool switched = false;
+  void connection_made() override { transport().write("hello in clear\nSTARTTLS\n"); }
+  void data_received(std::string_view d) override {
+    received.append(d);
+    if (!switched && received.find("GO\n") != std::string::npos) {
+      switched = true;
+      start_tls(transport(), *ctx, name);
+      transport().write("secret\n");
+      return;
+    }
+    if (received.find("got it\n") != std::string::npos) transport().lose_connection();
+  }
+  void connection_lost(const Reason& r) override {
+    if (out) *out = Outcome{received, r, {}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("start_tls switches a live TCP connection without losing or reordering bytes") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  TlsClientContext cctx(client_options(pki));
+  Outcome server, client;
+  FunctionFactory<Factory> sfactory([&](const Address&) {
+    auto p = std::make_unique<StartTlsServer>();
+    p->ctx = &sctx;
+    p->out = &server;
+    return with_start_tls(std::move(p));
+  });
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, sfactory, lo);
+  FunctionFactory<ClientFactory> cfactory([&](const Address&) {
+    auto p = std::make_unique<StartTlsClient>();
+    p->ctx = &cctx;
+    p->out = &client;
+    return with_start_tls(std::move(p));
+  });
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), cfactory);
+  wait_for(reactor, [&] { return client.reason && server.reason; }, "the STARTTLS exchange");
+  const auto& client_received = client.received;
+  const auto& server_received = server.received;
+  const auto& client_reason = client.reason;
+  const auto& server_reason = server.reason;
+  const auto& info = server.info;
+  CHECK(client_received == "GO\nwelcome\ngot it\n");
+  CHECK(server_received == "hello in clear\nSTARTTLS\nsecret\n");
+  CHECK(client_reason->clean());
+  CHECK(server_reason->clean());
+  REQUIRE(info);
+  CHECK(info->version == "TLSv1.3");
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("start_tls handshake failure ends the connection with a reason") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  TlsClientContext cctx(client_options(pki));
+  FunctionFactory<Factory> sfactory([&](const Address&) {
+    auto p = std::make_unique<StartTlsServer>();
+    p->ctx = &sctx;
+    return with_start_tls(std::move(p));
+  });
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, sfactory, lo);
+  Outcome outcome;
+  const auto& reason = outcome.reason;
+  FunctionFactory<ClientFactory> cfactory([&](const Address&) {
+    auto p = std::make_unique<StartTlsClient>();
+    p->ctx = &cctx;
+    p->name = "wrong.example";
+    p->out = &outcome;
+    return with_start_tls(std::move(p));
+  });
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), cfactory);
+  wait_for(reactor, [&] { return reason.has_value(); }, "the failure");
+  CHECK(reason->is(error::tls_failed));
+  CHECK(reason->message().find("hostname mismatch") != std::string::npos);
+  CHECK_THROWS_AS(with_start_tls(nullptr), std::invalid_argument);
+  port->stop_listening();
+}
+
+TEST_CASE("start_tls on a transport that was not wrapped is a programming error") {
+  TestPki pki;
+  Reactor reactor;
+  TlsClientContext cctx(client_options(pki));
+  RecordingFactory server;
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, server, lo);
+  RecordingClientFactory client;
+  bool threw = false;
+  client.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) {
+      try {
+        start_tls(*rr.transport, cctx, "localhost");
+      } catch (const std::logic_error& e) {
+        threw = std::string(e.what()).find("with_start_tls") != std::string::npos;
+      }
+      rr.transport->lose_connection();
+    };
+  };
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  wait_for(reactor, [&] { return client.lost == 1; }, "the close");
+  CHECK(threw);
+  port->stop_listening();
+}

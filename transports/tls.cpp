@@ -1,0 +1,1131 @@
+#include "transports/tls.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/ssl.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "framework/detail/tracked.hpp"
+#include "framework/log.hpp"
+
+namespace torsion {
+
+// --- contexts --------------------------------------------------------------------
+
+namespace {
+
+// ALPN's wire format: each name prefixed by its length.
+std::string alpn_wire(const std::vector<std::string>& names, const char* what) {
+  std::string wire;
+  for (const auto& n : names) {
+    if (n.empty() || n.size() > 255)
+      throw std::invalid_argument(std::string(what) + ": ALPN protocol name '" + n +
+                                  "' must be 1..255 bytes");
+    wire += static_cast<char>(n.size());
+    wire += n;
+  }
+  return wire;
+}
+
+std::chrono::steady_clock::duration seconds(double s) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(s));
+}
+
+void check_timeout(double t, const char* what) {
+  if (std::isnan(t) || t < 0)
+    throw std::invalid_argument(std::string(what) + " must be >= 0 seconds, got " +
+                                std::to_string(t));
+}
+
+}  // namespace
+
+struct TlsServerContext::Impl {
+  asio::ssl::context ctx{asio::ssl::context::tls_server};
+  std::string alpn;
+  double handshake_timeout = 30;
+  double close_timeout = 5;
+};
+
+struct TlsClientContext::Impl {
+  asio::ssl::context ctx{asio::ssl::context::tls_client};
+  TlsClientOptions options;
+  std::string alpn;
+};
+
+namespace {
+
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void* arg) {
+  const auto* impl = static_cast<const TlsServerContext::Impl*>(arg);
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen,
+                            reinterpret_cast<const unsigned char*>(impl->alpn.data()),
+                            static_cast<unsigned int>(impl->alpn.size()), in,
+                            inlen) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+constexpr auto kModernOnly = asio::ssl::context::default_workarounds |
+                             asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                             asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1;
+
+}  // namespace
+
+TlsServerContext::TlsServerContext(const TlsServerOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  check_timeout(options.handshake_timeout, "TlsServerOptions::handshake_timeout");
+  check_timeout(options.close_timeout, "TlsServerOptions::close_timeout");
+  auto& ctx = impl_->ctx;
+  ctx.set_options(kModernOnly);
+  std::error_code ec;
+  ctx.use_certificate_chain_file(options.certificate_chain_file, ec);
+  if (ec)
+    throw std::invalid_argument("TlsServerContext: certificate chain '" +
+                                options.certificate_chain_file + "': " + ec.message());
+  ctx.use_private_key_file(options.private_key_file, asio::ssl::context::pem, ec);
+  if (ec)
+    throw std::invalid_argument("TlsServerContext: private key '" + options.private_key_file +
+                                "': " + ec.message());
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
+    throw std::invalid_argument("TlsServerContext: private key '" + options.private_key_file +
+                                "' does not match the certificate");
+  impl_->alpn = alpn_wire(options.alpn, "TlsServerContext");
+  if (!impl_->alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx.native_handle(), select_alpn, impl_.get());
+  impl_->handshake_timeout = options.handshake_timeout;
+  impl_->close_timeout = options.close_timeout;
+}
+
+TlsServerContext::~TlsServerContext() = default;
+
+TlsClientContext::TlsClientContext(const TlsClientOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  check_timeout(options.timeout, "TlsClientOptions::timeout");
+  check_timeout(options.close_timeout, "TlsClientOptions::close_timeout");
+  auto& ctx = impl_->ctx;
+  ctx.set_options(kModernOnly);
+  std::error_code ec;
+  if (!options.ca_file.empty())
+    ctx.load_verify_file(options.ca_file, ec);
+  else
+    ctx.set_default_verify_paths(ec);
+  if (ec)
+    throw std::invalid_argument("TlsClientContext: CA file '" + options.ca_file +
+                                "': " + ec.message());
+  ctx.set_verify_mode(options.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
+  impl_->options = options;
+  impl_->alpn = alpn_wire(options.alpn, "TlsClientContext");
+}
+
+TlsClientContext::~TlsClientContext() = default;
+
+// --- the transport ---------------------------------------------------------------
+
+namespace {
+
+using tcp = asio::ip::tcp;
+using SslStream = asio::ssl::stream<tcp::socket>;
+
+Address to_address(const tcp::endpoint& ep) {
+  return Address::ip(ep.address().to_string(), ep.port());
+}
+
+void log_exception(const char* what) {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    log(LogLevel::error, std::string("exception in ") + what + ": " + e.what());
+  } catch (...) {
+    log(LogLevel::error, std::string("non-standard exception in ") + what);
+  }
+}
+
+// Says why a handshake failed, in words: OpenSSL's reason plus the verification result.
+Reason handshake_failure(SSL* ssl, const std::error_code& ec, bool timed_out) {
+  if (timed_out) return Reason(error::timed_out, {}, "TLS handshake");
+  std::string detail = "TLS handshake";
+  const long verify = SSL_get_verify_result(ssl);
+  if (verify != X509_V_OK) detail = X509_verify_cert_error_string(verify);
+  if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+    detail = "the peer closed the connection during the handshake";
+  return Reason(error::tls_failed, ec, detail);
+}
+
+TlsInfo info_of(SSL* s) {
+  TlsInfo i;
+  i.version = SSL_get_version(s);
+  if (const SSL_CIPHER* c = SSL_get_current_cipher(s)) i.cipher = SSL_CIPHER_get_name(c);
+  const unsigned char* proto = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(s, &proto, &len);
+  if (proto) i.alpn.assign(reinterpret_cast<const char*>(proto), len);
+  if (const char* name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name)) i.server_name = name;
+  if (X509* cert = SSL_get1_peer_certificate(s)) {
+    char buf[512];
+    X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+    i.peer_subject = buf;
+    X509_free(cert);
+  }
+  return i;
+}
+
+// Client-side SNI, name or IP verification and ALPN, as the options say.
+void configure_client(SSL* ssl, const TlsClientContext::Impl& impl, const std::string& name) {
+  std::error_code ec;
+  asio::ip::make_address(name, ec);
+  const bool numeric = !ec;
+  if (!numeric)  // SSL_set_tlsext_host_name, without the macro's C cast
+    SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(name.c_str()));
+  if (impl.options.verify_peer) {
+    if (numeric)
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+    else
+      SSL_set1_host(ssl, name.c_str());
+  }
+  if (!impl.alpn.empty())
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(impl.alpn.data()),
+                        static_cast<unsigned int>(impl.alpn.size()));
+}
+
+class TlsTransport final : public Transport,
+                           public detail::Tracked,
+                           public std::enable_shared_from_this<TlsTransport> {
+ public:
+  using LostHook = std::function<void(const Reason&)>;
+  using HandshakeDone = std::function<void(const Reason* failure)>;
+
+  TlsTransport(Reactor& reactor, tcp::socket socket, asio::ssl::context& ctx, double close_timeout)
+      : connections_(reactor.connections()), stream_(std::move(socket), ctx),
+        timer_(reactor.context()), close_timeout_(close_timeout) {
+    std::error_code ec;
+    stream_.lowest_layer().set_option(tcp::no_delay(true), ec);
+    const auto local = stream_.lowest_layer().local_endpoint(ec);
+    if (!ec) host_ = to_address(local);
+    const auto remote = stream_.lowest_layer().remote_endpoint(ec);
+    if (!ec) peer_ = to_address(remote);
+  }
+
+  ~TlsTransport() override { connections_.unlink(*this); }
+
+  SSL* ssl() { return stream_.native_handle(); }
+  SSL* ssl() const { return const_cast<SslStream&>(stream_).native_handle(); }
+
+  // Runs the handshake with a deadline; `done` gets null on success.
+  void handshake(asio::ssl::stream_base::handshake_type type, double timeout, HandshakeDone on_done) {
+    connections_.link(*this);
+    handshake_done_ = std::move(on_done);
+    if (timeout > 0) {
+      timer_.expires_after(seconds(timeout));
+      timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+        if (ec || self->handshake_finished_) return;
+        self->handshake_timed_out_ = true;
+        std::error_code ignored;
+        self->stream_.lowest_layer().close(ignored);
+      });
+    }
+    stream_.async_handshake(type, [self = shared_from_this()](const std::error_code& ec) {
+      self->handshake_finished_ = true;
+      self->timer_.cancel();
+      auto done = std::move(self->handshake_done_);
+      if (self->released_) return;
+      if (ec) {
+        const Reason failure = handshake_failure(self->ssl(), ec, self->handshake_timed_out_);
+        std::error_code ignored;
+        self->stream_.lowest_layer().close(ignored);
+        self->state_ = State::closed;
+        self->connections_.unlink(*self);
+        done(&failure);
+        return;
+      }
+      done(nullptr);
+    });
+  }
+
+  // Attaches the protocol after a successful handshake; from the loop only.
+  void start(std::unique_ptr<Protocol> protocol, LostHook on_lost = {}) {
+    protocol_ = std::move(protocol);
+    on_lost_ = std::move(on_lost);
+    self_ = shared_from_this();
+    guarded("connection_made", [&] { protocol_->make_connection(*this); });
+    if (state_ == State::open && !read_paused_) start_read();
+  }
+
+  TlsInfo info() const { return info_of(ssl()); }
+
+  // Transport
+  void lose_connection() override {
+    if (state_ != State::open) return;
+    state_ = State::closing;
+    if (!writing_ && out_.empty()) begin_shutdown();
+  }
+  void abort_connection() override { close_hard(Reason(error::connection_aborted)); }
+  void lose_write_connection() override { lose_connection(); }
+  Address get_peer() const override { return peer_; }
+  Address get_host() const override { return host_; }
+  std::size_t buffer_size() const override { return out_.size() + inflight_.size(); }
+  bool connected() const override { return state_ == State::open; }
+  int native_handle() const override {
+    auto& sock = const_cast<SslStream&>(stream_).lowest_layer();
+    return sock.is_open() ? sock.native_handle() : -1;
+  }
+
+  void register_producer(Producer& producer, bool streaming) override {
+    if (producer_) throw std::logic_error("register_producer: a producer is already registered");
+    if (state_ == State::closed) {
+      producer.stop_producing();
+      return;
+    }
+    producer_ = &producer;
+    streaming_ = streaming;
+    producer_paused_ = false;
+    if (streaming_)
+      check_high_water();
+    else
+      schedule_pull();
+  }
+  void unregister_producer() override { producer_ = nullptr; }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) override {
+    if (low > high)
+      throw std::invalid_argument("set_write_buffer_limits: low (" + std::to_string(low) +
+                                  ") must not exceed high (" + std::to_string(high) + ")");
+    limits_ = {high, low};
+    check_high_water();
+    check_low_water();
+  }
+  WriteBufferLimits write_buffer_limits() const override { return limits_; }
+
+  void pause_producing() override { read_paused_ = true; }
+  void resume_producing() override {
+    if (!read_paused_) return;
+    read_paused_ = false;
+    if (state_ != State::open || delivering_) return;
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->resume_reading(); });
+  }
+  void stop_producing() override { lose_connection(); }
+
+  void release_tracked() override {
+    released_ = true;
+    state_ = State::closed;
+    finished_ = true;
+    std::error_code ec;
+    stream_.lowest_layer().close(ec);
+    timer_.cancel();
+    connections_.unlink(*this);
+    auto keep = std::move(self_);
+  }
+
+ protected:
+  void write_bytes(std::string_view data) override {
+    if (state_ != State::open || data.empty()) return;
+    out_.append(data);
+    schedule_flush();
+    check_high_water();
+  }
+
+ private:
+  enum class State : std::uint8_t { open, closing, closed };
+  static constexpr std::size_t kReadSize = 16 * 1024;  // one TLS record's plaintext
+
+  template <class F>
+  void guarded(const char* what, F&& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      log(LogLevel::error, std::string("exception in ") + what + " (peer " + peer_.to_string() +
+                               "): " + e.what() + "; aborting the connection");
+      close_hard(Reason(error::callback_threw, {}, std::string(what) + ": " + e.what(),
+                        std::current_exception()));
+    } catch (...) {
+      log(LogLevel::error, std::string("non-standard exception in ") + what);
+      close_hard(Reason(error::callback_threw, {}, what, std::current_exception()));
+    }
+  }
+
+  // --- reading ---
+
+  void start_read() {
+    if (!rbuf_) rbuf_ = std::make_unique<char[]>(kReadSize);
+    reading_ = true;
+    stream_.async_read_some(asio::buffer(rbuf_.get(), kReadSize),
+                            [self = shared_from_this()](const std::error_code& ec, std::size_t n) {
+                              self->on_read(ec, n);
+                            });
+  }
+
+  void on_read(const std::error_code& ec, std::size_t n) {
+    reading_ = false;
+    if (state_ == State::closing && shutdown_waiting_for_read_) {
+      shutdown_waiting_for_read_ = false;
+      start_shutdown();
+      return;
+    }
+    if (state_ != State::open) return;
+    if (ec) {
+      if (ec == asio::error::eof) {  // the peer's close_notify
+        eof_pending_ = true;
+        if (!read_paused_) handle_eof();
+      } else if (ec == asio::ssl::error::stream_truncated) {
+        close_hard(Reason(error::connection_lost, {}, "the peer closed without TLS close_notify"));
+      } else if (ec != asio::error::operation_aborted) {
+        if (std::string_view(ec.category().name()) == "asio.ssl")
+          close_hard(Reason(error::tls_failed, ec));
+        else
+          close_hard(Reason::from_os_error(ec));
+      }
+      return;
+    }
+    if (read_paused_) {
+      stashed_ = n;
+      return;
+    }
+    deliver(n);
+  }
+
+  void deliver(std::size_t n) {
+    delivering_ = true;
+    guarded("data_received", [&] { protocol_->data_received(std::string_view(rbuf_.get(), n)); });
+    delivering_ = false;
+    if (state_ == State::open && !read_paused_ && !reading_) start_read();
+  }
+
+  void resume_reading() {
+    if (state_ != State::open || read_paused_ || delivering_) return;
+    if (stashed_ > 0) {
+      deliver(std::exchange(stashed_, 0));
+    } else if (eof_pending_) {
+      handle_eof();
+    } else if (!reading_) {
+      start_read();
+    }
+  }
+
+  void handle_eof() {
+    eof_pending_ = false;
+    bool keep_open = false;
+    guarded("eof_received", [&] { keep_open = protocol_->eof_received(); });
+    if (state_ == State::open && !keep_open) lose_connection();
+  }
+
+  // --- writing: everything written during one callback goes out in one SSL_write ---
+
+  void schedule_flush() {
+    if (flush_posted_ || writing_) return;
+    flush_posted_ = true;
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->flush();
+    });
+  }
+
+  void flush() {
+    if (writing_ || out_.empty() || state_ == State::closed) return;
+    inflight_.swap(out_);
+    out_.clear();
+    writing_ = true;
+    asio::async_write(stream_, asio::buffer(inflight_),
+                      [self = shared_from_this()](const std::error_code& ec, std::size_t) {
+                        self->on_written(ec);
+                      });
+  }
+
+  void on_written(const std::error_code& ec) {
+    writing_ = false;
+    inflight_.clear();
+    if (state_ == State::closed) return;
+    if (ec) {
+      close_hard(Reason::from_os_error(ec));
+      return;
+    }
+    if (!out_.empty()) {
+      flush();
+    } else if (state_ == State::closing) {
+      begin_shutdown();
+      return;
+    }
+    check_low_water();
+  }
+
+  // --- flow control ---
+
+  void check_high_water() {
+    if (producer_ && streaming_ && !producer_paused_ && buffer_size() > limits_.high) {
+      producer_paused_ = true;
+      guarded("pause_producing", [&] { producer_->pause_producing(); });
+    }
+  }
+  void check_low_water() {
+    if (!producer_ || state_ != State::open) return;
+    if (streaming_) {
+      if (producer_paused_ && buffer_size() <= limits_.low) {
+        producer_paused_ = false;
+        guarded("resume_producing", [&] { producer_->resume_producing(); });
+      }
+    } else if (buffer_size() == 0) {
+      schedule_pull();
+    }
+  }
+  void schedule_pull() {
+    if (pull_posted_) return;
+    pull_posted_ = true;
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->pull_posted_ = false;
+      if (!self->producer_ || self->streaming_ || self->state_ != State::open ||
+          self->buffer_size() != 0)
+        return;
+      self->guarded("resume_producing", [&] { self->producer_->resume_producing(); });
+    });
+  }
+
+  // --- closing: close_notify, then wait (bounded) for the peer's ---
+
+  void begin_shutdown() {
+    if (shutdown_begun_) return;
+    shutdown_begun_ = true;
+    if (reading_) {  // the read must finish before the engine can shut down
+      shutdown_waiting_for_read_ = true;
+      std::error_code ec;
+      stream_.lowest_layer().cancel(ec);
+      return;
+    }
+    start_shutdown();
+  }
+
+  void start_shutdown() {
+    if (close_timeout_ > 0) {
+      timer_.expires_after(seconds(close_timeout_));
+      timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
+        if (ec || self->state_ == State::closed) return;
+        std::error_code ignored;  // a silent peer: stop waiting for its close_notify
+        self->stream_.lowest_layer().close(ignored);
+      });
+    }
+    stream_.async_shutdown([self = shared_from_this()](const std::error_code&) {
+      self->timer_.cancel();
+      if (self->state_ == State::closed) return;
+      self->state_ = State::closed;
+      std::error_code ignored;
+      self->stream_.lowest_layer().close(ignored);
+      self->post_finish(Reason());
+    });
+  }
+
+  void close_hard(Reason reason) {
+    if (state_ == State::closed) return;
+    state_ = State::closed;
+    out_.clear();
+    timer_.cancel();
+    std::error_code ec;
+    auto& sock = stream_.lowest_layer();
+    if (reason.is(error::connection_aborted) || reason.is(error::callback_threw))
+      sock.set_option(asio::socket_base::linger(true, 0), ec);
+    sock.close(ec);
+    post_finish(std::move(reason));
+  }
+
+  void post_finish(Reason reason) {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), reason = std::move(reason)] {
+      self->finish(reason);
+    });
+  }
+
+  void finish(const Reason& reason) {
+    if (finished_) return;
+    finished_ = true;
+    if (Producer* p = producer_) {
+      producer_ = nullptr;
+      try {
+        p->stop_producing();
+      } catch (...) {
+        log_exception("stop_producing");
+      }
+    }
+    try {
+      if (protocol_) protocol_->end_connection(reason);
+    } catch (...) {
+      log_exception("connection_lost");
+    }
+    if (on_lost_) {
+      try {
+        on_lost_(reason);
+      } catch (...) {
+        log_exception("client_connection_lost");
+      }
+    }
+    connections_.unlink(*this);
+    protocol_.reset();
+    on_lost_ = nullptr;
+    self_.reset();
+  }
+
+  detail::TrackedList& connections_;
+  SslStream stream_;
+  asio::steady_timer timer_;  // handshake deadline, then close_notify deadline
+  double close_timeout_;
+  Address host_;
+  Address peer_;
+  std::unique_ptr<Protocol> protocol_;
+  LostHook on_lost_;
+  HandshakeDone handshake_done_;
+  std::shared_ptr<TlsTransport> self_;
+  std::unique_ptr<char[]> rbuf_;
+  std::size_t stashed_ = 0;
+  std::string out_;       // written, not yet handed to OpenSSL
+  std::string inflight_;  // being written
+  WriteBufferLimits limits_;
+  Producer* producer_ = nullptr;
+  State state_ = State::open;
+  bool reading_ = false;
+  bool writing_ = false;
+  bool delivering_ = false;
+  bool read_paused_ = false;
+  bool eof_pending_ = false;
+  bool flush_posted_ = false;
+  bool pull_posted_ = false;
+  bool streaming_ = false;
+  bool producer_paused_ = false;
+  bool shutdown_begun_ = false;
+  bool shutdown_waiting_for_read_ = false;
+  bool handshake_finished_ = false;
+  bool handshake_timed_out_ = false;
+  bool released_ = false;
+  bool finished_ = false;
+};
+
+// --- server --------------------------------------------------------------------
+
+class TlsPort final : public ListeningPort, public std::enable_shared_from_this<TlsPort> {
+ public:
+  TlsPort(Reactor& reactor, Factory& factory, const TlsServerContext& context)
+      : reactor_(reactor), factory_(factory), context_(context), acceptor_(reactor.context()),
+        pending_(reactor.context()) {}
+
+  void open(const tcp::endpoint& ep, std::error_code& ec) {
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(511, ec);
+    if (!ec) {
+      const auto local = acceptor_.local_endpoint(ec);
+      if (!ec) host_ = to_address(local);
+    }
+    if (ec) {
+      std::error_code ignored;
+      acceptor_.close(ignored);
+      return;
+    }
+    listening_ = true;
+    accept_next();
+  }
+
+  Address get_host() const override { return host_; }
+  bool listening() const override { return listening_; }
+  void stop_listening() override {
+    if (!listening_) return;
+    listening_ = false;
+    std::error_code ec;
+    acceptor_.close(ec);
+  }
+
+ private:
+  void accept_next() {
+    acceptor_.async_accept(pending_, [self = shared_from_this()](const std::error_code& ec) {
+      self->on_accept(ec);
+    });
+  }
+
+  void on_accept(const std::error_code& ec) {
+    if (!listening_) return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) return;
+      log(LogLevel::warning, "accept on " + host_.to_string() + " failed: " + ec.message());
+      accept_next();
+      return;
+    }
+    auto& impl = context_.impl();
+    auto transport = std::make_shared<TlsTransport>(reactor_, std::move(pending_), impl.ctx,
+                                                    impl.close_timeout);
+    pending_ = tcp::socket(reactor_.context());
+    std::weak_ptr<TlsTransport> weak = transport;
+    Factory& factory = factory_;
+    transport->handshake(asio::ssl::stream_base::server, impl.handshake_timeout,
+                         [weak, &factory](const Reason* failure) {
+                           auto t = weak.lock();
+                           if (!t) return;
+                           if (failure) {
+                             log(LogLevel::info, "TLS handshake with " + t->get_peer().to_string() +
+                                                     " failed: " + failure->message());
+                             return;
+                           }
+                           std::unique_ptr<Protocol> protocol;
+                           try {
+                             protocol = factory.build_protocol(t->get_peer());
+                           } catch (...) {
+                             log_exception("build_protocol");
+                           }
+                           if (!protocol) {
+                             t->abort_connection();
+                             return;
+                           }
+                           t->start(std::move(protocol));
+                         });
+    accept_next();
+  }
+
+  Reactor& reactor_;
+  Factory& factory_;
+  const TlsServerContext& context_;
+  tcp::acceptor acceptor_;
+  tcp::socket pending_;
+  Address host_;
+  bool listening_ = false;
+};
+
+// --- client --------------------------------------------------------------------
+
+class TlsConnector final : public Connector, public std::enable_shared_from_this<TlsConnector> {
+ public:
+  TlsConnector(Reactor& reactor, std::string host, int port, ClientFactory& factory,
+               const TlsClientContext& context)
+      : reactor_(reactor), host_(std::move(host)), port_(static_cast<std::uint16_t>(port)),
+        factory_(factory), context_(context), resolver_(reactor.context()),
+        socket_(reactor.context()), timer_(reactor.context()) {}
+
+  Address get_destination() const override { return Address::ip(host_, port_); }
+
+  void connect() override {
+    if (state_ != State::idle) return;
+    state_ = State::connecting;
+    const auto attempt = ++attempt_;
+    asio::post(reactor_.context(), [self = shared_from_this(), attempt] { self->begin(attempt); });
+  }
+
+  void disconnect() override {
+    if (state_ == State::connecting) {
+      const auto attempt = attempt_;
+      asio::post(reactor_.context(), [self = shared_from_this(), attempt] {
+        if (self->attempt_ == attempt && self->state_ == State::connecting)
+          self->fail(Reason(error::cancelled, {}, "disconnect() while connecting"));
+      });
+    } else if (state_ == State::connected) {
+      if (auto t = transport_.lock()) t->lose_connection();
+    }
+  }
+
+ private:
+  enum class State { idle, connecting, connected };
+
+  bool current(std::uint64_t attempt) const {
+    return attempt == attempt_ && state_ == State::connecting;
+  }
+
+  void begin(std::uint64_t attempt) {
+    if (!current(attempt)) return;
+    try {
+      factory_.started_connecting(*this);
+    } catch (...) {
+      log_exception("started_connecting");
+    }
+    if (!current(attempt)) return;
+    const double timeout = context_.impl().options.timeout;
+    if (timeout > 0) {
+      timer_.expires_after(seconds(timeout));
+      timer_.async_wait([self = shared_from_this(), attempt](const std::error_code& ec) {
+        if (ec || !self->current(attempt)) return;
+        self->fail(Reason(error::timed_out, {},
+                          "connecting to " + self->get_destination().to_string()));
+      });
+    }
+    resolver_.async_resolve(host_, std::to_string(port_),
+                            [self = shared_from_this(), attempt](const std::error_code& ec,
+                                                                 tcp::resolver::results_type r) {
+                              if (!self->current(attempt)) return;
+                              if (ec || r.empty()) {
+                                self->fail(Reason(error::lookup_failed, ec, self->host_));
+                                return;
+                              }
+                              self->connect_to(attempt, r);
+                            });
+  }
+
+  void connect_to(std::uint64_t attempt, const tcp::resolver::results_type& results) {
+    asio::async_connect(socket_, results,
+                        [self = shared_from_this(), attempt](const std::error_code& ec,
+                                                             const tcp::endpoint&) {
+                          if (!self->current(attempt)) return;
+                          if (ec) {
+                            Reason r = Reason::from_os_error(ec, self->get_destination().to_string());
+                            if (r.is(error::connection_lost))
+                              r = Reason(error::connect_failed, ec, self->get_destination().to_string());
+                            self->fail(r);
+                            return;
+                          }
+                          self->secure(attempt);
+                        });
+  }
+
+  void secure(std::uint64_t attempt) {
+    auto& impl = context_.impl();
+    const auto& options = impl.options;
+    auto transport = std::make_shared<TlsTransport>(reactor_, std::move(socket_), impl.ctx,
+                                                    options.close_timeout);
+    socket_ = tcp::socket(reactor_.context());
+    pending_ = transport;
+    configure_client(transport->ssl(), impl,
+                     options.server_name.empty() ? host_ : options.server_name);
+    // The connector's own timer bounds the handshake too.
+    transport->handshake(asio::ssl::stream_base::client, 0,
+                         [self = shared_from_this(), attempt](const Reason* failure) {
+                           auto t = std::move(self->pending_);
+                           if (!self->current(attempt)) return;
+                           if (failure) {
+                             self->fail(*failure);
+                             return;
+                           }
+                           self->connected(t);
+                         });
+  }
+
+  void connected(const std::shared_ptr<TlsTransport>& transport) {
+    timer_.cancel();
+    std::unique_ptr<Protocol> protocol;
+    try {
+      protocol = factory_.build_protocol(transport->get_peer());
+    } catch (...) {
+      log_exception("build_protocol");
+    }
+    if (!protocol) {
+      transport->abort_connection();
+      fail(Reason(error::refused_by_factory));
+      return;
+    }
+    state_ = State::connected;
+    transport_ = transport;
+    transport->start(std::move(protocol), [self = shared_from_this()](const Reason& r) {
+      self->state_ = State::idle;
+      self->factory_.client_connection_lost(*self, r);
+    });
+  }
+
+  void fail(const Reason& reason) {
+    ++attempt_;
+    state_ = State::idle;
+    timer_.cancel();
+    resolver_.cancel();
+    std::error_code ignored;
+    socket_.close(ignored);
+    if (auto t = std::move(pending_)) t->abort_connection();
+    try {
+      factory_.client_connection_failed(*this, reason);
+    } catch (...) {
+      log_exception("client_connection_failed");
+    }
+  }
+
+  Reactor& reactor_;
+  std::string host_;
+  std::uint16_t port_;
+  ClientFactory& factory_;
+  const TlsClientContext& context_;
+  tcp::resolver resolver_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::shared_ptr<TlsTransport> pending_;  // handshaking
+  std::weak_ptr<TlsTransport> transport_;
+  State state_ = State::idle;
+  std::uint64_t attempt_ = 0;
+};
+
+}  // namespace
+
+// --- STARTTLS: TLS through memory BIOs over whatever transport is below --------------
+
+namespace {
+
+class StartTls final : public Protocol, public Transport {
+ public:
+  explicit StartTls(std::unique_ptr<Protocol> inner) : inner_(std::move(inner)) {}
+  ~StartTls() override {
+    if (ssl_) SSL_free(ssl_);
+  }
+
+  void begin(SSL_CTX* ctx, bool server, const TlsClientContext::Impl* client,
+             const std::string& name) {
+    if (ssl_) throw std::logic_error("start_tls: TLS was already started on this connection");
+    if (!has_transport()) throw std::logic_error("start_tls: the connection is not up");
+    ssl_ = SSL_new(ctx);
+    if (!ssl_) throw std::runtime_error("start_tls: SSL_new failed");
+    BIO* rbio = BIO_new(BIO_s_mem());
+    BIO* wbio = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl_, rbio, wbio);
+    if (server) {
+      SSL_set_accept_state(ssl_);
+    } else {
+      configure_client(ssl_, *client, name);
+      SSL_set_connect_state(ssl_);
+    }
+    step();  // a client sends its ClientHello now
+  }
+
+  // Protocol (events from the transport below)
+  void connection_made() override { inner_->make_connection(*this); }
+
+  void data_received(std::string_view data) override {
+    if (!ssl_) {
+      inner_->data_received(data);
+      return;
+    }
+    if (failed_) return;
+    BIO_write(SSL_get_rbio(ssl_), data.data(), static_cast<int>(data.size()));
+    step();
+  }
+
+  bool eof_received() override {
+    if (ssl_ && !peer_closed_) {
+      // The peer closed TCP without close_notify: a truncation, not a clean end.
+      failure_ = Reason(error::connection_lost, {}, "the peer closed without TLS close_notify");
+      return false;
+    }
+    return inner_->eof_received();
+  }
+
+  void connection_lost(const Reason& reason) override {
+    inner_->end_connection(failure_ ? *failure_ : reason);
+  }
+
+  // Transport (calls from the inner protocol)
+  void lose_connection() override {
+    if (closing_) return;
+    closing_ = true;
+    if (!ssl_) {
+      below().lose_connection();
+      return;
+    }
+    if (handshake_done_) finish_close();  // else once the handshake ends
+  }
+  void abort_connection() override { below().abort_connection(); }
+  void lose_write_connection() override { lose_connection(); }
+  Address get_peer() const override { return below().get_peer(); }
+  Address get_host() const override { return below().get_host(); }
+  std::size_t buffer_size() const override { return below().buffer_size() + held_.size(); }
+  void register_producer(Producer& p, bool streaming) override {
+    below().register_producer(p, streaming);
+  }
+  void unregister_producer() override { below().unregister_producer(); }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) override {
+    below().set_write_buffer_limits(high, low);
+  }
+  WriteBufferLimits write_buffer_limits() const override { return below().write_buffer_limits(); }
+  bool connected() const override { return !closing_ && !failed_ && below().connected(); }
+  int native_handle() const override { return below().native_handle(); }
+  void pause_producing() override { below().pause_producing(); }
+  void resume_producing() override { below().resume_producing(); }
+  void stop_producing() override { lose_connection(); }
+
+  std::optional<TlsInfo> info() const {
+    if (!ssl_ || !handshake_done_) return std::nullopt;
+    return info_of(ssl_);
+  }
+
+ protected:
+  void write_bytes(std::string_view data) override {
+    if (closing_ || failed_ || data.empty()) return;
+    if (!ssl_) {
+      below().write(data);
+      return;
+    }
+    if (!handshake_done_) {
+      held_.append(data);
+      return;
+    }
+    encrypt(data);
+  }
+
+ private:
+  Transport& below() const { return Protocol::transport(); }
+
+  void encrypt(std::string_view data) {
+    while (!data.empty()) {
+      const int n = SSL_write(ssl_, data.data(), static_cast<int>(std::min<std::size_t>(data.size(), 1 << 30)));
+      if (n <= 0) {
+        fail(Reason(error::tls_failed, {}, "SSL_write failed"));
+        return;
+      }
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    flush();
+  }
+
+  // Sends whatever OpenSSL produced for the peer.
+  void flush() {
+    BIO* wbio = SSL_get_wbio(ssl_);
+    char buf[16 * 1024];
+    for (;;) {
+      const int n = BIO_read(wbio, buf, sizeof buf);
+      if (n <= 0) break;
+      below().write(std::string_view(buf, static_cast<std::size_t>(n)));
+    }
+  }
+
+  void step() {
+    if (!handshake_done_) {
+      const int r = SSL_do_handshake(ssl_);
+      if (r != 1) {
+        const int err = SSL_get_error(ssl_, r);
+        flush();  // a fatal alert too
+        if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+        std::string detail = "TLS handshake";
+        const long verify = SSL_get_verify_result(ssl_);
+        if (verify != X509_V_OK) detail = X509_verify_cert_error_string(verify);
+        const unsigned long code = ERR_get_error();
+        ERR_clear_error();
+        std::error_code cause;
+        if (code != 0) cause = std::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+        fail(Reason(error::tls_failed, cause, detail));
+        return;
+      }
+      handshake_done_ = true;
+      flush();
+      if (!held_.empty()) {
+        std::string held = std::move(held_);
+        held_.clear();
+        encrypt(held);
+      }
+      if (closing_) {
+        finish_close();
+        return;
+      }
+    }
+    char buf[16 * 1024];
+    for (;;) {
+      const int n = SSL_read(ssl_, buf, sizeof buf);
+      if (n > 0) {
+        inner_->data_received(std::string_view(buf, static_cast<std::size_t>(n)));
+        if (failed_ || !has_transport()) return;
+        continue;
+      }
+      const int err = SSL_get_error(ssl_, n);
+      flush();
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+      if (err == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
+        peer_closed_ = true;
+        if (!closing_ && !inner_->eof_received()) lose_connection();
+        return;
+      }
+      const unsigned long code = ERR_get_error();
+      ERR_clear_error();
+      fail(Reason(error::tls_failed,
+                  code ? std::error_code(static_cast<int>(code), asio::error::get_ssl_category())
+                       : std::error_code(),
+                  "reading a TLS record"));
+      return;
+    }
+  }
+
+  void finish_close() {
+    SSL_shutdown(ssl_);  // queues close_notify
+    flush();
+    below().lose_connection();
+  }
+
+  void fail(Reason reason) {
+    if (failed_) return;
+    failed_ = true;
+    failure_ = std::move(reason);
+    below().abort_connection();
+  }
+
+  std::unique_ptr<Protocol> inner_;
+  SSL* ssl_ = nullptr;
+  std::string held_;  // written before the handshake completed
+  std::optional<Reason> failure_;
+  bool handshake_done_ = false;
+  bool closing_ = false;
+  bool failed_ = false;
+  bool peer_closed_ = false;
+};
+
+StartTls& wrapper(Transport& transport) {
+  auto* w = dynamic_cast<StartTls*>(&transport);
+  if (!w)
+    throw std::logic_error(
+        "start_tls: the transport is not a with_start_tls wrapper (wrap the protocol with "
+        "with_start_tls when the factory builds it)");
+  return *w;
+}
+
+}  // namespace
+
+std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner) {
+  if (!inner) throw std::invalid_argument("with_start_tls: null protocol");
+  return std::make_unique<StartTls>(std::move(inner));
+}
+
+void start_tls(Transport& transport, const TlsClientContext& context,
+               const std::string& server_name) {
+  auto& impl = context.impl();
+  wrapper(transport).begin(const_cast<asio::ssl::context&>(impl.ctx).native_handle(), false,
+                           &impl, server_name);
+}
+
+void start_tls(Transport& transport, const TlsServerContext& context) {
+  wrapper(transport).begin(context.impl().ctx.native_handle(), true, nullptr, {});
+}
+
+std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
+                                          const TlsServerContext& context,
+                                          const std::string& interface) {
+  if (port < 0 || port > 65535)
+    throw std::invalid_argument("listen_ssl: port must be in 0..65535, got " +
+                                std::to_string(port));
+  tcp::endpoint ep(tcp::v4(), static_cast<std::uint16_t>(port));
+  if (!interface.empty()) {
+    std::error_code ec;
+    const auto address = asio::ip::make_address(interface, ec);
+    if (ec)
+      throw std::invalid_argument("listen_ssl: interface must be a numeric address, got '" +
+                                  interface + "'");
+    ep = tcp::endpoint(address, static_cast<std::uint16_t>(port));
+  }
+  auto listening = std::make_shared<TlsPort>(reactor, factory, context);
+  std::error_code ec;
+  listening->open(ep, ec);
+  if (ec)
+    throw std::system_error(normalize_os_error(ec),
+                            "listen_ssl on " + (interface.empty() ? "*" : interface) + ":" +
+                                std::to_string(port));
+  return listening;
+}
+
+std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
+                                       ClientFactory& factory, const TlsClientContext& context) {
+  if (port < 1 || port > 65535)
+    throw std::invalid_argument("connect_ssl: port must be in 1..65535, got " +
+                                std::to_string(port));
+  if (host.empty()) throw std::invalid_argument("connect_ssl: empty host");
+  auto connector = std::make_shared<TlsConnector>(reactor, std::move(host), port, factory, context);
+  connector->connect();
+  return connector;
+}
+
+std::optional<TlsInfo> tls_info(const Transport& transport) {
+  if (const auto* t = dynamic_cast<const TlsTransport*>(&transport)) return t->info();
+  if (const auto* w = dynamic_cast<const StartTls*>(&transport)) return w->info();
+  return std::nullopt;
+}
+
+}  // namespace torsion

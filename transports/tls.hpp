@@ -1,0 +1,140 @@
+#pragma once
+/// \file
+/// TLS over TCP (OpenSSL through asio::ssl): listen_ssl and connect_ssl. Link
+/// `torsion_tls` (meson: torsion_tls_dep), which brings in OpenSSL.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "framework/listening_port.hpp"
+#include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
+
+namespace torsion {
+
+/// What a TLS server presents and accepts.
+struct TlsServerOptions {
+  /// PEM file with the server's certificate followed by its chain.
+  std::string certificate_chain_file;
+  /// PEM file with the private key of that certificate.
+  std::string private_key_file;
+  /// Protocols offered for ALPN, most preferred first (e.g. {"h2", "http/1.1"}); empty
+  /// for no ALPN. A client offering none of them is still accepted, with no protocol.
+  std::vector<std::string> alpn;
+  /// Seconds a client may take to complete the handshake.
+  double handshake_timeout = 30;
+  /// Seconds to wait for the peer's close_notify after sending ours on lose_connection.
+  double close_timeout = 5;
+};
+
+/// How a TLS client checks the server. Verification is on unless switched off here.
+struct TlsClientOptions {
+  /// PEM file of the certificate authorities to trust; empty: the system's default store.
+  std::string ca_file;
+  /// Check the server's certificate chain and its name. Setting this false accepts any
+  /// server (man-in-the-middle included): for tests and debugging only.
+  bool verify_peer = true;
+  /// The name sent as SNI and checked against the certificate; empty: the host given to
+  /// connect_ssl (a numeric host is checked as an IP address and sent without SNI).
+  std::string server_name;
+  /// Protocols offered for ALPN, most preferred first.
+  std::vector<std::string> alpn;
+  /// Seconds for resolving, connecting and the handshake together; 0 for no limit.
+  double timeout = 30;
+  /// Seconds to wait for the peer's close_notify after sending ours on lose_connection.
+  double close_timeout = 5;
+};
+
+/// A loaded server configuration (certificates and keys are read once, when it is made).
+/// Share one among many ports.
+class TlsServerContext {
+ public:
+  /// Loads the files. Throws std::invalid_argument naming the file and OpenSSL's reason
+  /// when a file cannot be read or the key does not match the certificate.
+  explicit TlsServerContext(const TlsServerOptions& options);
+  ~TlsServerContext();
+  TlsServerContext(const TlsServerContext&) = delete;
+  TlsServerContext& operator=(const TlsServerContext&) = delete;
+  struct Impl;
+  Impl& impl() const noexcept { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A loaded client configuration. Share one among many connections.
+class TlsClientContext {
+ public:
+  /// Loads the trust store. Throws std::invalid_argument for an unreadable ca_file.
+  explicit TlsClientContext(const TlsClientOptions& options = {});
+  ~TlsClientContext();
+  TlsClientContext(const TlsClientContext&) = delete;
+  TlsClientContext& operator=(const TlsClientContext&) = delete;
+  struct Impl;
+  Impl& impl() const noexcept { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// What was negotiated on a TLS connection.
+struct TlsInfo {
+  std::string version;      ///< "TLSv1.3"
+  std::string cipher;       ///< "TLS_AES_256_GCM_SHA384"
+  std::string alpn;         ///< the ALPN protocol, empty when none was agreed
+  std::string server_name;  ///< the SNI name the client sent (server side) or used
+  std::string peer_subject; ///< the peer certificate's subject, empty when none
+};
+
+/// Listens on `port` like listen_tcp; each accepted connection does the TLS handshake
+/// first and only then gets a protocol from `factory` (so a failed handshake, logged at
+/// info level, never reaches a protocol). `context` must outlive the port and its
+/// connections. Throws as listen_tcp does.
+std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
+                                          const TlsServerContext& context,
+                                          const std::string& interface = "");
+
+/// Connects like connect_tcp, then does the TLS handshake (SNI, verification, ALPN as
+/// the context says). A failed handshake arrives as client_connection_failed with
+/// error::tls_failed and a message that says why (e.g. "certificate verify failed:
+/// unable to get local issuer certificate", "hostname mismatch", "certificate has
+/// expired", "wrong version number" for a peer that does not speak TLS).
+///
+/// On the connection: writes made during one callback are coalesced into as few TLS
+/// records as possible; lose_connection sends close_notify after the queued bytes and
+/// waits for the peer's close_notify at most close_timeout seconds; lose_write_connection
+/// behaves as lose_connection (TLS has no portable half-close). `context` must outlive
+/// the connector and its connections.
+std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
+                                       ClientFactory& factory, const TlsClientContext& context);
+
+/// Wraps `inner` so that it can later switch its connection to TLS with start_tls
+/// (STARTTLS), over any stream transport (TCP, Unix, in-memory). Until then every event
+/// and call passes straight through; `inner`'s transport() is the wrapper. Throws
+/// std::invalid_argument for a null protocol.
+std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner);
+
+/// Switches the connection behind `transport` (the transport() of a protocol wrapped by
+/// with_start_tls) to TLS as a client, verifying the server as `context` says under the
+/// name `server_name` (also sent as SNI unless it is a numeric address). Every byte
+/// written before the call is sent in clear first, in order; every byte written after it
+/// is held until the handshake completes and then sent encrypted. Bytes received in the
+/// data_received call that makes the switch count as clear text; later ones as TLS.
+/// A failed handshake ends the connection with error::tls_failed saying why.
+/// lose_connection then sends close_notify (without waiting for the peer's).
+/// Throws std::logic_error if `transport` is not a with_start_tls wrapper or TLS was
+/// already started. `context` must outlive the connection.
+void start_tls(Transport& transport, const TlsClientContext& context,
+               const std::string& server_name);
+
+/// As above, as the TLS server.
+void start_tls(Transport& transport, const TlsServerContext& context);
+
+/// The negotiated parameters when `transport` is a TLS transport (or a with_start_tls
+/// wrapper whose handshake completed), else nullopt.
+std::optional<TlsInfo> tls_info(const Transport& transport);
+
+}  // namespace torsion
