@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
 
   const double wall_start = wall_seconds();
   const double cpu_start = cpu_seconds();
+  // [snippet:blocking-send]
   std::size_t sent = 0;
   while (sent < payload.size()) {
     // Blocks until the kernel has taken everything (or a signal interrupts it).
@@ -96,6 +97,7 @@ int main(int argc, char** argv) {
     sent += static_cast<std::size_t>(n);
   }
   close(fd);
+  // [end]
   std::printf("step=blocking bytes=%zu wall=%.2fs cpu=%.2fs work_slices=0\n", sent,
               wall_seconds() - wall_start, cpu_seconds() - cpu_start);
   return 0;

@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
 
   const double wall_start = wall_seconds();
   const double cpu_start = cpu_seconds();
+  // [snippet:eagain-loop]
   std::size_t sent = 0;
   long slices = 0;
   while (sent < payload.size()) {
@@ -143,6 +144,7 @@ int main(int argc, char** argv) {
     }
   }
   close(fd);
+  // [end]
   std::printf("step=nonblocking bytes=%zu wall=%.2fs cpu=%.2fs work_slices=%ld\n", sent,
               wall_seconds() - wall_start, cpu_seconds() - cpu_start, slices);
   return 0;

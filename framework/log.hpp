@@ -34,8 +34,8 @@ struct LogContext {
 
 /// One event as a LogEventSink sees it. The references are valid during the sink call only.
 struct LogEvent {
-  LogLevel level;
-  std::string_view message;
+  LogLevel level;             ///< the event's severity
+  std::string_view message;   ///< what happened, without the context
   const LogContext* context;  ///< null when the event is not about a connection
 };
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "transports/tcp.hpp"
+#include "transports/unix.hpp"
 
 namespace torsion {
 
@@ -103,6 +104,90 @@ std::unique_ptr<ClientEndpoint> parse_tcp_client(Reactor& reactor, EndpointDescr
                                              options);
 }
 
+// --- unix ----------------------------------------------------------------------------
+
+constexpr std::size_t kMaxUnixPath = 107;  // sockaddr_un's sun_path, less the terminator
+
+std::string unix_path(EndpointDescription& d) {
+  std::string path = d.required("path");
+  if (path.size() > kMaxUnixPath)
+    throw d.error("path", path, "must be at most " + std::to_string(kMaxUnixPath) + " bytes");
+  if (path.find('\0') != std::string::npos) throw d.error("path", path, "must not hold a NUL byte");
+  return path;
+}
+
+class UnixServerEndpoint final : public ServerEndpoint {
+ public:
+  UnixServerEndpoint(Reactor& reactor, std::string path, UnixListenOptions options)
+      : reactor_(reactor), path_(std::move(path)), options_(options) {}
+
+  using ServerEndpoint::listen;
+  std::shared_ptr<ListeningPort> listen(Factory& factory, std::error_code& ec) override {
+    return listen_unix(reactor_, path_, factory, options_, ec);
+  }
+
+  std::string description() const override {
+    std::string d = "unix:" + escape_endpoint_value(path_);
+    if (options_.mode >= 0) {
+      char mode[16];
+      std::snprintf(mode, sizeof mode, "%o", static_cast<unsigned>(options_.mode));
+      d += std::string(":mode=") + mode;
+    }
+    d += ":backlog=" + std::to_string(options_.backlog);
+    d += options_.remove_stale ? ":remove_stale=true" : ":remove_stale=false";
+    return d;
+  }
+
+ private:
+  Reactor& reactor_;
+  std::string path_;
+  UnixListenOptions options_;
+};
+
+class UnixClientEndpoint final : public ClientEndpoint {
+ public:
+  UnixClientEndpoint(Reactor& reactor, std::string path, UnixConnectOptions options)
+      : reactor_(reactor), path_(std::move(path)), options_(options) {}
+
+  std::shared_ptr<Connector> connect(ClientFactory& factory) override {
+    return connect_unix(reactor_, path_, factory, options_);
+  }
+
+  std::string description() const override {
+    return "unix:" + escape_endpoint_value(path_) + ":timeout=" + format_seconds(options_.timeout);
+  }
+
+ private:
+  Reactor& reactor_;
+  std::string path_;
+  UnixConnectOptions options_;
+};
+
+std::unique_ptr<ServerEndpoint> parse_unix_server(Reactor& reactor, EndpointDescription& d) {
+  d.name_positional({"path"});
+  d.check_known({"path", "mode", "backlog", "remove_stale"});
+  std::string path = unix_path(d);
+  UnixListenOptions options;
+  if (auto mode = d.get("mode")) {  // octal, as chmod takes it: mode=660
+    const bool octal = !mode->empty() && mode->size() <= 4 &&
+                       mode->find_first_not_of("01234567") == std::string::npos;
+    if (!octal) throw d.error("mode", *mode, "must be octal permission bits such as 600 or 0660");
+    options.mode = static_cast<int>(std::stoul(*mode, nullptr, 8));
+  }
+  options.backlog = static_cast<int>(d.integer("backlog", 1, 65535, options.backlog));
+  options.remove_stale = d.boolean("remove_stale", options.remove_stale);
+  return std::make_unique<UnixServerEndpoint>(reactor, std::move(path), options);
+}
+
+std::unique_ptr<ClientEndpoint> parse_unix_client(Reactor& reactor, EndpointDescription& d) {
+  d.name_positional({"path"});
+  d.check_known({"path", "timeout"});
+  std::string path = unix_path(d);
+  UnixConnectOptions options;
+  options.timeout = d.number("timeout", 0, 86400 * 365, options.timeout);
+  return std::make_unique<UnixClientEndpoint>(reactor, std::move(path), options);
+}
+
 // --- the registry ---------------------------------------------------------------------
 // A new transport adds its parsers to the built-in lists below (one line each), so that
 // they exist without any registration call: self-registering statics in a static library
@@ -112,9 +197,11 @@ struct Registry {
   std::mutex mutex;
   std::map<std::string, ServerEndpointParser, std::less<>> servers{
       {"tcp", parse_tcp_server},
+      {"unix", parse_unix_server},
   };
   std::map<std::string, ClientEndpointParser, std::less<>> clients{
       {"tcp", parse_tcp_client},
+      {"unix", parse_unix_client},
   };
 };
 
@@ -176,6 +263,75 @@ std::vector<std::string> server_endpoint_types() {
 std::vector<std::string> client_endpoint_types() {
   auto& r = registry();
   return keys(r.clients, r.mutex);
+}
+
+namespace {
+
+// connect_stream over any endpoint. The factory must outlive the connection; the protocol
+// owns it (not the ready handler, which StreamProtocol drops once it has fired), and until
+// then it owns itself.
+class EndpointStreamFactory;
+
+class EndpointStreamProtocol final : public StreamProtocol {
+ public:
+  EndpointStreamProtocol(Reactor& reactor, Ready on_ready, StreamOptions options,
+                         std::shared_ptr<EndpointStreamFactory> factory)
+      : StreamProtocol(reactor, std::move(on_ready), options), factory_(std::move(factory)) {}
+
+ private:
+  std::shared_ptr<EndpointStreamFactory> factory_;
+};
+
+class EndpointStreamFactory final : public ClientFactory {
+ public:
+  EndpointStreamFactory(Reactor& reactor, StreamOptions options)
+      : reactor_(reactor), options_(options) {}
+
+  std::unique_ptr<Protocol> build_protocol(const Address&) override {
+    Deferred<Stream> result = result_;
+    return std::make_unique<EndpointStreamProtocol>(
+        reactor_,
+        [result](Stream stream) mutable {
+          if (!result.called()) result.callback(std::move(stream));  // else: dropped, closed
+        },
+        options_, std::move(self_));
+  }
+
+  void client_connection_failed(Connector&, const Reason& reason) override {
+    auto keep = std::move(self_);
+    Deferred<Stream> result = result_;
+    reactor_.call_soon([keep, result, reason]() mutable {
+      if (!result.called()) result.errback(ConnectionError(reason));
+    });
+  }
+
+  std::shared_ptr<EndpointStreamFactory> self_;
+  std::shared_ptr<Connector> connector_;
+  Deferred<Stream> result_;
+
+ private:
+  Reactor& reactor_;
+  StreamOptions options_;
+};
+
+}  // namespace
+
+Deferred<Stream> connect_stream(Reactor& reactor, ClientEndpoint& endpoint, StreamOptions options) {
+  auto factory = std::make_shared<EndpointStreamFactory>(reactor, options);
+  std::weak_ptr<EndpointStreamFactory> weak = factory;
+  factory->result_ = Deferred<Stream>([weak](Deferred<Stream>&) {
+    if (auto f = weak.lock())
+      if (f->connector_) f->connector_->disconnect();
+  });
+  factory->self_ = factory;
+  Deferred<Stream> result = factory->result_;
+  try {
+    factory->connector_ = endpoint.connect(*factory);
+  } catch (...) {
+    factory->self_.reset();
+    throw;
+  }
+  return result;
 }
 
 std::unique_ptr<ServerEndpoint> server_from_string(Reactor& reactor, std::string_view description) {

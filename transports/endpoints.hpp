@@ -8,7 +8,10 @@
 /// Built-in types:
 ///  - server "tcp": `tcp:PORT[:interface=ADDR][:backlog=N][:reuse_port=BOOL]`
 ///    (PORT may also be `port=PORT`; ADDR numeric, IPv6 colons escaped: `interface=\:\:1`);
-///  - client "tcp": `tcp:HOST:PORT[:timeout=SECONDS]` or `tcp:host=HOST:port=PORT[...]`.
+///  - client "tcp": `tcp:HOST:PORT[:timeout=SECONDS]` or `tcp:host=HOST:port=PORT[...]`;
+///  - server "unix": `unix:PATH[:mode=OCTAL][:backlog=N][:remove_stale=BOOL]`
+///    (PATH may also be `path=PATH`; '@' starts an abstract name; mode as chmod: 660);
+///  - client "unix": `unix:PATH[:timeout=SECONDS]`.
 /// Other transports add theirs with register_server_endpoint / register_client_endpoint;
 /// user code can register its own types the same way.
 ///
@@ -21,10 +24,12 @@
 #include <system_error>
 #include <vector>
 
+#include "framework/deferred.hpp"
 #include "framework/endpoints.hpp"
 #include "framework/listening_port.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "framework/stream.hpp"
 
 namespace torsion {
 
@@ -82,5 +87,14 @@ std::unique_ptr<ServerEndpoint> server_from_string(Reactor& reactor, std::string
 /// Parses `description` into a client endpoint, without connecting yet. Throws
 /// EndpointError naming the bad parameter and value.
 std::unique_ptr<ClientEndpoint> client_from_string(Reactor& reactor, std::string_view description);
+
+/// Connects through `endpoint` and fires (from the loop) with the connection as a Stream,
+/// for Deferred chains and coroutines, whatever the transport:
+/// `Stream s = co_await connect_stream(reactor, *client_from_string(reactor, "unix:@app"));`
+/// Fails with ConnectionError (reason(): connection_refused, timed_out...). Cancelling it
+/// stops the attempt (CancelledError); a connection that completes after the cancel is
+/// closed at once. The endpoint is used during this call only.
+Deferred<Stream> connect_stream(Reactor& reactor, ClientEndpoint& endpoint,
+                                StreamOptions options = {});
 
 }  // namespace torsion

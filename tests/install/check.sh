@@ -113,8 +113,6 @@ int main() {
 }
 EOF
 
-project_version=$(sed -n "s/^  version: '\([^']*\)',$/\1/p" "$src/meson.build" | head -1)
-
 # --- 1. installed torsion -----------------------------------------------------------------
 prefix="$work/prefix"
 meson setup "$work/torsion-build" "$src" --prefix "$prefix" -Dtests=false \
@@ -122,6 +120,8 @@ meson setup "$work/torsion-build" "$src" --prefix "$prefix" -Dtests=false \
   && ninja -C "$work/torsion-build" -j"$jobs" >"$work/build.log" 2>&1 \
   && meson install -C "$work/torsion-build" --quiet >"$work/install.log" 2>&1
 check "meson install into a prefix" $? "$work/install.log"
+project_version=$(meson introspect "$work/torsion-build" --projectinfo 2>/dev/null \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])' 2>/dev/null)
 
 pc=$(find "$prefix" -name torsion.pc -print -quit)
 [ -n "$pc" ] && [ -f "$prefix/include/torsion/framework/protocol.hpp" ] \

@@ -1,0 +1,62 @@
+#include <memory>
+#include <optional>
+
+#include "docs/snippets/snippets.hpp"
+#include "framework/deferred.hpp"
+#include "framework/protocol.hpp"
+#include "framework/stream.hpp"
+#include "framework/task.hpp"
+#include "transports/tcp.hpp"
+#include "transports/tcp_stream.hpp"
+
+namespace docs {
+namespace {
+
+class Echo : public torsion::Protocol {
+ public:
+  void data_received(std::string_view data) override { transport().write(data); }
+};
+
+// [snippet:coroutine-client]
+torsion::Task<std::string> ask(torsion::Reactor& reactor, int port) {
+  torsion::Stream s = co_await torsion::connect_stream(reactor, "127.0.0.1", port);
+  s.write("hello\n");
+  std::optional<std::string> line = co_await s.read_line(1024);  // nullopt at end of stream
+  s.close();
+  co_return line.value_or("<nothing>");
+}
+// [end]
+
+}  // namespace
+
+std::string deferred_and_coroutine(torsion::Reactor& reactor) {
+  auto echo = torsion::make_factory<Echo>();
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, echo, loopback);
+  const int closed_port = [&] {
+    auto p = torsion::listen_tcp(reactor, 0, echo, loopback);
+    p->stop_listening();
+    return static_cast<int>(p->port());
+  }();
+
+  std::string outcome;
+  // [snippet:deferred-chain]
+  torsion::connect_stream(reactor, "127.0.0.1", closed_port)
+      .add_callback([](torsion::Stream) { return std::string("connected"); })
+      .catch_error<torsion::ConnectionError>(
+          [](const torsion::ConnectionError& e) { return "failed: " + e.reason().message(); })
+      .add_callback([&outcome](std::string what) { outcome = what; });
+  // [end]
+  reactor.run_until([&] { return !outcome.empty(); }, 10);
+
+  std::string reply;
+  // [snippet:run-a-task]
+  ask(reactor, port->port()).deferred().add_callback([&reply](std::string r) { reply = r; });
+  reactor.run_until([&] { return !reply.empty(); }, 10);
+  // [end]
+  reactor.run_until([&] { return reactor.connection_count() == 0; }, 10);
+  return outcome + " / " + reply;
+}
+
+}  // namespace docs

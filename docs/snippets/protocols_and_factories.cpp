@@ -1,0 +1,119 @@
+#include <cstdio>
+#include <memory>
+
+#include "docs/snippets/snippets.hpp"
+#include "framework/protocol.hpp"
+#include "transports/tcp.hpp"
+
+namespace docs {
+namespace {
+
+// [snippet:echo]
+class Echo : public torsion::Protocol {
+ public:
+  void data_received(std::string_view data) override { transport().write(data); }
+};
+// [end]
+
+// [snippet:hello-client]
+class Hello : public torsion::Protocol {
+ public:
+  explicit Hello(std::string& reply) : reply_(reply) {}
+  void connection_made() override { transport().write("hello"); }
+  void data_received(std::string_view data) override {
+    reply_.append(data);
+    if (reply_.size() >= 5) transport().lose_connection();  // flushes, then closes
+  }
+
+ private:
+  std::string& reply_;
+};
+
+class HelloFactory : public torsion::ClientFactory {
+ public:
+  HelloFactory(torsion::Reactor& reactor, std::string& reply) : reactor_(reactor), reply_(reply) {}
+  std::unique_ptr<torsion::Protocol> build_protocol(const torsion::Address&) override {
+    return std::make_unique<Hello>(reply_);
+  }
+  void client_connection_failed(torsion::Connector&, const torsion::Reason& why) override {
+    std::fprintf(stderr, "%s\n", why.message().c_str());  // e.g. "connection refused: ..."
+    reactor_.stop();
+  }
+  void client_connection_lost(torsion::Connector&, const torsion::Reason&) override {
+    reactor_.stop();
+  }
+
+ private:
+  torsion::Reactor& reactor_;
+  std::string& reply_;
+};
+// [end]
+
+// [snippet:limited-factory]
+// Refuses connections beyond `limit` at once: a null protocol closes the socket
+// without any protocol event.
+class LimitedFactory : public torsion::Factory {
+ public:
+  explicit LimitedFactory(int limit) : limit_(limit) {}
+  std::unique_ptr<torsion::Protocol> build_protocol(const torsion::Address&) override {
+    if (live_ >= limit_) return nullptr;
+    return std::make_unique<Counted>(*this);
+  }
+  int live() const { return live_; }
+
+ private:
+  class Counted : public torsion::Protocol {
+   public:
+    explicit Counted(LimitedFactory& f) : f_(f) { ++f_.live_; }
+    void connection_lost(const torsion::Reason&) override { --f_.live_; }
+
+   private:
+    LimitedFactory& f_;
+  };
+  int limit_;
+  int live_ = 0;
+};
+// [end]
+
+}  // namespace
+
+std::string hello_through_echo(torsion::Reactor& reactor) {
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  std::string reply;
+  // [snippet:listen-and-connect]
+  auto echo = torsion::make_factory<Echo>();  // builds an Echo per connection
+  auto port = torsion::listen_tcp(reactor, 0, echo, loopback);  // 0: the kernel picks
+
+  HelloFactory hello(reactor, reply);
+  torsion::connect_tcp(reactor, "127.0.0.1", port->port(), hello);
+  reactor.run();  // until HelloFactory stops it
+  // [end]
+  return reply;
+}
+
+int connections_refused_over_limit(torsion::Reactor& reactor) {
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  LimitedFactory limited(1);
+  auto port = torsion::listen_tcp(reactor, 0, limited, loopback);
+  // Two clients that stay connected: the second is refused by the factory.
+  struct Idle : torsion::Protocol {};
+  struct Clients : torsion::ClientFactory {
+    int lost = 0;
+    std::unique_ptr<torsion::Protocol> build_protocol(const torsion::Address&) override {
+      return std::make_unique<Idle>();
+    }
+    void client_connection_lost(torsion::Connector&, const torsion::Reason&) override { ++lost; }
+  } clients;
+  auto first = torsion::connect_tcp(reactor, "127.0.0.1", port->port(), clients);
+  reactor.run_until([&] { return limited.live() == 1; }, 10);
+  auto second = torsion::connect_tcp(reactor, "127.0.0.1", port->port(), clients);
+  reactor.run_until([&] { return clients.lost == 1; }, 10);  // the refused one closes
+  const int refused = clients.lost;
+  first->disconnect();
+  reactor.run_until([&] { return reactor.connection_count() == 0; }, 10);
+  return refused;
+}
+
+}  // namespace docs

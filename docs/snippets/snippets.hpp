@@ -1,0 +1,45 @@
+#pragma once
+// The runnable parts of the documentation's snippets; docs/snippets_test.cpp calls each
+// one and checks what it returns, so every page's code is both compiled and run.
+
+#include <string>
+#include <vector>
+
+#include "framework/reactor.hpp"
+#include "framework/transport.hpp"
+
+namespace docs {
+
+// reactor_and_timers.cpp
+std::vector<std::string> timers_in_order(torsion::Reactor& reactor);
+std::vector<std::string> priorities_in_order(torsion::Reactor& reactor);
+long sum_on_a_worker_thread(torsion::Reactor& reactor);
+
+// protocols_and_factories.cpp
+std::string hello_through_echo(torsion::Reactor& reactor);
+int connections_refused_over_limit(torsion::Reactor& reactor);
+
+// transports.cpp
+void three_ways_to_write(torsion::Transport& t, std::string big_payload);
+std::string request_with_half_close(torsion::Reactor& reactor);
+
+// flow_control.cpp
+std::size_t bytes_from_pull_producer(torsion::Reactor& reactor, std::size_t total);
+bool proxy_pauses_reading();
+
+// endpoints.cpp
+std::string echo_through_endpoints(torsion::Reactor& reactor);
+std::string endpoint_error_message(torsion::Reactor& reactor);
+void register_loopback_endpoint();
+
+// why_a_reactor.cpp
+std::size_t bulk_write_with_idle_work(torsion::Reactor& reactor, std::size_t bytes,
+                                      long& slices);
+
+// async_styles.cpp
+std::string deferred_and_coroutine(torsion::Reactor& reactor);
+
+// logging.cpp
+std::vector<std::string> logged_lines();
+
+}  // namespace docs

@@ -1,0 +1,100 @@
+// Runs the documentation's snippets (docs/snippets/*.cpp) and checks what they do, so
+// that a page's code is not only compiled but also right.
+#include "docs/snippets/snippets.hpp"
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "framework/log.hpp"
+#include "framework/testing/string_transport.hpp"
+#include "transports/endpoints.hpp"
+
+TEST_CASE("reactor-and-timers: call_later, cancel, reset, delay") {
+  torsion::Reactor reactor;
+  CHECK(docs::timers_in_order(reactor) == std::vector<std::string>{"soon", "later"});
+}
+
+TEST_CASE("reactor-and-timers: priorities") {
+  torsion::Reactor reactor;
+  CHECK(docs::priorities_in_order(reactor) == std::vector<std::string>{"high", "normal", "idle"});
+}
+
+TEST_CASE("reactor-and-timers: call_from_thread") {
+  torsion::Reactor reactor;
+  CHECK(docs::sum_on_a_worker_thread(reactor) == 500500);
+}
+
+TEST_CASE("protocols-and-factories: echo and a client") {
+  torsion::Reactor reactor;
+  CHECK(docs::hello_through_echo(reactor) == "hello");
+}
+
+TEST_CASE("protocols-and-factories: a factory that refuses") {
+  torsion::Reactor reactor;
+  CHECK(docs::connections_refused_over_limit(reactor) == 1);
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("transports: three ways to write") {
+  torsion::testing::StringTransport t;
+  torsion::Protocol protocol;
+  t.connect(protocol);
+  docs::three_ways_to_write(t, "BIG");
+  CHECK(t.value() ==
+        "copied, or sent at onceBIGHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+}
+
+TEST_CASE("transports: half-close request and answer") {
+  torsion::Reactor reactor;
+  CHECK(docs::request_with_half_close(reactor) == "HELLO, TORSION");
+}
+
+TEST_CASE("flow-control: a pull producer") {
+  torsion::Reactor reactor;
+  CHECK(docs::bytes_from_pull_producer(reactor, 1024 * 1024 + 7) == 1024 * 1024 + 7);
+}
+
+TEST_CASE("flow-control: proxy back-pressure") { CHECK(docs::proxy_pauses_reading()); }
+
+TEST_CASE("endpoints: from strings") {
+  torsion::Reactor reactor;
+  CHECK(docs::echo_through_endpoints(reactor) == "ping");
+  CHECK(docs::endpoint_error_message(reactor) ==
+        "endpoint 'tcp:8080:backlog=lots': parameter 'backlog' must be an integer in "
+        "1..65535, got 'lots'");
+}
+
+TEST_CASE("endpoints: registering a type") {
+  docs::register_loopback_endpoint();
+  torsion::Reactor reactor;
+  auto echo = torsion::make_factory<torsion::Protocol>();
+  auto port = torsion::server_from_string(reactor, "loopback:0")->listen(echo);
+  CHECK(port->get_host().host() == "127.0.0.1");
+  CHECK_THROWS_AS(torsion::server_from_string(reactor, "loopback:0:interface=::"),
+                  torsion::EndpointError);
+}
+
+TEST_CASE("logging: routing and context") {
+  const auto lines = docs::logged_lines();
+  CHECK(lines == std::vector<std::string>{
+                     "info: starting",
+                     "warning: conn " + lines.at(1).substr(14, lines.at(1).find(' ', 14) - 14) +
+                         " 127.0.0.1:8080 <- 127.0.0.1:40312: client too slow, dropping it",
+                     "id=0 msg=structured"});
+  CHECK(torsion::log_level() == torsion::LogLevel::info);
+}
+
+TEST_CASE("why-a-reactor: a transport write with work at idle priority") {
+  torsion::Reactor reactor;
+  long slices = 0;
+  CHECK(docs::bulk_write_with_idle_work(reactor, 8 * 1024 * 1024, slices) == 8 * 1024 * 1024);
+  CHECK(slices > 0);
+}
+
+TEST_CASE("async-styles: a Deferred chain and a coroutine") {
+  torsion::Reactor reactor;
+  const std::string got = docs::deferred_and_coroutine(reactor);
+  CHECK(got.rfind("failed: connection refused", 0) == 0);
+  CHECK(got.substr(got.size() - 7) == "/ hello");  // read_line drops the "\n"
+}
