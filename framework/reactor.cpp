@@ -399,6 +399,14 @@ void Reactor::shutdown_wait(double deadline) {
     shutdown_after();
     return;
   }
+  if (d.aborted && seconds() >= deadline + 1.0) {
+    // Something tracked ignored the abort (a child process still running...): a shutdown
+    // must end all the same.
+    log(LogLevel::warning, std::to_string(d.connections.size()) +
+                               " connection(s) still open 1 s after being aborted: stopping");
+    shutdown_after();
+    return;
+  }
   if (!d.aborted && seconds() >= deadline) {
     d.aborted = true;
     if (d.connections.size() > 0) {

@@ -148,6 +148,10 @@ class ChildProcess final : public ProcessTransport,
     return true;
   }
 
+  // Tracked: a reactor shutdown closes the pipes; the child runs on (it is not ours to
+  // kill), and the reactor stops after its grace period even if the child has not exited.
+  void lose_tracked() override { lose_connection(); }
+  void abort_tracked() override { lose_connection(); }
   void release_tracked() override {
     released_ = true;
     std::error_code ec;

@@ -318,6 +318,8 @@ class TlsTransport final : public Transport,
   }
   void stop_producing() override { lose_connection(); }
 
+  void lose_tracked() override { lose_connection(); }
+  void abort_tracked() override { abort_connection(); }
   void release_tracked() override {
     released_ = true;
     state_ = State::closed;

@@ -150,7 +150,9 @@ class UdpTransport final : public DatagramTransport,
     ec = normalize_os_error(ec);
   }
 
-  // Tracked
+  // Tracked: a reactor shutdown closes the endpoint.
+  void lose_tracked() override { stop_listening(); }
+  void abort_tracked() override { stop_listening(); }
   void release_tracked() override {
     open_ = false;
     finished_ = true;

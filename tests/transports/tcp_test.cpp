@@ -470,3 +470,30 @@ TEST_CASE("disconnect cancels an attempt in progress") {
   wait_for(reactor, [&] { return client.lost == 1; }, "the close");
   CHECK(client.lost_reason->clean());
 }
+
+TEST_CASE("a callback exception is logged with the connection id and both addresses") {
+  Reactor reactor;
+  std::vector<LogContext> contexts;
+  std::vector<std::string> messages;
+  set_log_event_sink([&](const LogEvent& e) {
+    if (!e.context) return;
+    contexts.push_back(*e.context);
+    messages.emplace_back(e.message);
+  });
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_data = [](Record&, std::string_view) { throw std::runtime_error("protocol bug"); };
+  };
+  auto port = listen_tcp(reactor, 0, server, loopback());
+  RecordingClientFactory client;
+  client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("x"); }; };
+  connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  wait_for(reactor, [&] { return client.lost == 1 && server.records.size() == 1 && server.records[0].done(); },
+           "the aborted connection to end");
+  set_log_sink(nullptr);
+  REQUIRE(contexts.size() == 1);
+  CHECK(contexts[0].connection_id > 0);
+  CHECK(contexts[0].host.port() == port->port());
+  CHECK(contexts[0].peer.host() == "127.0.0.1");
+  CHECK(messages[0].find("exception in data_received: protocol bug") != std::string::npos);
+}

@@ -50,6 +50,9 @@ class StreamTransport final : public Transport,
         host_(std::move(host)),
         peer_(std::move(peer)) {}
 
+  // Who this connection is, for log lines: "conn 7 127.0.0.1:8080 <- 127.0.0.1:40312: ...".
+  LogContext log_context() const { return LogContext{id_, host_, peer_}; }
+
   ~StreamTransport() override { connections_.unlink(*this); }
 
   // Attaches the protocol, calls connection_made and starts reading. From the loop only.
@@ -65,6 +68,7 @@ class StreamTransport final : public Transport,
       close_hard(Reason::from_os_error(ec, "setting non-blocking mode"));
       return;
     }
+    if (log_enabled(LogLevel::debug)) log(LogLevel::debug, log_context(), "connection made");
     guarded("connection_made", [&] { protocol_->make_connection(*this); });
     if (state_ == State::open && !read_paused_) start_read();
   }
@@ -213,14 +217,13 @@ class StreamTransport final : public Transport,
     try {
       fn();
     } catch (const std::exception& e) {
-      log(LogLevel::error, std::string("exception in ") + what + " (peer " + peer_.to_string() +
-                               ", host " + host_.to_string() + "): " + e.what() +
-                               "; aborting the connection");
+      log(LogLevel::error, log_context(),
+          std::string("exception in ") + what + ": " + e.what() + "; aborting the connection");
       close_hard(Reason(error::callback_threw, {}, std::string(what) + ": " + e.what(),
                         std::current_exception()));
     } catch (...) {
-      log(LogLevel::error, std::string("non-standard exception in ") + what + " (peer " +
-                               peer_.to_string() + "); aborting the connection");
+      log(LogLevel::error, log_context(),
+          std::string("non-standard exception in ") + what + "; aborting the connection");
       close_hard(Reason(error::callback_threw, {}, what, std::current_exception()));
     }
   }
@@ -475,6 +478,8 @@ class StreamTransport final : public Transport,
       producer_ = nullptr;
       logged("stop_producing", [&] { p->stop_producing(); });
     }
+    if (log_enabled(LogLevel::debug))
+      log(LogLevel::debug, log_context(), "connection lost: " + reason.message());
     if (protocol_) logged("connection_lost", [&] { protocol_->end_connection(reason); });
     if (on_lost_) logged("client_connection_lost", [&] { on_lost_(reason); });
     connections_.unlink(*this);
@@ -489,14 +494,13 @@ class StreamTransport final : public Transport,
     try {
       fn();
     } catch (const std::exception& e) {
-      log(LogLevel::error, std::string("exception in ") + what + " (peer " + peer_.to_string() +
-                               "): " + e.what());
+      log(LogLevel::error, log_context(), std::string("exception in ") + what + ": " + e.what());
     } catch (...) {
-      log(LogLevel::error, std::string("non-standard exception in ") + what + " (peer " +
-                               peer_.to_string() + ")");
+      log(LogLevel::error, log_context(), std::string("non-standard exception in ") + what);
     }
   }
 
+  const std::uint64_t id_ = next_connection_id();
   TrackedList& connections_;  // outlives the io_context, unlike the Reactor's handle to it
   Socket socket_;
   Address host_;
