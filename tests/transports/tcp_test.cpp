@@ -11,6 +11,7 @@
 
 #include "framework/log.hpp"
 #include "tests/support/recording.hpp"
+#include "tests/support/socket_probe.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
@@ -355,9 +356,15 @@ TEST_CASE("pause_producing holds data back and resume delivers it in order") {
     };
   };
   connect_tcp(reactor, "127.0.0.1", port->port(), client);
-  // Let the bytes and the FIN arrive while the server is paused.
-  reactor.run_until([] { return false; }, 0.05);
-  REQUIRE(server.records.size() == 1);
+  // The bytes and the FIN reach the paused server's socket (the kernel says so).
+  REQUIRE(wait_for(
+      reactor,
+      [&] {
+        return server.records.size() == 1 && server.records[0].transport != nullptr &&
+               test::unread_bytes(server.records[0].transport->native_handle()) == 8 &&
+               test::fin_received(server.records[0].transport->native_handle());
+      },
+      "the bytes and the FIN to reach the paused server"));
   CHECK(server.records[0].received.empty());
   CHECK(server.records[0].lost == 0);
   server.records[0].transport->resume_producing();
