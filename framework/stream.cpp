@@ -1,5 +1,7 @@
 #include "framework/stream.hpp"
 
+#include "framework/reactor.hpp"
+
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -366,6 +368,80 @@ StreamFactory::StreamFactory(Scheduler& scheduler, StreamProtocol::Ready handler
 
 std::unique_ptr<Protocol> StreamFactory::build_protocol(const Address&) {
   return std::make_unique<StreamProtocol>(scheduler_, handler_, options_);
+}
+
+namespace {
+
+class StreamConnectFactory;
+
+// Owns the factory: a connector calls the factory's client_connection_lost after the
+// protocol's connection_lost, before the protocol is destroyed.
+class OwningStreamProtocol final : public StreamProtocol {
+ public:
+  OwningStreamProtocol(Reactor& reactor, Ready ready, StreamOptions options,
+                       std::shared_ptr<StreamConnectFactory> factory)
+      : StreamProtocol(reactor, std::move(ready), options), factory_(std::move(factory)) {}
+
+ private:
+  std::shared_ptr<StreamConnectFactory> factory_;
+};
+
+// Lives until the attempt fails or, once connected, as long as the protocol.
+class StreamConnectFactory final : public ClientFactory {
+ public:
+  StreamConnectFactory(Reactor& reactor, StreamOptions options)
+      : reactor_(reactor), options_(options) {}
+
+  std::unique_ptr<Protocol> build_protocol(const Address&) override {
+    auto keep = std::move(self_);
+    Deferred<Stream> result = result_;
+    return std::make_unique<OwningStreamProtocol>(
+        reactor_,
+        [result](Stream stream) mutable {
+          if (!result.called()) result.callback(std::move(stream));
+          // else: cancelled meanwhile; dropping the stream closes the connection
+        },
+        options_, std::move(keep));
+  }
+
+  void client_connection_failed(Connector&, const Reason& reason) override {
+    auto keep = std::move(self_);
+    Deferred<Stream> result = result_;
+    // Fire from the loop, not from inside the connector's callback.
+    reactor_.call_soon([keep, result, reason]() mutable {
+      if (!result.called()) result.errback(ConnectionError(reason));
+    });
+  }
+
+  std::shared_ptr<StreamConnectFactory> self_;
+  std::shared_ptr<Connector> connector_;
+  Deferred<Stream> result_;
+
+ private:
+  Reactor& reactor_;
+  StreamOptions options_;
+};
+
+}  // namespace
+
+Deferred<Stream> connect_stream_with(
+    Reactor& reactor, const std::function<std::shared_ptr<Connector>(ClientFactory&)>& connect,
+    StreamOptions options) {
+  auto factory = std::make_shared<StreamConnectFactory>(reactor, options);
+  std::weak_ptr<StreamConnectFactory> weak = factory;
+  factory->result_ = Deferred<Stream>([weak](Deferred<Stream>&) {
+    if (auto f = weak.lock())
+      if (f->connector_) f->connector_->disconnect();
+  });
+  factory->self_ = factory;
+  Deferred<Stream> result = factory->result_;
+  try {
+    factory->connector_ = connect(*factory);
+  } catch (...) {
+    factory->self_.reset();
+    throw;
+  }
+  return result;
 }
 
 }  // namespace torsion

@@ -172,6 +172,18 @@ class StreamProtocol : public Protocol {
   Ready on_ready_;
 };
 
+class Reactor;
+class Connector;
+
+/// Connects through `connect` — any transport's connect call made with the ClientFactory
+/// it is given (connect_tcp, connect_unix, an endpoint's connect) — and fires with the
+/// connection's Stream from the reactor loop, or fails with ConnectionError. Cancelling
+/// the Deferred disconnects the attempt; a connection that completes after the cancel is
+/// closed at once. `connect` runs before this returns; its exceptions propagate.
+Deferred<Stream> connect_stream_with(
+    Reactor& reactor, const std::function<std::shared_ptr<Connector>(ClientFactory&)>& connect,
+    StreamOptions options = {});
+
 /// A server Factory whose connections are Streams handed to `handler` (often a
 /// coroutine: `[](Stream s) -> Task<void> {...}`; take state as parameters, not lambda
 /// captures). The factory must outlive its connections (as every Factory).

@@ -265,73 +265,9 @@ std::vector<std::string> client_endpoint_types() {
   return keys(r.clients, r.mutex);
 }
 
-namespace {
-
-// connect_stream over any endpoint. The factory must outlive the connection; the protocol
-// owns it (not the ready handler, which StreamProtocol drops once it has fired), and until
-// then it owns itself.
-class EndpointStreamFactory;
-
-class EndpointStreamProtocol final : public StreamProtocol {
- public:
-  EndpointStreamProtocol(Reactor& reactor, Ready on_ready, StreamOptions options,
-                         std::shared_ptr<EndpointStreamFactory> factory)
-      : StreamProtocol(reactor, std::move(on_ready), options), factory_(std::move(factory)) {}
-
- private:
-  std::shared_ptr<EndpointStreamFactory> factory_;
-};
-
-class EndpointStreamFactory final : public ClientFactory {
- public:
-  EndpointStreamFactory(Reactor& reactor, StreamOptions options)
-      : reactor_(reactor), options_(options) {}
-
-  std::unique_ptr<Protocol> build_protocol(const Address&) override {
-    Deferred<Stream> result = result_;
-    return std::make_unique<EndpointStreamProtocol>(
-        reactor_,
-        [result](Stream stream) mutable {
-          if (!result.called()) result.callback(std::move(stream));  // else: dropped, closed
-        },
-        options_, std::move(self_));
-  }
-
-  void client_connection_failed(Connector&, const Reason& reason) override {
-    auto keep = std::move(self_);
-    Deferred<Stream> result = result_;
-    reactor_.call_soon([keep, result, reason]() mutable {
-      if (!result.called()) result.errback(ConnectionError(reason));
-    });
-  }
-
-  std::shared_ptr<EndpointStreamFactory> self_;
-  std::shared_ptr<Connector> connector_;
-  Deferred<Stream> result_;
-
- private:
-  Reactor& reactor_;
-  StreamOptions options_;
-};
-
-}  // namespace
-
 Deferred<Stream> connect_stream(Reactor& reactor, ClientEndpoint& endpoint, StreamOptions options) {
-  auto factory = std::make_shared<EndpointStreamFactory>(reactor, options);
-  std::weak_ptr<EndpointStreamFactory> weak = factory;
-  factory->result_ = Deferred<Stream>([weak](Deferred<Stream>&) {
-    if (auto f = weak.lock())
-      if (f->connector_) f->connector_->disconnect();
-  });
-  factory->self_ = factory;
-  Deferred<Stream> result = factory->result_;
-  try {
-    factory->connector_ = endpoint.connect(*factory);
-  } catch (...) {
-    factory->self_.reset();
-    throw;
-  }
-  return result;
+  return connect_stream_with(
+      reactor, [&](ClientFactory& factory) { return endpoint.connect(factory); }, options);
 }
 
 std::unique_ptr<ServerEndpoint> server_from_string(Reactor& reactor, std::string_view description) {

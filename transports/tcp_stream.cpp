@@ -1,80 +1,17 @@
 #include "transports/tcp_stream.hpp"
 
-#include <memory>
 #include <utility>
 
 namespace torsion {
-namespace {
-
-class StreamConnectFactory;
-
-// Owns the factory: connect_tcp calls the factory's client_connection_lost after the
-// protocol's connection_lost, before the protocol is destroyed.
-class OwningStreamProtocol final : public StreamProtocol {
- public:
-  OwningStreamProtocol(Reactor& reactor, Ready ready, StreamOptions options,
-                       std::shared_ptr<StreamConnectFactory> factory)
-      : StreamProtocol(reactor, std::move(ready), options), factory_(std::move(factory)) {}
-
- private:
-  std::shared_ptr<StreamConnectFactory> factory_;
-};
-
-// Lives until the attempt fails or, once connected, as long as the protocol.
-class StreamConnectFactory final : public ClientFactory {
- public:
-  StreamConnectFactory(Reactor& reactor, StreamOptions options)
-      : reactor_(reactor), options_(options) {}
-
-  std::unique_ptr<Protocol> build_protocol(const Address&) override {
-    auto keep = std::move(self_);
-    Deferred<Stream> result = result_;
-    return std::make_unique<OwningStreamProtocol>(
-        reactor_,
-        [result](Stream stream) mutable {
-          if (!result.called()) result.callback(std::move(stream));
-          // else: cancelled meanwhile; dropping the stream closes the connection
-        },
-        options_, std::move(keep));
-  }
-
-  void client_connection_failed(Connector&, const Reason& reason) override {
-    auto keep = std::move(self_);
-    Deferred<Stream> result = result_;
-    // Fire from the loop, not from inside the connector's callback.
-    reactor_.call_soon([keep, result, reason]() mutable {
-      if (!result.called()) result.errback(ConnectionError(reason));
-    });
-  }
-
-  std::shared_ptr<StreamConnectFactory> self_;
-  std::shared_ptr<Connector> connector_;
-  Deferred<Stream> result_;
-
- private:
-  Reactor& reactor_;
-  StreamOptions options_;
-};
-
-}  // namespace
 
 Deferred<Stream> connect_stream(Reactor& reactor, std::string host, int port,
                                 const TcpConnectOptions& options, StreamOptions stream_options) {
-  auto factory = std::make_shared<StreamConnectFactory>(reactor, stream_options);
-  std::weak_ptr<StreamConnectFactory> weak = factory;
-  factory->result_ = Deferred<Stream>([weak](Deferred<Stream>&) {
-    if (auto f = weak.lock())
-      if (f->connector_) f->connector_->disconnect();
-  });
-  factory->self_ = factory;
-  Deferred<Stream> result = factory->result_;
-  try {
-    factory->connector_ = connect_tcp(reactor, std::move(host), port, *factory, options);
-  } catch (...) {
-    factory->self_.reset();
-    throw;
-  }
-  return result;
+  return connect_stream_with(
+      reactor,
+      [&](ClientFactory& factory) {
+        return connect_tcp(reactor, std::move(host), port, factory, options);
+      },
+      stream_options);
 }
 
 }  // namespace torsion
