@@ -99,6 +99,12 @@ class LineReceiver : public Protocol {
   /// or nothing.
   const std::optional<Reason>& rejection() const noexcept { return rejection_; }
 
+  /// Bytes received and held, not yet delivered (read it outside the receiver's own
+  /// callbacks). While connected, in line mode and not paused, it is less than
+  /// max_length() + delimiter size; while paused it also holds the lines of the read that
+  /// was interrupted, and once the transport is closed the rest of the last read.
+  std::size_t buffered_size() const noexcept { return buffer_.size(); }
+
   /// Splits `data` into lines (or raw data) as described above. Transports call it.
   void data_received(std::string_view data) override;
 
@@ -151,6 +157,9 @@ class LineOnlyReceiver : public Protocol {
   std::size_t max_length() const noexcept { return max_length_; }
   /// Why the receiver gave up on its input, or nothing.
   const std::optional<Reason>& rejection() const noexcept { return rejection_; }
+  /// Bytes received and not yet delivered: while connected, less than max_length() +
+  /// delimiter size; once the transport is closed, also the rest of the last read.
+  std::size_t buffered_size() const noexcept { return buffer_.size(); }
 
   /// Splits `data` into lines. Transports call it.
   void data_received(std::string_view data) override;
