@@ -1,15 +1,21 @@
 // Faults and load: many concurrent connections, peers that vanish mid-write, descriptor
-// exhaustion. Loopback only, bounded in count and time; every test asserts the outcome.
+// exhaustion, slow (slowloris) peers. Loopback only, bounded in count and time; every test asserts the outcome.
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "framework/reactor.hpp"
+#include "protocols/line_receiver.hpp"
+#include "protocols/timeout.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
@@ -234,4 +240,170 @@ TEST_CASE("descriptor_exhaustion_on_connect fails the attempt cleanly") {
   int status = -1;
   wait_for(parent, [&] { return test::child_exited(child, status); }, "the child");
   CHECK(status == 0);
+}
+
+namespace {
+
+// Server side of the slowloris test: echoes lines, and records the most it ever buffered
+// and how its connection ended.
+struct LineOutcome {
+  std::size_t peak_buffered = 0;
+  std::optional<Reason> reason;
+  int lines = 0;
+};
+
+class EchoLines : public LineReceiver {
+ public:
+  static constexpr std::size_t kMaxLength = 64;
+  explicit EchoLines(LineOutcome& out) : LineReceiver("\r\n", kMaxLength), out_(out) {}
+  void line_received(std::string_view line) override {
+    ++out_.lines;
+    send_line(line);
+  }
+  void data_received(std::string_view data) override {
+    LineReceiver::data_received(data);
+    out_.peak_buffered = std::max(out_.peak_buffered, buffered_size());
+  }
+  void connection_lost(const Reason& reason) override { out_.reason = reason; }
+
+ private:
+  LineOutcome& out_;
+};
+
+// A slowloris client: one byte of a line that never ends, every `interval` seconds,
+// timed by the reactor; records when it sent its first byte and when and how it ended.
+struct SlowOutcome {
+  double first_byte = -1;
+  double lost_at = -1;
+  std::size_t sent = 0;
+  std::optional<Reason> reason;
+};
+
+class SlowClient : public Protocol {
+ public:
+  SlowClient(Reactor& reactor, SlowOutcome& out, double interval)
+      : reactor_(reactor), out_(out), interval_(interval) {}
+  ~SlowClient() override { tick_.cancel(); }
+  void connection_made() override {
+    out_.first_byte = reactor_.seconds();
+    send_one();
+  }
+  void connection_lost(const Reason& reason) override {
+    tick_.cancel();
+    out_.lost_at = reactor_.seconds();
+    out_.reason = reason;
+  }
+
+ private:
+  void send_one() {
+    static constexpr std::string_view kNeverEnding = "GET /slowly HTTP/1.1 X-a: b ";
+    transport().write(kNeverEnding.substr(out_.sent++ % kNeverEnding.size(), 1));
+    tick_ = reactor_.call_later(interval_, [this] { send_one(); });
+  }
+  Reactor& reactor_;
+  SlowOutcome& out_;
+  double interval_;
+  DelayedCall tick_;
+};
+
+}  // namespace
+
+TEST_CASE("slowloris: a hundred peers dripping one byte at a time are cut off by the line deadline") {
+  // Time scaled down: a byte every 25 ms, a whole line due within 0.4 s, an idle time-out
+  // of 1 s. The idle time-out alone would never fire (each byte resets it); the line
+  // deadline, which partial data does not extend, must close every slow peer, while a
+  // normal client is served at once.
+  constexpr int kSlow = 100;
+  constexpr double kInterval = 0.025;
+  constexpr double kLineDeadline = 0.4;
+  Reactor reactor;
+
+  std::deque<LineOutcome> served;  // one per accepted connection, in accept order
+  FunctionFactory<> lines([&](const Address&) -> std::unique_ptr<Protocol> {
+    return std::make_unique<EchoLines>(served.emplace_back());
+  });
+  LineDeadlineFactory deadline(lines, reactor, kLineDeadline);
+  TimeoutFactory idle(deadline, reactor, 1.0);
+  auto port = listen_tcp(reactor, 0, idle, loopback());
+
+  std::deque<SlowOutcome> slow;
+  FunctionFactory<ClientFactory> slow_factory([&](const Address&) -> std::unique_ptr<Protocol> {
+    return std::make_unique<SlowClient>(reactor, slow.emplace_back(), kInterval);
+  });
+  std::vector<std::shared_ptr<Connector>> connectors;
+  for (int i = 0; i < kSlow; ++i)
+    connectors.push_back(connect_tcp(reactor, "127.0.0.1", port->port(), slow_factory));
+  // The attack is on: every slow peer connected and has sent a few bytes.
+  wait_for(reactor,
+           [&] {
+             return slow.size() == kSlow && std::all_of(slow.begin(), slow.end(), [](auto& s) {
+                      return s.sent >= 3;
+                    });
+           },
+           "every slow peer to start dripping");
+  CHECK(deadline.expired_count() == 0);
+
+  // A normal client during the attack: its line is echoed at once.
+  RecordingClientFactory normal;
+  double asked = reactor.seconds(), answered = -1;
+  std::size_t expired_when_answered = 0;
+  normal.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) {
+      asked = reactor.seconds();
+      rr.transport->write("hello\r\n");
+    };
+    r.on_data = [&](Record& rr, std::string_view) {
+      if (rr.received != "hello\r\n") return;
+      answered = reactor.seconds();
+      expired_when_answered = deadline.expired_count();
+      rr.transport->lose_connection();
+    };
+  };
+  connect_tcp(reactor, "127.0.0.1", port->port(), normal);
+  wait_for(reactor, [&] { return normal.lost == 1; }, "the normal client to be served");
+  CHECK(answered >= asked);
+  CHECK(expired_when_answered == 0);  // served while every slow peer was still connected
+  CHECK(answered - asked < kLineDeadline);
+  CHECK(normal.records[0].reason->clean());
+
+  wait_for(reactor,
+           [&] {
+             return std::all_of(slow.begin(), slow.end(), [](auto& s) { return s.reason.has_value(); }) &&
+                    reactor.connection_count() == 0;
+           },
+           "every slow peer to be cut off", 30);
+  CHECK(deadline.expired_count() == kSlow);
+  CHECK(reactor.connection_count() == 0);
+  CHECK(idle.connection_count() == 0);
+
+  double slowest = 0;
+  for (const SlowOutcome& s : slow) {
+    REQUIRE(s.reason);
+    CHECK_FALSE(s.reason->clean());  // the server reset it
+    const double held = s.lost_at - s.first_byte;
+    slowest = std::max(slowest, held);
+    CHECK(held >= kLineDeadline);
+    // Bounded: cut off long before it could have sent a line of max length (64 * 25 ms).
+    CHECK(held < EchoLines::kMaxLength * kInterval);
+  }
+  REQUIRE(served.size() == kSlow + 1);
+  int timed_out = 0;
+  std::size_t peak = 0;
+  for (const LineOutcome& o : served) {
+    REQUIRE(o.reason);
+    peak = std::max(peak, o.peak_buffered);
+    if (o.lines == 1) {  // the normal client
+      CHECK(o.reason->clean());
+      continue;
+    }
+    CHECK(o.lines == 0);
+    CHECK(o.reason->is(error::timed_out));
+    timed_out += o.reason->is(error::timed_out);
+    CHECK(o.peak_buffered <= EchoLines::kMaxLength);
+  }
+  CHECK(timed_out == kSlow);
+  MESSAGE("slowloris: " << kSlow << " peers, the slowest held " << slowest
+                        << " s (deadline " << kLineDeadline << " s); at most " << peak
+                        << " bytes buffered per connection; a normal line echoed in "
+                        << answered - asked << " s");
 }
