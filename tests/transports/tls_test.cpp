@@ -2,9 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <string>
+#include <vector>
 
+#include "framework/log.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
 #include "tests/support/wait.hpp"
@@ -523,4 +526,45 @@ TEST_CASE("start_tls on a transport that was not wrapped is a programming error"
   wait_for(reactor, [&] { return client.lost == 1; }, "the close");
   CHECK(threw);
   port->stop_listening();
+}
+
+TEST_CASE("tls server given garbage instead of a ClientHello drops it with a logged reason") {
+  // A plain-text client speaks HTTP to a TLS port. The server must fail that handshake
+  // alone: no protocol built, the reason logged with the connection's addresses, the
+  // client disconnected, nothing left; and the port keeps serving real TLS clients.
+  TestPki pki;
+  TlsServerContext sctx(server_options(pki));
+  Reactor reactor;
+  std::vector<std::string> logged;
+  set_log_sink([&](LogLevel, std::string_view line) { logged.emplace_back(line); });
+  RecordingFactory server;
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+
+  RecordingClientFactory garbage;
+  garbage.setup = [](Record& r) {
+    r.on_made = [](Record& rr) { rr.transport->write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); };
+  };
+  connect_tcp(reactor, "127.0.0.1", port->port(), garbage);
+  wait_for(reactor, [&] { return garbage.lost == 1; }, "the server to drop the plain client");
+  CHECK(server.records.empty());  // no protocol ever saw the garbage
+
+  TlsClientContext cctx(client_options(pki));
+  RecordingClientFactory good;
+  good.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->lose_connection(); }; };
+  connect_ssl(reactor, "127.0.0.1", port->port(), good, cctx);
+  wait_for(reactor, [&] { return good.lost == 1 && server.records.size() == 1 && server.records[0].done(); },
+           "a real TLS client");
+  set_log_sink(nullptr);
+  CHECK(good.failed == 0);
+  CHECK(server.records.size() == 1);
+  port->stop_listening();
+  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every transport to go");
+  std::string lines;
+  for (const std::string& l : logged) lines += l + "\n";
+  INFO(lines);
+  CHECK(std::any_of(logged.begin(), logged.end(), [](const std::string& l) {
+    return l.find("127.0.0.1") != std::string::npos &&
+           (l.find("http request") != std::string::npos ||
+            l.find("wrong version number") != std::string::npos);
+  }));
 }
