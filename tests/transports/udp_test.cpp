@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/settle.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
@@ -82,7 +83,7 @@ TEST_CASE("udp echo round trip and addresses") {
   CHECK_FALSE(port->listening());
   wait_for(reactor, [&] { return server.stopped == 1 && client.stopped == 1; }, "stopped");
   port->stop_listening();  // idempotent
-  reactor.run_until([] { return false; }, 0.01);
+  test::settle(reactor);   // a second stop notification would be queued by now
   CHECK(server.stopped == 1);
   CHECK(reactor.connection_count() == 0);
 }
@@ -148,8 +149,11 @@ TEST_CASE("udp connected endpoint talks to its peer only") {
   cport->write("hello");
   wait_for(reactor, [&] { return client.datagrams.size() == 1; }, "the echo");
   CHECK(client.datagrams[0] == "hello");
-  reactor.run_until([] { return false; }, 0.05);
-  CHECK(client.datagrams.size() == 1);  // the stranger's datagram was filtered by connect
+  // A sentinel: the stranger's datagram left before "hello", so had connect let it in it
+  // would be in the client's queue ahead of this second echo.
+  cport->write("sentinel");
+  wait_for(reactor, [&] { return client.datagrams.size() >= 2; }, "the sentinel's echo");
+  CHECK(client.datagrams == std::vector<std::string>{"hello", "sentinel"});
   CHECK_THROWS_AS(Recorder().transport(), std::logic_error);
   CHECK_THROWS_AS(port->write("x"), std::logic_error);  // not connected
   CHECK_THROWS_AS(port->write("x", Address::ip("localhost", 1)), std::invalid_argument);
@@ -224,10 +228,12 @@ TEST_CASE("udp pause_reading holds datagrams back without loss") {
   wait_for(reactor, [&] { return server.started == 1; }, "started");
   port->pause_reading();
   port->pause_reading();
-  reactor.run_until([] { return false; }, 0.01);  // let the pending receive settle
+  test::settle(reactor);
   const std::size_t before = server.datagrams.size();
   for (int i = 0; i < 5; ++i) cport->write(std::to_string(i), port->get_host());
-  reactor.run_until([] { return false; }, 0.05);
+  // The five are in the server socket's queue before settle's sentinel is written: a
+  // port still reading would have taken them by the time it arrives.
+  test::settle(reactor);
   CHECK(server.datagrams.size() <= before + 1);  // at most the receive already in flight
   port->resume_reading();
   wait_for(reactor, [&] { return server.datagrams.size() == 5; }, "all five");
@@ -252,7 +258,7 @@ TEST_CASE("udp bad arguments throw before anything happens") {
   CHECK(clash == nullptr);
   CHECK(ec == std::errc::address_in_use);
   CHECK_THROWS_AS(listen_udp(reactor, port->port(), b, loopback()), std::system_error);
-  reactor.run_until([] { return false; }, 0.01);
+  test::settle(reactor);  // anything the failed calls had queued would have run
   CHECK(b.started == 0);
   port->stop_listening();
   wait_for(reactor, [&] { return a.stopped == 1; }, "stopped");
