@@ -117,6 +117,11 @@ TEST_CASE("tls client endpoint: trustRoots directory, hostname as SNI, reconnect
   };
   auto server_endpoint = server_from_string(reactor, "ssl:port=0:interface=127.0.0.1:privateKey=" +
                                                          pki.key_file + ":certKey=" + pki.cert_file);
+  CHECK(server_endpoint->description() == "ssl:0:interface=127.0.0.1:backlog=511:privateKey=" +
+                                              pki.key_file + ":certKey=" + pki.cert_file);
+  // The description parses back to an equivalent endpoint.
+  CHECK(server_from_string(reactor, server_endpoint->description())->description() ==
+        server_endpoint->description());
   auto port = server_endpoint->listen(server);
   const std::string description = "tls:127.0.0.1:" + std::to_string(port->port()) +
                                   ":trustRoots=" + roots + ":hostname=localhost";
