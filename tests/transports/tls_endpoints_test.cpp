@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <csignal>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include "tests/support/tls_certs.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/endpoints.hpp"
+#include "transports/process.hpp"
 #include "transports/tls.hpp"
 
 using namespace torsion;
@@ -141,6 +143,49 @@ TEST_CASE("tls client endpoint: trustRoots directory, hostname as SNI, reconnect
   CHECK(client.records.size() == 2);
   port->stop_listening();
   wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every connection to close");
+}
+
+TEST_CASE("tls client endpoint presents its certificate to a server that requires one") {
+  register_tls_endpoints();
+  TestPki pki;
+  Reactor reactor;
+  // openssl s_server with -Verify refuses a client without a certificate the CA signed;
+  // -rev answers each line reversed.
+  struct Server : ProcessProtocol {
+    std::string out;
+    std::optional<ExitStatus> status;
+    int port = 0;
+    void out_received(std::string_view d) override {
+      out.append(d);
+      const auto at = out.find("ACCEPT 127.0.0.1:");
+      if (port == 0 && at != std::string::npos && out.find('\n', at) != std::string::npos)
+        port = std::stoi(out.substr(at + 17));
+    }
+    void process_ended(const ExitStatus& s) override { status = s; }
+  } s_server;
+  auto p = spawn_process(reactor, s_server,
+                         {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", pki.cert_file,
+                          "-key", pki.key_file, "-Verify", "1", "-CAfile", pki.ca_file,
+                          "-verify_return_error", "-naccept", "1", "-rev"});
+  wait_for(reactor, [&] { return s_server.port != 0; }, "s_server's port");
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) { rr.transport->write("torsion\n"); };
+    r.on_data = [](Record& rr, std::string_view) {
+      if (rr.received.find("noisrot") != std::string::npos) rr.transport->lose_connection();
+    };
+  };
+  auto connector =
+      client_from_string(reactor, "tls:127.0.0.1:" + std::to_string(s_server.port) +
+                                      ":trustRoots=" + pki.ca_file + ":certificate=" +
+                                      pki.cert_file + ":privateKey=" + pki.key_file)
+          ->connect(client);
+  wait_for(reactor, [&] { return client.lost == 1 || client.failed == 1; }, "the exchange");
+  CHECK(client.failed == 0);
+  REQUIRE(client.records.size() == 1);
+  CHECK(client.records[0].received.find("noisrot") != std::string::npos);  // it was accepted
+  p->signal_process(SIGTERM);
+  wait_for(reactor, [&] { return s_server.status.has_value(); }, "s_server to end");
 }
 
 TEST_CASE("ssl client endpoint: a server that fails verification is a Reason, not a connection") {
