@@ -16,3 +16,5 @@ echo "2 non-blocking, by hand:   $("$ex/why_nonblocking" 127.0.0.1 "$port" --snd
 echo "3 torsion transport:       $("$ex/bulk_write" 127.0.0.1 "$port" --busy none --sndbuf 600000)"
 echo "4 busy work at idle:       $("$ex/bulk_write" 127.0.0.1 "$port" --busy idle --sndbuf 600000)"
 echo "  (busy work at normal:    $("$ex/bulk_write" 127.0.0.1 "$port" --busy normal --sndbuf 600000))"
+echo "5 coroutine client:        $("$ex/why_coroutine" 127.0.0.1 "$port" --busy none --sndbuf 600000)"
+echo "  (coroutine, idle work:   $("$ex/why_coroutine" 127.0.0.1 "$port" --busy idle --sndbuf 600000))"

@@ -23,6 +23,7 @@ class Address {
   /// A Unix socket path (an abstract-namespace name starts with '@').
   static Address unix_socket(std::string path);
 
+  /// ipv4, ipv6 or unix_socket (none for a default-constructed Address).
   Family family() const noexcept { return family_; }
   /// The host for IP addresses, the path for Unix sockets, empty for none.
   const std::string& host() const noexcept { return host_; }

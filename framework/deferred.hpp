@@ -45,13 +45,16 @@ namespace torsion {
 /// The error a cancelled Deferred fails with (unless its canceller chose another).
 class CancelledError : public std::runtime_error {
  public:
+  /// "the operation was cancelled".
   CancelledError() : std::runtime_error("the operation was cancelled") {}
+  /// With a message of the canceller's choosing.
   explicit CancelledError(const std::string& what) : std::runtime_error(what) {}
 };
 
 /// The error a Deferred fails with when add_timeout's delay passed before it fired.
 class TimeoutError : public std::runtime_error {
  public:
+  /// `what` is the message, e.g. "timed out after 5.000000 s" from add_timeout.
   explicit TimeoutError(const std::string& what) : std::runtime_error(what) {}
 };
 
@@ -59,6 +62,7 @@ class TimeoutError : public std::runtime_error {
 /// error). Firing a Deferred that was cancelled is silently ignored instead.
 class AlreadyCalledError : public std::logic_error {
  public:
+  /// The message: "Deferred: callback or errback on a fired Deferred".
   AlreadyCalledError() : std::logic_error("Deferred: callback or errback on a fired Deferred") {}
 };
 
@@ -96,10 +100,12 @@ class Outcome {
     if (error_) std::rethrow_exception(error_);
     return *value_;
   }
+  /// As above, for a const Outcome.
   const T& value() const& {
     if (error_) std::rethrow_exception(error_);
     return *value_;
   }
+  /// As above, moving the value out of an expiring Outcome.
   T&& value() && {
     if (error_) std::rethrow_exception(error_);
     return std::move(*value_);
@@ -118,13 +124,17 @@ class Outcome {
 template <>
 class Outcome<void> {
  public:
+  /// A successful outcome.
   static Outcome success() { return Outcome(nullptr); }
+  /// A failed outcome; `error` must not be null.
   static Outcome failure(std::exception_ptr error) { return Outcome(std::move(error)); }
+  /// True when it succeeded.
   bool ok() const noexcept { return !error_; }
   /// Returns, or rethrows the error.
   void value() const {
     if (error_) std::rethrow_exception(error_);
   }
+  /// The error, or null when it succeeded.
   const std::exception_ptr& error() const noexcept { return error_; }
 
  private:
@@ -295,6 +305,7 @@ void resolve_with(const StatePtr<U>& target, Fn&& fn);
 template <class T>
 class Deferred {
  public:
+  /// The type of the value it fires with.
   using value_type = T;
   /// Called by cancel() while the Deferred has not fired; may fire it (with any result),
   /// otherwise cancel() fails it with CancelledError afterwards.
@@ -380,10 +391,12 @@ class Deferred {
   /// For co_await in a Task (see framework/task.hpp): suspends until it fires, then gives
   /// the value or throws the error. Awaiting consumes the Deferred.
   auto operator co_await() const&;
+  /// As above, for an rvalue Deferred.
   auto operator co_await() &&;
 
   /// Internal: the shared state.
   const detail::StatePtr<T>& state() const noexcept { return s_; }
+  /// Internal: a handle on existing state (Task and the combinators use it).
   explicit Deferred(detail::StatePtr<T> state) : s_(std::move(state)) {}
 
  private:

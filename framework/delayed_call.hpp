@@ -44,6 +44,7 @@ class DelayedCall {
   /// empty handle.
   double time() const noexcept;
 
+  /// Internal: made by Scheduler::call_later; user code gets DelayedCalls from there.
   explicit DelayedCall(std::shared_ptr<detail::TimerNode> node) : node_(std::move(node)) {}
 
  private:

@@ -92,7 +92,9 @@ class ClientFactory : public Factory {
 template <class Base = Factory>
 class FunctionFactory : public Base {
  public:
+  /// Makes the protocol for a connection from `peer`; may return null to refuse it.
   using Builder = std::function<std::unique_ptr<Protocol>(const Address&)>;
+  /// build_protocol calls `builder` for every connection, on the reactor thread.
   explicit FunctionFactory(Builder builder) : builder_(std::move(builder)) {}
   std::unique_ptr<Protocol> build_protocol(const Address& peer) override {
     return builder_(peer);

@@ -44,6 +44,7 @@ enum class ShutdownPhase { before, during, after };
 /// on that thread. Not copyable or movable.
 class Reactor final : public Scheduler {
  public:
+  /// A reactor with nothing scheduled; nothing runs until run() (or run_until()).
   Reactor();
   /// Closes every live connection and listening port without calling back (no
   /// connection_lost), and drops pending calls. Stop the loop and close connections
@@ -120,6 +121,7 @@ class Reactor final : public Scheduler {
   /// Seconds that connections get to close cleanly on shutdown before they are aborted
   /// (default 5). Throws std::invalid_argument for a negative or NaN value.
   void set_shutdown_grace(double seconds);
+  /// The grace period set by set_shutdown_grace, in seconds.
   double shutdown_grace() const noexcept;
 
   /// Whether run() handles SIGINT and SIGTERM by calling shutdown() (default true). The
@@ -127,6 +129,7 @@ class Reactor final : public Scheduler {
   /// when it returns). A second signal during a shutdown aborts every connection and
   /// stops at once. Set it before run().
   void set_handle_signals(bool handle) noexcept;
+  /// Whether run() handles SIGINT and SIGTERM (see set_handle_signals).
   bool handle_signals() const noexcept;
   /// The last signal run() handled (0 if none).
   int last_signal() const noexcept;

@@ -82,5 +82,6 @@ class Reason {
 
 }  // namespace torsion
 
+/// Lets a torsion::error convert to std::error_code (and compare with one).
 template <>
 struct std::is_error_code_enum<torsion::error> : std::true_type {};

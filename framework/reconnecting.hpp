@@ -47,6 +47,7 @@ struct Backoff {
 /// Reactor (scheduler) thread only.
 class ReconnectingClientFactory : public ClientFactory {
  public:
+  /// Makes the protocol for each (re)connection; may return null to refuse it.
   using Builder = std::function<std::unique_ptr<Protocol>(const Address&)>;
 
   /// Throws std::invalid_argument for a bad Backoff field (naming it) or an empty builder.

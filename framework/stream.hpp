@@ -46,6 +46,7 @@ namespace torsion {
 /// A connection failed or was lost in a non-clean way; reason() tells how.
 class ConnectionError : public std::runtime_error {
  public:
+  /// what() is reason.message().
   explicit ConnectionError(Reason reason)
       : std::runtime_error(reason.message()), reason_(std::move(reason)) {}
   /// Why.
@@ -58,6 +59,7 @@ class ConnectionError : public std::runtime_error {
 /// read_exactly(n) met the end of the stream before n bytes.
 class IncompleteReadError : public std::runtime_error {
  public:
+  /// `partial`: the bytes that arrived; what() says how many of `expected`.
   IncompleteReadError(std::string partial, std::size_t expected)
       : std::runtime_error("stream ended after " + std::to_string(partial.size()) + " of " +
                            std::to_string(expected) + " bytes"),
@@ -77,6 +79,7 @@ class IncompleteReadError : public std::runtime_error {
 /// them with read_some / read_exactly to skip the line, or close the stream.
 class LineTooLongError : public std::runtime_error {
  public:
+  /// what() names `limit`.
   explicit LineTooLongError(std::size_t limit)
       : std::runtime_error("line longer than " + std::to_string(limit) + " bytes"),
         limit_(limit) {}
@@ -103,6 +106,7 @@ class Stream {
  public:
   Stream() = default;
   Stream(Stream&&) noexcept = default;
+  /// Closes this stream's connection (as the destructor) and takes over `other`'s.
   Stream& operator=(Stream&& other) noexcept;
   /// Closes the connection (lose_connection) if it is still open.
   ~Stream();
@@ -119,7 +123,9 @@ class Stream {
   /// Queues bytes for the peer (Transport::write semantics: never blocks; dropped after
   /// close or loss).
   void write(std::string_view data);
+  /// As above, moving `data` in (no copy for large payloads).
   void write(std::string&& data);
+  /// As above, for a NUL-terminated string.
   void write(const char* data) { write(std::string_view(data)); }
   /// Fires when the transport's write buffer is at or below its low water mark (at once
   /// if it is not above the high mark); fails with ConnectionError if the connection is
@@ -146,6 +152,7 @@ class Stream {
   /// False for an empty (default-constructed or moved-from) Stream.
   explicit operator bool() const noexcept { return core_ != nullptr; }
 
+  /// Internal: made by StreamProtocol; user code gets Streams from on_ready or connect_stream.
   explicit Stream(std::shared_ptr<detail::StreamCore> core) : core_(std::move(core)) {}
 
  private:
@@ -158,7 +165,10 @@ class Stream {
 /// any transport: a StreamFactory for servers, connect_stream for TCP clients.
 class StreamProtocol : public Protocol {
  public:
+  /// Receives the connection's Stream once the connection is made.
   using Ready = std::function<void(Stream)>;
+  /// `on_ready` is called (from `scheduler`'s loop) with the Stream; `scheduler` must
+  /// outlive the connection.
   StreamProtocol(Scheduler& scheduler, Ready on_ready, StreamOptions options = {});
   ~StreamProtocol() override;
 
@@ -189,6 +199,7 @@ Deferred<Stream> connect_stream_with(
 /// captures). The factory must outlive its connections (as every Factory).
 class StreamFactory : public Factory {
  public:
+  /// Every connection's Stream goes to `handler`, from `scheduler`'s loop.
   StreamFactory(Scheduler& scheduler, StreamProtocol::Ready handler, StreamOptions options = {});
   std::unique_ptr<Protocol> build_protocol(const Address& peer) override;
 

@@ -102,7 +102,9 @@ class TaskPromise<void> : public TaskPromiseOf<void> {
 template <class T>
 class Task {
  public:
+  /// For the compiler: makes a function returning Task<T> a coroutine.
   using promise_type = detail::TaskPromise<T>;
+  /// The type of the coroutine's result.
   using value_type = T;
 
   /// The Deferred that fires with the coroutine's result or error (Task -> Deferred).
@@ -118,6 +120,7 @@ class Task {
 
   /// Awaits the task: its value, or its exception rethrown.
   auto operator co_await() const& { return d_.operator co_await(); }
+  /// As above, for an rvalue Task.
   auto operator co_await() && { return std::move(d_).operator co_await(); }
 
  private:

@@ -16,6 +16,7 @@ namespace torsion {
 /// protocol is destroyed (after connection_lost). Twisted's LimitTotalConnectionsFactory.
 class ConnectionLimitFactory : public WrappingFactory {
  public:
+  /// `wrapped` builds the protocols (and must outlive this factory's connections).
   ConnectionLimitFactory(Factory& wrapped, std::size_t max_connections);
   /// The limit in force.
   std::size_t max_connections() const noexcept { return max_; }
@@ -34,6 +35,7 @@ class ConnectionLimitFactory : public WrappingFactory {
 /// that host are refused as with ConnectionLimitFactory. Twisted's LimitConnectionsByPeer.
 class PeerConnectionLimitFactory : public WrappingFactory {
  public:
+  /// `wrapped` builds the protocols (and must outlive this factory's connections).
   PeerConnectionLimitFactory(Factory& wrapped, std::size_t max_per_peer);
   /// The limit in force.
   std::size_t max_per_peer() const noexcept { return max_; }

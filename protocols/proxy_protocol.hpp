@@ -21,7 +21,9 @@ namespace torsion {
 struct ProxyHeader {
   /// One v2 TLV (type-length-value) extension.
   struct Tlv {
+    /// PP2_TYPE_* code (e.g. 0x01 ALPN, 0x02 authority).
     std::uint8_t type = 0;
+    /// The raw value bytes.
     std::string value;
   };
   int version = 0;  ///< 1 or 2
@@ -44,7 +46,10 @@ struct ProxyOptions {
 
 /// The outcome of parse_proxy_header.
 struct ProxyParseResult {
+  /// incomplete: need more bytes; complete: `header` and `consumed` are set; invalid:
+  /// `error` says why.
   enum class Status { incomplete, complete, invalid };
+  /// Where parsing stands.
   Status status = Status::incomplete;
   std::size_t consumed = 0;     ///< header bytes, when complete
   ProxyHeader header;           ///< when complete

@@ -14,7 +14,9 @@ namespace torsion {
 /// Bandwidth limits in bytes per second, shared by all connections of a factory;
 /// 0 means no limit.
 struct ThrottleLimits {
+  /// Bytes per second read, all connections together; 0: no limit.
   std::size_t read_bytes_per_second = 0;
+  /// Bytes per second written, all connections together; 0: no limit.
   std::size_t write_bytes_per_second = 0;
 };
 

@@ -228,6 +228,11 @@ template <class Map>
 auto find_parser(Map& map, std::mutex& mutex, const EndpointDescription& d, const char* side) {
   std::lock_guard lock(mutex);
   const auto it = map.find(d.type());
+  if (it == map.end() && (d.type() == "ssl" || d.type() == "tls"))
+    throw d.error("type", d.type(),
+                  "needs TLS, which is not registered: call torsion::register_tls_endpoints() "
+                  "(transports/tls_endpoints.hpp) once at start-up, and link the torsion_tls "
+                  "library (meson: torsion_tls_dep), which brings in OpenSSL");
   if (it == map.end()) {
     std::string known;
     for (const auto& entry : map) known += (known.empty() ? "" : ", ") + entry.first;
@@ -253,6 +258,24 @@ void register_client_endpoint(std::string type, ClientEndpointParser parser) {
   auto& r = registry();
   std::lock_guard lock(r.mutex);
   r.clients[std::move(type)] = std::move(parser);
+}
+
+bool unregister_server_endpoint(std::string_view type) {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  const auto it = r.servers.find(type);
+  if (it == r.servers.end()) return false;
+  r.servers.erase(it);
+  return true;
+}
+
+bool unregister_client_endpoint(std::string_view type) {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  const auto it = r.clients.find(type);
+  if (it == r.clients.end()) return false;
+  r.clients.erase(it);
+  return true;
 }
 
 std::vector<std::string> server_endpoint_types() {

@@ -11,7 +11,10 @@
 ///  - client "tcp": `tcp:HOST:PORT[:timeout=SECONDS]` or `tcp:host=HOST:port=PORT[...]`;
 ///  - server "unix": `unix:PATH[:mode=OCTAL][:backlog=N][:remove_stale=BOOL]`
 ///    (PATH may also be `path=PATH`; '@' starts an abstract name; mode as chmod: 660);
-///  - client "unix": `unix:PATH[:timeout=SECONDS]`.
+///  - client "unix": `unix:PATH[:timeout=SECONDS]`;
+///  - server "ssl", clients "ssl" and "tls": TLS, once register_tls_endpoints()
+///    (transports/tls_endpoints.hpp, in the torsion_tls library) has run; before that,
+///    these types are refused with an EndpointError that says so.
 /// Other transports add theirs with register_server_endpoint / register_client_endpoint;
 /// user code can register its own types the same way.
 ///
@@ -75,6 +78,11 @@ using ClientEndpointParser =
 void register_server_endpoint(std::string type, ServerEndpointParser parser);
 /// Adds (or replaces) the client parser for `type`. As register_server_endpoint.
 void register_client_endpoint(std::string type, ClientEndpointParser parser);
+/// Removes the server parser for `type` (built-in ones included), so that descriptions of
+/// that type are refused from now on; false if there was none. Thread-safe.
+bool unregister_server_endpoint(std::string_view type);
+/// Removes the client parser for `type`. As unregister_server_endpoint.
+bool unregister_client_endpoint(std::string_view type);
 /// The server types known now, sorted ("tcp", ...).
 std::vector<std::string> server_endpoint_types();
 /// The client types known now, sorted.

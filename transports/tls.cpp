@@ -1,6 +1,7 @@
 #include "transports/tls.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -12,7 +13,10 @@
 #include <asio/write.hpp>
 #include <algorithm>
 #include <chrono>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,6 +61,7 @@ struct TlsServerContext::Impl {
   std::string alpn;
   double handshake_timeout = 30;
   double close_timeout = 5;
+  int backlog = 511;
 };
 
 struct TlsClientContext::Impl {
@@ -78,6 +83,57 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
     return SSL_TLSEXT_ERR_NOACK;
   *out = selected;
   return SSL_TLSEXT_ERR_OK;
+}
+
+// Every certificate in the PEM file `path`, appended to the chain the server sends.
+void add_extra_chain(asio::ssl::context& ctx, const std::string& path) {
+  const auto fail = [&](const std::string& why) {
+    throw std::invalid_argument("TlsServerContext: extra chain '" + path + "': " + why);
+  };
+  BIO* bio = BIO_new_file(path.c_str(), "r");
+  if (!bio) {
+    const int err = errno;
+    ERR_clear_error();
+    fail("cannot be read: " + std::generic_category().message(err));
+  }
+  int added = 0;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    // SSL_CTX_add0_chain_cert, without the macro's C cast; the context takes `cert`.
+    if (SSL_CTX_ctrl(ctx.native_handle(), SSL_CTRL_CHAIN_CERT, 0, cert) != 1) {
+      X509_free(cert);
+      BIO_free(bio);
+      fail("OpenSSL refused a certificate");
+    }
+    ++added;
+  }
+  BIO_free(bio);
+  ERR_clear_error();  // the PEM_R_NO_START_LINE that ends the loop
+  if (added == 0) fail("holds no PEM certificate");
+}
+
+// Trusts every *.pem file in `dir` (as Twisted's caCertsDir), in name order.
+void load_ca_directory(asio::ssl::context& ctx, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string ext = it->path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (ext == ".pem") files.push_back(it->path().string());
+  }
+  if (ec)
+    throw std::invalid_argument("TlsClientContext: CA directory '" + dir + "': " + ec.message());
+  if (files.empty())
+    throw std::invalid_argument("TlsClientContext: CA directory '" + dir +
+                                "' holds no .pem file");
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    ctx.load_verify_file(f, ec);
+    if (ec)
+      throw std::invalid_argument("TlsClientContext: CA file '" + f + "' (in CA directory '" +
+                                  dir + "'): " + ec.message());
+  }
 }
 
 constexpr auto kModernOnly = asio::ssl::context::default_workarounds |
@@ -104,6 +160,11 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options)
   if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
     throw std::invalid_argument("TlsServerContext: private key '" + options.private_key_file +
                                 "' does not match the certificate");
+  if (!options.extra_chain_file.empty()) add_extra_chain(ctx, options.extra_chain_file);
+  if (options.backlog < 1 || options.backlog > 65535)
+    throw std::invalid_argument("TlsServerContext: backlog must be in 1..65535, got " +
+                                std::to_string(options.backlog));
+  impl_->backlog = options.backlog;
   impl_->alpn = alpn_wire(options.alpn, "TlsServerContext");
   if (!impl_->alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx.native_handle(), select_alpn, impl_.get());
   impl_->handshake_timeout = options.handshake_timeout;
@@ -121,11 +182,29 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options)
   std::error_code ec;
   if (!options.ca_file.empty())
     ctx.load_verify_file(options.ca_file, ec);
-  else
+  else if (options.ca_directory.empty())
     ctx.set_default_verify_paths(ec);
   if (ec)
     throw std::invalid_argument("TlsClientContext: CA file '" + options.ca_file +
                                 "': " + ec.message());
+  if (!options.ca_directory.empty()) load_ca_directory(ctx, options.ca_directory);
+  if (!options.certificate_file.empty()) {
+    const std::string& key =
+        options.private_key_file.empty() ? options.certificate_file : options.private_key_file;
+    ctx.use_certificate_chain_file(options.certificate_file, ec);
+    if (ec)
+      throw std::invalid_argument("TlsClientContext: certificate '" + options.certificate_file +
+                                  "': " + ec.message());
+    ctx.use_private_key_file(key, asio::ssl::context::pem, ec);
+    if (ec)
+      throw std::invalid_argument("TlsClientContext: private key '" + key + "': " + ec.message());
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
+      throw std::invalid_argument("TlsClientContext: private key '" + key +
+                                  "' does not match the certificate");
+  } else if (!options.private_key_file.empty()) {
+    throw std::invalid_argument("TlsClientContext: private key '" + options.private_key_file +
+                                "' given without a certificate_file");
+  }
   ctx.set_verify_mode(options.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
   impl_->options = options;
   impl_->alpn = alpn_wire(options.alpn, "TlsClientContext");
@@ -620,7 +699,7 @@ class TlsPort final : public ListeningPort, public std::enable_shared_from_this<
     acceptor_.open(ep.protocol(), ec);
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(511, ec);
+    if (!ec) acceptor_.listen(context_.impl().backlog, ec);
     if (!ec) {
       const auto local = acceptor_.local_endpoint(ec);
       if (!ec) host_ = to_address(local);
@@ -633,6 +712,9 @@ class TlsPort final : public ListeningPort, public std::enable_shared_from_this<
     listening_ = true;
     accept_next();
   }
+
+  // For the shared_ptr overload: the port and each handshake it starts keep this alive.
+  void keep_alive(std::shared_ptr<const void> owner) { owner_ = std::move(owner); }
 
   Address get_host() const override { return host_; }
   bool listening() const override { return listening_; }
@@ -665,7 +747,7 @@ class TlsPort final : public ListeningPort, public std::enable_shared_from_this<
     std::weak_ptr<TlsTransport> weak = transport;
     Factory& factory = factory_;
     transport->handshake(asio::ssl::stream_base::server, impl.handshake_timeout,
-                         [weak, &factory](const Reason* failure) {
+                         [weak, &factory, owner = owner_](const Reason* failure) {
                            auto t = weak.lock();
                            if (!t) return;
                            if (failure) {
@@ -691,6 +773,7 @@ class TlsPort final : public ListeningPort, public std::enable_shared_from_this<
   Reactor& reactor_;
   Factory& factory_;
   const TlsServerContext& context_;
+  std::shared_ptr<const void> owner_;
   tcp::acceptor acceptor_;
   tcp::socket pending_;
   Address host_;
@@ -706,6 +789,9 @@ class TlsConnector final : public Connector, public std::enable_shared_from_this
       : reactor_(reactor), host_(std::move(host)), port_(static_cast<std::uint16_t>(port)),
         factory_(factory), context_(context), resolver_(reactor.context()),
         socket_(reactor.context()), timer_(reactor.context()) {}
+
+  // For the shared_ptr overload: the connector keeps this alive.
+  void keep_alive(std::shared_ptr<const void> owner) { owner_ = std::move(owner); }
 
   Address get_destination() const override { return Address::ip(host_, port_); }
 
@@ -843,6 +929,7 @@ class TlsConnector final : public Connector, public std::enable_shared_from_this
   std::uint16_t port_;
   ClientFactory& factory_;
   const TlsClientContext& context_;
+  std::shared_ptr<const void> owner_;
   tcp::resolver resolver_;
   tcp::socket socket_;
   asio::steady_timer timer_;
@@ -1122,6 +1209,26 @@ std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int p
   if (host.empty()) throw std::invalid_argument("connect_ssl: empty host");
   auto connector = std::make_shared<TlsConnector>(reactor, std::move(host), port, factory, context);
   connector->connect();
+  return connector;
+}
+
+std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
+                                          std::shared_ptr<const TlsServerContext> context,
+                                          const std::string& interface) {
+  if (!context) throw std::invalid_argument("listen_ssl: null context");
+  auto listening = std::static_pointer_cast<TlsPort>(
+      listen_ssl(reactor, port, factory, *context, interface));
+  listening->keep_alive(std::move(context));
+  return listening;
+}
+
+std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
+                                       ClientFactory& factory,
+                                       std::shared_ptr<const TlsClientContext> context) {
+  if (!context) throw std::invalid_argument("connect_ssl: null context");
+  auto connector = std::static_pointer_cast<TlsConnector>(
+      connect_ssl(reactor, std::move(host), port, factory, *context));
+  connector->keep_alive(std::move(context));  // begin() runs later, from the loop
   return connector;
 }
 

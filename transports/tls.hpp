@@ -21,6 +21,12 @@ struct TlsServerOptions {
   std::string certificate_chain_file;
   /// PEM file with the private key of that certificate.
   std::string private_key_file;
+  /// PEM file of more chain certificates, sent after those of certificate_chain_file
+  /// (Twisted's extraCertChain); empty for none. Throws as for the other files.
+  std::string extra_chain_file;
+  /// Length of the kernel's queue of connections not yet accepted, on every port that
+  /// listens with this context; 1..65535 (std::invalid_argument otherwise).
+  int backlog = 511;
   /// Protocols offered for ALPN, most preferred first (e.g. {"h2", "http/1.1"}); empty
   /// for no ALPN. A client offering none of them is still accepted, with no protocol.
   std::vector<std::string> alpn;
@@ -32,8 +38,18 @@ struct TlsServerOptions {
 
 /// How a TLS client checks the server. Verification is on unless switched off here.
 struct TlsClientOptions {
-  /// PEM file of the certificate authorities to trust; empty: the system's default store.
+  /// PEM file of the certificate authorities to trust. When both this and ca_directory
+  /// are empty: the system's default store.
   std::string ca_file;
+  /// A directory whose every `*.pem` file holds certificate authorities to trust (as
+  /// Twisted's caCertsDir); with ca_file, both are trusted. Throws std::invalid_argument
+  /// for an unreadable directory, one without a .pem file, or a .pem file that is not PEM.
+  std::string ca_directory;
+  /// PEM file of a client certificate (and its chain) presented when the server asks for
+  /// one; empty for none.
+  std::string certificate_file;
+  /// PEM file with the key of certificate_file; empty: the key is in certificate_file.
+  std::string private_key_file;
   /// Check the server's certificate chain and its name. Setting this false accepts any
   /// server (man-in-the-middle included): for tests and debugging only.
   bool verify_peer = true;
@@ -58,7 +74,9 @@ class TlsServerContext {
   ~TlsServerContext();
   TlsServerContext(const TlsServerContext&) = delete;
   TlsServerContext& operator=(const TlsServerContext&) = delete;
+  /// Internal: the OpenSSL state, defined in transports/tls.cpp.
   struct Impl;
+  /// Internal: for transports/tls.cpp.
   Impl& impl() const noexcept { return *impl_; }
 
  private:
@@ -68,12 +86,16 @@ class TlsServerContext {
 /// A loaded client configuration. Share one among many connections.
 class TlsClientContext {
  public:
-  /// Loads the trust store. Throws std::invalid_argument for an unreadable ca_file.
+  /// Loads the trust store and the client certificate. Throws std::invalid_argument
+  /// naming the file for an unreadable ca_file, ca_directory, certificate or key, or a key
+  /// that does not match the certificate.
   explicit TlsClientContext(const TlsClientOptions& options = {});
   ~TlsClientContext();
   TlsClientContext(const TlsClientContext&) = delete;
   TlsClientContext& operator=(const TlsClientContext&) = delete;
+  /// Internal: the OpenSSL state, defined in transports/tls.cpp.
   struct Impl;
+  /// Internal: for transports/tls.cpp.
   Impl& impl() const noexcept { return *impl_; }
 
  private:
@@ -97,6 +119,13 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
                                           const TlsServerContext& context,
                                           const std::string& interface = "");
 
+/// As above, sharing ownership of `context`: the port, and every handshake it starts,
+/// keep it alive, so the caller may drop its reference at once (endpoints do).
+/// Throws std::invalid_argument for a null context, else as above.
+std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
+                                          std::shared_ptr<const TlsServerContext> context,
+                                          const std::string& interface = "");
+
 /// Connects like connect_tcp, then does the TLS handshake (SNI, verification, ALPN as
 /// the context says). A failed handshake arrives as client_connection_failed with
 /// error::tls_failed and a message that says why (e.g. "certificate verify failed:
@@ -110,6 +139,13 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
 /// the connector and its connections.
 std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory, const TlsClientContext& context);
+
+/// As above, sharing ownership of `context`: the connector keeps it alive (for every
+/// connect() on it), so the caller may drop its reference at once. Throws
+/// std::invalid_argument for a null context, else as above.
+std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
+                                       ClientFactory& factory,
+                                       std::shared_ptr<const TlsClientContext> context);
 
 /// Wraps `inner` so that it can later switch its connection to TLS with start_tls
 /// (STARTTLS), over any stream transport (TCP, Unix, in-memory). Until then every event

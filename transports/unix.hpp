@@ -36,8 +36,11 @@ struct UnixConnectOptions {
 /// The credentials of the process at the other end of a Unix socket, as the kernel
 /// recorded them when the connection was made (SO_PEERCRED).
 struct PeerCredentials {
+  /// The peer's process id.
   std::int32_t pid = 0;
+  /// Its effective user id.
   std::uint32_t uid = 0;
+  /// Its effective group id.
   std::uint32_t gid = 0;
 };
 

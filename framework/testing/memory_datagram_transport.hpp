@@ -121,6 +121,8 @@ class MemoryDatagramTransport final : public DatagramTransport {
   std::size_t buffer_size() const override { return 0; }
   void pause_reading() override { paused_ = true; }
   void resume_reading() override { paused_ = false; }
+  /// Multicast and broadcast settings: recorded and reported as done (see groups() and
+  /// the accessors above).
   using DatagramTransport::join_group;
   using DatagramTransport::leave_group;
   using DatagramTransport::set_broadcast_allowed;

@@ -20,6 +20,7 @@ inline constexpr double default_deadline = 20.0;
 
 /// What a wait came to: ok, or why not, in words that name what was awaited.
 struct WaitResult {
+  /// True when the condition held before the deadline.
   bool ok = false;
   /// Empty when ok; otherwise e.g. "timed out after 20 s waiting for: the echo".
   std::string message;

@@ -86,15 +86,23 @@ slices=${line##*work_slices=}
 check "why_nonblocking sends every byte and does work slices while waiting" $? "status $status: $line"
 "$ex/why_nonblocking" 127.0.0.1 "$PORT" --work sometimes >/dev/null 2>&1
 [ $? -eq 2 ]; check "why_nonblocking rejects a bad --work" $?
+# Step 5: the coroutine client, with idle work (a short run).
+line=$(timeout 60 "$ex/why_coroutine" 127.0.0.1 "$PORT" --busy idle --mib 4 --sndbuf 600000)
+status=$?
+iterations=${line##*busy_iterations=}
+[ $status -eq 0 ] && [[ "$line" == "busy=idle bytes=4194304 wall="*"s user_cpu="* ]] && [ "${iterations:-0}" -gt 0 ]
+check "why_coroutine sends every byte from a coroutine and does idle work" $? "status $status: $line"
+"$ex/why_coroutine" 127.0.0.1 "$PORT" --busy sometimes >/dev/null 2>&1
+[ $? -eq 2 ]; check "why_coroutine rejects a bad --busy" $?
 counted=0
 lines=""
-for _ in 1 2; do
+for _ in 1 2 3; do
   line=""
   read -r -t 10 -u "$FD" line || break
   lines="$lines$line; "
   [[ "$line" == *"sent 4194304 bytes (connection closed cleanly)" ]] && counted=$((counted + 1))
 done
-[ $counted -eq 2 ]; check "discard_server counted every byte from why_blocking and why_nonblocking" $? "$lines"
+[ $counted -eq 3 ]; check "discard_server counted every byte from why_blocking, why_nonblocking and why_coroutine" $? "$lines"
 
 # udp_echo: a datagram comes back to its sender.
 start udp "$ex/udp_echo" 0
