@@ -5,7 +5,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/ssl.hpp>
@@ -23,6 +22,8 @@
 
 #include "framework/detail/tracked.hpp"
 #include "framework/log.hpp"
+#include "transports/detail/stream_connector.hpp"
+#include "transports/detail/stream_port.hpp"
 
 namespace torsion {
 
@@ -219,19 +220,8 @@ namespace {
 using tcp = asio::ip::tcp;
 using SslStream = asio::ssl::stream<tcp::socket>;
 
-Address to_address(const tcp::endpoint& ep) {
-  return Address::ip(ep.address().to_string(), ep.port());
-}
-
-void log_exception(const char* what) {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    log(LogLevel::error, std::string("exception in ") + what + ": " + e.what());
-  } catch (...) {
-    log(LogLevel::error, std::string("non-standard exception in ") + what);
-  }
-}
+using detail::log_exception;
+using detail::to_address;
 
 // Says why a handshake failed, in words: OpenSSL's reason plus the verification result.
 Reason handshake_failure(SSL* ssl, const std::error_code& ec, bool timed_out) {
@@ -687,256 +677,87 @@ class TlsTransport final : public Transport,
   bool finished_ = false;
 };
 
-// --- server --------------------------------------------------------------------
+// --- server and client: the shared accept loop and connector, with a handshake before
+// the protocol is built ---------------------------------------------------------------
 
-class TlsPort final : public ListeningPort, public std::enable_shared_from_this<TlsPort> {
+class TlsPort final : public detail::StreamPort<tcp> {
  public:
   TlsPort(Reactor& reactor, Factory& factory, const TlsServerContext& context)
-      : reactor_(reactor), factory_(factory), context_(context), acceptor_(reactor.context()),
-        pending_(reactor.context()) {}
+      : StreamPort(reactor, factory), context_(context) {}
 
   void open(const tcp::endpoint& ep, std::error_code& ec) {
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(ep, ec);
-    if (!ec) acceptor_.listen(context_.impl().backlog, ec);
-    if (!ec) {
-      const auto local = acceptor_.local_endpoint(ec);
-      if (!ec) host_ = to_address(local);
-    }
-    if (ec) {
-      std::error_code ignored;
-      acceptor_.close(ignored);
-      return;
-    }
-    listening_ = true;
-    accept_next();
+    Address host = detail::open_tcp_acceptor(acceptor(), ep, context_.impl().backlog, false, ec);
+    if (!ec) start(std::move(host));
   }
 
   // For the shared_ptr overload: the port and each handshake it starts keep this alive.
   void keep_alive(std::shared_ptr<const void> owner) { owner_ = std::move(owner); }
 
-  Address get_host() const override { return host_; }
-  bool listening() const override { return listening_; }
-  void stop_listening() override {
-    if (!listening_) return;
-    listening_ = false;
-    std::error_code ec;
-    acceptor_.close(ec);
-  }
-
  private:
-  void accept_next() {
-    acceptor_.async_accept(pending_, [self = shared_from_this()](const std::error_code& ec) {
-      self->on_accept(ec);
-    });
-  }
-
-  void on_accept(const std::error_code& ec) {
-    if (!listening_) return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) return;
-      log(LogLevel::warning, "accept on " + host_.to_string() + " failed: " + ec.message());
-      accept_next();
-      return;
-    }
+  void accepted(tcp::socket socket, const Address&) override {
     auto& impl = context_.impl();
-    auto transport = std::make_shared<TlsTransport>(reactor_, std::move(pending_), impl.ctx,
+    auto transport = std::make_shared<TlsTransport>(reactor_, std::move(socket), impl.ctx,
                                                     impl.close_timeout);
-    pending_ = tcp::socket(reactor_.context());
     std::weak_ptr<TlsTransport> weak = transport;
-    Factory& factory = factory_;
-    transport->handshake(asio::ssl::stream_base::server, impl.handshake_timeout,
-                         [weak, &factory, owner = owner_](const Reason* failure) {
-                           auto t = weak.lock();
-                           if (!t) return;
-                           if (failure) {
-                             log(LogLevel::info, "TLS handshake with " + t->get_peer().to_string() +
-                                                     " failed: " + failure->message());
-                             return;
-                           }
-                           std::unique_ptr<Protocol> protocol;
-                           try {
-                             protocol = factory.build_protocol(t->get_peer());
-                           } catch (...) {
-                             log_exception("build_protocol");
-                           }
-                           if (!protocol) {
-                             t->abort_connection();
-                             return;
-                           }
-                           t->start(std::move(protocol));
-                         });
-    accept_next();
+    transport->handshake(
+        asio::ssl::stream_base::server, impl.handshake_timeout,
+        [weak, &factory = factory_, owner = owner_](const Reason* failure) {
+          auto t = weak.lock();
+          if (!t) return;
+          if (failure) {
+            log(LogLevel::info, "TLS handshake with " + t->get_peer().to_string() +
+                                    " failed: " + failure->message());
+            return;
+          }
+          if (auto protocol = detail::build_server_protocol(factory, t->get_peer()))
+            t->start(std::move(protocol));
+          else
+            t->abort_connection();
+        });
   }
 
-  Reactor& reactor_;
-  Factory& factory_;
   const TlsServerContext& context_;
   std::shared_ptr<const void> owner_;
-  tcp::acceptor acceptor_;
-  tcp::socket pending_;
-  Address host_;
-  bool listening_ = false;
 };
 
-// --- client --------------------------------------------------------------------
-
-class TlsConnector final : public Connector, public std::enable_shared_from_this<TlsConnector> {
+class TlsConnector final : public detail::StreamConnector<tcp> {
  public:
   TlsConnector(Reactor& reactor, std::string host, int port, ClientFactory& factory,
                const TlsClientContext& context)
-      : reactor_(reactor), host_(std::move(host)), port_(static_cast<std::uint16_t>(port)),
-        factory_(factory), context_(context), resolver_(reactor.context()),
-        socket_(reactor.context()), timer_(reactor.context()) {}
+      : StreamConnector(reactor, factory,
+                        Address::ip(std::move(host), static_cast<std::uint16_t>(port)),
+                        context.impl().options.timeout),
+        context_(context) {}
 
   // For the shared_ptr overload: the connector keeps this alive.
   void keep_alive(std::shared_ptr<const void> owner) { owner_ = std::move(owner); }
 
-  Address get_destination() const override { return Address::ip(host_, port_); }
-
-  void connect() override {
-    if (state_ != State::idle) return;
-    state_ = State::connecting;
-    const auto attempt = ++attempt_;
-    asio::post(reactor_.context(), [self = shared_from_this(), attempt] { self->begin(attempt); });
-  }
-
-  void disconnect() override {
-    if (state_ == State::connecting) {
-      const auto attempt = attempt_;
-      asio::post(reactor_.context(), [self = shared_from_this(), attempt] {
-        if (self->attempt_ == attempt && self->state_ == State::connecting)
-          self->fail(Reason(error::cancelled, {}, "disconnect() while connecting"));
-      });
-    } else if (state_ == State::connected) {
-      if (auto t = transport_.lock()) t->lose_connection();
-    }
-  }
-
  private:
-  enum class State { idle, connecting, connected };
-
-  bool current(std::uint64_t attempt) const {
-    return attempt == attempt_ && state_ == State::connecting;
-  }
-
-  void begin(std::uint64_t attempt) {
-    if (!current(attempt)) return;
-    try {
-      factory_.started_connecting(*this);
-    } catch (...) {
-      log_exception("started_connecting");
-    }
-    if (!current(attempt)) return;
-    const double timeout = context_.impl().options.timeout;
-    if (timeout > 0) {
-      timer_.expires_after(seconds(timeout));
-      timer_.async_wait([self = shared_from_this(), attempt](const std::error_code& ec) {
-        if (ec || !self->current(attempt)) return;
-        self->fail(Reason(error::timed_out, {},
-                          "connecting to " + self->get_destination().to_string()));
-      });
-    }
-    resolver_.async_resolve(host_, std::to_string(port_),
-                            [self = shared_from_this(), attempt](const std::error_code& ec,
-                                                                 tcp::resolver::results_type r) {
-                              if (!self->current(attempt)) return;
-                              if (ec || r.empty()) {
-                                self->fail(Reason(error::lookup_failed, ec, self->host_));
-                                return;
-                              }
-                              self->connect_to(attempt, r);
-                            });
-  }
-
-  void connect_to(std::uint64_t attempt, const tcp::resolver::results_type& results) {
-    asio::async_connect(socket_, results,
-                        [self = shared_from_this(), attempt](const std::error_code& ec,
-                                                             const tcp::endpoint&) {
-                          if (!self->current(attempt)) return;
-                          if (ec) {
-                            Reason r = Reason::from_os_error(ec, self->get_destination().to_string());
-                            if (r.is(error::connection_lost))
-                              r = Reason(error::connect_failed, ec, self->get_destination().to_string());
-                            self->fail(r);
-                            return;
-                          }
-                          self->secure(attempt);
-                        });
-  }
-
-  void secure(std::uint64_t attempt) {
+  void established(std::uint64_t attempt, tcp::socket socket, const tcp::endpoint&) override {
     auto& impl = context_.impl();
     const auto& options = impl.options;
-    auto transport = std::make_shared<TlsTransport>(reactor_, std::move(socket_), impl.ctx,
+    auto transport = std::make_shared<TlsTransport>(reactor_, std::move(socket), impl.ctx,
                                                     options.close_timeout);
-    socket_ = tcp::socket(reactor_.context());
-    pending_ = transport;
     configure_client(transport->ssl(), impl,
-                     options.server_name.empty() ? host_ : options.server_name);
-    // The connector's own timer bounds the handshake too.
-    transport->handshake(asio::ssl::stream_base::client, 0,
-                         [self = shared_from_this(), attempt](const Reason* failure) {
-                           auto t = std::move(self->pending_);
-                           if (!self->current(attempt)) return;
-                           if (failure) {
-                             self->fail(*failure);
-                             return;
-                           }
-                           self->connected(t);
-                         });
+                     options.server_name.empty() ? get_destination().host() : options.server_name);
+    pending_ = transport;
+    // The connector's own timeout bounds the handshake too.
+    std::weak_ptr<TlsTransport> weak = transport;
+    transport->handshake(
+        asio::ssl::stream_base::client, 0,
+        [self = std::static_pointer_cast<TlsConnector>(shared_from_this()), attempt,
+         weak](const Reason* failure) {
+          auto t = weak.lock();
+          if (!t || !self->current(attempt)) return;
+          if (failure)
+            self->fail(*failure);
+          else
+            self->attach(t);
+        });
   }
 
-  void connected(const std::shared_ptr<TlsTransport>& transport) {
-    timer_.cancel();
-    std::unique_ptr<Protocol> protocol;
-    try {
-      protocol = factory_.build_protocol(transport->get_peer());
-    } catch (...) {
-      log_exception("build_protocol");
-    }
-    if (!protocol) {
-      transport->abort_connection();
-      fail(Reason(error::refused_by_factory));
-      return;
-    }
-    state_ = State::connected;
-    transport_ = transport;
-    transport->start(std::move(protocol), [self = shared_from_this()](const Reason& r) {
-      self->state_ = State::idle;
-      self->factory_.client_connection_lost(*self, r);
-    });
-  }
-
-  void fail(const Reason& reason) {
-    ++attempt_;
-    state_ = State::idle;
-    timer_.cancel();
-    resolver_.cancel();
-    std::error_code ignored;
-    socket_.close(ignored);
-    if (auto t = std::move(pending_)) t->abort_connection();
-    try {
-      factory_.client_connection_failed(*this, reason);
-    } catch (...) {
-      log_exception("client_connection_failed");
-    }
-  }
-
-  Reactor& reactor_;
-  std::string host_;
-  std::uint16_t port_;
-  ClientFactory& factory_;
   const TlsClientContext& context_;
   std::shared_ptr<const void> owner_;
-  tcp::resolver resolver_;
-  tcp::socket socket_;
-  asio::steady_timer timer_;
-  std::shared_ptr<TlsTransport> pending_;  // handshaking
-  std::weak_ptr<TlsTransport> transport_;
-  State state_ = State::idle;
-  std::uint64_t attempt_ = 0;
 };
 
 }  // namespace
@@ -1178,34 +999,20 @@ void start_tls(Transport& transport, const TlsServerContext& context) {
 std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
                                           const TlsServerContext& context,
                                           const std::string& interface) {
-  if (port < 0 || port > 65535)
-    throw std::invalid_argument("listen_ssl: port must be in 0..65535, got " +
-                                std::to_string(port));
-  tcp::endpoint ep(tcp::v4(), static_cast<std::uint16_t>(port));
-  if (!interface.empty()) {
-    std::error_code ec;
-    const auto address = asio::ip::make_address(interface, ec);
-    if (ec)
-      throw std::invalid_argument("listen_ssl: interface must be a numeric address, got '" +
-                                  interface + "'");
-    ep = tcp::endpoint(address, static_cast<std::uint16_t>(port));
-  }
+  const auto ep = detail::tcp_listen_endpoint(interface, port, "listen_ssl");
   auto listening = std::make_shared<TlsPort>(reactor, factory, context);
   std::error_code ec;
   listening->open(ep, ec);
+  auto opened = detail::opened(reactor, std::move(listening), ec);
   if (ec)
-    throw std::system_error(normalize_os_error(ec),
-                            "listen_ssl on " + (interface.empty() ? "*" : interface) + ":" +
-                                std::to_string(port));
-  reactor.track_listening_port(listening);  // closed first on shutdown()
-  return listening;
+    throw std::system_error(ec, "listen_ssl on " + (interface.empty() ? "*" : interface) + ":" +
+                                    std::to_string(port));
+  return opened;
 }
 
 std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory, const TlsClientContext& context) {
-  if (port < 1 || port > 65535)
-    throw std::invalid_argument("connect_ssl: port must be in 1..65535, got " +
-                                std::to_string(port));
+  detail::check_port(port, 1, "connect_ssl");
   if (host.empty()) throw std::invalid_argument("connect_ssl: empty host");
   auto connector = std::make_shared<TlsConnector>(reactor, std::move(host), port, factory, context);
   connector->connect();

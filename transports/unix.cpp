@@ -6,19 +6,17 @@
 #include <unistd.h>
 
 #include <asio/local/stream_protocol.hpp>
-#include <asio/post.hpp>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
-#include "framework/log.hpp"
-#include "transports/detail/stream_transport.hpp"
+#include "transports/detail/stream_connector.hpp"
+#include "transports/detail/stream_port.hpp"
 
 namespace torsion {
 namespace {
 
 using stream = asio::local::stream_protocol;
-using UnixTransport = detail::StreamTransport<stream::socket>;
 
 constexpr std::size_t kMaxPath = sizeof(sockaddr_un{}.sun_path) - 1;
 
@@ -40,31 +38,6 @@ stream::endpoint to_endpoint(const std::string& path, const char* what) {
   return stream::endpoint(path);
 }
 
-Address to_address(const stream::endpoint& ep) {
-  std::string p = ep.path();
-  if (!p.empty() && p[0] == '\0') p[0] = '@';
-  return Address::unix_socket(std::move(p));
-}
-
-void log_exception(const char* what) {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    log(LogLevel::error, std::string("exception in ") + what + ": " + e.what());
-  } catch (...) {
-    log(LogLevel::error, std::string("non-standard exception in ") + what);
-  }
-}
-
-std::shared_ptr<UnixTransport> start_transport(Reactor& reactor, stream::socket socket,
-                                               const Address& host, const Address& peer,
-                                               std::unique_ptr<Protocol> protocol,
-                                               UnixTransport::LostHook on_lost = {}) {
-  auto transport = std::make_shared<UnixTransport>(reactor, std::move(socket), host, peer);
-  transport->start(std::move(protocol), std::move(on_lost));
-  return transport;
-}
-
 // True when something accepts connections on `ep` (a blocking connect to a local socket
 // answers at once: refused for a stale file).
 bool somebody_listens(const stream::endpoint& ep) {
@@ -75,26 +48,25 @@ bool somebody_listens(const stream::endpoint& ep) {
   return !ec || ec != asio::error::connection_refused;
 }
 
-class UnixPort final : public ListeningPort, public std::enable_shared_from_this<UnixPort> {
+class UnixPort final : public detail::StreamPort<stream> {
  public:
-  UnixPort(Reactor& reactor, Factory& factory)
-      : reactor_(reactor), factory_(factory), acceptor_(reactor.context()),
-        pending_(reactor.context()) {}
+  UnixPort(Reactor& reactor, Factory& factory) : StreamPort(reactor, factory) {}
 
   ~UnixPort() override { remove_file(); }
 
   void open(const std::string& path, const UnixListenOptions& options, std::error_code& ec) {
     const auto ep = to_endpoint(path, "listen_unix");
     const bool abstract = path[0] == '@';
-    acceptor_.open(stream(), ec);
-    if (!ec) acceptor_.bind(ep, ec);
+    auto& listener = acceptor();
+    listener.open(stream(), ec);
+    if (!ec) listener.bind(ep, ec);
     if (ec == asio::error::address_in_use && !abstract && options.remove_stale) {
       struct stat st {};
       if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && !somebody_listens(ep)) {
         log(LogLevel::info, "listen_unix: removing stale socket file " + path);
         ::unlink(path.c_str());
         ec.clear();
-        acceptor_.bind(ep, ec);
+        listener.bind(ep, ec);
       }
     }
     if (!ec && !abstract) {
@@ -107,31 +79,24 @@ class UnixPort final : public ListeningPort, public std::enable_shared_from_this
       if (options.mode >= 0 && ::chmod(path.c_str(), static_cast<mode_t>(options.mode)) != 0)
         ec = std::error_code(errno, std::system_category());
     }
-    if (!ec) acceptor_.listen(options.backlog, ec);
+    if (!ec) listener.listen(options.backlog, ec);
     if (ec) {
       std::error_code ignored;
-      acceptor_.close(ignored);
+      listener.close(ignored);
       remove_file();
       return;
     }
-    host_ = Address::unix_socket(path);
-    listening_ = true;
-    accept_next();
-  }
-
-  Address get_host() const override { return host_; }
-  bool listening() const override { return listening_; }
-
-  void stop_listening() override {
-    if (!listening_) return;
-    listening_ = false;
-    backoff_.cancel();
-    std::error_code ec;
-    acceptor_.close(ec);
-    remove_file();
+    start(Address::unix_socket(path));
   }
 
  private:
+  void accepted(stream::socket socket, const Address& peer) override {
+    if (auto protocol = detail::build_server_protocol(factory_, peer))
+      detail::make_stream_transport(reactor_, std::move(socket), peer)->start(std::move(protocol));
+  }
+
+  void stopped() override { remove_file(); }
+
   // Removes the socket file if it is still the one this port bound (another server may
   // have replaced it since).
   void remove_file() {
@@ -142,165 +107,22 @@ class UnixPort final : public ListeningPort, public std::enable_shared_from_this
     file_.clear();
   }
 
-  void accept_next() {
-    acceptor_.async_accept(pending_, [self = shared_from_this()](const std::error_code& ec) {
-      self->on_accept(ec);
-    });
-  }
-
-  void on_accept(const std::error_code& ec) {
-    if (!listening_) return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) return;
-      log(LogLevel::warning, "accept on " + host_.to_string() + " failed: " + ec.message() +
-                                 "; retrying in 0.1 s");
-      std::weak_ptr<UnixPort> weak = shared_from_this();
-      backoff_ = reactor_.call_later(0.1, [weak] {
-        if (auto self = weak.lock(); self && self->listening_) self->accept_next();
-      });
-      return;
-    }
-    std::error_code pec;
-    const auto remote = pending_.remote_endpoint(pec);
-    const Address peer = pec ? Address::unix_socket("") : to_address(remote);
-    std::unique_ptr<Protocol> protocol;
-    try {
-      protocol = factory_.build_protocol(peer);
-    } catch (...) {
-      log_exception("build_protocol");
-    }
-    if (protocol) {
-      start_transport(reactor_, std::move(pending_), host_, peer, std::move(protocol));
-    } else {
-      std::error_code ignored;
-      pending_.close(ignored);
-    }
-    pending_ = stream::socket(reactor_.context());
-    if (listening_) accept_next();
-  }
-
-  Reactor& reactor_;
-  Factory& factory_;
-  stream::acceptor acceptor_;
-  stream::socket pending_;
-  Address host_;
   std::string file_;
   dev_t dev_ = 0;
   ino_t ino_ = 0;
-  bool listening_ = false;
-  DelayedCall backoff_;
 };
 
-class UnixConnector final : public Connector,
-                            public std::enable_shared_from_this<UnixConnector> {
+class UnixConnector final : public detail::StreamConnector<stream> {
  public:
-  UnixConnector(Reactor& reactor, std::string path, ClientFactory& factory,
+  UnixConnector(Reactor& reactor, const std::string& path, ClientFactory& factory,
                 const UnixConnectOptions& options)
-      : reactor_(reactor), path_(std::move(path)), endpoint_(to_endpoint(path_, "connect_unix")),
-        factory_(factory), options_(options), socket_(reactor.context()) {}
-
-  Address get_destination() const override { return Address::unix_socket(path_); }
-
-  void connect() override {
-    if (state_ != State::idle) return;
-    state_ = State::connecting;
-    const auto attempt = ++attempt_;
-    asio::post(reactor_.context(), [self = shared_from_this(), attempt] { self->begin(attempt); });
-  }
-
-  void disconnect() override {
-    if (state_ == State::connecting) {
-      const auto attempt = attempt_;
-      asio::post(reactor_.context(), [self = shared_from_this(), attempt] {
-        if (self->attempt_ == attempt && self->state_ == State::connecting)
-          self->fail(Reason(error::cancelled, {}, "disconnect() while connecting"));
-      });
-    } else if (state_ == State::connected) {
-      if (auto t = transport_.lock()) t->lose_connection();
-    }
-  }
+      : StreamConnector(reactor, factory, Address::unix_socket(path), options.timeout,
+                        to_endpoint(path, "connect_unix")) {}
 
  private:
-  enum class State { idle, connecting, connected };
-
-  void begin(std::uint64_t attempt) {
-    if (attempt != attempt_ || state_ != State::connecting) return;
-    try {
-      factory_.started_connecting(*this);
-    } catch (...) {
-      log_exception("started_connecting");
-    }
-    if (attempt != attempt_ || state_ != State::connecting) return;
-    if (options_.timeout > 0) {
-      std::weak_ptr<UnixConnector> weak = shared_from_this();
-      timeout_ = reactor_.call_later(options_.timeout, [weak, attempt] {
-        auto self = weak.lock();
-        if (!self || self->attempt_ != attempt || self->state_ != State::connecting) return;
-        self->fail(Reason(error::timed_out, {}, "connecting to " + self->path_));
-      });
-    }
-    std::error_code ignored;
-    socket_.close(ignored);
-    socket_.async_connect(endpoint_, [self = shared_from_this(), attempt](const std::error_code& ec) {
-      if (attempt != self->attempt_ || self->state_ != State::connecting) return;
-      if (ec) {
-        Reason r = Reason::from_os_error(ec, self->path_);
-        if (r.is(error::connection_lost)) r = Reason(error::connect_failed, ec, self->path_);
-        self->fail(r);
-        return;
-      }
-      self->connected();
-    });
+  void established(std::uint64_t, stream::socket socket, const stream::endpoint& ep) override {
+    attach(detail::make_stream_transport(reactor_, std::move(socket), detail::to_address(ep)));
   }
-
-  void connected() {
-    timeout_.cancel();
-    const Address peer = Address::unix_socket(path_);
-    std::unique_ptr<Protocol> protocol;
-    try {
-      protocol = factory_.build_protocol(peer);
-    } catch (...) {
-      log_exception("build_protocol");
-    }
-    if (!protocol) {
-      fail(Reason(error::refused_by_factory));
-      return;
-    }
-    state_ = State::connected;
-    std::error_code ec;
-    const auto local = socket_.local_endpoint(ec);
-    transport_ = start_transport(reactor_, std::move(socket_),
-                                 ec ? Address::unix_socket("") : to_address(local), peer,
-                                 std::move(protocol), [self = shared_from_this()](const Reason& r) {
-                                   self->state_ = State::idle;
-                                   self->factory_.client_connection_lost(*self, r);
-                                 });
-    socket_ = stream::socket(reactor_.context());
-  }
-
-  void fail(const Reason& reason) {
-    ++attempt_;
-    state_ = State::idle;
-    timeout_.cancel();
-    std::error_code ignored;
-    socket_.close(ignored);
-    try {
-      factory_.client_connection_failed(*this, reason);
-    } catch (...) {
-      log_exception("client_connection_failed");
-    }
-  }
-
-  Reactor& reactor_;
-  std::string path_;
-  stream::endpoint endpoint_;
-  ClientFactory& factory_;
-  UnixConnectOptions options_;
-  stream::socket socket_;
-  DelayedCall timeout_;
-  std::weak_ptr<UnixTransport> transport_;
-  State state_ = State::idle;
-  std::uint64_t attempt_ = 0;
 };
 
 }  // namespace
@@ -314,12 +136,7 @@ std::shared_ptr<ListeningPort> listen_unix(Reactor& reactor, const std::string& 
   to_endpoint(path, "listen_unix");  // validates before anything is created
   auto port = std::make_shared<UnixPort>(reactor, factory);
   port->open(path, options, ec);
-  if (ec) {
-    ec = normalize_os_error(ec);
-    return nullptr;
-  }
-  reactor.track_listening_port(port);  // closed first on shutdown()
-  return port;
+  return detail::opened(reactor, std::move(port), ec);
 }
 
 std::shared_ptr<ListeningPort> listen_unix(Reactor& reactor, const std::string& path,

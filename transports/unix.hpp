@@ -46,7 +46,9 @@ struct PeerCredentials {
 
 /// Listens on the Unix socket `path`; a name starting with '@' is in Linux's abstract
 /// namespace (no file). Each accepted connection gets a protocol from `factory` (null
-/// refuses it) and a transport whose get_peer()/get_host() are unix_socket addresses.
+/// refuses it; so does an exception, which is logged) and a transport whose
+/// get_peer()/get_host() are unix_socket addresses. Out of descriptors, accepting pauses
+/// as listen_tcp's does.
 /// The socket file is removed by stop_listening (and when the port is destroyed), but
 /// only if it is still the file this port created. Throws std::invalid_argument for an
 /// empty or too long path (the limit is 107 bytes), std::system_error if binding fails.
@@ -64,8 +66,9 @@ std::shared_ptr<ListeningPort> listen_unix(Reactor& reactor, const std::string& 
 /// factory.started_connecting, then a protocol's connection_made (later connection_lost,
 /// then client_connection_lost) or client_connection_failed (connection_refused when
 /// nothing listens, connect_failed with ENOENT when there is no such file, timed_out,
-/// refused_by_factory, cancelled). Throws std::invalid_argument for a bad path or a
-/// negative timeout.
+/// refused_by_factory, cancelled, callback_threw when started_connecting or build_protocol
+/// threw). The Connector behaves as connect_tcp's. Throws std::invalid_argument for a bad
+/// path or a negative timeout.
 std::shared_ptr<Connector> connect_unix(Reactor& reactor, const std::string& path,
                                         ClientFactory& factory,
                                         const UnixConnectOptions& options = {});

@@ -216,3 +216,48 @@ TEST_CASE("unix socket file mode") {
   port->stop_listening();
   CHECK_FALSE(exists(path));
 }
+
+TEST_CASE("unix connector: throwing callbacks fail the attempt, disconnect frees it at once") {
+  TempDir dir;
+  Reactor reactor;
+  RecordingFactory server;
+  const std::string path = dir / "s.sock";
+  auto port = listen_unix(reactor, path, server);
+
+  struct Throwing : RecordingClientFactory {
+    std::string where;
+    std::unique_ptr<Protocol> build_protocol(const Address& peer) override {
+      if (where == "build_protocol") throw std::runtime_error("boom in build_protocol");
+      return RecordingClientFactory::build_protocol(peer);
+    }
+    void started_connecting(Connector& c) override {
+      RecordingClientFactory::started_connecting(c);
+      if (where == "started_connecting") throw std::runtime_error("boom in started_connecting");
+    }
+  };
+  for (std::string where : {"build_protocol", "started_connecting"}) {
+    CAPTURE(where);
+    Throwing client;
+    client.where = where;
+    connect_unix(reactor, path, client);
+    wait_for(reactor, [&] { return client.failed == 1; }, "the attempt to fail");
+    CHECK(client.failure->is(error::callback_threw));
+    CHECK(client.records.empty());
+  }
+
+  // disconnect() while connecting gives the attempt up at once, so connect() starts
+  // another straight away; the factory hears of the cancelled one from the loop.
+  RecordingClientFactory client;
+  auto connector = connect_unix(reactor, path, client);
+  connector->disconnect();
+  connector->connect();
+  wait_for(reactor, [&] { return client.failed == 1 && client.records.size() == 1; },
+           "the cancellation, then the second attempt's connection");
+  CHECK(client.failure->is(error::cancelled));
+  CHECK(client.started == 1);  // the first attempt never started
+  CHECK(client.records[0].made == 1);
+  connector->disconnect();
+  wait_for(reactor, [&] { return client.lost == 1; }, "the connection to end");
+  CHECK(client.lost_reason->clean());
+  port->stop_listening();
+}
