@@ -69,6 +69,7 @@ class StreamTransport final : public Transport,
 
   StreamTransport(Reactor& reactor, Socket socket, Address host, Address peer)
       : connections_(reactor.connections()),
+        io_(reactor.context()),
         socket_(std::move(socket)),
         host_(std::move(host)),
         peer_(std::move(peer)) {}
@@ -162,7 +163,7 @@ class StreamTransport final : public Transport,
     if (!read_paused_) return;
     read_paused_ = false;
     if (state_ != State::open || delivering_) return;  // deliver() restarts reading itself
-    asio::post(socket_.get_executor(), [self = this->shared_from_this()] { self->resume_reading(); });
+    asio::post(io_, [self = this->shared_from_this()] { self->resume_reading(); });
   }
 
   void stop_producing() override { lose_connection(); }
@@ -300,7 +301,7 @@ class StreamTransport final : public Transport,
     }
     reading_ = true;
     if (drained) {
-      asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
+      asio::post(io_, [self = this->shared_from_this()] {
         self->reading_ = false;
         if (self->state_ == State::open && !self->read_paused_ && !self->delivering_ &&
             !self->read_closed_)
@@ -545,7 +546,7 @@ class StreamTransport final : public Transport,
   void schedule_pull() {
     if (pull_posted_ || pull_wanted_) return;
     pull_posted_ = true;
-    asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
+    asio::post(io_, [self = this->shared_from_this()] {
       self->pull_posted_ = false;
       if (!self->producer_ || self->streaming_ || self->state_ != State::open ||
           self->write_shut_requested_ || !self->queue_.empty() || self->pull_wanted_)
@@ -577,7 +578,7 @@ class StreamTransport final : public Transport,
   }
 
   void post_finish(Reason reason) {
-    asio::post(socket_.get_executor(),
+    asio::post(io_,
                [self = this->shared_from_this(), reason = std::move(reason)] {
                  self->finish(reason);
                });
@@ -614,6 +615,12 @@ class StreamTransport final : public Transport,
 
   const std::uint64_t id_ = next_connection_id();
   TrackedList& connections_;  // outlives the io_context, unlike the Reactor's handle to it
+  // Posts go to the io_context's own executor, not the socket's type-erased one: that
+  // takes the handler memory from the same per-thread cache as the read operations (a read
+  // completion frees one just before its deliver() posts the re-arm), where the
+  // any_io_executor path allocates with a separate two-slot cache, which 50 connections
+  // overflow: one malloc per message (PROFILE.md, P6).
+  asio::io_context& io_;
   Socket socket_;
   Address host_;
   Address peer_;
