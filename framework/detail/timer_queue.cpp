@@ -131,9 +131,8 @@ std::size_t TimerQueue::run_due(double until) {
 
 std::vector<TimerNode*> TimerQueue::pending() const {
   auto out = heap_;
-  std::sort(out.begin(), out.end(), [](const TimerNode* a, const TimerNode* b) {
-    return before(*a, *b);
-  });
+  std::sort(out.begin(), out.end(),
+            [](const TimerNode* a, const TimerNode* b) { return before(*a, *b); });
   return out;
 }
 

@@ -82,14 +82,17 @@ TEST_CASE("a thousand small writes inside one data_received leave in two sends")
     before = write_calls(r.transport);
     for (std::size_t i = 0; i < kWrites; ++i) r.transport->write(pattern(kSize, i));
   });
-  wait_for(p.reactor, [&] { return !p.client.records.empty() && p.cli().received.size() >= expected.size(); },
-           "the whole answer");
+  wait_for(
+      p.reactor,
+      [&] { return !p.client.records.empty() && p.cli().received.size() >= expected.size(); },
+      "the whole answer");
   after = write_calls(p.srv().transport);
   // The first write is sent at once, the other 999 in one gathered send after data_received.
   CHECK(after - before == 2);
   CHECK(p.cli().received == expected);
   p.cli().transport->lose_connection();
-  wait_for(p.reactor, [&] { return p.srv().done() && p.cli().done(); }, "both sides to close");
+  wait_for(
+      p.reactor, [&] { return p.srv().done() && p.cli().done(); }, "both sides to close");
   CHECK(p.reactor.connection_count() == 0);
 }
 
@@ -101,8 +104,9 @@ TEST_CASE("one write per data_received is sent at once, not corked") {
     during = write_calls(r.transport);
     CHECK(r.transport->buffer_size() == 0);  // the kernel has it already
   });
-  wait_for(p.reactor, [&] { return !p.client.records.empty() && p.cli().received == "answer"; },
-           "the answer");
+  wait_for(
+      p.reactor, [&] { return !p.client.records.empty() && p.cli().received == "answer"; },
+      "the answer");
   CHECK(during - before == 1);
   CHECK(write_calls(p.srv().transport) - before == 1);
 }
@@ -117,8 +121,8 @@ TEST_CASE("corked writes keep their order with every write path and with later w
     t.write(std::string("owned;"));
     const std::vector<std::string_view> parts{"p1;", "p2;", "p3;"};
     t.write_sequence(parts);
-    t.write(std::string_view(big));  // uncorks: what was corked leaves first
-    t.write("after-big;");            // corked again behind the big one
+    t.write(std::string_view(big));        // uncorks: what was corked leaves first
+    t.write("after-big;");                 // corked again behind the big one
     t.write(std::string(20 * 1024, 'L'));  // a large owned string: moved in behind
     t.write("last-inside;");
   });
@@ -126,12 +130,14 @@ TEST_CASE("corked writes keep their order with every write path and with later w
              "last-inside;";
   // A write made from the loop after data_received returned goes behind all of it, even
   // while the kernel still holds back part of the big write.
-  wait_for(p.reactor, [&] { return !p.server.records.empty() && !p.srv().received.empty(); },
-           "the request");
+  wait_for(
+      p.reactor, [&] { return !p.server.records.empty() && !p.srv().received.empty(); },
+      "the request");
   p.srv().transport->write("outside;");
-  wait_for(p.reactor, [&] {
-    return !p.client.records.empty() && p.cli().received.size() >= expected.size() + 8;
-  }, "everything, in order");
+  wait_for(
+      p.reactor,
+      [&] { return !p.client.records.empty() && p.cli().received.size() >= expected.size() + 8; },
+      "everything, in order");
   CHECK(p.cli().received == expected + "outside;");
 }
 
@@ -143,8 +149,9 @@ TEST_CASE("lose_connection inside data_received sends what was corked, then clos
   });
   std::string expected;
   for (int i = 0; i < 100; ++i) expected += std::to_string(i) + ",";
-  wait_for(p.reactor, [&] { return !p.client.records.empty() && p.cli().done() && p.srv().done(); },
-           "both sides to close");
+  wait_for(
+      p.reactor, [&] { return !p.client.records.empty() && p.cli().done() && p.srv().done(); },
+      "both sides to close");
   CHECK(p.cli().received == expected);
   CHECK(p.cli().eofs == 1);
   CHECK(p.srv().reason->clean());
@@ -160,14 +167,17 @@ TEST_CASE("lose_write_connection inside data_received sends what was corked, the
       /*client_keeps_open=*/true);
   std::string expected;
   for (int i = 0; i < 100; ++i) expected += std::to_string(i) + ",";
-  wait_for(p.reactor, [&] { return !p.client.records.empty() && p.cli().eofs == 1; },
-           "the client to hear end of file");
+  wait_for(
+      p.reactor, [&] { return !p.client.records.empty() && p.cli().eofs == 1; },
+      "the client to hear end of file");
   CHECK(p.cli().received == expected);
   CHECK_FALSE(p.srv().done());  // the server still reads
   p.cli().transport->write("still heard");
-  wait_for(p.reactor, [&] { return p.srv().received == "?still heard"; }, "the server to read on");
+  wait_for(
+      p.reactor, [&] { return p.srv().received == "?still heard"; }, "the server to read on");
   p.cli().transport->lose_connection();
-  wait_for(p.reactor, [&] { return p.srv().done() && p.cli().done(); }, "both sides to close");
+  wait_for(
+      p.reactor, [&] { return p.srv().done() && p.cli().done(); }, "both sides to close");
   CHECK(p.srv().reason->clean());
 }
 
@@ -177,8 +187,9 @@ TEST_CASE("abort inside data_received drops what was corked") {
     for (int i = 0; i < 100; ++i) r.transport->write("corked;");
     r.transport->abort_connection();
   });
-  wait_for(p.reactor, [&] { return !p.client.records.empty() && p.cli().done() && p.srv().done(); },
-           "both sides to close");
+  wait_for(
+      p.reactor, [&] { return !p.client.records.empty() && p.cli().done() && p.srv().done(); },
+      "both sides to close");
   CHECK(p.srv().reason->is(error::connection_aborted));
   // The first write had left already; nothing corked followed it.
   CHECK(p.cli().received.find("corked;") == std::string::npos);
@@ -203,13 +214,15 @@ TEST_CASE("a streaming producer is paused by corked writes and resumed once they
     for (int i = 0; i < 500; ++i) r.transport->write("0123456789");  // 5000 bytes, corked
     paused_inside = producer.paused;
   });
-  wait_for(p.reactor, [&] { return !p.client.records.empty() && p.cli().received.size() == 5000; },
-           "the corked bytes");
-  CHECK(paused_inside == 1);   // the queue passed the high mark while corked
+  wait_for(
+      p.reactor, [&] { return !p.client.records.empty() && p.cli().received.size() == 5000; },
+      "the corked bytes");
+  CHECK(paused_inside == 1);     // the queue passed the high mark while corked
   CHECK(producer.resumed == 1);  // and drained below the low mark on uncork
   p.srv().transport->unregister_producer();
   p.cli().transport->lose_connection();
-  wait_for(p.reactor, [&] { return p.srv().done() && p.cli().done(); }, "both sides to close");
+  wait_for(
+      p.reactor, [&] { return p.srv().done() && p.cli().done(); }, "both sides to close");
   CHECK(producer.stopped == 0);
 }
 
@@ -219,8 +232,9 @@ TEST_CASE("an exception in data_received after corked writes aborts; nothing cor
     r.transport->write("corked;");
     throw std::runtime_error("boom");
   });
-  wait_for(p.reactor, [&] { return !p.client.records.empty() && p.cli().done() && p.srv().done(); },
-           "both sides to close");
+  wait_for(
+      p.reactor, [&] { return !p.client.records.empty() && p.cli().done() && p.srv().done(); },
+      "both sides to close");
   CHECK(p.srv().reason->is(error::callback_threw));
   CHECK(p.cli().received.find("corked;") == std::string::npos);
 }

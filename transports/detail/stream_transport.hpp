@@ -25,22 +25,22 @@
 // is asked for more (resume_producing, posted) when the queue is empty and it has written
 // since it was last asked, so one that has nothing to say is not spun on.
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
-#include <sys/socket.h>
-#include <sys/uio.h>
-
-#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
-#include <stdexcept>
 #include <span>
+#include <stdexcept>
 #include <string>
 
 #include "framework/detail/tracked.hpp"
@@ -578,10 +578,9 @@ class StreamTransport final : public Transport,
   }
 
   void post_finish(Reason reason) {
-    asio::post(io_,
-               [self = this->shared_from_this(), reason = std::move(reason)] {
-                 self->finish(reason);
-               });
+    asio::post(io_, [self = this->shared_from_this(), reason = std::move(reason)] {
+      self->finish(reason);
+    });
   }
 
   void finish(const Reason& reason) {

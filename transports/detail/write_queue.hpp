@@ -106,9 +106,7 @@ class WriteQueue {
   };
 
   Chunk& at(std::size_t i) noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
-  const Chunk& at(std::size_t i) const noexcept {
-    return ring_[(head_ + i) & (ring_.size() - 1)];
-  }
+  const Chunk& at(std::size_t i) const noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
 
   Chunk& push() {
     if (count_ == ring_.size()) {
