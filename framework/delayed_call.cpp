@@ -13,8 +13,6 @@ void check_delay(double seconds, const char* what) {
                                 std::to_string(seconds));
 }
 
-using State = detail::TimerNode::State;
-
 }  // namespace
 
 bool DelayedCall::cancel() {
@@ -37,13 +35,9 @@ bool DelayedCall::delay(double seconds) {
   return true;
 }
 
-bool DelayedCall::active() const noexcept {
-  return node_ && node_->state == State::pending && node_->queue != nullptr;
-}
-bool DelayedCall::called() const noexcept { return node_ && node_->state == State::called; }
-bool DelayedCall::cancelled() const noexcept {
-  return node_ && node_->state == State::cancelled;
-}
+bool DelayedCall::active() const noexcept { return node_ && node_->pending(); }
+bool DelayedCall::called() const noexcept { return node_ && node_->called(); }
+bool DelayedCall::cancelled() const noexcept { return node_ && node_->cancelled(); }
 double DelayedCall::time() const noexcept { return node_ ? node_->when : 0.0; }
 
 Scheduler::~Scheduler() = default;
@@ -52,12 +46,17 @@ DelayedCall Scheduler::call_later(double delay, std::function<void()> fn) {
   check_delay(delay, "call_later");
   if (!fn) throw std::invalid_argument("call_later: empty callback");
   if (!timers_.now) timers_.now = [this] { return seconds(); };
-  return DelayedCall(timers_.schedule(seconds() + delay, std::move(fn)));
+  return DelayedCall::adopt(timers_.schedule(seconds() + delay, std::move(fn)));
 }
 
 std::vector<DelayedCall> Scheduler::pending_calls() const {
   std::vector<DelayedCall> out;
-  for (auto& node : timers_.pending()) out.emplace_back(node);
+  const auto nodes = timers_.pending();
+  out.reserve(nodes.size());
+  for (detail::TimerNode* node : nodes) {
+    detail::retain(node);
+    out.push_back(DelayedCall::adopt(node));
+  }
   return out;
 }
 

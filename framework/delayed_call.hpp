@@ -5,7 +5,8 @@
 
 #include <chrono>
 #include <functional>
-#include <memory>
+#include <memory>  // kept: code including this header has long relied on it
+#include <utility>
 #include <vector>
 
 #include "framework/detail/timer_queue.hpp"
@@ -19,6 +20,18 @@ namespace torsion {
 class DelayedCall {
  public:
   DelayedCall() = default;
+  DelayedCall(const DelayedCall& other) noexcept : node_(other.node_) { detail::retain(node_); }
+  DelayedCall(DelayedCall&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  DelayedCall& operator=(const DelayedCall& other) noexcept {
+    detail::retain(other.node_);  // first: self-assignment must not free the node
+    detail::release(std::exchange(node_, other.node_));
+    return *this;
+  }
+  DelayedCall& operator=(DelayedCall&& other) noexcept {
+    if (this != &other) detail::release(std::exchange(node_, std::exchange(other.node_, nullptr)));
+    return *this;
+  }
+  ~DelayedCall() { detail::release(node_); }
 
   /// Cancels the call if it is still pending: its callback is destroyed and never runs.
   /// Returns true if it was pending, false (and does nothing) if it already ran, was
@@ -44,11 +57,14 @@ class DelayedCall {
   /// empty handle.
   double time() const noexcept;
 
-  /// Internal: made by Scheduler::call_later; user code gets DelayedCalls from there.
-  explicit DelayedCall(std::shared_ptr<detail::TimerNode> node) : node_(std::move(node)) {}
+  /// Internal, for schedulers: adopts one reference to `node` (null makes an empty handle).
+  /// User code gets DelayedCalls from call_later.
+  static DelayedCall adopt(detail::TimerNode* node) noexcept { return DelayedCall(node); }
 
  private:
-  std::shared_ptr<detail::TimerNode> node_;
+  explicit DelayedCall(detail::TimerNode* node) noexcept : node_(node) {}
+
+  detail::TimerNode* node_ = nullptr;  // one reference, or null
 };
 
 /// Anything that tells the time and runs calls later: the Reactor, or the manual clock of

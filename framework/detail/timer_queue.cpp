@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include "framework/log.hpp"
@@ -9,58 +10,69 @@
 namespace torsion::detail {
 
 TimerQueue::~TimerQueue() {
-  for (auto& node : heap_) {
+  // First detach every node, so that a callback's destructor that cancels or inspects
+  // another call finds it finished rather than half way out of a dying heap.
+  auto nodes = std::move(heap_);
+  heap_.clear();
+  for (TimerNode* node : nodes) {
     node->queue = nullptr;
-    node->state = TimerNode::State::cancelled;
+    node->index = TimerNode::kCancelled;
   }
-}
-
-void TimerQueue::place(std::size_t i, std::shared_ptr<TimerNode> node) {
-  node->index = i;
-  heap_[i] = std::move(node);
+  for (TimerNode* node : nodes) {
+    auto fn = std::move(node->fn);
+    node->fn = nullptr;
+    release(node);  // may free the node; fn (and what it owns) goes at the end of the turn
+  }
 }
 
 void TimerQueue::sift_up(std::size_t i) {
-  auto node = std::move(heap_[i]);
+  TimerNode* node = heap_[i];
   while (i > 0) {
     const std::size_t parent = (i - 1) / 2;
     if (!before(*node, *heap_[parent])) break;
-    place(i, std::move(heap_[parent]));
+    place(i, heap_[parent]);
     i = parent;
   }
-  place(i, std::move(node));
+  place(i, node);
 }
 
 void TimerQueue::sift_down(std::size_t i) {
-  auto node = std::move(heap_[i]);
+  TimerNode* node = heap_[i];
   const std::size_t n = heap_.size();
   for (;;) {
     std::size_t child = 2 * i + 1;
     if (child >= n) break;
     if (child + 1 < n && before(*heap_[child + 1], *heap_[child])) ++child;
     if (!before(*heap_[child], *node)) break;
-    place(i, std::move(heap_[child]));
+    place(i, heap_[child]);
     i = child;
   }
-  place(i, std::move(node));
+  place(i, node);
 }
 
-std::shared_ptr<TimerNode> TimerQueue::schedule(double when, std::function<void()> fn) {
-  auto node = std::make_shared<TimerNode>();
+TimerNode* TimerQueue::schedule(double when, std::function<void()> fn) {
+  if (heap_.size() >= TimerNode::kMaxPending)
+    throw std::length_error("call_later: " + std::to_string(heap_.size()) +
+                            " calls are pending already, the most a scheduler holds");
+  // Grow first, so that the push below cannot throw once the node exists.
+  if (heap_.size() == heap_.capacity()) heap_.reserve(heap_.empty() ? 16 : heap_.size() * 2);
+  auto* node = new TimerNode;
+  node->fn = std::move(fn);
   node->when = when;
   node->seq = next_seq_++;
   node->queue = this;
-  node->fn = std::move(fn);
+  node->refs = 2;  // the heap's and the caller's
   heap_.push_back(node);
   sift_up(heap_.size() - 1);
   if (node->index == 0 && on_earlier_deadline) on_earlier_deadline(when);
   return node;
 }
 
+// Takes the node at `i` out of the heap; its reference passes to the caller.
 void TimerQueue::remove_at(std::size_t i) {
   const std::size_t last = heap_.size() - 1;
   if (i != last) {
-    place(i, std::move(heap_[last]));
+    place(i, heap_[last]);
     heap_.pop_back();
     // The moved node may belong above or below its new position.
     if (i > 0 && before(*heap_[i], *heap_[(i - 1) / 2]))
@@ -73,10 +85,13 @@ void TimerQueue::remove_at(std::size_t i) {
 }
 
 void TimerQueue::cancel(TimerNode& node) {
-  node.state = TimerNode::State::cancelled;
-  auto keep = heap_[node.index];  // the handle may be the last owner after removal
   remove_at(node.index);
+  node.index = TimerNode::kCancelled;
+  auto fn = std::move(node.fn);
   node.fn = nullptr;
+  // The caller holds a handle, so this is not the last reference; fn is destroyed on
+  // return and may own that handle, so the node is not touched after this line.
+  release(&node);
 }
 
 void TimerQueue::reschedule(TimerNode& node, double when) {
@@ -96,11 +111,12 @@ std::size_t TimerQueue::run_due(double until) {
   // Calls scheduled during the pass have seq >= pass_end; they may sit at the top of the
   // heap only if due, so stop at the first one rather than skipping over it.
   while (!heap_.empty() && heap_.front()->when <= until && heap_.front()->seq < pass_end) {
-    auto node = heap_.front();
+    TimerNode* node = heap_.front();
     remove_at(0);
-    node->state = TimerNode::State::called;
+    node->index = TimerNode::kCalled;
     auto fn = std::move(node->fn);
     node->fn = nullptr;
+    release(node);  // the heap's reference; handles keep the node for called()/time()
     ++fired;
     try {
       fn();
@@ -113,10 +129,10 @@ std::size_t TimerQueue::run_due(double until) {
   return fired;
 }
 
-std::vector<std::shared_ptr<TimerNode>> TimerQueue::pending() const {
+std::vector<TimerNode*> TimerQueue::pending() const {
   auto out = heap_;
   std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return before(*a, *b); });
+            [](const TimerNode* a, const TimerNode* b) { return before(*a, *b); });
   return out;
 }
 

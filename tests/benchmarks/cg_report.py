@@ -2,10 +2,12 @@
 """Summarises a callgrind profile of an echo server: instructions per echoed message,
 system calls per message and the functions that cost the most (self cost, per message).
 
-    cg_report.py callgrind.out [TOP]
+    cg_report.py callgrind.out [TOP] [MESSAGES]
 
-Messages are counted as the calls to send/write/sendmsg/writev: every server measured
-here answers each 64-byte message with exactly one of them."""
+MESSAGES is how many messages were echoed while the counters ran (profile.sh takes it
+from the load generator). Without it, messages are counted as the calls to
+send/write/sendmsg/writev, which is right only at depth 1, where every server answers each
+64-byte message with exactly one of them."""
 import collections
 import re
 import sys
@@ -48,10 +50,12 @@ def main():
                 continue
             self_cost[fn] += int(parts[1])
     total = sum(self_cost.values())
-    msgs = sum(calls[s] for s in ('send', 'write', 'sendmsg', 'writev'))
+    sends = sum(calls[s] for s in ('send', 'write', 'sendmsg', 'writev'))
+    msgs = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else sends
     if msgs == 0:
-        sys.exit('no send/write calls in the profile')
-    print(f'messages (send/write calls): {msgs:,}   instructions: {total:,}   '
+        sys.exit('no messages (and no send/write calls) in the profile')
+    what = 'echoed' if msgs != sends or len(sys.argv) > 3 else 'send/write calls'
+    print(f'messages ({what}): {msgs:,}   instructions: {total:,}   '
           f'per message: {total / msgs:.0f} Ir')
     sys_calls = ['recv', 'read', 'recvmsg', 'readv', 'send', 'write', 'sendmsg', 'writev',
                  'epoll_wait', 'epoll_ctl', 'malloc', 'free']

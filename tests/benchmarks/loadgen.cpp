@@ -216,6 +216,7 @@ struct Window {
   std::uint64_t msgs0 = 0, msgs1 = 0;
   std::uint64_t bytes0 = 0, bytes1 = 0;
   std::map<int, std::uint64_t> cpu0, cpu1;
+  std::uint64_t total = 0;  // echo: every message echoed, warm-up and drain included
 };
 
 void report(const Options& o, const Window& w, Latency* lat, const char* unit) {
@@ -228,6 +229,7 @@ void report(const Options& o, const Window& w, Latency* lat, const char* unit) {
               o.mode.c_str(), o.conns, o.depth, o.size, secs, unit, msgs,
               static_cast<double>(msgs) / secs, bytes / secs / 1e6);
   if (lat) std::printf(" p50_us=%.1f p99_us=%.1f", lat->percentile_us(0.50), lat->percentile_us(0.99));
+  if (w.total > 0) std::printf(" total_msgs=%" PRIu64, w.total);
   if (o.server_pid > 0 && msgs > 0)
     std::printf(" cpu_us_per_msg=%.3f server_cpu_pct=%.0f threads=%s",
                 static_cast<double>(cpu) / 1e3 / static_cast<double>(msgs),
@@ -367,6 +369,7 @@ int run_echo(const Options& o) {
     }
   }
   for (auto& c : conns) close(c.fd);
+  w.total = msgs_done;
   report(o, w, &lat, "msgs");
   return 0;
 }

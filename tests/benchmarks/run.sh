@@ -208,4 +208,16 @@ echo
 if [ "$MICRO" = 1 ]; then
   echo "micro-benchmarks (Google Benchmark):"
   "${load_cpu[@]}" "$bin/micro" --benchmark_counters_tabular=true 2>/dev/null
+  echo
+  # Parsing: one 64 KiB read holding many frames per iteration; the callbacks only count.
+  echo "protocol parsing (MB/s of input; frames of 16 and 1000 bytes):"
+  printf '  %-34s %10s %10s\n' receiver "16 B" "1000 B"
+  "${load_cpu[@]}" "$bin/protocols_bench" --benchmark_format=csv 2>/dev/null |
+    awk -F, 'NR > 1 && $1 ~ /^"?BM_/ {
+      gsub(/"/, "", $1); split($1, a, "/"); sub(/^BM_/, "", a[1]);
+      if (!(a[1] in seen)) { seen[a[1]] = 1; order[++n] = a[1] }
+      mb[a[1], a[2]] = sprintf("%.0f", $6 / 1e6)
+    } END { for (i = 1; i <= n; ++i) printf "  %-34s %10s %10s\n", order[i], mb[order[i], 16], mb[order[i], 1000] }'
 fi
+echo
+echo "run.sh took $SECONDS s"

@@ -3,11 +3,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "framework/log.hpp"
+#include "framework/reactor.hpp"
 #include "framework/testing/manual_clock.hpp"
 
 using torsion::DelayedCall;
@@ -199,4 +202,105 @@ TEST_CASE("many timers with random cancels fire in order") {
   for (int step = 0; step < 1000; ++step) clock.advance(0.01);
   CHECK(fired.size() == calls.size() - cancelled);
   for (std::size_t i = 1; i < fired.size(); ++i) CHECK(fired[i - 1] <= fired[i]);
+}
+
+TEST_CASE("handle copies and moves share one call; self-assignment keeps it") {
+  ManualClock clock;
+  int fired = 0;
+  DelayedCall a = clock.call_later(1, [&] { ++fired; });
+  DelayedCall b = a;              // copy
+  DelayedCall c = std::move(b);   // move: b is empty now
+  CHECK_FALSE(b.active());        // NOLINT(bugprone-use-after-move): empty by contract
+  CHECK(c.active());
+  DelayedCall& alias = a;
+  a = alias;                      // self copy-assignment
+  a = std::move(alias);           // self move-assignment
+  CHECK(a.active());
+  {
+    DelayedCall d = a;
+    d = DelayedCall();            // dropping a handle does not cancel the call
+  }
+  CHECK(c.cancel());
+  CHECK(a.cancelled());
+  CHECK_FALSE(a.cancel());
+  clock.advance(2);
+  CHECK(fired == 0);
+}
+
+TEST_CASE("dropping every handle leaves the call pending; it still fires") {
+  ManualClock clock;
+  int fired = 0;
+  clock.call_later(1, [&] { ++fired; });
+  { auto h = clock.call_later(2, [&] { ++fired; }); }
+  CHECK(clock.pending_count() == 2);
+  clock.advance(2);
+  CHECK(fired == 2);
+}
+
+TEST_CASE("cancel after fire is a no-op, and time() stays the due time") {
+  ManualClock clock;
+  auto call = clock.call_later(1.25, [] {});
+  clock.advance(2);
+  CHECK(call.called());
+  CHECK_FALSE(call.cancelled());
+  CHECK_FALSE(call.cancel());
+  CHECK_FALSE(call.cancelled());
+  CHECK(call.time() == doctest::Approx(1.25));
+}
+
+// The callback owns the only handle to its own call: cancelling through that handle
+// destroys the callback, and with it the handle whose cancel() is running.
+TEST_CASE("cancel_destroys_the_handle_it_was_called_on") {
+  ManualClock clock;
+  auto holder = std::make_shared<DelayedCall>();
+  std::weak_ptr<DelayedCall> weak = holder;
+  *holder = clock.call_later(1, [holder] { (void)holder; });
+  DelayedCall* raw = holder.get();
+  holder.reset();  // the callback's capture is now the only owner of the handle
+  CHECK_FALSE(weak.expired());
+  CHECK(raw->cancel());
+  CHECK(weak.expired());
+  CHECK(clock.pending_count() == 0);
+}
+
+TEST_CASE("a callback destroyed with its scheduler may touch other calls") {
+  DelayedCall other;
+  DelayedCall mine;
+  struct OnDestroy {
+    DelayedCall* other;
+    bool* was_active;
+    ~OnDestroy() {
+      if (other) *was_active = other->active() || other->cancel();
+    }
+  };
+  bool was_active = true;
+  {
+    ManualClock clock;
+    other = clock.call_later(5, [] {});
+    auto guard = std::make_shared<OnDestroy>(OnDestroy{&other, &was_active});
+    mine = clock.call_later(1, [guard] { (void)guard; });
+  }
+  CHECK_FALSE(was_active);  // the dying scheduler's calls are all finished, none half-removed
+  CHECK(other.cancelled());
+  CHECK(mine.cancelled());
+  CHECK_FALSE(mine.active());
+  CHECK(mine.time() == doctest::Approx(1));
+}
+
+TEST_CASE("handles outlive a real reactor harmlessly") {
+  DelayedCall call;
+  {
+    torsion::Reactor reactor;
+    call = reactor.call_later(10, [] {});
+    CHECK(call.active());
+  }
+  CHECK_FALSE(call.active());
+  CHECK_FALSE(call.cancel());
+  CHECK_FALSE(call.reset(1));
+  CHECK_FALSE(call.delay(1));
+}
+
+TEST_CASE("a pending call costs at most 32 bytes beyond its std::function") {
+  CHECK(sizeof(torsion::detail::TimerNode) <= sizeof(std::function<void()>) + 32);
+  CHECK(sizeof(DelayedCall) == sizeof(void*));
 }

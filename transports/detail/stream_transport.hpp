@@ -13,19 +13,33 @@
 //   write side: open --lose_write_connection--> shut requested --queue drained--> FIN sent
 // When both have ended, the transport closes cleanly.
 //
+// Corking: inside data_received the first write is sent at once (a request answered with
+// one write costs what it always did); later small writes made in the same call gather in
+// the queue (corked_) and leave together in one gathered send when data_received returns.
+// A large write uncorks first. While corked the queue is non-empty with no writable wait
+// armed: every write path appends, so order is kept, and lose_connection /
+// lose_write_connection wait for the queue as they always do; uncork() finishes them.
+//
 // Flow control (outgoing): every write path ends in after_write(), which pauses a streaming
 // producer above the high mark; on_writable() resumes it at the low mark. A pull producer
 // is asked for more (resume_producing, posted) when the queue is empty and it has written
 // since it was last asked, so one that has nothing to say is not spun on.
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <asio/buffer.hpp>
+#include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
-#include <array>
+#include <cerrno>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -37,15 +51,25 @@
 
 namespace torsion::detail {
 
+// How many system calls a stream transport made to write (each send, sendmsg or writev,
+// including those the kernel refused): for tests and benchmarks that check how writes are
+// coalesced. A plain base, so that dynamic_cast<WriteCounter*>(&transport) finds it
+// whatever the socket type.
+struct WriteCounter {
+  std::uint64_t write_calls = 0;
+};
+
 template <class Socket>
 class StreamTransport final : public Transport,
                               public Tracked,
+                              public WriteCounter,
                               public std::enable_shared_from_this<StreamTransport<Socket>> {
  public:
   using LostHook = std::function<void(const Reason&)>;
 
   StreamTransport(Reactor& reactor, Socket socket, Address host, Address peer)
       : connections_(reactor.connections()),
+        io_(reactor.context()),
         socket_(std::move(socket)),
         host_(std::move(host)),
         peer_(std::move(peer)) {}
@@ -139,7 +163,7 @@ class StreamTransport final : public Transport,
     if (!read_paused_) return;
     read_paused_ = false;
     if (state_ != State::open || delivering_) return;  // deliver() restarts reading itself
-    asio::post(socket_.get_executor(), [self = this->shared_from_this()] { self->resume_reading(); });
+    asio::post(io_, [self = this->shared_from_this()] { self->resume_reading(); });
   }
 
   void stop_producing() override { lose_connection(); }
@@ -160,6 +184,17 @@ class StreamTransport final : public Transport,
   void write_bytes(std::string_view data) override {
     if (!writable() || data.empty()) return;
     pull_wanted_ = false;
+    if (delivering_ && data.size() <= kCorkMax) {
+      if (queue_.empty() && sent_in_delivery_) {  // the second small write: cork
+        queue_.append(data);
+        corked_ = true;
+        after_write();
+        return;
+      }
+      sent_in_delivery_ = true;
+    } else if (corked_ && !uncork()) {  // a large write: what was corked goes first
+      return;
+    }
     if (queue_.empty()) {
       const std::size_t n = send_now(data.data(), data.size());
       if (state_ == State::closed) return;
@@ -177,6 +212,17 @@ class StreamTransport final : public Transport,
   void write_owned(std::string&& data) override {
     if (!writable() || data.empty()) return;
     pull_wanted_ = false;
+    if (delivering_ && data.size() <= kCorkMax) {
+      if (queue_.empty() && sent_in_delivery_) {
+        queue_.append_owned(std::move(data));
+        corked_ = true;
+        after_write();
+        return;
+      }
+      sent_in_delivery_ = true;
+    } else if (corked_ && !uncork()) {
+      return;
+    }
     if (queue_.empty()) {
       const std::size_t n = send_now(data.data(), data.size());
       if (state_ == State::closed) return;
@@ -196,6 +242,14 @@ class StreamTransport final : public Transport,
     for (auto part : parts) queue_.append(part);
     if (queue_.empty()) return;  // nothing but empty parts
     pull_wanted_ = false;
+    if (was_empty && delivering_) {
+      if (sent_in_delivery_) {  // copied into the queue either way: cork it
+        corked_ = true;
+        after_write();
+        return;
+      }
+      sent_in_delivery_ = true;
+    }
     if (was_empty) {
       if (!flush()) return;
       if (!queue_.empty()) wait_writable();
@@ -208,6 +262,9 @@ class StreamTransport final : public Transport,
   static constexpr std::size_t kFirstRead = 8 * 1024;
   static constexpr std::size_t kMaxRead = 128 * 1024;
   static constexpr std::size_t kMaxGather = 64;
+  // Writes up to this size made inside data_received are corked (copied into the queue);
+  // larger ones are sent at once, after what was corked.
+  static constexpr std::size_t kCorkMax = 4 * 1024;
 
   bool writable() const noexcept { return state_ == State::open && !write_shut_requested_; }
 
@@ -244,7 +301,7 @@ class StreamTransport final : public Transport,
     }
     reading_ = true;
     if (drained) {
-      asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
+      asio::post(io_, [self = this->shared_from_this()] {
         self->reading_ = false;
         if (self->state_ == State::open && !self->read_paused_ && !self->delivering_ &&
             !self->read_closed_)
@@ -280,8 +337,10 @@ class StreamTransport final : public Transport,
 
   void deliver(std::size_t n) {
     delivering_ = true;
+    sent_in_delivery_ = false;
     guarded("data_received", [&] { protocol_->data_received(std::string_view(rbuf_.get(), n)); });
     delivering_ = false;
+    if (corked_ && !uncork()) return;
     if (state_ != State::open) return;
     const bool drained = n < rcap_;
     if (n == rcap_ && rcap_ < kMaxRead) {  // the peer sends faster than we read: grow
@@ -321,6 +380,7 @@ class StreamTransport final : public Transport,
 
   // Sends what the kernel takes now; returns the count. On a hard error closes.
   std::size_t send_now(const char* data, std::size_t size) {
+    ++write_calls;
     std::error_code ec;
     const std::size_t n = socket_.write_some(asio::const_buffer(data, size), ec);
     if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
@@ -330,17 +390,45 @@ class StreamTransport final : public Transport,
     return n;
   }
 
+  // Sockets (TCP, Unix) are written with sendmsg on the descriptor: Asio's write_some
+  // would need an array of asio::const_buffer, which cannot be left uninitialized, and
+  // zeroing 64 of them per call cost more than the send (PROFILE.md, P4).
+  static constexpr bool kNativeSend = requires { typename Socket::protocol_type; };
+
+  // One gathered write of the queue's front; the count sent, 0 with `ec` on failure.
+  std::size_t send_gathered(std::size_t& offered, std::error_code& ec) {
+    ++write_calls;
+    if constexpr (kNativeSend) {
+      ::iovec iov[kMaxGather];  // uninitialized: gather() fills what it returns
+      const std::size_t count = queue_.gather(iov, kMaxGather);
+      offered = 0;
+      for (std::size_t i = 0; i < count; ++i) offered += iov[i].iov_len;
+      ::msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = count;
+      for (;;) {
+        const ::ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        if (errno == EINTR) continue;
+        ec = std::error_code(errno, asio::error::get_system_category());
+        return 0;
+      }
+    } else {
+      std::array<asio::const_buffer, kMaxGather> bufs;
+      const std::size_t count = queue_.gather(bufs.data(), bufs.size());
+      offered = 0;
+      for (std::size_t i = 0; i < count; ++i) offered += bufs[i].size();
+      return socket_.write_some(std::span<const asio::const_buffer>(bufs.data(), count), ec);
+    }
+  }
+
   // Writes the queue with gathered writes until it is empty or the kernel is full.
   // Returns false if the connection failed.
   bool flush() {
-    std::array<asio::const_buffer, kMaxGather> bufs;
     while (!queue_.empty()) {
-      const std::size_t count = queue_.gather(bufs.data(), bufs.size());
       std::size_t offered = 0;
-      for (std::size_t i = 0; i < count; ++i) offered += bufs[i].size();
       std::error_code ec;
-      const std::size_t n =
-          socket_.write_some(std::span<const asio::const_buffer>(bufs.data(), count), ec);
+      const std::size_t n = send_gathered(offered, ec);
       if (ec) {
         if (ec == asio::error::would_block || ec == asio::error::try_again) break;
         close_hard(Reason::from_os_error(ec));
@@ -350,6 +438,31 @@ class StreamTransport final : public Transport,
       if (n < offered) break;  // the kernel's buffer is full: wait for writable
     }
     return true;
+  }
+
+  // Sends what was corked during data_received (see the top of the file), and finishes a
+  // lose_connection or lose_write_connection that waited for it. Returns false if the
+  // connection is closed now.
+  bool uncork() {
+    corked_ = false;
+    if (state_ == State::closed) return false;
+    if (write_waiting_) return true;  // on_writable drains the queue
+    if (!flush()) return false;
+    if (!queue_.empty()) {
+      wait_writable();
+      check_low_water();
+      return true;
+    }
+    if (state_ == State::closing) {
+      close_clean();
+      return false;
+    }
+    if (write_shut_requested_) {
+      shut_write();
+      return state_ != State::closed;
+    }
+    check_low_water();
+    return state_ != State::closed;
   }
 
   void wait_writable() {
@@ -433,7 +546,7 @@ class StreamTransport final : public Transport,
   void schedule_pull() {
     if (pull_posted_ || pull_wanted_) return;
     pull_posted_ = true;
-    asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
+    asio::post(io_, [self = this->shared_from_this()] {
       self->pull_posted_ = false;
       if (!self->producer_ || self->streaming_ || self->state_ != State::open ||
           self->write_shut_requested_ || !self->queue_.empty() || self->pull_wanted_)
@@ -465,10 +578,9 @@ class StreamTransport final : public Transport,
   }
 
   void post_finish(Reason reason) {
-    asio::post(socket_.get_executor(),
-               [self = this->shared_from_this(), reason = std::move(reason)] {
-                 self->finish(reason);
-               });
+    asio::post(io_, [self = this->shared_from_this(), reason = std::move(reason)] {
+      self->finish(reason);
+    });
   }
 
   void finish(const Reason& reason) {
@@ -502,6 +614,12 @@ class StreamTransport final : public Transport,
 
   const std::uint64_t id_ = next_connection_id();
   TrackedList& connections_;  // outlives the io_context, unlike the Reactor's handle to it
+  // Posts go to the io_context's own executor, not the socket's type-erased one: that
+  // takes the handler memory from the same per-thread cache as the read operations (a read
+  // completion frees one just before its deliver() posts the re-arm), where the
+  // any_io_executor path allocates with a separate two-slot cache, which 50 connections
+  // overflow: one malloc per message (PROFILE.md, P6).
+  asio::io_context& io_;
   Socket socket_;
   Address host_;
   Address peer_;
@@ -530,6 +648,8 @@ class StreamTransport final : public Transport,
   bool producer_paused_ = false;
   bool pull_posted_ = false;
   bool pull_wanted_ = false;  // a pull producer was asked and has not written since
+  bool sent_in_delivery_ = false;  // data_received has written once: further small writes cork
+  bool corked_ = false;            // small writes wait in the queue for uncork()
   bool finished_ = false;
 };
 

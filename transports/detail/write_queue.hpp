@@ -8,6 +8,8 @@
 // small writes become one writev. Large payloads moved in stay their own chunk (no copy).
 // Emptied chunk buffers are recycled, so steady-state writing does not allocate.
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -65,6 +67,17 @@ class WriteQueue {
     return n;
   }
 
+  // The same into iovecs, for a sendmsg/writev of our own: `out` may be uninitialized.
+  std::size_t gather(iovec* out, std::size_t max) const {
+    std::size_t n = 0;
+    for (; n < count_ && n < max; ++n) {
+      const Chunk& c = at(n);
+      out[n].iov_base = const_cast<char*>(c.data.data() + c.pos);
+      out[n].iov_len = c.data.size() - c.pos;
+    }
+    return n;
+  }
+
   // Drops the first `n` bytes (they were sent).
   void consume(std::size_t n) {
     bytes_ -= n;
@@ -93,9 +106,7 @@ class WriteQueue {
   };
 
   Chunk& at(std::size_t i) noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
-  const Chunk& at(std::size_t i) const noexcept {
-    return ring_[(head_ + i) & (ring_.size() - 1)];
-  }
+  const Chunk& at(std::size_t i) const noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
 
   Chunk& push() {
     if (count_ == ring_.size()) {

@@ -3,8 +3,8 @@
 // to a receiver over a StringTransport; the callbacks only count. Short and long frames.
 //
 //   meson setup build-bench -Dbenchmarks=true -Dbuildtype=release
-//   ninja -C build-bench tests/protocols/protocols_bench &&
-//   build-bench/tests/protocols/protocols_bench
+//   ninja -C build-bench tests/benchmarks/protocols_bench &&
+//   build-bench/tests/benchmarks/protocols_bench      (tests/benchmarks/run.sh runs it too)
 
 #include <benchmark/benchmark.h>
 
