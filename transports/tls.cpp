@@ -63,6 +63,7 @@ struct TlsServerContext::Impl {
   double handshake_timeout = 30;
   double close_timeout = 5;
   int backlog = 511;
+  std::function<void(const Address&, const Reason&)> handshake_failed;
 };
 
 struct TlsClientContext::Impl {
@@ -112,8 +113,9 @@ void add_extra_chain(asio::ssl::context& ctx, const std::string& path) {
   if (added == 0) fail("holds no PEM certificate");
 }
 
-// Trusts every *.pem file in `dir` (as Twisted's caCertsDir), in name order.
-void load_ca_directory(asio::ssl::context& ctx, const std::string& dir) {
+// Trusts every *.pem file in `dir` (as Twisted's caCertsDir), in name order; returns them.
+std::vector<std::string> load_ca_directory(asio::ssl::context& ctx, const std::string& dir,
+                                           const char* who) {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::vector<std::string> files;
@@ -124,17 +126,61 @@ void load_ca_directory(asio::ssl::context& ctx, const std::string& dir) {
     if (ext == ".pem") files.push_back(it->path().string());
   }
   if (ec)
-    throw std::invalid_argument("TlsClientContext: CA directory '" + dir + "': " + ec.message());
+    throw std::invalid_argument(std::string(who) + ": CA directory '" + dir + "': " + ec.message());
   if (files.empty())
-    throw std::invalid_argument("TlsClientContext: CA directory '" + dir +
+    throw std::invalid_argument(std::string(who) + ": CA directory '" + dir +
                                 "' holds no .pem file");
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {
     ctx.load_verify_file(f, ec);
     if (ec)
-      throw std::invalid_argument("TlsClientContext: CA file '" + f + "' (in CA directory '" +
+      throw std::invalid_argument(std::string(who) + ": CA file '" + f + "' (in CA directory '" +
                                   dir + "'): " + ec.message());
   }
+  return files;
+}
+
+// Mutual TLS: trust the client CAs, name them to clients, ask for a certificate.
+void configure_client_verification(asio::ssl::context& ctx, const TlsServerOptions& options) {
+  const bool has_ca = !options.ca_file.empty() || !options.ca_directory.empty();
+  if (options.verify_client == VerifyClient::none) {
+    if (has_ca)
+      throw std::invalid_argument(
+          "TlsServerContext: ca_file / ca_directory given but verify_client is none (set it to "
+          "optional or required to check client certificates)");
+    return;
+  }
+  if (!has_ca)
+    throw std::invalid_argument(
+        "TlsServerContext: verify_client needs ca_file or ca_directory (the CAs whose client "
+        "certificates are trusted)");
+  std::vector<std::string> files;
+  if (!options.ca_file.empty()) {
+    std::error_code ec;
+    ctx.load_verify_file(options.ca_file, ec);
+    if (ec)
+      throw std::invalid_argument("TlsServerContext: CA file '" + options.ca_file +
+                                  "': " + ec.message());
+    files.push_back(options.ca_file);
+  }
+  if (!options.ca_directory.empty()) {
+    auto more = load_ca_directory(ctx, options.ca_directory, "TlsServerContext");
+    files.insert(files.end(), more.begin(), more.end());
+  }
+  // The acceptable issuers sent in CertificateRequest, so a client holding several
+  // certificates can pick the right one.
+  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+  if (!names) throw std::runtime_error("TlsServerContext: out of memory");
+  for (const auto& f : files) SSL_add_file_cert_subjects_to_stack(names, f.c_str());
+  ERR_clear_error();
+  SSL_CTX_set_client_CA_list(ctx.native_handle(), names);  // the context takes `names`
+  int mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
+  if (options.verify_client == VerifyClient::required) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  SSL_CTX_set_verify(ctx.native_handle(), mode, nullptr);
+  // Session resumption with verification needs a context id (else OpenSSL refuses it).
+  static constexpr unsigned char kSessionContext[] = "torsion";
+  SSL_CTX_set_session_id_context(ctx.native_handle(), kSessionContext,
+                                 sizeof kSessionContext - 1);
 }
 
 constexpr auto kModernOnly = asio::ssl::context::default_workarounds |
@@ -168,8 +214,10 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options)
   impl_->backlog = options.backlog;
   impl_->alpn = alpn_wire(options.alpn, "TlsServerContext");
   if (!impl_->alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx.native_handle(), select_alpn, impl_.get());
+  configure_client_verification(ctx, options);
   impl_->handshake_timeout = options.handshake_timeout;
   impl_->close_timeout = options.close_timeout;
+  impl_->handshake_failed = options.handshake_failed;
 }
 
 TlsServerContext::~TlsServerContext() = default;
@@ -188,7 +236,7 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options)
   if (ec)
     throw std::invalid_argument("TlsClientContext: CA file '" + options.ca_file +
                                 "': " + ec.message());
-  if (!options.ca_directory.empty()) load_ca_directory(ctx, options.ca_directory);
+  if (!options.ca_directory.empty()) load_ca_directory(ctx, options.ca_directory, "TlsClientContext");
   if (!options.certificate_file.empty()) {
     const std::string& key =
         options.private_key_file.empty() ? options.certificate_file : options.private_key_file;
@@ -244,9 +292,24 @@ TlsInfo info_of(SSL* s) {
   if (proto) i.alpn.assign(reinterpret_cast<const char*>(proto), len);
   if (const char* name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name)) i.server_name = name;
   if (X509* cert = SSL_get1_peer_certificate(s)) {
+    i.peer_certificate = true;
+    i.peer_verified = SSL_get_verify_result(s) == X509_V_OK;
+    X509_NAME* subject = X509_get_subject_name(cert);
     char buf[512];
-    X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+    X509_NAME_oneline(subject, buf, sizeof buf);
     i.peer_subject = buf;
+    const int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    int last = at;
+    for (int next = at; next >= 0; next = X509_NAME_get_index_by_NID(subject, NID_commonName, next))
+      last = next;
+    if (last >= 0) {
+      const ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, last));
+      unsigned char* utf8 = nullptr;
+      const int n = ASN1_STRING_to_UTF8(&utf8, cn);
+      if (n >= 0)
+        i.peer_common_name.assign(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(n));
+      OPENSSL_free(utf8);
+    }
     X509_free(cert);
   }
   return i;
@@ -701,12 +764,19 @@ class TlsPort final : public detail::StreamPort<tcp> {
     std::weak_ptr<TlsTransport> weak = transport;
     transport->handshake(
         asio::ssl::stream_base::server, impl.handshake_timeout,
-        [weak, &factory = factory_, owner = owner_](const Reason* failure) {
+        [weak, &factory = factory_, &impl, owner = owner_](const Reason* failure) {
           auto t = weak.lock();
           if (!t) return;
           if (failure) {
             log(LogLevel::info, "TLS handshake with " + t->get_peer().to_string() +
                                     " failed: " + failure->message());
+            if (const auto& hook = impl.handshake_failed) {
+              try {
+                hook(t->get_peer(), *failure);
+              } catch (...) {
+                log_exception("TlsServerOptions::handshake_failed");
+              }
+            }
             return;
           }
           if (auto protocol = detail::build_server_protocol(factory, t->get_peer()))

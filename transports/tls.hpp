@@ -3,6 +3,8 @@
 /// TLS over TCP (OpenSSL through asio::ssl): listen_ssl and connect_ssl. Link
 /// `torsion_tls` (meson: torsion_tls_dep), which brings in OpenSSL.
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +16,13 @@
 #include "framework/reactor.hpp"
 
 namespace torsion {
+
+/// Whether a TLS server asks its clients for a certificate (mutual TLS).
+enum class VerifyClient : std::uint8_t {
+  none,      ///< never asks (the default)
+  optional,  ///< asks; a client without one is accepted, one presented must verify
+  required,  ///< asks; a client without a certificate, or an untrusted one, is refused
+};
 
 /// What a TLS server presents and accepts.
 struct TlsServerOptions {
@@ -34,6 +43,22 @@ struct TlsServerOptions {
   double handshake_timeout = 30;
   /// Seconds to wait for the peer's close_notify after sending ours on lose_connection.
   double close_timeout = 5;
+  /// Whether to ask clients for a certificate, verified against ca_file / ca_directory
+  /// (chain and dates; no name check). Not `none` needs a CA; a CA with `none` throws
+  /// std::invalid_argument (it would trust nobody's certificate silently).
+  VerifyClient verify_client = VerifyClient::none;
+  /// PEM file of the certificate authorities whose client certificates are trusted; their
+  /// names are also sent to the client as the acceptable issuers.
+  std::string ca_file;
+  /// A directory whose every `*.pem` file holds trusted client CAs (as the client side's
+  /// ca_directory); with ca_file, both are trusted. Throws as the client side does.
+  std::string ca_directory;
+  /// Called from the loop for every accepted connection whose handshake failed (timed
+  /// out, not TLS, or a client certificate missing or untrusted, with error::tls_failed
+  /// and OpenSSL's reason), with the peer's address; no protocol was ever built for it.
+  /// Empty: the failure is only logged (at info level, as it always is). An exception
+  /// from it is logged and dropped.
+  std::function<void(const Address& peer, const Reason& reason)> handshake_failed;
 };
 
 /// How a TLS client checks the server. Verification is on unless switched off here.
@@ -109,11 +134,21 @@ struct TlsInfo {
   std::string alpn;         ///< the ALPN protocol, empty when none was agreed
   std::string server_name;  ///< the SNI name the client sent (server side) or used
   std::string peer_subject; ///< the peer certificate's subject, empty when none
+  /// The peer certificate's common name (the last CN of its subject), empty when none.
+  std::string peer_common_name;
+  /// The peer presented a certificate (a client: only when the server asked for one).
+  bool peer_certificate = false;
+  /// The peer's certificate was presented and its chain verified against the trusted
+  /// CAs (on a server with verify_client not `none` this holds whenever one was
+  /// presented, since an untrusted one fails the handshake).
+  bool peer_verified = false;
 };
 
 /// Listens on `port` like listen_tcp; each accepted connection does the TLS handshake
 /// first and only then gets a protocol from `factory` (so a failed handshake, logged at
-/// info level, never reaches a protocol). `context` must outlive the port and its
+/// info level and passed to TlsServerOptions::handshake_failed, never reaches a
+/// protocol). With verify_client, tls_info(transport) in connection_made tells whether the
+/// client presented a certificate and whose it is. `context` must outlive the port and its
 /// connections. Throws as listen_tcp does.
 std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
                                           const TlsServerContext& context,
@@ -130,7 +165,11 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
 /// the context says). A failed handshake arrives as client_connection_failed with
 /// error::tls_failed and a message that says why (e.g. "certificate verify failed:
 /// unable to get local issuer certificate", "hostname mismatch", "certificate has
-/// expired", "wrong version number" for a peer that does not speak TLS).
+/// expired", "wrong version number" for a peer that does not speak TLS). A server that
+/// refuses our client certificate (missing or untrusted) does so, under TLS 1.3, after our
+/// side of the handshake completed: the protocol then hears connection_made, then
+/// connection_lost with error::tls_failed and the server's alert ("tlsv13 alert
+/// certificate required", "tlsv1 alert unknown ca").
 ///
 /// On the connection: writes made during one callback are coalesced into as few TLS
 /// records as possible; lose_connection sends close_notify after the queued bytes and

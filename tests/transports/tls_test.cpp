@@ -315,6 +315,21 @@ TEST_CASE("tls bad configuration throws") {
   TlsClientOptions bad_alpn;
   bad_alpn.alpn = {""};
   CHECK_THROWS_AS(TlsClientContext{bad_alpn}, std::invalid_argument);
+
+  TlsServerOptions no_ca = server_options(pki);
+  no_ca.verify_client = VerifyClient::required;
+  CHECK_THROWS_WITH_AS(TlsServerContext{no_ca}, doctest::Contains("needs ca_file"),
+                       std::invalid_argument);
+  TlsServerOptions unused_ca = server_options(pki);
+  unused_ca.ca_file = pki.ca_file;
+  CHECK_THROWS_WITH_AS(TlsServerContext{unused_ca}, doctest::Contains("verify_client is none"),
+                       std::invalid_argument);
+  TlsServerOptions missing_ca = server_options(pki);
+  missing_ca.verify_client = VerifyClient::optional;
+  missing_ca.ca_directory = "/nonexistent";
+  CHECK_THROWS_WITH_AS(TlsServerContext{missing_ca},
+                       doctest::Contains("TlsServerContext: CA directory '/nonexistent'"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("tls server drops a client that never starts the handshake") {
@@ -567,4 +582,189 @@ TEST_CASE("tls server given garbage instead of a ClientHello drops it with a log
            (l.find("http request") != std::string::npos ||
             l.find("wrong version number") != std::string::npos);
   }));
+}
+
+namespace {
+
+// One connection from a client holding (cert, key) (none when empty) to a server that
+// verifies clients as `mode`: what each side saw.
+struct MutualOutcome {
+  std::optional<TlsInfo> server_info;  // set when the server protocol was made
+  std::optional<Reason> server_failure;  // from handshake_failed
+  std::optional<TlsInfo> client_info;
+  std::optional<Reason> client_reason;  // connection failed, or lost after being made
+  bool client_made = false;
+  std::string echoed;
+};
+
+MutualOutcome mutual(const TestPki& pki, VerifyClient mode, const std::string& cert,
+                     const std::string& key) {
+  MutualOutcome out;
+  Reactor reactor;
+  auto sopt = server_options(pki);
+  sopt.verify_client = mode;
+  if (mode != VerifyClient::none) sopt.ca_file = pki.ca_file;
+  sopt.handshake_failed = [&](const Address& peer, const Reason& r) {
+    CHECK(peer.host() == "127.0.0.1");
+    out.server_failure = r;
+  };
+  TlsServerContext sctx(sopt);
+  RecordingFactory server;
+  server.setup = [&](Record& r) {
+    echo_setup(r);
+    r.on_made = [&](Record& rr) { out.server_info = tls_info(*rr.transport); };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  auto copt = client_options(pki);
+  copt.certificate_file = cert;
+  copt.private_key_file = key;
+  TlsClientContext cctx(copt);
+  RecordingClientFactory client;
+  client.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) {
+      out.client_made = true;
+      out.client_info = tls_info(*rr.transport);
+    };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] {
+    return client.failed == 1 || client.lost == 1 || !server.records.empty() ||
+           out.server_failure;
+  }, "the handshake to end on one side");
+  if (!server.records.empty()) {  // accepted: echo one line, then close from the client
+    REQUIRE(client.records.size() == 1);
+    client.records[0].transport->write("hello\n");
+    wait_for(reactor, [&] { return client.records[0].received == "hello\n"; }, "the echo");
+    out.echoed = client.records[0].received;
+    client.records[0].transport->lose_connection();
+    wait_for(reactor, [&] { return client.lost == 1 && server.records[0].done(); },
+             "both sides to close");
+    CHECK(server.records[0].reason->clean());
+    out.client_reason = client.lost_reason;
+  } else {
+    wait_for(reactor, [&] { return (client.failed == 1 || client.lost == 1) && out.server_failure; },
+             "both sides to hear of the failure");
+    out.client_reason = client.failed ? client.failure : client.lost_reason;
+    CHECK(server.records.empty());  // no server protocol was built
+  }
+  port->stop_listening();
+  reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
+  CHECK(reactor.connection_count() == 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tls mutual: a server requiring a client certificate sees who connected") {
+  TestPki pki;
+  const auto out = mutual(pki, VerifyClient::required, pki.client_cert_file, pki.client_key_file);
+  REQUIRE(out.server_info);
+  CHECK(out.server_info->peer_certificate);
+  CHECK(out.server_info->peer_verified);
+  CHECK(out.server_info->peer_common_name == "torsion client");
+  CHECK(out.server_info->peer_subject.find("CN=torsion client") != std::string::npos);
+  REQUIRE(out.client_info);
+  CHECK(out.client_info->peer_common_name == "localhost");
+  CHECK(out.client_info->peer_verified);
+  CHECK(out.echoed == "hello\n");
+  REQUIRE(out.client_reason);
+  CHECK(out.client_reason->clean());
+}
+
+TEST_CASE("tls mutual: a missing or untrusted client certificate fails on both sides") {
+  TestPki pki;
+  SUBCASE("missing") {
+    const auto out = mutual(pki, VerifyClient::required, "", "");
+    REQUIRE(out.server_failure);
+    CHECK(out.server_failure->is(error::tls_failed));
+    CHECK(out.server_failure->message().find("peer did not return a certificate") !=
+          std::string::npos);
+    REQUIRE(out.client_reason);
+    CHECK(out.client_reason->is(error::tls_failed));
+    CHECK(out.client_reason->message().find("certificate required") != std::string::npos);
+    CHECK(!out.server_info);
+  }
+  SUBCASE("untrusted") {
+    const auto out =
+        mutual(pki, VerifyClient::required, pki.stranger_cert_file, pki.stranger_key_file);
+    REQUIRE(out.server_failure);
+    CHECK(out.server_failure->is(error::tls_failed));
+    CHECK(out.server_failure->message().find("unable to get local issuer certificate") !=
+          std::string::npos);
+    REQUIRE(out.client_reason);
+    CHECK(out.client_reason->is(error::tls_failed));
+    CHECK(out.client_reason->message().find("unknown ca") != std::string::npos);
+  }
+  SUBCASE("untrusted, even when optional") {
+    const auto out =
+        mutual(pki, VerifyClient::optional, pki.stranger_cert_file, pki.stranger_key_file);
+    REQUIRE(out.server_failure);
+    CHECK(out.server_failure->message().find("unable to get local issuer certificate") !=
+          std::string::npos);
+    REQUIRE(out.client_reason);
+    CHECK(out.client_reason->is(error::tls_failed));
+  }
+}
+
+TEST_CASE("tls mutual: optional client certificates") {
+  TestPki pki;
+  SUBCASE("without one the client connects") {
+    const auto out = mutual(pki, VerifyClient::optional, "", "");
+    REQUIRE(out.server_info);
+    CHECK(!out.server_info->peer_certificate);
+    CHECK(!out.server_info->peer_verified);
+    CHECK(out.server_info->peer_common_name.empty());
+    CHECK(out.server_info->peer_subject.empty());
+    CHECK(out.echoed == "hello\n");
+  }
+  SUBCASE("with one the server sees it") {
+    const auto out = mutual(pki, VerifyClient::optional, pki.client_cert_file, pki.client_key_file);
+    REQUIRE(out.server_info);
+    CHECK(out.server_info->peer_certificate);
+    CHECK(out.server_info->peer_verified);
+    CHECK(out.server_info->peer_common_name == "torsion client");
+  }
+  SUBCASE("a server that does not ask never sees one") {
+    const auto out = mutual(pki, VerifyClient::none, pki.client_cert_file, pki.client_key_file);
+    REQUIRE(out.server_info);
+    CHECK(!out.server_info->peer_certificate);
+  }
+}
+
+TEST_CASE("tls mutual interop: openssl s_client presents a certificate to listen_ssl") {
+  TestPki pki;
+  Reactor reactor;
+  auto sopt = server_options(pki);
+  sopt.verify_client = VerifyClient::required;
+  sopt.ca_file = pki.ca_file;
+  TlsServerContext sctx(sopt);
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      const auto info = tls_info(*rr.transport);
+      REQUIRE(info);
+      rr.transport->write("hello " + info->peer_common_name + "\n");
+    };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  struct Client : ProcessProtocol {
+    std::string out;
+    std::optional<ExitStatus> status;
+    void out_received(std::string_view d) override {
+      out.append(d);
+      if (out.find('\n') != std::string::npos) transport().close_stdin();
+    }
+    void process_ended(const ExitStatus& s) override { status = s; }
+  } s_client;
+  auto p = spawn_process(reactor, s_client,
+                         {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port->port()),
+                          "-CAfile", pki.ca_file, "-servername", "localhost", "-cert",
+                          pki.client_cert_file, "-key", pki.client_key_file,
+                          "-verify_return_error", "-quiet", "-no_ign_eof"});
+  wait_for(reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
+  CHECK(s_client.out == "hello torsion client\n");
+  REQUIRE(server.records.size() == 1);
+  wait_for(reactor, [&] { return server.records[0].done(); }, "the server side to close");
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
 }
