@@ -394,7 +394,9 @@ class TlsTransport final : public Transport,
     on_lost_ = std::move(on_lost);
     self_ = shared_from_this();
     guarded("connection_made", [&] { protocol_->make_connection(*this); });
-    if (state_ == State::open && !read_paused_) start_read();
+    // (A lose_write_connection in connection_made may be sending close_notify: reading
+    // then starts once it is out.)
+    if (state_ == State::open && !read_paused_ && !sending_close_notify_) start_read();
   }
 
   TlsInfo info() const { return info_of(ssl()); }
@@ -406,7 +408,13 @@ class TlsTransport final : public Transport,
     if (!writing_ && out_.empty()) begin_shutdown();
   }
   void abort_connection() override { close_hard(Reason(error::connection_aborted)); }
-  void lose_write_connection() override { lose_connection(); }
+  // TLS 1.3 half-close: close_notify once the queue drains, reading goes on until the
+  // peer's close_notify (see shut_write).
+  void lose_write_connection() override {
+    if (state_ != State::open || write_shut_requested_) return;
+    write_shut_requested_ = true;
+    if (!writing_ && out_.empty()) shut_write();
+  }
   Address get_peer() const override { return peer_; }
   Address get_host() const override { return host_; }
   std::size_t buffer_size() const override { return out_.size() + inflight_.size(); }
@@ -465,7 +473,7 @@ class TlsTransport final : public Transport,
 
  protected:
   void write_bytes(std::string_view data) override {
-    if (state_ != State::open || data.empty()) return;
+    if (state_ != State::open || write_shut_requested_ || data.empty()) return;
     out_.append(data);
     schedule_flush();
     check_high_water();
@@ -509,6 +517,17 @@ class TlsTransport final : public Transport,
       return;
     }
     if (state_ != State::open) return;
+    if (shut_write_waiting_for_read_) {
+      // The read was cancelled so that close_notify can go out; it may have completed with
+      // data (or the peer's end) first, which is handled below once the send is started.
+      shut_write_waiting_for_read_ = false;
+      send_close_notify();
+      if (ec == asio::error::operation_aborted) return;  // reading resumes after the send
+      if (!ec) {
+        stashed_ = n;  // delivered once close_notify is out (resume_reading)
+        return;
+      }
+    }
     if (ec) {
       if (ec == asio::error::eof) {  // the peer's close_notify
         eof_pending_ = true;
@@ -534,25 +553,29 @@ class TlsTransport final : public Transport,
     delivering_ = true;
     guarded("data_received", [&] { protocol_->data_received(std::string_view(rbuf_.get(), n)); });
     delivering_ = false;
-    if (state_ == State::open && !read_paused_ && !reading_) start_read();
+    if (state_ == State::open && !read_paused_ && !reading_ && !sending_close_notify_)
+      start_read();
   }
 
   void resume_reading() {
-    if (state_ != State::open || read_paused_ || delivering_) return;
+    if (state_ != State::open || read_paused_ || delivering_ || sending_close_notify_) return;
     if (stashed_ > 0) {
       deliver(std::exchange(stashed_, 0));
     } else if (eof_pending_) {
       handle_eof();
-    } else if (!reading_) {
+    } else if (!reading_ && !read_closed_) {
       start_read();
     }
   }
 
+  // The peer's close_notify. The protocol hears it in every case; its answer matters only
+  // while our write side is open. Once ours is shut too, both directions are done.
   void handle_eof() {
     eof_pending_ = false;
+    read_closed_ = true;
     bool keep_open = false;
     guarded("eof_received", [&] { keep_open = protocol_->eof_received(); });
-    if (state_ == State::open && !keep_open) lose_connection();
+    if (state_ == State::open && (!keep_open || write_shut_requested_)) lose_connection();
   }
 
   // --- writing: everything written during one callback goes out in one SSL_write ---
@@ -590,8 +613,61 @@ class TlsTransport final : public Transport,
     } else if (state_ == State::closing) {
       begin_shutdown();
       return;
+    } else if (write_shut_requested_) {
+      shut_write();
+      return;
     }
     check_low_water();
+  }
+
+  // --- half-close: close_notify now, reading until the peer's ---
+  //
+  // Asio's ssl::stream sends close_notify only from async_shutdown, which then reads
+  // (discarding application data) until the peer's close_notify. Marking the peer's as
+  // already received for the length of that call makes it stop once ours is written;
+  // the mark is taken back before reading resumes, so SSL_read delivers the peer's
+  // remaining data and then its close_notify (OpenSSL allows reading after sending ours).
+  // No read may be in flight meanwhile, since it would see the false mark: a pending one
+  // is cancelled first, and reading is held until the send completes.
+
+  void shut_write() {
+    if (shut_write_begun_) return;
+    shut_write_begun_ = true;
+    if (reading_) {
+      shut_write_waiting_for_read_ = true;
+      std::error_code ec;
+      stream_.lowest_layer().cancel(ec);
+      return;
+    }
+    send_close_notify();
+  }
+
+  void send_close_notify() {
+    SSL* s = ssl();
+    const bool peer_done = (SSL_get_shutdown(s) & SSL_RECEIVED_SHUTDOWN) != 0;
+    if (!peer_done) SSL_set_shutdown(s, SSL_get_shutdown(s) | SSL_RECEIVED_SHUTDOWN);
+    sending_close_notify_ = true;
+    writing_ = true;  // lose_connection waits for it, as for a data write
+    stream_.async_shutdown([self = shared_from_this(), peer_done](const std::error_code& ec) {
+      self->sending_close_notify_ = false;
+      self->writing_ = false;
+      if (self->state_ == State::closed) return;
+      SSL* s2 = self->ssl();
+      if (!peer_done) SSL_set_shutdown(s2, SSL_get_shutdown(s2) & ~SSL_RECEIVED_SHUTDOWN);
+      if (ec) {
+        self->close_hard(Reason::from_os_error(ec, "sending TLS close_notify"));
+        return;
+      }
+      if (self->state_ == State::closing) {  // lose_connection came meanwhile
+        self->begin_shutdown();
+        return;
+      }
+      if (self->read_closed_) {  // the peer had finished first: both directions are done
+        self->lose_connection();
+        return;
+      }
+      self->resume_reading();
+    });
   }
 
   // --- flow control ---
@@ -603,7 +679,7 @@ class TlsTransport final : public Transport,
     }
   }
   void check_low_water() {
-    if (!producer_ || state_ != State::open) return;
+    if (!producer_ || state_ != State::open || write_shut_requested_) return;
     if (streaming_) {
       if (producer_paused_ && buffer_size() <= limits_.low) {
         producer_paused_ = false;
@@ -619,7 +695,7 @@ class TlsTransport final : public Transport,
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       self->pull_posted_ = false;
       if (!self->producer_ || self->streaming_ || self->state_ != State::open ||
-          self->buffer_size() != 0)
+          self->write_shut_requested_ || self->buffer_size() != 0)
         return;
       self->guarded("resume_producing", [&] { self->producer_->resume_producing(); });
     });
@@ -734,6 +810,11 @@ class TlsTransport final : public Transport,
   bool producer_paused_ = false;
   bool shutdown_begun_ = false;
   bool shutdown_waiting_for_read_ = false;
+  bool write_shut_requested_ = false;  // lose_write_connection was called
+  bool shut_write_begun_ = false;
+  bool shut_write_waiting_for_read_ = false;
+  bool sending_close_notify_ = false;
+  bool read_closed_ = false;  // the peer's close_notify was handed to the protocol
   bool handshake_finished_ = false;
   bool handshake_timed_out_ = false;
   bool released_ = false;

@@ -171,11 +171,15 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
 /// connection_lost with error::tls_failed and the server's alert ("tlsv13 alert
 /// certificate required", "tlsv1 alert unknown ca").
 ///
-/// On the connection: writes made during one callback are coalesced into as few TLS
-/// records as possible; lose_connection sends close_notify after the queued bytes and
-/// waits for the peer's close_notify at most close_timeout seconds; lose_write_connection
-/// behaves as lose_connection (TLS has no portable half-close). `context` must outlive
-/// the connector and its connections.
+/// On the connection (either side): writes made during one callback are coalesced into
+/// as few TLS records as possible; lose_connection sends close_notify after the queued
+/// bytes and waits for the peer's close_notify at most close_timeout seconds.
+/// lose_write_connection is a half-close: after the queued bytes it sends close_notify
+/// and keeps reading; the peer's protocol hears eof_received, may go on writing, and
+/// when its close_notify arrives this side hears eof_received and the connection closes
+/// cleanly. There is no deadline while half-closed (as over TCP); a lose_connection then
+/// waits at most close_timeout. `context` must outlive the connector and its
+/// connections.
 std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory, const TlsClientContext& context);
 
@@ -199,7 +203,8 @@ std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner);
 /// is held until the handshake completes and then sent encrypted. Bytes received in the
 /// data_received call that makes the switch count as clear text; later ones as TLS.
 /// A failed handshake ends the connection with error::tls_failed saying why.
-/// lose_connection then sends close_notify (without waiting for the peer's).
+/// lose_connection then sends close_notify (without waiting for the peer's);
+/// lose_write_connection behaves as lose_connection here (no half-close).
 /// Throws std::logic_error if `transport` is not a with_start_tls wrapper or TLS was
 /// already started. `context` must outlive the connection.
 void start_tls(Transport& transport, const TlsClientContext& context,

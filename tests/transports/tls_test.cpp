@@ -768,3 +768,197 @@ TEST_CASE("tls mutual interop: openssl s_client presents a certificate to listen
   port->stop_listening();
   CHECK(reactor.connection_count() == 0);
 }
+
+namespace {
+
+// Reads until the peer's end, then answers with what it read, upper-cased, and closes:
+// a request/response protocol that needs the client's half-close.
+class UpcaseOnEof : public Protocol {
+ public:
+  explicit UpcaseOnEof(Record& r) : r_(r) {}
+  void connection_made() override { ++r_.made; }
+  void data_received(std::string_view d) override { r_.received.append(d); }
+  bool eof_received() override {
+    ++r_.eofs;
+    std::string answer = r_.received;
+    for (char& c : answer) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    transport().write(answer);
+    transport().lose_connection();
+    return true;
+  }
+  void connection_lost(const Reason& reason) override {
+    ++r_.lost;
+    r_.reason = reason;
+  }
+
+ private:
+  Record& r_;
+};
+
+// Sends `request`, half-closes, and reads the answer until the server's end.
+class HalfCloser : public Protocol {
+ public:
+  HalfCloser(Record& r, std::string request) : r_(r), request_(std::move(request)) {}
+  void connection_made() override {
+    ++r_.made;
+    transport().write(request_);
+    transport().lose_write_connection();
+    transport().write("dropped: written after lose_write_connection");
+    transport().lose_write_connection();  // idempotent
+  }
+  void data_received(std::string_view d) override { r_.received.append(d); }
+  bool eof_received() override {
+    ++r_.eofs;
+    return false;
+  }
+  void connection_lost(const Reason& reason) override {
+    ++r_.lost;
+    r_.reason = reason;
+  }
+
+ private:
+  Record& r_;
+  std::string request_;
+};
+
+}  // namespace
+
+TEST_CASE("tls lose_write_connection is a half-close: the answer still arrives") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  Record server;
+  FunctionFactory<Factory> server_factory(
+      [&](const Address&) { return std::make_unique<UpcaseOnEof>(server); });
+  auto port = listen_ssl(reactor, 0, server_factory, sctx, "127.0.0.1");
+  TlsClientContext cctx(client_options(pki));
+  Record client;
+  std::string request;
+  for (int i = 0; request.size() < 300 * 1024; ++i) request += "line " + std::to_string(i) + "\n";
+  FunctionFactory<ClientFactory> client_factory(
+      [&](const Address&) { return std::make_unique<HalfCloser>(client, request); });
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client_factory, cctx);
+  wait_for(reactor, [&] { return client.lost == 1 && server.lost == 1; }, "both sides to close");
+  CHECK(server.received == request);  // queued bytes went before close_notify, nothing after
+  CHECK(server.eofs == 1);
+  std::string upper = request;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(client.received == upper);  // read after our close_notify
+  CHECK(client.eofs == 1);
+  REQUIRE(client.reason);
+  REQUIRE(server.reason);
+  CHECK(client.reason->clean());
+  CHECK(server.reason->clean());
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls half-close from the server: the client still writes, then half-closes too") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->write("greeting\n");
+      rr.transport->lose_write_connection();
+    };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  TlsClientContext cctx(client_options(pki));
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.keep_open_on_eof = true;  // the server is done writing; we are not
+    r.on_data = [](Record& rr, std::string_view) {
+      if (rr.received == "greeting\n") {
+        rr.transport->write("reply after your close_notify\n");
+        rr.transport->lose_write_connection();  // both sides half-closed: then both done
+      }
+    };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.lost == 1 && !server.records.empty() && server.records[0].done(); },
+           "both sides to close");
+  REQUIRE(client.records.size() == 1);
+  CHECK(client.records[0].received == "greeting\n");
+  CHECK(client.records[0].eofs == 1);
+  CHECK(client.records[0].reason->clean());
+  CHECK(server.records[0].received == "reply after your close_notify\n");
+  CHECK(server.records[0].eofs == 1);
+  CHECK(server.records[0].reason->clean());
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls half-close interop: openssl s_client reads our close_notify, we read its") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->write("greeting from a half-closed server\n");
+      rr.transport->lose_write_connection();
+    };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  struct Client : ProcessProtocol {
+    std::string out;
+    std::optional<ExitStatus> status;
+    void out_received(std::string_view d) override { out.append(d); }
+    void process_ended(const ExitStatus& s) override { status = s; }
+  } s_client;
+  // s_client keeps stdin open: it ends because it read our close_notify, and then sends
+  // its own.
+  auto p = spawn_process(reactor, s_client,
+                         {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port->port()),
+                          "-CAfile", pki.ca_file, "-servername", "localhost",
+                          "-verify_return_error", "-quiet", "-no_ign_eof"});
+  wait_for(reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
+  CHECK(s_client.out == "greeting from a half-closed server\n");
+  REQUIRE(server.records.size() == 1);
+  wait_for(reactor, [&] { return server.records[0].done(); }, "the server side to close");
+  CHECK(server.records[0].eofs == 1);  // s_client's close_notify, read after ours
+  CHECK(server.records[0].reason->clean());
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls half-closed in connection_made: still reads, and a later close is bounded") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  // The server greets, then stops reading: it never answers a close_notify.
+  server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->write("hi");
+      rr.transport->pause_producing();
+    };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  auto copt = client_options(pki);
+  copt.close_timeout = 0.2;
+  TlsClientContext cctx(copt);
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->lose_write_connection();  // nothing queued: close_notify at once
+      CHECK(rr.transport->connected());       // reading goes on
+    };
+    r.on_data = [](Record& rr, std::string_view) { rr.transport->lose_connection(); };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  const double start = reactor.seconds();
+  wait_for(reactor, [&] { return client.lost == 1; }, "the bounded close");
+  CHECK(reactor.seconds() - start < 5);
+  REQUIRE(client.records.size() == 1);
+  CHECK(client.records[0].received == "hi");  // read after our close_notify
+  CHECK(client.records[0].reason->clean());
+  REQUIRE(server.records.size() == 1);
+  CHECK(server.records[0].lost == 0);
+  server.records[0].transport->abort_connection();
+  wait_for(reactor, [&] { return server.records[0].done(); }, "the paused server's connection_lost");
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
