@@ -57,8 +57,40 @@ void check_timeout(double t, const char* what) {
 
 }  // namespace
 
+namespace {
+
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct ChainFree {
+  void operator()(STACK_OF(X509)* c) const { sk_X509_pop_free(c, X509_free); }
+};
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+
+// One TlsSniCertificate, loaded.
+struct SniEntry {
+  std::string name;  // lower case
+  std::unique_ptr<X509, X509Free> cert;
+  std::unique_ptr<EVP_PKEY, KeyFree> key;
+  std::unique_ptr<STACK_OF(X509), ChainFree> chain;
+};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
 struct TlsServerContext::Impl {
   asio::ssl::context ctx{asio::ssl::context::tls_server};
+  std::vector<SniEntry> sni;
   std::string alpn;
   double handshake_timeout = 30;
   double close_timeout = 5;
@@ -73,6 +105,81 @@ struct TlsClientContext::Impl {
 };
 
 namespace {
+
+// Whether `name` (lower case) is what `pattern` (lower case, maybe "*.domain") names.
+bool sni_matches(const std::string& pattern, const std::string& name) {
+  if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
+    const std::string_view suffix = std::string_view(pattern).substr(1);  // ".domain"
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      return false;
+    return name.find('.') == name.size() - suffix.size();  // exactly one label before
+  }
+  return pattern == name;
+}
+
+// The servername callback: swaps in the certificate of the first entry the SNI matches.
+int select_certificate(SSL* ssl, int* alert, void* arg) {
+  const auto* impl = static_cast<const TlsServerContext::Impl*>(arg);
+  const char* sent = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!sent) return SSL_TLSEXT_ERR_OK;  // no SNI: the default certificate
+  const std::string name = lower(sent);
+  for (const auto& e : impl->sni) {
+    if (!sni_matches(e.name, name)) continue;
+    if (SSL_use_cert_and_key(ssl, e.cert.get(), e.key.get(), e.chain.get(), 1) != 1) {
+      ERR_clear_error();
+      *alert = SSL_AD_INTERNAL_ERROR;
+      return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    break;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+SniEntry load_sni(const TlsSniCertificate& c) {
+  const auto fail = [&](const std::string& why) {
+    throw std::invalid_argument("TlsServerContext: SNI certificate for '" + c.host_name +
+                                "': " + why);
+  };
+  if (c.host_name.empty()) fail("host_name must not be empty");
+  const auto open = [&](const std::string& path, const char* what) {
+    std::unique_ptr<BIO, BioFree> bio(BIO_new_file(path.c_str(), "r"));
+    if (!bio) {
+      const int err = errno;
+      ERR_clear_error();
+      fail(std::string(what) + " '" + path + "' cannot be read: " +
+           std::generic_category().message(err));
+    }
+    return bio;
+  };
+  SniEntry e;
+  e.name = lower(c.host_name);
+  auto bio = open(c.certificate_chain_file, "certificate chain");
+  e.cert.reset(PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr));
+  if (!e.cert) {
+    ERR_clear_error();
+    fail("certificate chain '" + c.certificate_chain_file + "' holds no PEM certificate");
+  }
+  e.chain.reset(sk_X509_new_null());
+  if (!e.chain) throw std::runtime_error("TlsServerContext: out of memory");
+  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    if (sk_X509_push(e.chain.get(), x) <= 0) {
+      X509_free(x);
+      throw std::runtime_error("TlsServerContext: out of memory");
+    }
+  }
+  ERR_clear_error();  // the PEM_R_NO_START_LINE that ends the loop
+  auto key_bio = open(c.private_key_file, "private key");
+  e.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!e.key) {
+    ERR_clear_error();
+    fail("private key '" + c.private_key_file + "' holds no PEM private key");
+  }
+  if (X509_check_private_key(e.cert.get(), e.key.get()) != 1) {
+    ERR_clear_error();
+    fail("private key '" + c.private_key_file + "' does not match the certificate");
+  }
+  return e;
+}
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                 unsigned int inlen, void* arg) {
@@ -215,6 +322,20 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options)
   impl_->alpn = alpn_wire(options.alpn, "TlsServerContext");
   if (!impl_->alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx.native_handle(), select_alpn, impl_.get());
   configure_client_verification(ctx, options);
+  for (const auto& c : options.sni_certificates) {
+    SniEntry e = load_sni(c);
+    for (const auto& other : impl_->sni)
+      if (other.name == e.name)
+        throw std::invalid_argument("TlsServerContext: SNI host_name '" + c.host_name +
+                                    "' is listed twice");
+    impl_->sni.push_back(std::move(e));
+  }
+  if (!impl_->sni.empty()) {
+    // SSL_CTX_set_tlsext_servername_callback / _arg, without the macros' C casts.
+    SSL_CTX_callback_ctrl(ctx.native_handle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
+                          reinterpret_cast<void (*)()>(select_certificate));
+    SSL_CTX_ctrl(ctx.native_handle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, impl_.get());
+  }
   impl_->handshake_timeout = options.handshake_timeout;
   impl_->close_timeout = options.close_timeout;
   impl_->handshake_failed = options.handshake_failed;

@@ -24,6 +24,17 @@ enum class VerifyClient : std::uint8_t {
   required,  ///< asks; a client without a certificate, or an untrusted one, is refused
 };
 
+/// A certificate a TLS server presents to clients that ask for `host_name` by SNI.
+struct TlsSniCertificate {
+  /// The name, compared without regard to case; "*.example.com" matches one label
+  /// in its place (a.example.com, not example.com nor a.b.example.com).
+  std::string host_name;
+  /// PEM file with the certificate followed by its chain.
+  std::string certificate_chain_file;
+  /// PEM file with its private key.
+  std::string private_key_file;
+};
+
 /// What a TLS server presents and accepts.
 struct TlsServerOptions {
   /// PEM file with the server's certificate followed by its chain.
@@ -59,6 +70,13 @@ struct TlsServerOptions {
   /// Empty: the failure is only logged (at info level, as it always is). An exception
   /// from it is logged and dropped.
   std::function<void(const Address& peer, const Reason& reason)> handshake_failed;
+  /// More certificates, chosen by the name the client sends as SNI (the first entry that
+  /// matches; an exact name is best listed before a wildcard). A client that sends no
+  /// SNI, or a name none matches, gets certificate_chain_file. Everything else (ALPN,
+  /// client verification, timeouts) is shared. Each file is loaded when the context is
+  /// made; a missing file, a key that does not match, or an empty or duplicate
+  /// host_name throws std::invalid_argument naming it.
+  std::vector<TlsSniCertificate> sni_certificates;
 };
 
 /// How a TLS client checks the server. Verification is on unless switched off here.

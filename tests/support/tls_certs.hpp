@@ -93,6 +93,7 @@ struct TestPki {
   std::string expired_cert_file, expired_key_file;
   std::string stranger_cert_file, stranger_key_file;
   std::string client_cert_file, client_key_file;
+  std::string other_cert_file, other_key_file;  // CN and DNS name "other.test"
 
   TestPki() {
     char tmpl[] = "/tmp/torsion-tls-XXXXXX";
@@ -107,6 +108,8 @@ struct TestPki {
     stranger_key_file = dir + "/stranger.key";
     client_cert_file = dir + "/client.pem";
     client_key_file = dir + "/client.key";
+    other_cert_file = dir + "/other.pem";
+    other_key_file = dir + "/other.key";
 
     const Key ca_key = make_key();
     const Cert ca = make_cert(ca_key.get(), "torsion test CA", nullptr, nullptr, "", -1, 30, true, 1);
@@ -129,6 +132,12 @@ struct TestPki {
                              false, 6);
     write_cert(client_cert_file, c.get());
     write_key(client_key_file, c_key.get());
+
+    const Key o_key = make_key();
+    const Cert o = make_cert(o_key.get(), "other.test", ca.get(), ca_key.get(), "DNS:other.test",
+                             -1, 30, false, 7);
+    write_cert(other_cert_file, o.get());
+    write_key(other_key_file, o_key.get());
 
     const Key other_ca_key = make_key();
     const Cert other_ca = make_cert(other_ca_key.get(), "stranger CA", nullptr, nullptr, "", -1, 30, true, 4);

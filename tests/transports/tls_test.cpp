@@ -962,3 +962,63 @@ TEST_CASE("tls half-closed in connection_made: still reads, and a later close is
   port->stop_listening();
   CHECK(reactor.connection_count() == 0);
 }
+
+TEST_CASE("tls server picks its certificate by SNI") {
+  TestPki pki;
+  Reactor reactor;
+  auto sopt = server_options(pki);  // default: CN localhost
+  sopt.sni_certificates = {{"Other.TEST", pki.other_cert_file, pki.other_key_file},
+                           {"*.wild.test", pki.client_cert_file, pki.client_key_file}};
+  TlsServerContext sctx(sopt);
+  RecordingFactory server;
+  server.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->lose_connection(); }; };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+
+  // The common name of the certificate the server presents to a client naming `name`.
+  const auto presented = [&](const std::string& name, bool verify) {
+    auto copt = client_options(pki);
+    copt.server_name = name;
+    copt.verify_peer = verify;
+    TlsClientContext cctx(copt);
+    RecordingClientFactory client;
+    std::string cn;
+    client.setup = [&](Record& r) {
+      r.on_made = [&](Record& rr) { cn = tls_info(*rr.transport)->peer_common_name; };
+    };
+    auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+    wait_for(reactor, [&] { return client.lost == 1 || client.failed == 1; }, "the connection");
+    CHECK(client.failed == 0);
+    return cn;
+  };
+  CHECK(presented("other.test", true) == "other.test");  // verified under that name
+  CHECK(presented("OTHER.test", true) == "other.test");
+  CHECK(presented("localhost", true) == "localhost");
+  CHECK(presented("127.0.0.1", true) == "localhost");  // a numeric host sends no SNI
+  CHECK(presented("unknown.test", false) == "localhost");
+  CHECK(presented("a.wild.test", false) == "torsion client");
+  CHECK(presented("a.b.wild.test", false) == "localhost");  // one label only
+  CHECK(presented("wild.test", false) == "localhost");
+  port->stop_listening();
+  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every connection to close");
+}
+
+TEST_CASE("tls SNI certificates: bad entries throw naming them") {
+  TestPki pki;
+  auto sopt = server_options(pki);
+  sopt.sni_certificates = {{"", pki.other_cert_file, pki.other_key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("host_name must not be empty"),
+                       std::invalid_argument);
+  sopt.sni_certificates = {{"other.test", pki.other_cert_file, pki.key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("does not match"),
+                       std::invalid_argument);
+  sopt.sni_certificates = {{"other.test", pki.dir + "/missing.pem", pki.other_key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("missing.pem' cannot be read"),
+                       std::invalid_argument);
+  sopt.sni_certificates = {{"other.test", pki.other_key_file, pki.other_key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("holds no PEM certificate"),
+                       std::invalid_argument);
+  sopt.sni_certificates = {{"other.test", pki.other_cert_file, pki.other_key_file},
+                           {"OTHER.test", pki.other_cert_file, pki.other_key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("listed twice"),
+                       std::invalid_argument);
+}
