@@ -9,6 +9,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
