@@ -57,12 +57,45 @@ void check_timeout(double t, const char* what) {
 
 }  // namespace
 
+namespace {
+
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct ChainFree {
+  void operator()(STACK_OF(X509)* c) const { sk_X509_pop_free(c, X509_free); }
+};
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+
+// One TlsSniCertificate, loaded.
+struct SniEntry {
+  std::string name;  // lower case
+  std::unique_ptr<X509, X509Free> cert;
+  std::unique_ptr<EVP_PKEY, KeyFree> key;
+  std::unique_ptr<STACK_OF(X509), ChainFree> chain;
+};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+}  // namespace
+
 struct TlsServerContext::Impl {
   asio::ssl::context ctx{asio::ssl::context::tls_server};
+  std::vector<SniEntry> sni;
   std::string alpn;
   double handshake_timeout = 30;
   double close_timeout = 5;
   int backlog = 511;
+  std::function<void(const Address&, const Reason&)> handshake_failed;
 };
 
 struct TlsClientContext::Impl {
@@ -72,6 +105,81 @@ struct TlsClientContext::Impl {
 };
 
 namespace {
+
+// Whether `name` (lower case) is what `pattern` (lower case, maybe "*.domain") names.
+bool sni_matches(const std::string& pattern, const std::string& name) {
+  if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
+    const std::string_view suffix = std::string_view(pattern).substr(1);  // ".domain"
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      return false;
+    return name.find('.') == name.size() - suffix.size();  // exactly one label before
+  }
+  return pattern == name;
+}
+
+// The servername callback: swaps in the certificate of the first entry the SNI matches.
+int select_certificate(SSL* ssl, int* alert, void* arg) {
+  const auto* impl = static_cast<const TlsServerContext::Impl*>(arg);
+  const char* sent = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!sent) return SSL_TLSEXT_ERR_OK;  // no SNI: the default certificate
+  const std::string name = lower(sent);
+  for (const auto& e : impl->sni) {
+    if (!sni_matches(e.name, name)) continue;
+    if (SSL_use_cert_and_key(ssl, e.cert.get(), e.key.get(), e.chain.get(), 1) != 1) {
+      ERR_clear_error();
+      *alert = SSL_AD_INTERNAL_ERROR;
+      return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    break;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+SniEntry load_sni(const TlsSniCertificate& c) {
+  const auto fail = [&](const std::string& why) {
+    throw std::invalid_argument("TlsServerContext: SNI certificate for '" + c.host_name +
+                                "': " + why);
+  };
+  if (c.host_name.empty()) fail("host_name must not be empty");
+  const auto open = [&](const std::string& path, const char* what) {
+    std::unique_ptr<BIO, BioFree> bio(BIO_new_file(path.c_str(), "r"));
+    if (!bio) {
+      const int err = errno;
+      ERR_clear_error();
+      fail(std::string(what) + " '" + path + "' cannot be read: " +
+           std::generic_category().message(err));
+    }
+    return bio;
+  };
+  SniEntry e;
+  e.name = lower(c.host_name);
+  auto bio = open(c.certificate_chain_file, "certificate chain");
+  e.cert.reset(PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr));
+  if (!e.cert) {
+    ERR_clear_error();
+    fail("certificate chain '" + c.certificate_chain_file + "' holds no PEM certificate");
+  }
+  e.chain.reset(sk_X509_new_null());
+  if (!e.chain) throw std::runtime_error("TlsServerContext: out of memory");
+  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    if (sk_X509_push(e.chain.get(), x) <= 0) {
+      X509_free(x);
+      throw std::runtime_error("TlsServerContext: out of memory");
+    }
+  }
+  ERR_clear_error();  // the PEM_R_NO_START_LINE that ends the loop
+  auto key_bio = open(c.private_key_file, "private key");
+  e.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!e.key) {
+    ERR_clear_error();
+    fail("private key '" + c.private_key_file + "' holds no PEM private key");
+  }
+  if (X509_check_private_key(e.cert.get(), e.key.get()) != 1) {
+    ERR_clear_error();
+    fail("private key '" + c.private_key_file + "' does not match the certificate");
+  }
+  return e;
+}
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                 unsigned int inlen, void* arg) {
@@ -112,8 +220,9 @@ void add_extra_chain(asio::ssl::context& ctx, const std::string& path) {
   if (added == 0) fail("holds no PEM certificate");
 }
 
-// Trusts every *.pem file in `dir` (as Twisted's caCertsDir), in name order.
-void load_ca_directory(asio::ssl::context& ctx, const std::string& dir) {
+// Trusts every *.pem file in `dir` (as Twisted's caCertsDir), in name order; returns them.
+std::vector<std::string> load_ca_directory(asio::ssl::context& ctx, const std::string& dir,
+                                           const char* who) {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::vector<std::string> files;
@@ -124,17 +233,61 @@ void load_ca_directory(asio::ssl::context& ctx, const std::string& dir) {
     if (ext == ".pem") files.push_back(it->path().string());
   }
   if (ec)
-    throw std::invalid_argument("TlsClientContext: CA directory '" + dir + "': " + ec.message());
+    throw std::invalid_argument(std::string(who) + ": CA directory '" + dir + "': " + ec.message());
   if (files.empty())
-    throw std::invalid_argument("TlsClientContext: CA directory '" + dir +
+    throw std::invalid_argument(std::string(who) + ": CA directory '" + dir +
                                 "' holds no .pem file");
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {
     ctx.load_verify_file(f, ec);
     if (ec)
-      throw std::invalid_argument("TlsClientContext: CA file '" + f + "' (in CA directory '" +
+      throw std::invalid_argument(std::string(who) + ": CA file '" + f + "' (in CA directory '" +
                                   dir + "'): " + ec.message());
   }
+  return files;
+}
+
+// Mutual TLS: trust the client CAs, name them to clients, ask for a certificate.
+void configure_client_verification(asio::ssl::context& ctx, const TlsServerOptions& options) {
+  const bool has_ca = !options.ca_file.empty() || !options.ca_directory.empty();
+  if (options.verify_client == VerifyClient::none) {
+    if (has_ca)
+      throw std::invalid_argument(
+          "TlsServerContext: ca_file / ca_directory given but verify_client is none (set it to "
+          "optional or required to check client certificates)");
+    return;
+  }
+  if (!has_ca)
+    throw std::invalid_argument(
+        "TlsServerContext: verify_client needs ca_file or ca_directory (the CAs whose client "
+        "certificates are trusted)");
+  std::vector<std::string> files;
+  if (!options.ca_file.empty()) {
+    std::error_code ec;
+    ctx.load_verify_file(options.ca_file, ec);
+    if (ec)
+      throw std::invalid_argument("TlsServerContext: CA file '" + options.ca_file +
+                                  "': " + ec.message());
+    files.push_back(options.ca_file);
+  }
+  if (!options.ca_directory.empty()) {
+    auto more = load_ca_directory(ctx, options.ca_directory, "TlsServerContext");
+    files.insert(files.end(), more.begin(), more.end());
+  }
+  // The acceptable issuers sent in CertificateRequest, so a client holding several
+  // certificates can pick the right one.
+  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+  if (!names) throw std::runtime_error("TlsServerContext: out of memory");
+  for (const auto& f : files) SSL_add_file_cert_subjects_to_stack(names, f.c_str());
+  ERR_clear_error();
+  SSL_CTX_set_client_CA_list(ctx.native_handle(), names);  // the context takes `names`
+  int mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
+  if (options.verify_client == VerifyClient::required) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+  SSL_CTX_set_verify(ctx.native_handle(), mode, nullptr);
+  // Session resumption with verification needs a context id (else OpenSSL refuses it).
+  static constexpr unsigned char kSessionContext[] = "torsion";
+  SSL_CTX_set_session_id_context(ctx.native_handle(), kSessionContext,
+                                 sizeof kSessionContext - 1);
 }
 
 constexpr auto kModernOnly = asio::ssl::context::default_workarounds |
@@ -168,8 +321,24 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options)
   impl_->backlog = options.backlog;
   impl_->alpn = alpn_wire(options.alpn, "TlsServerContext");
   if (!impl_->alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx.native_handle(), select_alpn, impl_.get());
+  configure_client_verification(ctx, options);
+  for (const auto& c : options.sni_certificates) {
+    SniEntry e = load_sni(c);
+    for (const auto& other : impl_->sni)
+      if (other.name == e.name)
+        throw std::invalid_argument("TlsServerContext: SNI host_name '" + c.host_name +
+                                    "' is listed twice");
+    impl_->sni.push_back(std::move(e));
+  }
+  if (!impl_->sni.empty()) {
+    // SSL_CTX_set_tlsext_servername_callback / _arg, without the macros' C casts.
+    SSL_CTX_callback_ctrl(ctx.native_handle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
+                          reinterpret_cast<void (*)()>(select_certificate));
+    SSL_CTX_ctrl(ctx.native_handle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, impl_.get());
+  }
   impl_->handshake_timeout = options.handshake_timeout;
   impl_->close_timeout = options.close_timeout;
+  impl_->handshake_failed = options.handshake_failed;
 }
 
 TlsServerContext::~TlsServerContext() = default;
@@ -188,7 +357,7 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options)
   if (ec)
     throw std::invalid_argument("TlsClientContext: CA file '" + options.ca_file +
                                 "': " + ec.message());
-  if (!options.ca_directory.empty()) load_ca_directory(ctx, options.ca_directory);
+  if (!options.ca_directory.empty()) load_ca_directory(ctx, options.ca_directory, "TlsClientContext");
   if (!options.certificate_file.empty()) {
     const std::string& key =
         options.private_key_file.empty() ? options.certificate_file : options.private_key_file;
@@ -244,9 +413,24 @@ TlsInfo info_of(SSL* s) {
   if (proto) i.alpn.assign(reinterpret_cast<const char*>(proto), len);
   if (const char* name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name)) i.server_name = name;
   if (X509* cert = SSL_get1_peer_certificate(s)) {
+    i.peer_certificate = true;
+    i.peer_verified = SSL_get_verify_result(s) == X509_V_OK;
+    X509_NAME* subject = X509_get_subject_name(cert);
     char buf[512];
-    X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+    X509_NAME_oneline(subject, buf, sizeof buf);
     i.peer_subject = buf;
+    const int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    int last = at;
+    for (int next = at; next >= 0; next = X509_NAME_get_index_by_NID(subject, NID_commonName, next))
+      last = next;
+    if (last >= 0) {
+      const ASN1_STRING* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, last));
+      unsigned char* utf8 = nullptr;
+      const int n = ASN1_STRING_to_UTF8(&utf8, cn);
+      if (n >= 0)
+        i.peer_common_name.assign(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(n));
+      OPENSSL_free(utf8);
+    }
     X509_free(cert);
   }
   return i;
@@ -331,7 +515,9 @@ class TlsTransport final : public Transport,
     on_lost_ = std::move(on_lost);
     self_ = shared_from_this();
     guarded("connection_made", [&] { protocol_->make_connection(*this); });
-    if (state_ == State::open && !read_paused_) start_read();
+    // (A lose_write_connection in connection_made may be sending close_notify: reading
+    // then starts once it is out.)
+    if (state_ == State::open && !read_paused_ && !sending_close_notify_) start_read();
   }
 
   TlsInfo info() const { return info_of(ssl()); }
@@ -343,7 +529,13 @@ class TlsTransport final : public Transport,
     if (!writing_ && out_.empty()) begin_shutdown();
   }
   void abort_connection() override { close_hard(Reason(error::connection_aborted)); }
-  void lose_write_connection() override { lose_connection(); }
+  // TLS 1.3 half-close: close_notify once the queue drains, reading goes on until the
+  // peer's close_notify (see shut_write).
+  void lose_write_connection() override {
+    if (state_ != State::open || write_shut_requested_) return;
+    write_shut_requested_ = true;
+    if (!writing_ && out_.empty()) shut_write();
+  }
   Address get_peer() const override { return peer_; }
   Address get_host() const override { return host_; }
   std::size_t buffer_size() const override { return out_.size() + inflight_.size(); }
@@ -402,7 +594,7 @@ class TlsTransport final : public Transport,
 
  protected:
   void write_bytes(std::string_view data) override {
-    if (state_ != State::open || data.empty()) return;
+    if (state_ != State::open || write_shut_requested_ || data.empty()) return;
     out_.append(data);
     schedule_flush();
     check_high_water();
@@ -446,6 +638,17 @@ class TlsTransport final : public Transport,
       return;
     }
     if (state_ != State::open) return;
+    if (shut_write_waiting_for_read_) {
+      // The read was cancelled so that close_notify can go out; it may have completed with
+      // data (or the peer's end) first, which is handled below once the send is started.
+      shut_write_waiting_for_read_ = false;
+      send_close_notify();
+      if (ec == asio::error::operation_aborted) return;  // reading resumes after the send
+      if (!ec) {
+        stashed_ = n;  // delivered once close_notify is out (resume_reading)
+        return;
+      }
+    }
     if (ec) {
       if (ec == asio::error::eof) {  // the peer's close_notify
         eof_pending_ = true;
@@ -471,25 +674,29 @@ class TlsTransport final : public Transport,
     delivering_ = true;
     guarded("data_received", [&] { protocol_->data_received(std::string_view(rbuf_.get(), n)); });
     delivering_ = false;
-    if (state_ == State::open && !read_paused_ && !reading_) start_read();
+    if (state_ == State::open && !read_paused_ && !reading_ && !sending_close_notify_)
+      start_read();
   }
 
   void resume_reading() {
-    if (state_ != State::open || read_paused_ || delivering_) return;
+    if (state_ != State::open || read_paused_ || delivering_ || sending_close_notify_) return;
     if (stashed_ > 0) {
       deliver(std::exchange(stashed_, 0));
     } else if (eof_pending_) {
       handle_eof();
-    } else if (!reading_) {
+    } else if (!reading_ && !read_closed_) {
       start_read();
     }
   }
 
+  // The peer's close_notify. The protocol hears it in every case; its answer matters only
+  // while our write side is open. Once ours is shut too, both directions are done.
   void handle_eof() {
     eof_pending_ = false;
+    read_closed_ = true;
     bool keep_open = false;
     guarded("eof_received", [&] { keep_open = protocol_->eof_received(); });
-    if (state_ == State::open && !keep_open) lose_connection();
+    if (state_ == State::open && (!keep_open || write_shut_requested_)) lose_connection();
   }
 
   // --- writing: everything written during one callback goes out in one SSL_write ---
@@ -527,8 +734,61 @@ class TlsTransport final : public Transport,
     } else if (state_ == State::closing) {
       begin_shutdown();
       return;
+    } else if (write_shut_requested_) {
+      shut_write();
+      return;
     }
     check_low_water();
+  }
+
+  // --- half-close: close_notify now, reading until the peer's ---
+  //
+  // Asio's ssl::stream sends close_notify only from async_shutdown, which then reads
+  // (discarding application data) until the peer's close_notify. Marking the peer's as
+  // already received for the length of that call makes it stop once ours is written;
+  // the mark is taken back before reading resumes, so SSL_read delivers the peer's
+  // remaining data and then its close_notify (OpenSSL allows reading after sending ours).
+  // No read may be in flight meanwhile, since it would see the false mark: a pending one
+  // is cancelled first, and reading is held until the send completes.
+
+  void shut_write() {
+    if (shut_write_begun_) return;
+    shut_write_begun_ = true;
+    if (reading_) {
+      shut_write_waiting_for_read_ = true;
+      std::error_code ec;
+      stream_.lowest_layer().cancel(ec);
+      return;
+    }
+    send_close_notify();
+  }
+
+  void send_close_notify() {
+    SSL* s = ssl();
+    const bool peer_done = (SSL_get_shutdown(s) & SSL_RECEIVED_SHUTDOWN) != 0;
+    if (!peer_done) SSL_set_shutdown(s, SSL_get_shutdown(s) | SSL_RECEIVED_SHUTDOWN);
+    sending_close_notify_ = true;
+    writing_ = true;  // lose_connection waits for it, as for a data write
+    stream_.async_shutdown([self = shared_from_this(), peer_done](const std::error_code& ec) {
+      self->sending_close_notify_ = false;
+      self->writing_ = false;
+      if (self->state_ == State::closed) return;
+      SSL* s2 = self->ssl();
+      if (!peer_done) SSL_set_shutdown(s2, SSL_get_shutdown(s2) & ~SSL_RECEIVED_SHUTDOWN);
+      if (ec) {
+        self->close_hard(Reason::from_os_error(ec, "sending TLS close_notify"));
+        return;
+      }
+      if (self->state_ == State::closing) {  // lose_connection came meanwhile
+        self->begin_shutdown();
+        return;
+      }
+      if (self->read_closed_) {  // the peer had finished first: both directions are done
+        self->lose_connection();
+        return;
+      }
+      self->resume_reading();
+    });
   }
 
   // --- flow control ---
@@ -540,7 +800,7 @@ class TlsTransport final : public Transport,
     }
   }
   void check_low_water() {
-    if (!producer_ || state_ != State::open) return;
+    if (!producer_ || state_ != State::open || write_shut_requested_) return;
     if (streaming_) {
       if (producer_paused_ && buffer_size() <= limits_.low) {
         producer_paused_ = false;
@@ -556,7 +816,7 @@ class TlsTransport final : public Transport,
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
       self->pull_posted_ = false;
       if (!self->producer_ || self->streaming_ || self->state_ != State::open ||
-          self->buffer_size() != 0)
+          self->write_shut_requested_ || self->buffer_size() != 0)
         return;
       self->guarded("resume_producing", [&] { self->producer_->resume_producing(); });
     });
@@ -671,6 +931,11 @@ class TlsTransport final : public Transport,
   bool producer_paused_ = false;
   bool shutdown_begun_ = false;
   bool shutdown_waiting_for_read_ = false;
+  bool write_shut_requested_ = false;  // lose_write_connection was called
+  bool shut_write_begun_ = false;
+  bool shut_write_waiting_for_read_ = false;
+  bool sending_close_notify_ = false;
+  bool read_closed_ = false;  // the peer's close_notify was handed to the protocol
   bool handshake_finished_ = false;
   bool handshake_timed_out_ = false;
   bool released_ = false;
@@ -701,12 +966,19 @@ class TlsPort final : public detail::StreamPort<tcp> {
     std::weak_ptr<TlsTransport> weak = transport;
     transport->handshake(
         asio::ssl::stream_base::server, impl.handshake_timeout,
-        [weak, &factory = factory_, owner = owner_](const Reason* failure) {
+        [weak, &factory = factory_, &impl, owner = owner_](const Reason* failure) {
           auto t = weak.lock();
           if (!t) return;
           if (failure) {
             log(LogLevel::info, "TLS handshake with " + t->get_peer().to_string() +
                                     " failed: " + failure->message());
+            if (const auto& hook = impl.handshake_failed) {
+              try {
+                hook(t->get_peer(), *failure);
+              } catch (...) {
+                log_exception("TlsServerOptions::handshake_failed");
+              }
+            }
             return;
           }
           if (auto protocol = detail::build_server_protocol(factory, t->get_peer()))

@@ -3,6 +3,8 @@
 /// TLS over TCP (OpenSSL through asio::ssl): listen_ssl and connect_ssl. Link
 /// `torsion_tls` (meson: torsion_tls_dep), which brings in OpenSSL.
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +16,24 @@
 #include "framework/reactor.hpp"
 
 namespace torsion {
+
+/// Whether a TLS server asks its clients for a certificate (mutual TLS).
+enum class VerifyClient : std::uint8_t {
+  none,      ///< never asks (the default)
+  optional,  ///< asks; a client without one is accepted, one presented must verify
+  required,  ///< asks; a client without a certificate, or an untrusted one, is refused
+};
+
+/// A certificate a TLS server presents to clients that ask for `host_name` by SNI.
+struct TlsSniCertificate {
+  /// The name, compared without regard to case; "*.example.com" matches one label
+  /// in its place (a.example.com, not example.com nor a.b.example.com).
+  std::string host_name;
+  /// PEM file with the certificate followed by its chain.
+  std::string certificate_chain_file;
+  /// PEM file with its private key.
+  std::string private_key_file;
+};
 
 /// What a TLS server presents and accepts.
 struct TlsServerOptions {
@@ -34,6 +54,29 @@ struct TlsServerOptions {
   double handshake_timeout = 30;
   /// Seconds to wait for the peer's close_notify after sending ours on lose_connection.
   double close_timeout = 5;
+  /// Whether to ask clients for a certificate, verified against ca_file / ca_directory
+  /// (chain and dates; no name check). Not `none` needs a CA; a CA with `none` throws
+  /// std::invalid_argument (it would trust nobody's certificate silently).
+  VerifyClient verify_client = VerifyClient::none;
+  /// PEM file of the certificate authorities whose client certificates are trusted; their
+  /// names are also sent to the client as the acceptable issuers.
+  std::string ca_file;
+  /// A directory whose every `*.pem` file holds trusted client CAs (as the client side's
+  /// ca_directory); with ca_file, both are trusted. Throws as the client side does.
+  std::string ca_directory;
+  /// Called from the loop for every accepted connection whose handshake failed (timed
+  /// out, not TLS, or a client certificate missing or untrusted, with error::tls_failed
+  /// and OpenSSL's reason), with the peer's address; no protocol was ever built for it.
+  /// Empty: the failure is only logged (at info level, as it always is). An exception
+  /// from it is logged and dropped.
+  std::function<void(const Address& peer, const Reason& reason)> handshake_failed;
+  /// More certificates, chosen by the name the client sends as SNI (the first entry that
+  /// matches; an exact name is best listed before a wildcard). A client that sends no
+  /// SNI, or a name none matches, gets certificate_chain_file. Everything else (ALPN,
+  /// client verification, timeouts) is shared. Each file is loaded when the context is
+  /// made; a missing file, a key that does not match, or an empty or duplicate
+  /// host_name throws std::invalid_argument naming it.
+  std::vector<TlsSniCertificate> sni_certificates;
 };
 
 /// How a TLS client checks the server. Verification is on unless switched off here.
@@ -109,11 +152,21 @@ struct TlsInfo {
   std::string alpn;         ///< the ALPN protocol, empty when none was agreed
   std::string server_name;  ///< the SNI name the client sent (server side) or used
   std::string peer_subject; ///< the peer certificate's subject, empty when none
+  /// The peer certificate's common name (the last CN of its subject), empty when none.
+  std::string peer_common_name;
+  /// The peer presented a certificate (a client: only when the server asked for one).
+  bool peer_certificate = false;
+  /// The peer's certificate was presented and its chain verified against the trusted
+  /// CAs (on a server with verify_client not `none` this holds whenever one was
+  /// presented, since an untrusted one fails the handshake).
+  bool peer_verified = false;
 };
 
 /// Listens on `port` like listen_tcp; each accepted connection does the TLS handshake
 /// first and only then gets a protocol from `factory` (so a failed handshake, logged at
-/// info level, never reaches a protocol). `context` must outlive the port and its
+/// info level and passed to TlsServerOptions::handshake_failed, never reaches a
+/// protocol). With verify_client, tls_info(transport) in connection_made tells whether the
+/// client presented a certificate and whose it is. `context` must outlive the port and its
 /// connections. Throws as listen_tcp does.
 std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
                                           const TlsServerContext& context,
@@ -130,13 +183,21 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
 /// the context says). A failed handshake arrives as client_connection_failed with
 /// error::tls_failed and a message that says why (e.g. "certificate verify failed:
 /// unable to get local issuer certificate", "hostname mismatch", "certificate has
-/// expired", "wrong version number" for a peer that does not speak TLS).
+/// expired", "wrong version number" for a peer that does not speak TLS). A server that
+/// refuses our client certificate (missing or untrusted) does so, under TLS 1.3, after our
+/// side of the handshake completed: the protocol then hears connection_made, then
+/// connection_lost with error::tls_failed and the server's alert ("tlsv13 alert
+/// certificate required", "tlsv1 alert unknown ca").
 ///
-/// On the connection: writes made during one callback are coalesced into as few TLS
-/// records as possible; lose_connection sends close_notify after the queued bytes and
-/// waits for the peer's close_notify at most close_timeout seconds; lose_write_connection
-/// behaves as lose_connection (TLS has no portable half-close). `context` must outlive
-/// the connector and its connections.
+/// On the connection (either side): writes made during one callback are coalesced into
+/// as few TLS records as possible; lose_connection sends close_notify after the queued
+/// bytes and waits for the peer's close_notify at most close_timeout seconds.
+/// lose_write_connection is a half-close: after the queued bytes it sends close_notify
+/// and keeps reading; the peer's protocol hears eof_received, may go on writing, and
+/// when its close_notify arrives this side hears eof_received and the connection closes
+/// cleanly. There is no deadline while half-closed (as over TCP); a lose_connection then
+/// waits at most close_timeout. `context` must outlive the connector and its
+/// connections.
 std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory, const TlsClientContext& context);
 
@@ -160,7 +221,8 @@ std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner);
 /// is held until the handshake completes and then sent encrypted. Bytes received in the
 /// data_received call that makes the switch count as clear text; later ones as TLS.
 /// A failed handshake ends the connection with error::tls_failed saying why.
-/// lose_connection then sends close_notify (without waiting for the peer's).
+/// lose_connection then sends close_notify (without waiting for the peer's);
+/// lose_write_connection behaves as lose_connection here (no half-close).
 /// Throws std::logic_error if `transport` is not a with_start_tls wrapper or TLS was
 /// already started. `context` must outlive the connection.
 void start_tls(Transport& transport, const TlsClientContext& context,

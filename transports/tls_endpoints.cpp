@@ -115,6 +115,13 @@ class SslServerEndpoint final : public ServerEndpoint {
     if (!options_.extra_chain_file.empty())
       d += ":extraCertChain=" + escape_endpoint_value(options_.extra_chain_file);
     if (!options_.alpn.empty()) d += ":alpn=" + escape_endpoint_value(join(options_.alpn));
+    if (options_.verify_client != VerifyClient::none) {
+      const std::string& ca =
+          options_.ca_directory.empty() ? options_.ca_file : options_.ca_directory;
+      d += ":caCertsDir=" + escape_endpoint_value(ca);
+      d += options_.verify_client == VerifyClient::required ? ":verifyClient=required"
+                                                            : ":verifyClient=optional";
+    }
     return d;
   }
 
@@ -128,7 +135,8 @@ class SslServerEndpoint final : public ServerEndpoint {
 
 std::unique_ptr<ServerEndpoint> parse_ssl_server(Reactor& reactor, EndpointDescription& d) {
   d.name_positional({"port"});
-  d.check_known({"port", "privateKey", "certKey", "extraCertChain", "interface", "backlog", "alpn"});
+  d.check_known({"port", "privateKey", "certKey", "extraCertChain", "interface", "backlog", "alpn",
+                 "caCertsDir", "verifyClient"});
   const long port = d.required_integer("port", 0, 65535);
   std::string interface = d.string("interface", "");
   if (!interface.empty()) {
@@ -149,12 +157,34 @@ std::unique_ptr<ServerEndpoint> parse_ssl_server(Reactor& reactor, EndpointDescr
   }
   options.backlog = static_cast<int>(d.integer("backlog", 1, 65535, options.backlog));
   options.alpn = alpn_names(d);
+  // Mutual TLS (torsion's addition; Twisted's ssl: server strings have no such option).
+  const std::string client_cas = d.string("caCertsDir", "");
+  if (d.get("caCertsDir") && client_cas.empty()) throw d.error("caCertsDir", "", "must not be empty");
+  const std::string verify = d.string("verifyClient", client_cas.empty() ? "none" : "required");
+  if (verify == "required")
+    options.verify_client = VerifyClient::required;
+  else if (verify == "optional")
+    options.verify_client = VerifyClient::optional;
+  else if (verify != "none")
+    throw d.error("verifyClient", verify, "must be required, optional or none");
+  if (options.verify_client != VerifyClient::none && client_cas.empty())
+    throw d.error("verifyClient", verify,
+                  "needs caCertsDir=PATH (the CAs whose client certificates are trusted)");
+  if (options.verify_client == VerifyClient::none && !client_cas.empty())
+    throw d.error("caCertsDir", client_cas, "is unused with verifyClient=none; leave one out");
+  if (!client_cas.empty()) {
+    if (check_path(d, "caCertsDir", client_cas, true))
+      options.ca_directory = client_cas;
+    else
+      options.ca_file = client_cas;
+  }
   std::shared_ptr<const TlsServerContext> context;
   try {
     context = std::make_shared<const TlsServerContext>(options);
   } catch (const std::invalid_argument& e) {
     rethrow_as_endpoint_error(d, e,
-                              {{"extra chain", "extraCertChain", options.extra_chain_file},
+                              {{"CA ", client_cas.empty() ? "" : "caCertsDir", client_cas},
+                               {"extra chain", "extraCertChain", options.extra_chain_file},
                                {"certificate chain", "certKey", options.certificate_chain_file},
                                {"private key", "privateKey", options.private_key_file}});
   }

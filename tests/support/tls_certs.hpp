@@ -84,13 +84,16 @@ inline void write_key(const std::string& path, EVP_PKEY* key) {
   std::fclose(f);
 }
 
-// A CA, a server certificate for localhost/127.0.0.1 it signed, an expired one, and a
-// second, unrelated CA with its own server certificate.
+// A CA, a server certificate for localhost/127.0.0.1 it signed, an expired one, a client
+// certificate (CN "torsion client") it signed, and a second, unrelated CA with its own
+// certificate (usable by a server or a client).
 struct TestPki {
   std::string dir;
   std::string ca_file, cert_file, key_file;
   std::string expired_cert_file, expired_key_file;
   std::string stranger_cert_file, stranger_key_file;
+  std::string client_cert_file, client_key_file;
+  std::string other_cert_file, other_key_file;  // CN and DNS name "other.test"
 
   TestPki() {
     char tmpl[] = "/tmp/torsion-tls-XXXXXX";
@@ -103,6 +106,10 @@ struct TestPki {
     expired_key_file = dir + "/expired.key";
     stranger_cert_file = dir + "/stranger.pem";
     stranger_key_file = dir + "/stranger.key";
+    client_cert_file = dir + "/client.pem";
+    client_key_file = dir + "/client.key";
+    other_cert_file = dir + "/other.pem";
+    other_key_file = dir + "/other.key";
 
     const Key ca_key = make_key();
     const Cert ca = make_cert(ca_key.get(), "torsion test CA", nullptr, nullptr, "", -1, 30, true, 1);
@@ -119,6 +126,18 @@ struct TestPki {
                                "DNS:localhost,IP:127.0.0.1", -30, -1, false, 3);
     write_cert(expired_cert_file, old.get());
     write_key(expired_key_file, old_key.get());
+
+    const Key c_key = make_key();
+    const Cert c = make_cert(c_key.get(), "torsion client", ca.get(), ca_key.get(), "", -1, 30,
+                             false, 6);
+    write_cert(client_cert_file, c.get());
+    write_key(client_key_file, c_key.get());
+
+    const Key o_key = make_key();
+    const Cert o = make_cert(o_key.get(), "other.test", ca.get(), ca_key.get(), "DNS:other.test",
+                             -1, 30, false, 7);
+    write_cert(other_cert_file, o.get());
+    write_key(other_key_file, o_key.get());
 
     const Key other_ca_key = make_key();
     const Cert other_ca = make_cert(other_ca_key.get(), "stranger CA", nullptr, nullptr, "", -1, 30, true, 4);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
@@ -238,6 +239,70 @@ TEST_CASE("ssl client endpoint: a server that fails verification is a Reason, no
   wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every connection to close");
 }
 
+TEST_CASE("ssl server endpoint with caCertsDir requires and reads client certificates") {
+  register_tls_endpoints();
+  TestPki pki;
+  const std::string cas = pki.dir + "/client-cas";
+  REQUIRE(::mkdir(cas.c_str(), 0700) == 0);
+  copy_file(pki.ca_file, cas + "/ca.pem");
+  Reactor reactor;
+  RecordingFactory server;
+  std::vector<std::string> names;
+  server.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) {
+      const auto info = tls_info(*rr.transport);
+      REQUIRE(info);
+      names.push_back(info->peer_certificate ? info->peer_common_name : "(none)");
+      rr.transport->write(names.back());
+      rr.transport->lose_connection();
+    };
+  };
+  auto endpoint = server_from_string(reactor, server_string(pki.cert_file, pki.key_file) +
+                                                  ":caCertsDir=" + cas);
+  const std::string description = "ssl:0:interface=127.0.0.1:backlog=511:privateKey=" +
+                                  pki.key_file + ":certKey=" + pki.cert_file +
+                                  ":caCertsDir=" + cas + ":verifyClient=required";
+  CHECK(endpoint->description() == description);
+  CHECK(server_from_string(reactor, description)->description() == description);
+  auto port = endpoint->listen(server);
+  const std::string target = "ssl:127.0.0.1:" + std::to_string(port->port()) +
+                             ":hostname=localhost:caCertsDir=" + pki.ca_file;
+
+  RecordingClientFactory with_cert;
+  auto c1 = client_from_string(reactor, target + ":certKey=" + pki.client_cert_file +
+                                            ":privateKey=" + pki.client_key_file)
+                ->connect(with_cert);
+  wait_for(reactor, [&] { return with_cert.lost == 1 || with_cert.failed == 1; }, "mutual TLS");
+  REQUIRE(with_cert.records.size() == 1);
+  CHECK(with_cert.records[0].received == "torsion client");
+  CHECK(names == std::vector<std::string>{"torsion client"});
+
+  RecordingClientFactory without;
+  auto c2 = client_from_string(reactor, target)->connect(without);
+  wait_for(reactor, [&] { return without.lost == 1 || without.failed == 1; }, "the refusal");
+  const auto& reason = without.failed ? without.failure : without.lost_reason;
+  REQUIRE(reason);
+  CHECK(reason->is(error::tls_failed));
+  CHECK(names.size() == 1);  // no server protocol for the client without a certificate
+  if (!without.records.empty()) CHECK(without.records[0].received.empty());
+
+  // verifyClient=optional lets it in, with no certificate to show.
+  auto optional_endpoint = server_from_string(
+      reactor, server_string(pki.cert_file, pki.key_file) + ":caCertsDir=" + pki.ca_file +
+                   ":verifyClient=optional");
+  auto optional_port = optional_endpoint->listen(server);
+  RecordingClientFactory anonymous;
+  auto c3 = client_from_string(reactor, "ssl:127.0.0.1:" + std::to_string(optional_port->port()) +
+                                            ":hostname=localhost:caCertsDir=" + pki.ca_file)
+                ->connect(anonymous);
+  wait_for(reactor, [&] { return anonymous.lost == 1 || anonymous.failed == 1; }, "optional");
+  REQUIRE(anonymous.records.size() == 1);
+  CHECK(anonymous.records[0].received == "(none)");
+  port->stop_listening();
+  optional_port->stop_listening();
+  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every connection to close");
+}
+
 TEST_CASE("bad ssl and tls descriptions name the parameter and the value") {
   register_tls_endpoints();
   TestPki pki;
@@ -270,6 +335,15 @@ TEST_CASE("bad ssl and tls descriptions name the parameter and the value") {
         {"ssl:443" + good + ":alpn=h2,,x", "alpn", "h2,,x"},
         {"ssl:443" + good + ":sslmethod=TLSv1_METHOD", "sslmethod", "TLSv1_METHOD"},
         {"tls:443" + good, "type", "tls"},
+        {"ssl:443" + good + ":caCertsDir=" + missing, "caCertsDir", missing},
+        {"ssl:443" + good + ":caCertsDir=" + empty_dir, "caCertsDir", empty_dir},
+        {"ssl:443" + good + ":caCertsDir=" + pki.key_file, "caCertsDir", pki.key_file},
+        {"ssl:443" + good + ":caCertsDir=", "caCertsDir", ""},
+        {"ssl:443" + good + ":caCertsDir=" + pki.ca_file + ":verifyClient=none", "caCertsDir",
+         pki.ca_file},
+        {"ssl:443" + good + ":caCertsDir=" + pki.ca_file + ":verifyClient=maybe", "verifyClient",
+         "maybe"},
+        {"ssl:443" + good + ":verifyClient=required", "verifyClient", "required"},
     };
     for (const auto& c : cases) {
       CAPTURE(c.description);

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <string>
 #include <vector>
@@ -315,6 +316,21 @@ TEST_CASE("tls bad configuration throws") {
   TlsClientOptions bad_alpn;
   bad_alpn.alpn = {""};
   CHECK_THROWS_AS(TlsClientContext{bad_alpn}, std::invalid_argument);
+
+  TlsServerOptions no_ca = server_options(pki);
+  no_ca.verify_client = VerifyClient::required;
+  CHECK_THROWS_WITH_AS(TlsServerContext{no_ca}, doctest::Contains("needs ca_file"),
+                       std::invalid_argument);
+  TlsServerOptions unused_ca = server_options(pki);
+  unused_ca.ca_file = pki.ca_file;
+  CHECK_THROWS_WITH_AS(TlsServerContext{unused_ca}, doctest::Contains("verify_client is none"),
+                       std::invalid_argument);
+  TlsServerOptions missing_ca = server_options(pki);
+  missing_ca.verify_client = VerifyClient::optional;
+  missing_ca.ca_directory = "/nonexistent";
+  CHECK_THROWS_WITH_AS(TlsServerContext{missing_ca},
+                       doctest::Contains("TlsServerContext: CA directory '/nonexistent'"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("tls server drops a client that never starts the handshake") {
@@ -567,4 +583,443 @@ TEST_CASE("tls server given garbage instead of a ClientHello drops it with a log
            (l.find("http request") != std::string::npos ||
             l.find("wrong version number") != std::string::npos);
   }));
+}
+
+namespace {
+
+// One connection from a client holding (cert, key) (none when empty) to a server that
+// verifies clients as `mode`: what each side saw.
+struct MutualOutcome {
+  std::optional<TlsInfo> server_info;  // set when the server protocol was made
+  std::optional<Reason> server_failure;  // from handshake_failed
+  std::optional<TlsInfo> client_info;
+  std::optional<Reason> client_reason;  // connection failed, or lost after being made
+  bool client_made = false;
+  std::string echoed;
+};
+
+MutualOutcome mutual(const TestPki& pki, VerifyClient mode, const std::string& cert,
+                     const std::string& key) {
+  MutualOutcome out;
+  Reactor reactor;
+  auto sopt = server_options(pki);
+  sopt.verify_client = mode;
+  if (mode != VerifyClient::none) sopt.ca_file = pki.ca_file;
+  sopt.handshake_failed = [&](const Address& peer, const Reason& r) {
+    CHECK(peer.host() == "127.0.0.1");
+    out.server_failure = r;
+  };
+  TlsServerContext sctx(sopt);
+  RecordingFactory server;
+  server.setup = [&](Record& r) {
+    echo_setup(r);
+    r.on_made = [&](Record& rr) { out.server_info = tls_info(*rr.transport); };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  auto copt = client_options(pki);
+  copt.certificate_file = cert;
+  copt.private_key_file = key;
+  TlsClientContext cctx(copt);
+  RecordingClientFactory client;
+  client.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) {
+      out.client_made = true;
+      out.client_info = tls_info(*rr.transport);
+    };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] {
+    return client.failed == 1 || client.lost == 1 || !server.records.empty() ||
+           out.server_failure;
+  }, "the handshake to end on one side");
+  if (!server.records.empty()) {  // accepted: echo one line, then close from the client
+    REQUIRE(client.records.size() == 1);
+    client.records[0].transport->write("hello\n");
+    wait_for(reactor, [&] { return client.records[0].received == "hello\n"; }, "the echo");
+    out.echoed = client.records[0].received;
+    client.records[0].transport->lose_connection();
+    wait_for(reactor, [&] { return client.lost == 1 && server.records[0].done(); },
+             "both sides to close");
+    CHECK(server.records[0].reason->clean());
+    out.client_reason = client.lost_reason;
+  } else {
+    wait_for(reactor, [&] { return (client.failed == 1 || client.lost == 1) && out.server_failure; },
+             "both sides to hear of the failure");
+    out.client_reason = client.failed ? client.failure : client.lost_reason;
+    CHECK(server.records.empty());  // no server protocol was built
+  }
+  port->stop_listening();
+  reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
+  CHECK(reactor.connection_count() == 0);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tls mutual: a server requiring a client certificate sees who connected") {
+  TestPki pki;
+  const auto out = mutual(pki, VerifyClient::required, pki.client_cert_file, pki.client_key_file);
+  REQUIRE(out.server_info);
+  CHECK(out.server_info->peer_certificate);
+  CHECK(out.server_info->peer_verified);
+  CHECK(out.server_info->peer_common_name == "torsion client");
+  CHECK(out.server_info->peer_subject.find("CN=torsion client") != std::string::npos);
+  REQUIRE(out.client_info);
+  CHECK(out.client_info->peer_common_name == "localhost");
+  CHECK(out.client_info->peer_verified);
+  CHECK(out.echoed == "hello\n");
+  REQUIRE(out.client_reason);
+  CHECK(out.client_reason->clean());
+}
+
+TEST_CASE("tls mutual: a missing or untrusted client certificate fails on both sides") {
+  TestPki pki;
+  SUBCASE("missing") {
+    const auto out = mutual(pki, VerifyClient::required, "", "");
+    REQUIRE(out.server_failure);
+    CHECK(out.server_failure->is(error::tls_failed));
+    CHECK(out.server_failure->message().find("peer did not return a certificate") !=
+          std::string::npos);
+    REQUIRE(out.client_reason);
+    CHECK(out.client_reason->is(error::tls_failed));
+    CHECK(out.client_reason->message().find("certificate required") != std::string::npos);
+    CHECK(!out.server_info);
+  }
+  SUBCASE("untrusted") {
+    const auto out =
+        mutual(pki, VerifyClient::required, pki.stranger_cert_file, pki.stranger_key_file);
+    REQUIRE(out.server_failure);
+    CHECK(out.server_failure->is(error::tls_failed));
+    CHECK(out.server_failure->message().find("unable to get local issuer certificate") !=
+          std::string::npos);
+    REQUIRE(out.client_reason);
+    CHECK(out.client_reason->is(error::tls_failed));
+    CHECK(out.client_reason->message().find("unknown ca") != std::string::npos);
+  }
+  SUBCASE("untrusted, even when optional") {
+    const auto out =
+        mutual(pki, VerifyClient::optional, pki.stranger_cert_file, pki.stranger_key_file);
+    REQUIRE(out.server_failure);
+    CHECK(out.server_failure->message().find("unable to get local issuer certificate") !=
+          std::string::npos);
+    REQUIRE(out.client_reason);
+    CHECK(out.client_reason->is(error::tls_failed));
+  }
+}
+
+TEST_CASE("tls mutual: optional client certificates") {
+  TestPki pki;
+  SUBCASE("without one the client connects") {
+    const auto out = mutual(pki, VerifyClient::optional, "", "");
+    REQUIRE(out.server_info);
+    CHECK(!out.server_info->peer_certificate);
+    CHECK(!out.server_info->peer_verified);
+    CHECK(out.server_info->peer_common_name.empty());
+    CHECK(out.server_info->peer_subject.empty());
+    CHECK(out.echoed == "hello\n");
+  }
+  SUBCASE("with one the server sees it") {
+    const auto out = mutual(pki, VerifyClient::optional, pki.client_cert_file, pki.client_key_file);
+    REQUIRE(out.server_info);
+    CHECK(out.server_info->peer_certificate);
+    CHECK(out.server_info->peer_verified);
+    CHECK(out.server_info->peer_common_name == "torsion client");
+  }
+  SUBCASE("a server that does not ask never sees one") {
+    const auto out = mutual(pki, VerifyClient::none, pki.client_cert_file, pki.client_key_file);
+    REQUIRE(out.server_info);
+    CHECK(!out.server_info->peer_certificate);
+  }
+}
+
+TEST_CASE("tls mutual interop: openssl s_client presents a certificate to listen_ssl") {
+  TestPki pki;
+  Reactor reactor;
+  auto sopt = server_options(pki);
+  sopt.verify_client = VerifyClient::required;
+  sopt.ca_file = pki.ca_file;
+  TlsServerContext sctx(sopt);
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      const auto info = tls_info(*rr.transport);
+      REQUIRE(info);
+      rr.transport->write("hello " + info->peer_common_name + "\n");
+    };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  struct Client : ProcessProtocol {
+    std::string out;
+    std::optional<ExitStatus> status;
+    void out_received(std::string_view d) override {
+      out.append(d);
+      if (out.find('\n') != std::string::npos) transport().close_stdin();
+    }
+    void process_ended(const ExitStatus& s) override { status = s; }
+  } s_client;
+  auto p = spawn_process(reactor, s_client,
+                         {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port->port()),
+                          "-CAfile", pki.ca_file, "-servername", "localhost", "-cert",
+                          pki.client_cert_file, "-key", pki.client_key_file,
+                          "-verify_return_error", "-quiet", "-no_ign_eof"});
+  wait_for(reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
+  CHECK(s_client.out == "hello torsion client\n");
+  REQUIRE(server.records.size() == 1);
+  wait_for(reactor, [&] { return server.records[0].done(); }, "the server side to close");
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+namespace {
+
+// Reads until the peer's end, then answers with what it read, upper-cased, and closes:
+// a request/response protocol that needs the client's half-close.
+class UpcaseOnEof : public Protocol {
+ public:
+  explicit UpcaseOnEof(Record& r) : r_(r) {}
+  void connection_made() override { ++r_.made; }
+  void data_received(std::string_view d) override { r_.received.append(d); }
+  bool eof_received() override {
+    ++r_.eofs;
+    std::string answer = r_.received;
+    for (char& c : answer) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    transport().write(answer);
+    transport().lose_connection();
+    return true;
+  }
+  void connection_lost(const Reason& reason) override {
+    ++r_.lost;
+    r_.reason = reason;
+  }
+
+ private:
+  Record& r_;
+};
+
+// Sends `request`, half-closes, and reads the answer until the server's end.
+class HalfCloser : public Protocol {
+ public:
+  HalfCloser(Record& r, std::string request) : r_(r), request_(std::move(request)) {}
+  void connection_made() override {
+    ++r_.made;
+    transport().write(request_);
+    transport().lose_write_connection();
+    transport().write("dropped: written after lose_write_connection");
+    transport().lose_write_connection();  // idempotent
+  }
+  void data_received(std::string_view d) override { r_.received.append(d); }
+  bool eof_received() override {
+    ++r_.eofs;
+    return false;
+  }
+  void connection_lost(const Reason& reason) override {
+    ++r_.lost;
+    r_.reason = reason;
+  }
+
+ private:
+  Record& r_;
+  std::string request_;
+};
+
+}  // namespace
+
+TEST_CASE("tls lose_write_connection is a half-close: the answer still arrives") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  Record server;
+  FunctionFactory<Factory> server_factory(
+      [&](const Address&) { return std::make_unique<UpcaseOnEof>(server); });
+  auto port = listen_ssl(reactor, 0, server_factory, sctx, "127.0.0.1");
+  TlsClientContext cctx(client_options(pki));
+  Record client;
+  std::string request;
+  for (int i = 0; request.size() < 300 * 1024; ++i) request += "line " + std::to_string(i) + "\n";
+  FunctionFactory<ClientFactory> client_factory(
+      [&](const Address&) { return std::make_unique<HalfCloser>(client, request); });
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client_factory, cctx);
+  wait_for(reactor, [&] { return client.lost == 1 && server.lost == 1; }, "both sides to close");
+  CHECK(server.received == request);  // queued bytes went before close_notify, nothing after
+  CHECK(server.eofs == 1);
+  std::string upper = request;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(client.received == upper);  // read after our close_notify
+  CHECK(client.eofs == 1);
+  REQUIRE(client.reason);
+  REQUIRE(server.reason);
+  CHECK(client.reason->clean());
+  CHECK(server.reason->clean());
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls half-close from the server: the client still writes, then half-closes too") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->write("greeting\n");
+      rr.transport->lose_write_connection();
+    };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  TlsClientContext cctx(client_options(pki));
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.keep_open_on_eof = true;  // the server is done writing; we are not
+    r.on_data = [](Record& rr, std::string_view) {
+      if (rr.received == "greeting\n") {
+        rr.transport->write("reply after your close_notify\n");
+        rr.transport->lose_write_connection();  // both sides half-closed: then both done
+      }
+    };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  wait_for(reactor, [&] { return client.lost == 1 && !server.records.empty() && server.records[0].done(); },
+           "both sides to close");
+  REQUIRE(client.records.size() == 1);
+  CHECK(client.records[0].received == "greeting\n");
+  CHECK(client.records[0].eofs == 1);
+  CHECK(client.records[0].reason->clean());
+  CHECK(server.records[0].received == "reply after your close_notify\n");
+  CHECK(server.records[0].eofs == 1);
+  CHECK(server.records[0].reason->clean());
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls half-close interop: openssl s_client reads our close_notify, we read its") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->write("greeting from a half-closed server\n");
+      rr.transport->lose_write_connection();
+    };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  struct Client : ProcessProtocol {
+    std::string out;
+    std::optional<ExitStatus> status;
+    void out_received(std::string_view d) override { out.append(d); }
+    void process_ended(const ExitStatus& s) override { status = s; }
+  } s_client;
+  // s_client keeps stdin open: it ends because it read our close_notify, and then sends
+  // its own.
+  auto p = spawn_process(reactor, s_client,
+                         {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port->port()),
+                          "-CAfile", pki.ca_file, "-servername", "localhost",
+                          "-verify_return_error", "-quiet", "-no_ign_eof"});
+  wait_for(reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
+  CHECK(s_client.out == "greeting from a half-closed server\n");
+  REQUIRE(server.records.size() == 1);
+  wait_for(reactor, [&] { return server.records[0].done(); }, "the server side to close");
+  CHECK(server.records[0].eofs == 1);  // s_client's close_notify, read after ours
+  CHECK(server.records[0].reason->clean());
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls half-closed in connection_made: still reads, and a later close is bounded") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  // The server greets, then stops reading: it never answers a close_notify.
+  server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->write("hi");
+      rr.transport->pause_producing();
+    };
+  };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  auto copt = client_options(pki);
+  copt.close_timeout = 0.2;
+  TlsClientContext cctx(copt);
+  RecordingClientFactory client;
+  client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) {
+      rr.transport->lose_write_connection();  // nothing queued: close_notify at once
+      CHECK(rr.transport->connected());       // reading goes on
+    };
+    r.on_data = [](Record& rr, std::string_view) { rr.transport->lose_connection(); };
+  };
+  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+  const double start = reactor.seconds();
+  wait_for(reactor, [&] { return client.lost == 1; }, "the bounded close");
+  CHECK(reactor.seconds() - start < 5);
+  REQUIRE(client.records.size() == 1);
+  CHECK(client.records[0].received == "hi");  // read after our close_notify
+  CHECK(client.records[0].reason->clean());
+  REQUIRE(server.records.size() == 1);
+  CHECK(server.records[0].lost == 0);
+  server.records[0].transport->abort_connection();
+  wait_for(reactor, [&] { return server.records[0].done(); }, "the paused server's connection_lost");
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("tls server picks its certificate by SNI") {
+  TestPki pki;
+  Reactor reactor;
+  auto sopt = server_options(pki);  // default: CN localhost
+  sopt.sni_certificates = {{"Other.TEST", pki.other_cert_file, pki.other_key_file},
+                           {"*.wild.test", pki.client_cert_file, pki.client_key_file}};
+  TlsServerContext sctx(sopt);
+  RecordingFactory server;
+  server.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->lose_connection(); }; };
+  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+
+  // The common name of the certificate the server presents to a client naming `name`.
+  const auto presented = [&](const std::string& name, bool verify) {
+    auto copt = client_options(pki);
+    copt.server_name = name;
+    copt.verify_peer = verify;
+    TlsClientContext cctx(copt);
+    RecordingClientFactory client;
+    std::string cn;
+    client.setup = [&](Record& r) {
+      r.on_made = [&](Record& rr) { cn = tls_info(*rr.transport)->peer_common_name; };
+    };
+    auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
+    wait_for(reactor, [&] { return client.lost == 1 || client.failed == 1; }, "the connection");
+    CHECK(client.failed == 0);
+    return cn;
+  };
+  CHECK(presented("other.test", true) == "other.test");  // verified under that name
+  CHECK(presented("OTHER.test", true) == "other.test");
+  CHECK(presented("localhost", true) == "localhost");
+  CHECK(presented("127.0.0.1", true) == "localhost");  // a numeric host sends no SNI
+  CHECK(presented("unknown.test", false) == "localhost");
+  CHECK(presented("a.wild.test", false) == "torsion client");
+  CHECK(presented("a.b.wild.test", false) == "localhost");  // one label only
+  CHECK(presented("wild.test", false) == "localhost");
+  port->stop_listening();
+  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every connection to close");
+}
+
+TEST_CASE("tls SNI certificates: bad entries throw naming them") {
+  TestPki pki;
+  auto sopt = server_options(pki);
+  sopt.sni_certificates = {{"", pki.other_cert_file, pki.other_key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("host_name must not be empty"),
+                       std::invalid_argument);
+  sopt.sni_certificates = {{"other.test", pki.other_cert_file, pki.key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("does not match"),
+                       std::invalid_argument);
+  sopt.sni_certificates = {{"other.test", pki.dir + "/missing.pem", pki.other_key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("missing.pem' cannot be read"),
+                       std::invalid_argument);
+  sopt.sni_certificates = {{"other.test", pki.other_key_file, pki.other_key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("holds no PEM certificate"),
+                       std::invalid_argument);
+  sopt.sni_certificates = {{"other.test", pki.other_cert_file, pki.other_key_file},
+                           {"OTHER.test", pki.other_cert_file, pki.other_key_file}};
+  CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("listed twice"),
+                       std::invalid_argument);
 }
