@@ -108,8 +108,8 @@ class LoopingCall {
   std::int64_t interval_index(double t) const;
 
   Scheduler& scheduler_;
-  std::function<void(std::uint64_t)> fn_;          // the void form, or
-  std::shared_ptr<WaitFunction> wait_fn_;          // the Deferred/Task form
+  std::function<void(std::uint64_t)> fn_;  // the void form, or
+  std::shared_ptr<WaitFunction> wait_fn_;  // the Deferred/Task form
   std::shared_ptr<LoopingCall*> self_ = std::make_shared<LoopingCall*>(this);  // null once gone
   DelayedCall call_;
   Deferred<void> done_;
