@@ -222,9 +222,12 @@ TEST_CASE("looping_call_failed_deferred_stops_and_fails_start") {
   clock.advance(5);
   CHECK(calls == 3);
   // It can be started again.
-  loop.start(1);
+  std::string again;
+  loop.start(1).add_errback([&](std::exception_ptr e) { again = describe_error(e); });
   CHECK(calls == 4);
   loop.stop();
+  clock.advance(0.5);  // the Deferred awaited when stopped fails: so does start()'s
+  CHECK(again == "third time, later");
 }
 
 TEST_CASE("looping_call_function_throwing_instead_of_returning_a_deferred") {
