@@ -25,6 +25,15 @@ TEST_CASE("reactor-and-timers: call_from_thread") {
   CHECK(docs::sum_on_a_worker_thread(reactor) == 500500);
 }
 
+TEST_CASE("reactor-and-timers: a looping call that waits for a coroutine") {
+  torsion::Reactor reactor;
+  CHECK(docs::slow_checks_in_a_loop(reactor) == 3);
+}
+
+TEST_CASE("protocols-and-factories: the PROXY header reaches the protocol") {
+  CHECK(docs::what_the_proxy_said() == "192.0.2.1:56324 asked for example.com over TLSv1.3");
+}
+
 TEST_CASE("protocols-and-factories: echo and a client") {
   torsion::Reactor reactor;
   CHECK(docs::hello_through_echo(reactor) == "hello");

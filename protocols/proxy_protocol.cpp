@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace torsion {
@@ -22,6 +24,7 @@ constexpr std::string_view kV2Signature(kV2Bytes.data(), kV2Bytes.size());
 constexpr std::size_t kV2Fixed = 16;
 constexpr std::size_t kV2MaxLength = kV2Fixed + 65535;
 constexpr std::size_t kUnixPath = 108;
+constexpr std::size_t kUniqueIdMax = 128;
 
 ProxyParseResult invalid(error kind, std::string detail) {
   ProxyParseResult r;
@@ -73,6 +76,10 @@ std::string ntop(int family, const char* bytes) {
 std::uint16_t be16(const char* p) {
   return static_cast<std::uint16_t>((static_cast<unsigned char>(p[0]) << 8) |
                                     static_cast<unsigned char>(p[1]));
+}
+
+std::uint32_t be32(const char* p) {
+  return (static_cast<std::uint32_t>(be16(p)) << 16) | be16(p + 2);
 }
 
 std::string unix_path(const char* p) {
@@ -140,7 +147,33 @@ ProxyParseResult parse_v1(std::string_view data) {
   return r;
 }
 
-ProxyParseResult parse_v2(std::string_view data, std::size_t max_length) {
+ProxyParseResult too_many_tlvs(std::size_t max_tlvs) {
+  return invalid(error::length_limit_exceeded,
+                 "v2: more than " + std::to_string(max_tlvs) + " TLVs");
+}
+
+// The SSL TLV's value: client (1), verify (4, big-endian), then sub-TLVs that fill the
+// rest exactly and count towards max_tlvs. Returns the verdict when it is invalid.
+std::optional<ProxyParseResult> parse_ssl(std::string_view value, ProxySslInfo& out,
+                                          std::size_t& count, std::size_t max_tlvs) {
+  if (value.size() < 5) return invalid(error::malformed_input, "v2: SSL TLV shorter than 5 bytes");
+  out.client = static_cast<std::uint8_t>(value[0]);
+  out.verify = be32(value.data() + 1);
+  std::size_t at = 5;
+  while (at < value.size()) {
+    if (value.size() - at < 3) return invalid(error::malformed_input, "v2: truncated SSL sub-TLV");
+    const std::size_t sub_length = be16(value.data() + at + 1);
+    if (value.size() - at - 3 < sub_length)
+      return invalid(error::malformed_input, "v2: SSL sub-TLV overruns its TLV");
+    if (++count > max_tlvs) return too_many_tlvs(max_tlvs);
+    out.sub_tlvs.push_back(
+        {static_cast<std::uint8_t>(value[at]), std::string(value.substr(at + 3, sub_length))});
+    at += 3 + sub_length;
+  }
+  return std::nullopt;
+}
+
+ProxyParseResult parse_v2(std::string_view data, std::size_t max_length, std::size_t max_tlvs) {
   if (data.size() > 12 && (static_cast<unsigned char>(data[12]) >> 4) != 2)
     return invalid(error::malformed_input, "v2: bad version");
   const unsigned command = data.size() > 12 ? static_cast<unsigned char>(data[12]) & 0xfu : 0;
@@ -191,20 +224,80 @@ ProxyParseResult parse_v2(std::string_view data, std::size_t max_length) {
     r.header.destination = Address::unix_socket(unix_path(body + kUnixPath));
   }
   // TLVs: type (1), length (2), value; they must fill the rest exactly.
+  std::size_t count = 0;
   std::size_t at = address_size;
   while (at < length) {
     if (length - at < 3) return invalid(error::malformed_input, "v2: truncated TLV");
     const std::size_t tlv_length = be16(body + at + 1);
     if (length - at - 3 < tlv_length)
       return invalid(error::malformed_input, "v2: TLV overruns the header");
-    r.header.tlvs.push_back(
-        {static_cast<std::uint8_t>(body[at]), std::string(body + at + 3, tlv_length)});
+    if (++count > max_tlvs) return too_many_tlvs(max_tlvs);
+    const auto type = static_cast<std::uint8_t>(body[at]);
+    const std::string_view value(body + at + 3, tlv_length);
+    if (type == proxy_tlv::unique_id && value.size() > kUniqueIdMax)
+      return invalid(
+          error::malformed_input,
+          "v2: unique id TLV of " + std::to_string(value.size()) + " bytes (at most 128)");
+    if (type == proxy_tlv::ssl) {
+      ProxySslInfo ssl;
+      if (auto bad = parse_ssl(value, ssl, count, max_tlvs)) return std::move(*bad);
+      if (!r.header.ssl) r.header.ssl = std::move(ssl);
+    }
+    r.header.tlvs.push_back({type, std::string(value)});
     at += 3 + tlv_length;
   }
   return r;
 }
 
 }  // namespace
+
+namespace {
+
+template <class List>
+const ProxyTlv* find_in(const List& tlvs, std::uint8_t type) noexcept {
+  for (const ProxyTlv& t : tlvs)
+    if (t.type == type) return &t;
+  return nullptr;
+}
+
+std::optional<std::string_view> value_of(const ProxyTlv* tlv) {
+  if (!tlv) return std::nullopt;
+  return std::string_view(tlv->value);
+}
+
+}  // namespace
+
+const ProxyTlv* ProxySslInfo::find(std::uint8_t type) const noexcept {
+  return find_in(sub_tlvs, type);
+}
+std::optional<std::string_view> ProxySslInfo::version() const {
+  return value_of(find(proxy_tlv::ssl_version));
+}
+std::optional<std::string_view> ProxySslInfo::common_name() const {
+  return value_of(find(proxy_tlv::ssl_cn));
+}
+std::optional<std::string_view> ProxySslInfo::cipher() const {
+  return value_of(find(proxy_tlv::ssl_cipher));
+}
+std::optional<std::string_view> ProxySslInfo::signature_algorithm() const {
+  return value_of(find(proxy_tlv::ssl_sig_alg));
+}
+std::optional<std::string_view> ProxySslInfo::key_algorithm() const {
+  return value_of(find(proxy_tlv::ssl_key_alg));
+}
+
+const ProxyTlv* ProxyHeader::find_tlv(std::uint8_t type) const noexcept {
+  return find_in(tlvs, type);
+}
+std::optional<std::string_view> ProxyHeader::alpn() const {
+  return value_of(find_tlv(proxy_tlv::alpn));
+}
+std::optional<std::string_view> ProxyHeader::authority() const {
+  return value_of(find_tlv(proxy_tlv::authority));
+}
+std::optional<std::string_view> ProxyHeader::unique_id() const {
+  return value_of(find_tlv(proxy_tlv::unique_id));
+}
 
 ProxyParseResult parse_proxy_header(std::string_view data, const ProxyOptions& options) {
   if (data.empty()) return incomplete();
@@ -214,7 +307,7 @@ ProxyParseResult parse_proxy_header(std::string_view data, const ProxyOptions& o
   }
   if (options.accept_v2 && compatible(data, kV2Signature)) {
     if (data.size() < kV2Signature.size()) return incomplete();
-    return parse_v2(data, std::min(options.max_v2_length, kV2MaxLength));
+    return parse_v2(data, std::min(options.max_v2_length, kV2MaxLength), options.max_tlvs);
   }
   return invalid(error::malformed_input, "no PROXY signature");
 }
@@ -266,6 +359,9 @@ class ProxyProtocolWrapper final : public ProtocolWrapper {
     return false;
   }
 
+  // The parsed header, once complete.
+  const ProxyHeader* header() const noexcept { return done_ ? &header_ : nullptr; }
+
   Address get_peer() const override {
     return done_ && !header_.local ? header_.source : ProtocolWrapper::get_peer();
   }
@@ -301,6 +397,17 @@ ProxyProtocolFactory::ProxyProtocolFactory(Factory& wrapped, ProxyOptions option
 std::unique_ptr<Protocol> ProxyProtocolFactory::build_protocol(const Address& peer) {
   if (!allow(peer)) return nullptr;
   return std::make_unique<ProxyProtocolWrapper>(*this, peer);
+}
+
+const ProxyHeader* proxy_header(const Transport& transport) {
+  const Transport* t = &transport;
+  while (t) {
+    if (const auto* proxy = dynamic_cast<const ProxyProtocolWrapper*>(t)) return proxy->header();
+    const auto* wrapper = dynamic_cast<const ProtocolWrapper*>(t);
+    if (!wrapper || !wrapper->has_transport()) return nullptr;
+    t = &wrapper->transport();  // the transport beneath this wrapper
+  }
+  return nullptr;
 }
 
 }  // namespace torsion

@@ -1,12 +1,35 @@
 #include <cstdio>
+#include <functional>
 #include <memory>
 
 #include "docs/snippets/snippets.hpp"
 #include "framework/protocol.hpp"
+#include "framework/testing/string_transport.hpp"
+#include "protocols/proxy_protocol.hpp"
 #include "transports/tcp.hpp"
 
 namespace docs {
 namespace {
+
+// [snippet:proxy-header]
+// Behind a load balancer that speaks the PROXY protocol: the real client, and what the
+// balancer learnt from its TLS handshake.
+class Greeter : public torsion::Protocol {
+ public:
+  explicit Greeter(std::string& seen) : seen_(seen) {}
+  void connection_made() override {
+    seen_ = transport().get_peer().to_string();  // the client named in the header
+    if (const torsion::ProxyHeader* h = torsion::proxy_header(transport())) {
+      seen_ += " asked for " + std::string(h->authority().value_or("-"));
+      if (h->ssl && h->ssl->client_ssl())
+        seen_ += " over " + std::string(h->ssl->version().value_or("TLS"));
+    }
+  }
+
+ private:
+  std::string& seen_;
+};
+// [end]
 
 // [snippet:echo]
 class Echo : public torsion::Protocol {
@@ -114,6 +137,29 @@ int connections_refused_over_limit(torsion::Reactor& reactor) {
   first->disconnect();
   reactor.run_until([&] { return reactor.connection_count() == 0; }, 10);
   return refused;
+}
+
+std::string what_the_proxy_said() {
+  std::string seen;
+  // [snippet:proxy-factory]
+  auto greeter = torsion::make_factory<Greeter>(std::ref(seen));
+  torsion::ProxyProtocolFactory behind_balancer(greeter);  // listen with this one
+  // [end]
+  // A v2 header: 192.0.2.1:56324 -> 198.51.100.7:443, authority example.com, TLSv1.3.
+  auto tlv = [](char type, std::string value) {
+    return std::string{type, '\0', static_cast<char>(value.size())} + value;
+  };
+  std::string body("\xc0\x00\x02\x01\xc6\x33\x64\x07\xdc\x04\x01\xbb", 12);
+  body += tlv('\x02', "example.com");
+  body += tlv('\x20', std::string("\x01\0\0\0\0", 5) + tlv('\x21', "TLSv1.3"));
+  const std::string header =
+      std::string("\r\n\r\n\0\r\nQUIT\n\x21\x11\0", 15) + static_cast<char>(body.size()) + body;
+  auto wrapper = behind_balancer.build_protocol(torsion::Address::ip("10.0.0.1", 5000));
+  torsion::testing::StringTransport t;
+  t.connect(*wrapper);
+  wrapper->data_received(header);
+  t.disconnect();
+  return seen;
 }
 
 }  // namespace docs

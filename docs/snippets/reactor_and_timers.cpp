@@ -2,7 +2,9 @@
 
 #include "docs/snippets/snippets.hpp"
 #include "framework/delayed_call.hpp"
+#include "framework/looping_call.hpp"
 #include "framework/reactor.hpp"
+#include "framework/task.hpp"
 
 namespace docs {
 
@@ -46,6 +48,25 @@ long sum_on_a_worker_thread(torsion::Reactor& reactor) {
   reactor.run_until([&] { return result != 0; }, 5);
   worker.join();
   return result;
+}
+
+int slow_checks_in_a_loop(torsion::Reactor& reactor) {
+  int checks = 0;
+  bool stopped = false;
+  // [snippet:looping-call]
+  torsion::LoopingCall health(reactor, [&]() -> torsion::Task<void> {
+    co_await torsion::sleep(reactor, 0.03);  // a check slower than the interval
+    ++checks;
+  });
+  health.start(0.01).add_callback([&] { stopped = true; });
+  // Calls come at 0, 0.04, 0.08...: each waits for the last check to finish, then for
+  // the next 10 ms boundary; the boundaries skipped meanwhile count as missed().
+  // [end]
+  reactor.run_until([&] { return checks == 3; }, 10);
+  const bool skipped = health.missed() >= 6;  // each 30 ms check skips at least 3 boundaries
+  health.stop();  // if a fourth check is under way, `stopped` waits for it
+  reactor.run_until([&] { return stopped; }, 10);
+  return stopped && skipped && !health.waiting() ? 3 : -1;
 }
 
 }  // namespace docs

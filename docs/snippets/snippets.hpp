@@ -14,10 +14,12 @@ namespace docs {
 std::vector<std::string> timers_in_order(torsion::Reactor& reactor);
 std::vector<std::string> priorities_in_order(torsion::Reactor& reactor);
 long sum_on_a_worker_thread(torsion::Reactor& reactor);
+int slow_checks_in_a_loop(torsion::Reactor& reactor);
 
 // protocols_and_factories.cpp
 std::string hello_through_echo(torsion::Reactor& reactor);
 int connections_refused_over_limit(torsion::Reactor& reactor);
+std::string what_the_proxy_said();
 
 // transports.cpp
 void three_ways_to_write(torsion::Transport& t, std::string big_payload);

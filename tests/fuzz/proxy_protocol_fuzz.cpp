@@ -1,7 +1,10 @@
 // PROXY header parser and wrapper: never reads out of bounds or throws; the parse is
 // monotone (a complete or invalid verdict on a prefix stands for the whole input); the
 // wrapper passes the bytes after the header through unchanged however they are cut.
+// TLVs: a complete header's TLVs (and SSL sub-TLVs) fit inside it, respect max_tlvs and
+// the unique id limit, and the wrapped protocol sees the same header via proxy_header().
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,23 +17,58 @@ using Status = ProxyParseResult::Status;
 
 namespace {
 
+struct SinkFactory;
+
 struct Sink : Protocol {
-  std::string& received;
-  explicit Sink(std::string& r) : received(r) {}
-  void data_received(std::string_view d) override { received.append(d); }
+  SinkFactory& factory;
+  explicit Sink(SinkFactory& f) : factory(f) {}
+  void connection_made() override;
+  void data_received(std::string_view d) override;
 };
 
 struct SinkFactory : Factory {
   std::string received;
   int built = 0;
+  std::optional<ProxyHeader> header;  // what proxy_header() gave the protocol
   std::unique_ptr<Protocol> build_protocol(const Address&) override {
     ++built;
-    return std::make_unique<Sink>(received);
+    return std::make_unique<Sink>(*this);
   }
 };
 
+void Sink::connection_made() {
+  const ProxyHeader* h = proxy_header(transport());
+  FUZZ_CHECK(h != nullptr);
+  if (h) factory.header = *h;
+}
+void Sink::data_received(std::string_view d) { factory.received.append(d); }
+
+// The TLV invariants of a complete header.
+void check_tlvs(const ProxyParseResult& r, const ProxyOptions& options) {
+  const ProxyHeader& h = r.header;
+  std::size_t bytes = 0, count = h.tlvs.size();
+  for (const auto& t : h.tlvs) {
+    bytes += 3 + t.value.size();
+    if (t.type == proxy_tlv::unique_id) FUZZ_CHECK(t.value.size() <= 128);
+    if (t.type == proxy_tlv::ssl) FUZZ_CHECK(t.value.size() >= 5);
+  }
+  FUZZ_CHECK(h.version == 2 || h.tlvs.empty());
+  FUZZ_CHECK(bytes <= r.consumed);
+  FUZZ_CHECK((h.find_tlv(proxy_tlv::ssl) != nullptr) == h.ssl.has_value());
+  if (h.ssl) {
+    std::size_t sub_bytes = 5;
+    for (const auto& t : h.ssl->sub_tlvs) sub_bytes += 3 + t.value.size();
+    FUZZ_CHECK(sub_bytes == h.find_tlv(proxy_tlv::ssl)->value.size());
+    count += h.ssl->sub_tlvs.size();
+    (void)h.ssl->version(), (void)h.ssl->common_name(), (void)h.ssl->cipher();
+  }
+  FUZZ_CHECK(count <= options.max_tlvs);
+  if (auto id = h.unique_id()) FUZZ_CHECK(id->size() <= 128);
+  (void)h.alpn(), (void)h.authority();
+}
+
 std::string run(const std::vector<std::string_view>& chunks, const ProxyOptions& options,
-                int& built) {
+                int& built, std::optional<ProxyHeader>* header = nullptr) {
   SinkFactory inner;
   ProxyProtocolFactory factory(inner, options);
   auto p = factory.build_protocol(Address::ip("10.0.0.1", 1));
@@ -41,6 +79,7 @@ std::string run(const std::vector<std::string_view>& chunks, const ProxyOptions&
     p->data_received(chunk);
   }
   built = inner.built;
+  if (header) *header = inner.header;
   FUZZ_CHECK(inner.built <= 1);
   FUZZ_CHECK(!(inner.built == 1 && factory.rejected_count() == 1));
   t.disconnect();
@@ -56,6 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   options.accept_v1 = !(flags & 1);
   options.accept_v2 = !(flags & 2);
   options.max_v2_length = 16 + in.take_byte() * 4u;
+  if (flags & 4) options.max_tlvs = flags >> 3;  // else the default
   const std::uint8_t seed = in.take_byte();
 
   const ProxyParseResult whole = parse_proxy_header(in.data, options);
@@ -67,14 +107,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
       const auto shorter = parse_proxy_header(in.data.substr(0, whole.consumed - 1), options);
       FUZZ_CHECK(shorter.status == Status::incomplete);
     }
+    check_tlvs(whole, options);
   } else if (whole.status == Status::invalid) {
     FUZZ_CHECK(whole.error.has_value());
   }
   int built_whole = 0, built_cut = 0;
-  const std::string a = run({in.data}, options, built_whole);
+  std::optional<ProxyHeader> seen;
+  const std::string a = run({in.data}, options, built_whole, &seen);
   const std::string b = run(torsion::fuzz::cut(in.data, seed), options, built_cut);
   FUZZ_CHECK(a == b);
   FUZZ_CHECK(built_whole == built_cut);
-  if (whole.status == Status::complete) FUZZ_CHECK(a == in.data.substr(whole.consumed));
+  if (whole.status == Status::complete) {
+    FUZZ_CHECK(a == in.data.substr(whole.consumed));
+    FUZZ_CHECK(built_whole == 1 && seen.has_value());
+    if (seen) {
+      FUZZ_CHECK(seen->version == whole.header.version);
+      FUZZ_CHECK(seen->tlvs.size() == whole.header.tlvs.size());
+      FUZZ_CHECK(seen->ssl.has_value() == whole.header.ssl.has_value());
+    }
+  }
   return 0;
 }

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "protocols/limits.hpp"
@@ -39,6 +41,25 @@ std::string v2(unsigned char ver_cmd, unsigned char fam, const std::string& body
 std::string inet_body(const std::string& tlvs = "") {
   // 192.0.2.1:56324 -> 198.51.100.7:443
   return std::string("\xc0\x00\x02\x01\xc6\x33\x64\x07", 8) + be16(56324) + be16(443) + tlvs;
+}
+
+std::string tlv(unsigned char type, const std::string& value) {
+  return std::string(1, static_cast<char>(type)) + be16(value.size()) + value;
+}
+
+// An SSL TLV: client bits, verify (4 bytes, big-endian) and sub-TLVs.
+std::string ssl_tlv(unsigned char client, std::uint32_t verify, const std::string& subs) {
+  std::string v(1, static_cast<char>(client));
+  for (int shift = 24; shift >= 0; shift -= 8) v += static_cast<char>((verify >> shift) & 0xff);
+  return tlv(0x20, v + subs);
+}
+
+// ALPN, authority, unique id and an SSL TLV with version, CN and cipher.
+std::string rich_tlvs() {
+  return tlv(0x01, "h2") + tlv(0x02, "example.com") + tlv(0x05, "id-42") +
+         ssl_tlv(0x07, 0,
+                 tlv(0x21, "TLSv1.3") + tlv(0x22, "alice") + tlv(0x23, "TLS_AES_128_GCM_SHA256")) +
+         tlv(0x01, "http/1.1");  // a repeated type: the helpers give the first
 }
 
 Status status(std::string_view data, const ProxyOptions& o = {}) {
@@ -160,6 +181,94 @@ TEST_CASE("malformed v2 headers are invalid") {
   CHECK(status(kSig.substr(0, 5)) == Status::incomplete);
 }
 
+TEST_CASE("v2 TLV helpers: ALPN, authority, unique id, SSL") {
+  auto r = parse_proxy_header(v2(0x21, 0x11, inet_body(rich_tlvs())));
+  REQUIRE(r.status == Status::complete);
+  const ProxyHeader& h = r.header;
+  CHECK(h.tlvs.size() == 5);
+  CHECK(h.alpn() == "h2");
+  CHECK(h.authority() == "example.com");
+  CHECK(h.unique_id() == "id-42");
+  REQUIRE(h.find_tlv(proxy_tlv::ssl));
+  CHECK(h.find_tlv(proxy_tlv::netns) == nullptr);
+  REQUIRE(h.ssl);
+  CHECK(h.ssl->client == 0x07);
+  CHECK(h.ssl->client_ssl());
+  CHECK(h.ssl->verify == 0);
+  CHECK(h.ssl->client_cert_verified());
+  CHECK(h.ssl->version() == "TLSv1.3");
+  CHECK(h.ssl->common_name() == "alice");
+  CHECK(h.ssl->cipher() == "TLS_AES_128_GCM_SHA256");
+  CHECK_FALSE(h.ssl->signature_algorithm());
+  CHECK_FALSE(h.ssl->key_algorithm());
+  CHECK(h.ssl->sub_tlvs.size() == 3);
+
+  // TLS without a verified client certificate; an SSL TLV with no sub-TLVs.
+  r = parse_proxy_header(v2(0x21, 0x11, inet_body(ssl_tlv(0x03, 0x12345678, ""))));
+  REQUIRE(r.status == Status::complete);
+  REQUIRE(r.header.ssl);
+  CHECK(r.header.ssl->verify == 0x12345678u);
+  CHECK(r.header.ssl->client_ssl());
+  CHECK_FALSE(r.header.ssl->client_cert_verified());
+  CHECK(r.header.ssl->sub_tlvs.empty());
+
+  // No TLVs, and v1: nothing to find.
+  r = parse_proxy_header(v2(0x21, 0x11, inet_body()));
+  CHECK_FALSE(r.header.alpn());
+  CHECK_FALSE(r.header.ssl);
+  CHECK(parse_proxy_header("PROXY UNKNOWN\r\n").header.tlvs.empty());
+
+  // A unique id may be 128 bytes, empty values are values.
+  r = parse_proxy_header(v2(0x21, 0x11, inet_body(tlv(0x05, std::string(128, 'u')) + tlv(2, ""))));
+  REQUIRE(r.status == Status::complete);
+  CHECK(r.header.unique_id()->size() == 128);
+  CHECK(r.header.authority() == "");
+}
+
+TEST_CASE("hostile v2 TLVs have a defined outcome") {
+  auto verdict = [](const std::string& tlvs, const ProxyOptions& o = {}) {
+    return parse_proxy_header(v2(0x21, 0x11, inet_body(tlvs)), o);
+  };
+  for (const std::string& bad : {
+           tlv(0x20, std::string(4, '\0')),                          // SSL shorter than 5
+           tlv(0x20, ""),                                            // SSL empty
+           ssl_tlv(1, 0, std::string("\x21\x00", 2)),                // cut sub-TLV header
+           ssl_tlv(1, 0, tlv(0x21, "TLSv1.3").substr(0, 8)),         // cut sub-TLV value
+           ssl_tlv(1, 0, std::string("\x22\xff\xff", 3) + "alice"),  // sub-TLV length 65535
+           tlv(0x05, std::string(129, 'u')),                         // unique id too long
+       }) {
+    INFO(bad.size());
+    const auto r = verdict(bad);
+    CHECK(r.status == Status::invalid);
+    REQUIRE(r.error);
+    CHECK(r.error->is(error::malformed_input));
+  }
+  // A sub-TLV that overruns its SSL TLV is invalid even when the header has bytes after
+  // it (they belong to the next TLV, not to the sub-TLV).
+  std::string overrun = ssl_tlv(1, 0, std::string("\x22\x00\x08", 3) + "alice");
+  CHECK(verdict(overrun + tlv(0x04, "pad")).status == Status::invalid);
+  CHECK(verdict(overrun + tlv(0x04, "pad")).error->message().find("overruns its TLV") !=
+        std::string::npos);
+
+  // The TLV count limit, SSL sub-TLVs included.
+  std::string many;
+  for (int i = 0; i < 64; ++i) many += tlv(0x04, "");
+  CHECK(verdict(many).status == Status::complete);
+  auto r = verdict(many + tlv(0x04, ""));
+  CHECK(r.status == Status::invalid);
+  CHECK(r.error->is(error::length_limit_exceeded));
+  ProxyOptions two;
+  two.max_tlvs = 2;
+  CHECK(verdict(ssl_tlv(1, 0, tlv(0x21, "v")), two).status == Status::complete);
+  r = verdict(ssl_tlv(1, 0, tlv(0x21, "v") + tlv(0x22, "cn")), two);
+  CHECK(r.status == Status::invalid);
+  CHECK(r.error->is(error::length_limit_exceeded));
+  ProxyOptions none;
+  none.max_tlvs = 0;
+  CHECK(verdict("", none).status == Status::complete);
+  CHECK(verdict(tlv(0x04, ""), none).status == Status::invalid);
+}
+
 TEST_CASE("the v2 size limit is applied before the body is read") {
   ProxyOptions o;
   o.max_v2_length = 100;
@@ -183,7 +292,8 @@ TEST_CASE("versions can be turned off") {
 
 TEST_CASE("parsing is monotone: every prefix of a header is incomplete") {
   for (const std::string& header : {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"),
-                                    v2(0x21, 0x11, inet_body(std::string("\x04\x00\x02hi", 5)))}) {
+                                    v2(0x21, 0x11, inet_body(std::string("\x04\x00\x02hi", 5))),
+                                    v2(0x21, 0x11, inet_body(rich_tlvs()))}) {
     for (std::size_t n = 0; n < header.size(); ++n) {
       INFO("prefix of " << n);
       CHECK(status(std::string_view(header).substr(0, n)) == Status::incomplete);
@@ -198,9 +308,11 @@ class Lines : public LineReceiver {
  public:
   std::vector<std::string> lines;
   Address peer_at_made, host_at_made;
+  std::optional<ProxyHeader> header_at_made;  // a copy of proxy_header(transport())
   void connection_made() override {
     peer_at_made = transport().get_peer();
     host_at_made = transport().get_host();
+    if (const ProxyHeader* h = proxy_header(transport())) header_at_made = *h;
   }
   void line_received(std::string_view line) override { lines.emplace_back(line); }
 };
@@ -246,6 +358,54 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("the wrapped protocol reads the header's TLVs, at every split") {
+  const std::string input = v2(0x21, 0x11, inet_body(rich_tlvs())) + "first\r\n";
+  for (const bool inner_wrapper : {false, true}) {
+    for (const auto& cut : torsion::test::every_cut(input)) {
+      INFO("cut: " << cut.name << (inner_wrapper ? ", behind a limit wrapper" : ""));
+      LinesFactory inner;
+      PeerConnectionLimitFactory limited(inner, 5);  // a second wrapper between the two
+      ProxyProtocolFactory factory(inner_wrapper ? static_cast<Factory&>(limited) : inner);
+      auto p = factory.build_protocol(Address::ip("10.0.0.9", 4000));
+      StringTransport t;
+      t.connect(*p);
+      CHECK(proxy_header(t) == nullptr);  // a plain transport has none
+      Feeder feeder(t, *p, cut.chunks);
+      feeder.pump();
+      REQUIRE(inner.last);
+      REQUIRE(inner.last->header_at_made);
+      const ProxyHeader& h = *inner.last->header_at_made;
+      CHECK(h.version == 2);
+      CHECK(h.source == Address::ip("192.0.2.1", 56324));
+      CHECK(h.alpn() == "h2");
+      CHECK(h.authority() == "example.com");
+      CHECK(h.unique_id() == "id-42");
+      REQUIRE(h.ssl);
+      CHECK(h.ssl->common_name() == "alice");
+      CHECK(inner.last->lines == std::vector<std::string>{"first"});
+      // The pointer stays valid, and the same, while the connection lives.
+      CHECK(proxy_header(inner.last->transport()) == proxy_header(inner.last->transport()));
+      CHECK(proxy_header(inner.last->transport())->tlvs.size() == 5);
+      t.disconnect();
+    }
+  }
+}
+
+TEST_CASE("a v1 header reaches the protocol too, without TLVs") {
+  LinesFactory inner;
+  ProxyProtocolFactory factory(inner);
+  auto p = factory.build_protocol(Address::ip("10.0.0.9", 4000));
+  StringTransport t;
+  t.connect(*p);
+  p->data_received("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n");
+  REQUIRE(inner.last);
+  REQUIRE(inner.last->header_at_made);
+  CHECK(inner.last->header_at_made->version == 1);
+  CHECK(inner.last->header_at_made->tlvs.empty());
+  CHECK_FALSE(inner.last->header_at_made->authority());
+  t.disconnect();
+}
+
 TEST_CASE("a LOCAL header keeps the real addresses") {
   LinesFactory inner;
   ProxyProtocolFactory factory(inner);
@@ -257,13 +417,18 @@ TEST_CASE("a LOCAL header keeps the real addresses") {
   REQUIRE(inner.last);
   CHECK(inner.last->peer_at_made == Address::ip("10.0.0.9", 4000));
   CHECK(inner.last->lines == std::vector<std::string>{"x"});
+  REQUIRE(inner.last->header_at_made);
+  CHECK(inner.last->header_at_made->local);
 }
 
 TEST_CASE("a bad header closes cleanly at every split, and no protocol is built") {
   for (const std::string& input :
        {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 99999\r\nhello\r\n"),
         std::string("GET / HTTP/1.1\r\n\r\n"), v2(0x21, 0x11, inet_body().substr(0, 11)) + "hello",
-        "PROXY UNKNOWN " + std::string(200, 'x')}) {
+        "PROXY UNKNOWN " + std::string(200, 'x'),
+        v2(0x21, 0x11, inet_body(ssl_tlv(1, 0, std::string("\x22\x00\x08", 3) + "alice") +
+                                 tlv(0x04, "pad"))) +
+            "hello"}) {
     for (const auto& cut : torsion::test::every_cut(input)) {
       INFO("cut: " << cut.name);
       LinesFactory inner;
