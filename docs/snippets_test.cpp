@@ -34,6 +34,10 @@ TEST_CASE("protocols-and-factories: the PROXY header reaches the protocol") {
   CHECK(docs::what_the_proxy_said() == "192.0.2.1:56324 asked for example.com over TLSv1.3");
 }
 
+TEST_CASE("protocols-and-factories: a peer sending one byte a second is cut off") {
+  CHECK(docs::slow_peer_cut_off_after() == doctest::Approx(10));
+}
+
 TEST_CASE("protocols-and-factories: echo and a client") {
   torsion::Reactor reactor;
   CHECK(docs::hello_through_echo(reactor) == "hello");

@@ -5,7 +5,10 @@
 #include "docs/snippets/snippets.hpp"
 #include "framework/protocol.hpp"
 #include "framework/testing/string_transport.hpp"
+#include "framework/testing/manual_clock.hpp"
+#include "protocols/line_receiver.hpp"
 #include "protocols/proxy_protocol.hpp"
+#include "protocols/timeout.hpp"
 #include "transports/tcp.hpp"
 
 namespace docs {
@@ -160,6 +163,31 @@ std::string what_the_proxy_said() {
   wrapper->data_received(header);
   t.disconnect();
   return seen;
+}
+
+namespace {
+class Commands : public torsion::LineReceiver {
+ public:
+  void line_received(std::string_view) override {}
+};
+}  // namespace
+
+double slow_peer_cut_off_after() {
+  torsion::testing::ManualClock clock;
+  auto commands = torsion::make_factory<Commands>();
+  // [snippet:slow-peers]
+  torsion::TimeoutFactory idle(commands, clock, 60);          // silent for 60 s: closed
+  torsion::LineDeadlineFactory lines(idle, clock, 10);        // each line within 10 s
+  // listen with `lines`: a peer dripping one byte a second is cut off after 10 s
+  // [end]
+  auto protocol = lines.build_protocol(torsion::Address::ip("127.0.0.1", 5000));
+  torsion::testing::StringTransport t;
+  t.connect(*protocol);
+  while (!t.aborted() && clock.seconds() < 100) {
+    protocol->data_received("x");  // one byte a second, never a whole line
+    clock.advance(1);
+  }
+  return clock.seconds();
 }
 
 }  // namespace docs

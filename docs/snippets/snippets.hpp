@@ -20,6 +20,7 @@ int slow_checks_in_a_loop(torsion::Reactor& reactor);
 std::string hello_through_echo(torsion::Reactor& reactor);
 int connections_refused_over_limit(torsion::Reactor& reactor);
 std::string what_the_proxy_said();
+double slow_peer_cut_off_after();
 
 // transports.cpp
 void three_ways_to_write(torsion::Transport& t, std::string big_payload);
