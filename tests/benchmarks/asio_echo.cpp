@@ -1,6 +1,8 @@
-// asio_echo [--port N] [--sink]: the raw-Asio baseline, written the way the Asio examples
-// teach: one io_context on one thread, a session object per connection kept alive by the
-// shared_ptr its pending handler holds, read_some -> async_write the bytes -> read again.
+// asio_echo [--port N] [--sink] [--threads N]: the raw-Asio baseline, written the way the Asio
+// examples teach: one io_context on one thread, a session object per connection kept alive by
+// the shared_ptr its pending handler holds, read_some -> async_write the bytes -> read again.
+// With --threads N it runs N such io_contexts, each on its own thread with its own
+// SO_REUSEPORT acceptor on the one port: the baseline for torsion's ReactorPool.
 // With --sink it discards what it reads and, at end of file, answers with the decimal
 // count of bytes received (loadgen's sink mode checks it).
 // Prints "listening on 127.0.0.1:PORT" first, like examples/echo_server.
@@ -17,6 +19,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -79,13 +83,16 @@ void accept(tcp::acceptor& acceptor, bool sink) {
 int main(int argc, char** argv) {
   int port = 0;
   bool sink = false;
+  std::size_t threads = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       port = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--sink") == 0) {
       sink = true;
+    } else if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+      threads = std::strtoul(argv[++i], nullptr, 10);
     } else {
-      std::fprintf(stderr, "usage: %s [--port N] [--sink]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--port N] [--sink] [--threads N]\n", argv[0]);
       return 2;
     }
   }
@@ -94,11 +101,36 @@ int main(int argc, char** argv) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
-  asio::io_context io(1);
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"),
-                                           static_cast<unsigned short>(port)));
-  std::printf("listening on 127.0.0.1:%u\n", acceptor.local_endpoint().port());
+  if (threads == 0) {
+    asio::io_context io(1);
+    tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                                             static_cast<unsigned short>(port)));
+    std::printf("listening on 127.0.0.1:%u\n", acceptor.local_endpoint().port());
+    std::fflush(stdout);
+    accept(acceptor, sink);
+    io.run();
+    return 0;
+  }
+  // One io_context, thread and SO_REUSEPORT acceptor each; the kernel spreads connections.
+  using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  std::vector<std::unique_ptr<asio::io_context>> ios;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+  for (std::size_t i = 0; i < threads; ++i) {
+    ios.push_back(std::make_unique<asio::io_context>(1));
+    auto a = std::make_unique<tcp::acceptor>(*ios.back());
+    const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port));
+    a->open(ep.protocol());
+    a->set_option(tcp::acceptor::reuse_address(true));
+    a->set_option(reuse_port(true));
+    a->bind(ep);
+    a->listen();
+    port = a->local_endpoint().port();  // port 0: the others join the one the kernel picked
+    accept(*a, sink);
+    acceptors.push_back(std::move(a));
+  }
+  std::printf("listening on 127.0.0.1:%d\n", port);
   std::fflush(stdout);
-  accept(acceptor, sink);
-  io.run();
+  std::vector<std::thread> workers;
+  for (auto& io : ios) workers.emplace_back([&io] { io->run(); });
+  for (auto& w : workers) w.join();
 }

@@ -10,7 +10,8 @@
 #   tests/benchmarks/run.sh [BUILD_DIR]        (default: build-bench, a release build)
 #
 # Environment: RUN_SECONDS (1) per run, WARMUP (0.3) s before each, ROUNDS (5),
-# PIN (1: server on CPU 0, load generator on CPU 1), IDLE_CONNS (10000), MICRO (1).
+# PIN (1: server on CPU 0, load generator on CPU 1), IDLE_CONNS (10000), MICRO (1),
+# SECTIONS ("echo idle pool micro": which parts to run).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,6 +22,8 @@ ROUNDS=${ROUNDS:-5}
 PIN=${PIN:-1}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 MICRO=${MICRO:-1}
+SECTIONS=" ${SECTIONS:-echo idle pool micro} "
+want() { [[ $SECTIONS == *" $1 "* ]]; }
 
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "$root" -Dbenchmarks=true -Dtests=false -Dbuildtype=release >/dev/null
@@ -111,6 +114,7 @@ echo "torsion benchmarks: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores,"\
 echo "runs of ${T}s after ${WARMUP}s warm-up, median of $ROUNDS interleaved rounds; pinned: $PIN"
 echo
 
+if want echo; then
 run_config "echo 50 conns x depth 1 x 64 B" "" "--mode echo --conns 50 --depth 1 --size 64"
 run_config "echo 50 conns x depth 16 x 64 B" "" "--mode echo --conns 50 --depth 16 --size 64"
 run_config "echo 4 conns x depth 1 x 64 KiB" "" "--mode echo --conns 4 --depth 1 --size 65536"
@@ -160,7 +164,9 @@ while IFS= read -r label; do
 done < <(cut -d'|' -f1 "$results" | uniq)
 echo "(the connect+echo+close rows count connections: msgs/s is connections/s, CPU us per connection)"
 echo
+fi
 
+if want idle; then
 # --- memory per idle connection --------------------------------------------------------
 echo "memory per idle connection ($IDLE_CONNS connections, server RSS growth / connections):"
 declare -A idle
@@ -173,39 +179,60 @@ for s in "${servers[@]}"; do
 done
 echo "  torsion - asio: $((idle[torsion] - idle[asio])) bytes/connection"
 echo
+fi
 
+if want pool; then
 # --- reactor pool: one reactor vs two ----------------------------------------------------
-# Unpinned: two reactors and the load generator share the two cores.
-echo "reactor pool, echo 50 conns x depth 16 x 64 B, unpinned (CPU split = each thread's share):"
-declare -A ppid pport
-for n in 1 2; do
-  start "pool$n" 0 "$bin/torsion_echo" --threads "$n"
-  ppid[$n]=$pid
-  pport[$n]=$port
+# Unpinned: two reactors and the load generator share the two cores. The raw-Asio baseline
+# runs the same shapes (one io_context, thread and SO_REUSEPORT acceptor each), so that the
+# cost of the second thread on this machine is told apart from torsion's own. Two loads:
+# 50 connections (25 per reactor: small batches per wakeup) and 200.
+echo "reactor pool, echo depth 16 x 64 B, unpinned (CPU split = each thread's share):"
+declare -A ppid pport pcpu psplit
+pool_servers=(torsion1 torsion2 asio1 asio2)
+declare -A pool_cmd=([torsion1]="torsion_echo --threads 1" [torsion2]="torsion_echo --threads 2"
+  [asio1]="asio_echo --threads 1" [asio2]="asio_echo --threads 2")
+for s in "${pool_servers[@]}"; do
+  # shellcheck disable=SC2086
+  start "pool-$s" 0 $bin/${pool_cmd[$s]}
+  ppid[$s]=$pid
+  pport[$s]=$port
 done
-declare -A pcpu psplit
+pool_conns=(50 200)
 for r in $(seq "$ROUNDS"); do
-  for n in 1 2; do
-    line=$("$bin/loadgen" --port "${pport[$n]}" --server-pid "${ppid[$n]}" --seconds "$T" \
-      --warmup "$WARMUP" --mode echo --conns 50 --depth 16 --size 64)
-    pcpu[$n]="${pcpu[$n]:-} $(field cpu_us_per_msg "$line")"
-    psplit[$n]="${psplit[$n]:-} $(field threads "$line")"
+  for c in "${pool_conns[@]}"; do
+    for s in "${pool_servers[@]}"; do
+      line=$("$bin/loadgen" --port "${pport[$s]}" --server-pid "${ppid[$s]}" --seconds "$T" \
+        --warmup "$WARMUP" --mode echo --conns "$c" --depth 16 --size 64)
+      pcpu[$s.$c]="${pcpu[$s.$c]:-} $(field cpu_us_per_msg "$line")"
+      psplit[$s.$c]="${psplit[$s.$c]:-} $(field threads "$line")"
+    done
   done
 done
-for n in 1 2; do
-  kill -TERM "${ppid[$n]}"
-  wait "${ppid[$n]}" 2>/dev/null || true
-  # shellcheck disable=SC2086
-  printf '  %d reactor(s): CPU us/msg %s median, %s min (runs:%s); CPU split per round:%s; %s\n' "$n" \
-    "$(median ${pcpu[$n]})" "$(minimum ${pcpu[$n]})" "${pcpu[$n]}" "${psplit[$n]}" \
-    "$(cat "$tmp"/pool$n.*.out.err 2>/dev/null | tail -n1)"
+for s in "${pool_servers[@]}"; do
+  kill -TERM "${ppid[$s]}"
+  wait "${ppid[$s]}" 2>/dev/null || true
 done
-# shellcheck disable=SC2086
-echo "  2 reactors / 1 reactor, CPU per message: $(ratio "$(median ${pcpu[2]})" "$(median ${pcpu[1]})")x median," \
-  "$(ratio "$(minimum ${pcpu[2]})" "$(minimum ${pcpu[1]})")x min"
+for c in "${pool_conns[@]}"; do
+  echo "  $c connections:"
+  for s in "${pool_servers[@]}"; do
+    # shellcheck disable=SC2086
+    printf '    %-9s CPU us/msg %s median, %s min (runs:%s); CPU split per round:%s\n' "$s" \
+      "$(median ${pcpu[$s.$c]})" "$(minimum ${pcpu[$s.$c]})" "${pcpu[$s.$c]}" "${psplit[$s.$c]}"
+  done
+  # shellcheck disable=SC2086
+  printf '    2 threads / 1, CPU per message (median; min): torsion %sx; %sx   asio %sx; %sx   torsion2/asio2 %sx\n' \
+    "$(ratio "$(median ${pcpu[torsion2.$c]})" "$(median ${pcpu[torsion1.$c]})")" \
+    "$(ratio "$(minimum ${pcpu[torsion2.$c]})" "$(minimum ${pcpu[torsion1.$c]})")" \
+    "$(ratio "$(median ${pcpu[asio2.$c]})" "$(median ${pcpu[asio1.$c]})")" \
+    "$(ratio "$(minimum ${pcpu[asio2.$c]})" "$(minimum ${pcpu[asio1.$c]})")" \
+    "$(ratio "$(median ${pcpu[torsion2.$c]})" "$(median ${pcpu[asio2.$c]})")"
+done
+echo "  torsion2, $(cat "$tmp"/pool-torsion2.*.out.err 2>/dev/null | tail -n1)"
 echo
+fi
 
-if [ "$MICRO" = 1 ]; then
+if want micro && [ "$MICRO" = 1 ]; then
   echo "micro-benchmarks (Google Benchmark):"
   "${load_cpu[@]}" "$bin/micro" --benchmark_counters_tabular=true 2>/dev/null
   echo
