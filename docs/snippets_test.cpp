@@ -25,6 +25,15 @@ TEST_CASE("reactor-and-timers: call_from_thread") {
   CHECK(docs::sum_on_a_worker_thread(reactor) == 500500);
 }
 
+TEST_CASE("reactor-and-timers: a reactor pool serves one port from two threads") {
+  // 40 connections hashed by source port: the chance that one reactor gets none is 2^-39.
+  const std::vector<int> counts = docs::connections_per_reactor(40);
+  REQUIRE(counts.size() == 2);
+  CHECK(counts[0] + counts[1] == 40);
+  CHECK(counts[0] > 0);
+  CHECK(counts[1] > 0);
+}
+
 TEST_CASE("reactor-and-timers: a looping call that waits for a coroutine") {
   torsion::Reactor reactor;
   CHECK(docs::slow_checks_in_a_loop(reactor) == 3);

@@ -16,6 +16,10 @@ std::vector<std::string> priorities_in_order(torsion::Reactor& reactor);
 long sum_on_a_worker_thread(torsion::Reactor& reactor);
 int slow_checks_in_a_loop(torsion::Reactor& reactor);
 
+// reactor_pool.cpp: connections accepted by each of two reactors serving one port, after
+// `clients` pings were answered (a -1 at the end if some were not).
+std::vector<int> connections_per_reactor(int clients);
+
 // protocols_and_factories.cpp
 std::string hello_through_echo(torsion::Reactor& reactor);
 int connections_refused_over_limit(torsion::Reactor& reactor);
