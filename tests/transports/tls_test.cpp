@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <csignal>
+#include <deque>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -12,6 +15,7 @@
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
 #include "tests/support/wait.hpp"
+#include "transports/detail/stream_transport.hpp"
 #include "transports/process.hpp"
 #include "transports/tcp.hpp"
 
@@ -1022,4 +1026,223 @@ TEST_CASE("tls SNI certificates: bad entries throw naming them") {
                            {"OTHER.test", pki.other_cert_file, pki.other_key_file}};
   CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("listed twice"),
                        std::invalid_argument);
+}
+
+// --- coalescing small writes: over listen_ssl/connect_ssl and over start_tls ---------
+
+namespace {
+
+// A pattern that shows reordering or loss: byte i is a function of i and of `salt`.
+std::string coalesce_pattern(std::size_t size, std::size_t salt) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i)
+    s[i] = static_cast<char>('a' + (i * 7 + salt * 13 + i / 251) % 26);
+  return s;
+}
+
+// A TLS server and client on one reactor: over listen_ssl/connect_ssl, or over TCP with
+// start_tls called first thing in connection_made on both sides (every write the test
+// makes is then held until the handshake is done, and goes encrypted). The server runs
+// `answer` once, on the first bytes it receives; the client writes one byte when made.
+struct TlsPair {
+  bool use_start_tls;
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx{server_options(pki)};
+  TlsClientContext cctx{client_options(pki)};
+  std::deque<Record> servers;
+  Record client;
+  int client_deliveries = 0;  // each TLS record is delivered alone: the records received
+  std::function<void(Record&)> answer;
+  std::function<void(Record&, std::string_view)> client_on_data;
+  std::vector<Protocol*> server_wrappers;  // start_tls: its transport() is the TCP one
+  FunctionFactory<Factory> sfactory{[this](const Address&) {
+    Record& r = servers.emplace_back();
+    r.on_data = [this, fired = false](Record& rr, std::string_view) mutable {
+      if (fired) return;
+      fired = true;
+      answer(rr);
+    };
+    return build(r, true);
+  }};
+  FunctionFactory<ClientFactory> cfactory{[this](const Address&) {
+    client.on_made = [](Record& rr) { rr.transport->write("?"); };
+    client.on_data = [this](Record& rr, std::string_view d) {
+      ++client_deliveries;
+      if (client_on_data) client_on_data(rr, d);
+    };
+    return build(client, false);
+  }};
+  std::shared_ptr<ListeningPort> port;
+  std::shared_ptr<Connector> connector;
+
+  TlsPair(bool start_tls_kind, std::function<void(Record&)> server_answer)
+      : use_start_tls(start_tls_kind), answer(std::move(server_answer)) {
+    if (use_start_tls) {
+      TcpListenOptions lo;
+      lo.interface = "127.0.0.1";
+      port = listen_tcp(reactor, 0, sfactory, lo);
+      connector = connect_tcp(reactor, "127.0.0.1", port->port(), cfactory);
+    } else {
+      port = listen_ssl(reactor, 0, sfactory, sctx, "127.0.0.1");
+      connector = connect_ssl(reactor, "127.0.0.1", port->port(), cfactory, cctx);
+    }
+  }
+
+  std::unique_ptr<Protocol> build(Record& r, bool server) {
+    auto p = std::make_unique<test::Recording>(r);
+    if (!use_start_tls) return p;
+    r.on_made = [this, server, then = r.on_made](Record& rr) {
+      if (server)
+        start_tls(*rr.transport, sctx);
+      else
+        start_tls(*rr.transport, cctx, "localhost");
+      if (then) then(rr);
+    };
+    auto w = with_start_tls(std::move(p));
+    if (server) server_wrappers.push_back(w.get());
+    return w;
+  }
+
+  Record& srv() { return servers.at(0); }
+  // start_tls only: the send calls the server's TCP transport made so far.
+  std::uint64_t server_sends() {
+    auto* counter = dynamic_cast<detail::WriteCounter*>(&server_wrappers.at(0)->transport());
+    REQUIRE(counter != nullptr);
+    return counter->write_calls;
+  }
+  void wait_closed(const char* what) {
+    wait_for(reactor, [&] { return client.done() && !servers.empty() && srv().done(); }, what);
+    port->stop_listening();
+    reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
+    CHECK(reactor.connection_count() == 0);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("tls coalesces a thousand 32-byte writes in one data_received into few records") {
+  constexpr std::size_t kWrites = 1000, kSize = 32;
+  std::string expected;
+  for (std::size_t i = 0; i < kWrites; ++i) expected += coalesce_pattern(kSize, i);
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    std::uint64_t sends_before = 0, sends_after = 0;
+    TlsPair* pair = nullptr;
+    TlsPair p(over_start_tls, [&](Record& r) {
+      if (pair->use_start_tls) sends_before = pair->server_sends();
+      for (std::size_t i = 0; i < kWrites; ++i) r.transport->write(coalesce_pattern(kSize, i));
+    });
+    pair = &p;
+    p.client_on_data = [&](Record& rr, std::string_view) {
+      if (rr.received.size() < expected.size()) return;
+      if (p.use_start_tls) sends_after = p.server_sends();
+      rr.transport->lose_connection();
+    };
+    p.wait_closed("the burst and the close");
+    CHECK(p.client.received == expected);  // every byte, in order
+    // 32000 bytes fill two records of at most 16 KiB; one write each would be 1000.
+    CHECK(p.client_deliveries <= 3);
+    // Two records, two sends; a little slack for a send the kernel takes only in part.
+    if (over_start_tls) CHECK(sends_after - sends_before <= 4);
+    CHECK(p.client.reason->clean());
+    CHECK(p.srv().reason->clean());
+  }
+}
+
+TEST_CASE("tls coalesced writes keep their order across write, write(string&&) and write_sequence") {
+  // Small pieces around a large one (more than a record): every path, in order.
+  std::string expected;
+  const auto answer = [&expected](Record& r) {
+    Transport& t = *r.transport;
+    std::string big = coalesce_pattern(40000, 99);
+    for (std::size_t i = 0; i < 300; ++i) {
+      const std::string a = coalesce_pattern(7, i), b = coalesce_pattern(5, i + 1),
+                        c = coalesce_pattern(3, i + 2), d = coalesce_pattern(11, i + 3);
+      t.write(std::string_view(a));
+      t.write(std::string(b));
+      const std::string_view parts[] = {c, d};
+      t.write_sequence(parts);
+      if (i == 150) t.write(std::string(big));
+    }
+  };
+  for (std::size_t i = 0; i < 300; ++i) {
+    expected += coalesce_pattern(7, i) + coalesce_pattern(5, i + 1) + coalesce_pattern(3, i + 2) +
+                coalesce_pattern(11, i + 3);
+    if (i == 150) expected += coalesce_pattern(40000, 99);
+  }
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    TlsPair p(over_start_tls, answer);
+    p.client_on_data = [&](Record& rr, std::string_view) {
+      if (rr.received.size() >= expected.size()) rr.transport->lose_connection();
+    };
+    p.wait_closed("the answer and the close");
+    CHECK(p.client.received == expected);
+    CHECK(p.client_deliveries <= 6);  // 50 KiB in records of 16 KiB, not 1200 records
+    CHECK(p.client.reason->clean());
+  }
+}
+
+TEST_CASE("tls lose_connection right after coalesced writes delivers them all, then closes") {
+  std::string expected;
+  for (std::size_t i = 0; i < 1000; ++i) expected += coalesce_pattern(32, i);
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    TlsPair p(over_start_tls, [](Record& r) {
+      for (std::size_t i = 0; i < 1000; ++i) r.transport->write(coalesce_pattern(32, i));
+      r.transport->lose_connection();
+      r.transport->write("dropped: written after lose_connection");
+    });
+    p.wait_closed("the burst and the server's close");
+    CHECK(p.client.received == expected);
+    CHECK(p.client.eofs == 1);  // the server's close_notify came after the data
+    CHECK(p.client.reason->clean());
+    CHECK(p.srv().reason->clean());
+  }
+}
+
+TEST_CASE("tls an exception in data_received after coalesced writes aborts; none of them leaves") {
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    TlsPair p(over_start_tls, [](Record& r) {
+      for (int i = 0; i < 100; ++i) r.transport->write("held;");  // 500 bytes: one record
+      throw std::runtime_error("boom");
+    });
+    p.wait_closed("both sides to close");
+    CHECK(p.srv().reason->is(error::callback_threw));
+    CHECK(p.client.received.empty());
+    CHECK(!p.client.reason->clean());
+  }
+}
+
+namespace {
+struct CountingTlsProducer final : Producer {
+  int paused = 0, resumed = 0, stopped = 0;
+  void pause_producing() override { ++paused; }
+  void resume_producing() override { ++resumed; }
+  void stop_producing() override { ++stopped; }
+};
+}  // namespace
+
+TEST_CASE("tls a streaming producer is paused by coalesced writes and resumed once they leave") {
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    CountingTlsProducer producer;
+    TlsPair p(over_start_tls, [&](Record& r) {
+      r.transport->set_write_buffer_limits(1000, 100);
+      r.transport->register_producer(producer, /*streaming=*/true);
+      // 50000 bytes: more than one record, so over start_tls too some wait in the queue
+      // of the TCP transport below, whatever it sends at once.
+      for (int i = 0; i < 5000; ++i) r.transport->write("0123456789");
+    });
+    p.client_on_data = [&](Record& rr, std::string_view) {
+      if (rr.received.size() == 50000) rr.transport->lose_connection();
+    };
+    wait_for(p.reactor, [&] { return p.client.received.size() == 50000; }, "the written bytes");
+    wait_for(p.reactor, [&] { return producer.resumed == 1; }, "the producer's resume");
+    CHECK(producer.paused == 1);
+    p.wait_closed("both sides to close");
+    CHECK(producer.stopped == 1);  // the connection ended with the producer registered
+  }
 }
