@@ -1041,7 +1041,7 @@ class TlsConnector final : public detail::StreamConnector<tcp> {
 // (16 KiB) is encrypted as soon as it is there, and the rest when data_received returns,
 // so a thousand small answers make two records, not a thousand. Every write path appends
 // to corked_, so order is kept; whatever must follow the written bytes (close_notify on
-// lose_connection) calls uncork() first. A write that takes buffer_size() (corked_
+// lose_connection or lose_write_connection) calls uncork() first. A write that takes buffer_size() (corked_
 // included) above the high mark uncorks at once, so the transport
 // below pauses a streaming producer from inside that write, as it would without corking.
 // abort_connection and an exception from data_received drop corked_: nothing corked
@@ -1127,7 +1127,21 @@ class StartTls final : public Protocol, public Transport {
     corked_.clear();
     below().abort_connection();
   }
-  void lose_write_connection() override { lose_connection(); }
+  // A half-close, as over listen_ssl/connect_ssl: close_notify after every byte written,
+  // and reading goes on until the peer's close_notify. Before TLS: the half-close below.
+  void lose_write_connection() override {
+    if (!ssl_) {
+      below().lose_write_connection();
+      return;
+    }
+    if (closing_ || failed_ || write_shut_) return;
+    write_shut_ = true;
+    if (peer_closed_) {  // the peer had finished first: both directions are done
+      lose_connection();
+      return;
+    }
+    if (handshake_done_) shut_write();  // else once the handshake ends
+  }
   Address get_peer() const override { return below().get_peer(); }
   Address get_host() const override { return below().get_host(); }
   std::size_t buffer_size() const override {
@@ -1154,7 +1168,7 @@ class StartTls final : public Protocol, public Transport {
 
  protected:
   void write_bytes(std::string_view data) override {
-    if (closing_ || failed_ || data.empty()) return;
+    if (closing_ || failed_ || write_shut_ || data.empty()) return;
     if (!ssl_) {
       below().write(data);
       return;
@@ -1247,6 +1261,7 @@ class StartTls final : public Protocol, public Transport {
         finish_close();
         return;
       }
+      if (write_shut_) shut_write();
     }
     char buf[16 * 1024];
     for (;;) {
@@ -1261,7 +1276,10 @@ class StartTls final : public Protocol, public Transport {
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
       if (err == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
         peer_closed_ = true;
-        if (!closing_ && !inner_->eof_received()) lose_connection();
+        if (closing_) return;
+        const bool keep_open = inner_->eof_received();
+        // Once our side is shut too, both directions are done.
+        if (!closing_ && (!keep_open || write_shut_)) lose_connection();
         return;
       }
       const unsigned long code = ERR_get_error();
@@ -1272,6 +1290,13 @@ class StartTls final : public Protocol, public Transport {
                   "reading a TLS record"));
       return;
     }
+  }
+
+  // Our close_notify, after what was written; OpenSSL goes on reading after it.
+  void shut_write() {
+    uncork();
+    SSL_shutdown(ssl_);
+    flush();
   }
 
   void finish_close() {
@@ -1301,6 +1326,7 @@ class StartTls final : public Protocol, public Transport {
   bool failed_ = false;
   bool peer_closed_ = false;
   bool delivering_ = false;  // in data_received, on TLS: writes are corked
+  bool write_shut_ = false;  // lose_write_connection on TLS: close_notify sent or due
 };
 
 StartTls& wrapper(Transport& transport) {

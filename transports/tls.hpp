@@ -226,8 +226,11 @@ std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner);
 /// in order with every other write; a write that takes buffer_size() above the high mark
 /// hands everything on at once (a streaming producer is paused from inside it). Writes
 /// made elsewhere are encrypted at once, one record (or more) per write.
-/// lose_connection then sends close_notify (without waiting for the peer's);
-/// lose_write_connection behaves as lose_connection here (no half-close).
+/// lose_connection then sends close_notify (without waiting for the peer's).
+/// lose_write_connection is a half-close, as on connect_ssl: after the written bytes it
+/// sends close_notify and keeps reading; when the peer's close_notify arrives the
+/// protocol hears eof_received and the connection closes cleanly (before start_tls it is
+/// the half-close of the transport below).
 /// Throws std::logic_error if `transport` is not a with_start_tls wrapper or TLS was
 /// already started. `context` must outlive the connection.
 void start_tls(Transport& transport, const TlsClientContext& context,

@@ -1246,3 +1246,87 @@ TEST_CASE("tls a streaming producer is paused by coalesced writes and resumed on
     CHECK(producer.stopped == 1);  // the connection ended with the producer registered
   }
 }
+
+namespace {
+
+// Calls start_tls first thing in connection_made, then is `inner` (whose transport() is
+// the with_start_tls wrapper, as ours is).
+class StartTlsThen : public Protocol {
+ public:
+  StartTlsThen(std::function<void(Transport&)> start, std::unique_ptr<Protocol> inner)
+      : start_(std::move(start)), inner_(std::move(inner)) {}
+  void connection_made() override {
+    start_(transport());
+    inner_->make_connection(transport());
+  }
+  void data_received(std::string_view d) override { inner_->data_received(d); }
+  bool eof_received() override { return inner_->eof_received(); }
+  void connection_lost(const Reason& reason) override { inner_->end_connection(reason); }
+
+ private:
+  std::function<void(Transport&)> start_;
+  std::unique_ptr<Protocol> inner_;
+};
+
+}  // namespace
+
+TEST_CASE("start_tls lose_write_connection is a half-close: the answer still arrives") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  TlsClientContext cctx(client_options(pki));
+  Record server;
+  FunctionFactory<Factory> server_factory([&](const Address&) {
+    return with_start_tls(std::make_unique<StartTlsThen>(
+        [&](Transport& t) { start_tls(t, sctx); }, std::make_unique<UpcaseOnEof>(server)));
+  });
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, server_factory, lo);
+  Record client;
+  std::string request;
+  for (int i = 0; request.size() < 300 * 1024; ++i) request += "line " + std::to_string(i) + "\n";
+  // The client writes and half-closes in connection_made, before the handshake is done:
+  // the request is held, then goes encrypted, then close_notify.
+  FunctionFactory<ClientFactory> client_factory([&](const Address&) {
+    return with_start_tls(std::make_unique<StartTlsThen>(
+        [&](Transport& t) { start_tls(t, cctx, "localhost"); },
+        std::make_unique<HalfCloser>(client, request)));
+  });
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client_factory);
+  wait_for(reactor, [&] { return client.lost == 1 && server.lost == 1; }, "both sides to close");
+  CHECK(server.received == request);  // queued bytes went before close_notify, nothing after
+  CHECK(server.eofs == 1);
+  std::string upper = request;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(client.received == upper);  // read after our close_notify
+  CHECK(client.eofs == 1);
+  REQUIRE(client.reason);
+  REQUIRE(server.reason);
+  CHECK(client.reason->clean());
+  CHECK(server.reason->clean());
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("start_tls half-close from the server: the client still writes, then half-closes too") {
+  TlsPair p(/*start_tls_kind=*/true, [](Record& r) {
+    r.transport->write("greeting\n");
+    r.transport->lose_write_connection();
+    CHECK(r.transport->connected());  // reading goes on
+  });
+  p.client.keep_open_on_eof = true;  // the server is done writing; we are not
+  p.client_on_data = [](Record& rr, std::string_view) {
+    if (rr.received == "greeting\n") {
+      rr.transport->write("reply after your close_notify\n");
+      rr.transport->lose_write_connection();  // both sides half-closed: then both done
+    }
+  };
+  p.wait_closed("both sides to close");
+  CHECK(p.client.received == "greeting\n");
+  CHECK(p.client.eofs == 1);
+  CHECK(p.client.reason->clean());
+  CHECK(p.srv().received == "?reply after your close_notify\n");
+  CHECK(p.srv().eofs == 1);
+  CHECK(p.srv().reason->clean());
+}
