@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <asio/post.hpp>
 #include <cctype>
 #include <csignal>
 #include <deque>
@@ -1329,4 +1330,67 @@ TEST_CASE("start_tls half-close from the server: the client still writes, then h
   CHECK(p.srv().received == "?reply after your close_notify\n");
   CHECK(p.srv().eofs == 1);
   CHECK(p.srv().reason->clean());
+}
+
+TEST_CASE("tls half-close: a read that completes as it is cancelled keeps its data") {
+  // The race, made deterministic. Two records wait in the server's socket before it
+  // reads: it takes both in one read and delivers the first; asio::ssl then has the second
+  // decrypted already, so the next read completes at once, as a posted completion.
+  // lose_write_connection, posted from that first data_received (so queued ahead of the
+  // completion), finds the read in flight and cancels it; the cancel cannot stop a
+  // completion already queued, and the read completes with data while close_notify is
+  // due. The client runs on a reactor of its own, driven only when the test says, so
+  // nothing reaches the server's socket unless the test has sent it.
+  TestPki pki;
+  Reactor server_reactor, client_reactor;
+  const auto drive_both = [&](const std::function<bool()>& done, const char* what) {
+    const double deadline = server_reactor.seconds() + 10;
+    while (!done()) {
+      REQUIRE_MESSAGE(server_reactor.seconds() < deadline, "timed out waiting for ", what);
+      server_reactor.run_until(done, 0.002);
+      client_reactor.run_until(done, 0.002);
+    }
+  };
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  bool posted = false;
+  server.setup = [&](Record& r) {
+    r.keep_open_on_eof = true;
+    r.on_data = [&](Record& rr, std::string_view) {
+      if (rr.received != "a") return;
+      posted = true;
+      asio::post(server_reactor.context(), [&rr] { rr.transport->lose_write_connection(); });
+    };
+  };
+  auto port = listen_ssl(server_reactor, 0, server, sctx, "127.0.0.1");
+  TlsClientContext cctx(client_options(pki));
+  RecordingClientFactory client;
+  client.setup = [](Record& r) { r.keep_open_on_eof = true; };
+  auto connector = connect_ssl(client_reactor, "127.0.0.1", port->port(), client, cctx);
+  drive_both([&] { return !server.records.empty() && !client.records.empty(); }, "the handshake");
+  Record& srv = server.records[0];
+  Record& cli = client.records[0];
+  // Two records, each sent alone while the server is not running.
+  for (const char* piece : {"a", "b"}) {
+    cli.transport->write(piece);
+    client_reactor.run_until([&] { return cli.transport->buffer_size() == 0; }, 5);
+    REQUIRE(cli.transport->buffer_size() == 0);
+  }
+  server_reactor.run_until([&] { return srv.received == "ab"; }, 5);
+  CHECK(posted);
+  CHECK(srv.received == "ab");  // the record read as the cancel came was delivered
+  CHECK(srv.transport->connected());
+  // The client hears our close_notify, answers, and half-closes too: then both are done.
+  drive_both([&] { return cli.eofs == 1; }, "the server's close_notify");
+  cli.transport->write("c");
+  cli.transport->lose_write_connection();
+  drive_both([&] { return srv.done() && cli.done(); }, "both sides to close");
+  CHECK(srv.received == "abc");
+  CHECK(srv.eofs == 1);
+  CHECK(srv.reason->clean());
+  CHECK(cli.received.empty());
+  CHECK(cli.reason->clean());
+  port->stop_listening();
+  drive_both([&] { return server_reactor.connection_count() == 0 && client_reactor.connection_count() == 0; },
+             "no live connections");
 }
