@@ -1035,6 +1035,18 @@ class TlsConnector final : public detail::StreamConnector<tcp> {
 }  // namespace
 
 // --- STARTTLS: TLS through memory BIOs over whatever transport is below --------------
+//
+// Coalescing: while data_received runs (on TLS), plaintext written after the handshake
+// gathers in corked_ instead of going to SSL_write one write at a time. Each full record
+// (16 KiB) is encrypted as soon as it is there, and the rest when data_received returns,
+// so a thousand small answers make two records, not a thousand. Every write path appends
+// to corked_, so order is kept; whatever must follow the written bytes (close_notify on
+// lose_connection or lose_write_connection) calls uncork() first. A write that takes buffer_size() (corked_
+// included) above the high mark uncorks at once, so the transport
+// below pauses a streaming producer from inside that write, as it would without corking.
+// abort_connection and an exception from data_received drop corked_: nothing corked
+// leaves, as over TCP. OpenSSL's output goes below in one write per batch, which that
+// transport corks or sends as it does for any protocol.
 
 namespace {
 
@@ -1073,16 +1085,28 @@ class StartTls final : public Protocol, public Transport {
     }
     if (failed_) return;
     BIO_write(SSL_get_rbio(ssl_), data.data(), static_cast<int>(data.size()));
-    step();
+    delivering_ = true;
+    try {
+      step();
+    } catch (...) {  // the transport below aborts: nothing corked may leave
+      delivering_ = false;
+      corked_.clear();
+      throw;
+    }
+    delivering_ = false;
+    uncork();
   }
 
   bool eof_received() override {
-    if (ssl_ && !peer_closed_) {
+    if (!ssl_) return inner_->eof_received();
+    if (!peer_closed_) {
       // The peer closed TCP without close_notify: a truncation, not a clean end.
       failure_ = Reason(error::connection_lost, {}, "the peer closed without TLS close_notify");
       return false;
     }
-    return inner_->eof_received();
+    // The inner protocol heard the end at the peer's close_notify already; it kept the
+    // connection open (to go on writing) unless it has closed since.
+    return !closing_;
   }
 
   void connection_lost(const Reason& reason) override {
@@ -1099,11 +1123,30 @@ class StartTls final : public Protocol, public Transport {
     }
     if (handshake_done_) finish_close();  // else once the handshake ends
   }
-  void abort_connection() override { below().abort_connection(); }
-  void lose_write_connection() override { lose_connection(); }
+  void abort_connection() override {
+    corked_.clear();
+    below().abort_connection();
+  }
+  // A half-close, as over listen_ssl/connect_ssl: close_notify after every byte written,
+  // and reading goes on until the peer's close_notify. Before TLS: the half-close below.
+  void lose_write_connection() override {
+    if (!ssl_) {
+      below().lose_write_connection();
+      return;
+    }
+    if (closing_ || failed_ || write_shut_) return;
+    write_shut_ = true;
+    if (peer_closed_) {  // the peer had finished first: both directions are done
+      lose_connection();
+      return;
+    }
+    if (handshake_done_) shut_write();  // else once the handshake ends
+  }
   Address get_peer() const override { return below().get_peer(); }
   Address get_host() const override { return below().get_host(); }
-  std::size_t buffer_size() const override { return below().buffer_size() + held_.size(); }
+  std::size_t buffer_size() const override {
+    return below().buffer_size() + held_.size() + corked_.size();
+  }
   void register_producer(Producer& p, bool streaming) override {
     below().register_producer(p, streaming);
   }
@@ -1125,7 +1168,7 @@ class StartTls final : public Protocol, public Transport {
 
  protected:
   void write_bytes(std::string_view data) override {
-    if (closing_ || failed_ || data.empty()) return;
+    if (closing_ || failed_ || write_shut_ || data.empty()) return;
     if (!ssl_) {
       below().write(data);
       return;
@@ -1134,11 +1177,37 @@ class StartTls final : public Protocol, public Transport {
       held_.append(data);
       return;
     }
-    encrypt(data);
+    if (!delivering_) {
+      encrypt(data);
+      return;
+    }
+    corked_.append(data);
+    if (buffer_size() > below().write_buffer_limits().high) {
+      // Past the high mark: everything goes below now, where the write that took the
+      // buffer above the mark pauses a streaming producer, as the promise says.
+      uncork();
+      return;
+    }
+    if (corked_.size() < kRecord) return;
+    // Whole records go now; corked_ keeps the rest before encrypting, so that a write
+    // made from inside the write below (a producer's pause_producing) comes after it.
+    std::string records = std::move(corked_);
+    const std::size_t whole = records.size() / kRecord * kRecord;
+    corked_.assign(records, whole);
+    records.resize(whole);
+    encrypt(records);
   }
 
  private:
   Transport& below() const { return Protocol::transport(); }
+
+  // Encrypts what was corked (before anything that must follow it).
+  void uncork() {
+    if (corked_.empty()) return;
+    const std::string data = std::move(corked_);
+    corked_.clear();
+    encrypt(data);
+  }
 
   void encrypt(std::string_view data) {
     while (!data.empty()) {
@@ -1152,15 +1221,16 @@ class StartTls final : public Protocol, public Transport {
     flush();
   }
 
-  // Sends whatever OpenSSL produced for the peer.
+  // Sends whatever OpenSSL produced for the peer, in one write.
   void flush() {
     BIO* wbio = SSL_get_wbio(ssl_);
-    char buf[16 * 1024];
-    for (;;) {
-      const int n = BIO_read(wbio, buf, sizeof buf);
-      if (n <= 0) break;
-      below().write(std::string_view(buf, static_cast<std::size_t>(n)));
-    }
+    const std::size_t pending = BIO_ctrl_pending(wbio);
+    if (pending == 0) return;
+    std::string out(pending, '\0');
+    const int n = BIO_read(wbio, out.data(), static_cast<int>(pending));
+    if (n <= 0) return;
+    out.resize(static_cast<std::size_t>(n));
+    below().write(std::move(out));
   }
 
   void step() {
@@ -1191,6 +1261,7 @@ class StartTls final : public Protocol, public Transport {
         finish_close();
         return;
       }
+      if (write_shut_) shut_write();
     }
     char buf[16 * 1024];
     for (;;) {
@@ -1205,7 +1276,10 @@ class StartTls final : public Protocol, public Transport {
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
       if (err == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
         peer_closed_ = true;
-        if (!closing_ && !inner_->eof_received()) lose_connection();
+        if (closing_) return;
+        const bool keep_open = inner_->eof_received();
+        // Once our side is shut too, both directions are done.
+        if (!closing_ && (!keep_open || write_shut_)) lose_connection();
         return;
       }
       const unsigned long code = ERR_get_error();
@@ -1218,7 +1292,15 @@ class StartTls final : public Protocol, public Transport {
     }
   }
 
+  // Our close_notify, after what was written; OpenSSL goes on reading after it.
+  void shut_write() {
+    uncork();
+    SSL_shutdown(ssl_);
+    flush();
+  }
+
   void finish_close() {
+    uncork();
     SSL_shutdown(ssl_);  // queues close_notify
     flush();
     below().lose_connection();
@@ -1227,18 +1309,24 @@ class StartTls final : public Protocol, public Transport {
   void fail(Reason reason) {
     if (failed_) return;
     failed_ = true;
+    corked_.clear();
     failure_ = std::move(reason);
     below().abort_connection();
   }
 
+  static constexpr std::size_t kRecord = 16 * 1024;  // the most plaintext one record holds
+
   std::unique_ptr<Protocol> inner_;
   SSL* ssl_ = nullptr;
-  std::string held_;  // written before the handshake completed
+  std::string held_;    // written before the handshake completed
+  std::string corked_;  // written during data_received, not yet encrypted (< kRecord)
   std::optional<Reason> failure_;
   bool handshake_done_ = false;
   bool closing_ = false;
   bool failed_ = false;
   bool peer_closed_ = false;
+  bool delivering_ = false;  // in data_received, on TLS: writes are corked
+  bool write_shut_ = false;  // lose_write_connection on TLS: close_notify sent or due
 };
 
 StartTls& wrapper(Transport& transport) {

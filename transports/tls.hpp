@@ -221,8 +221,16 @@ std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner);
 /// is held until the handshake completes and then sent encrypted. Bytes received in the
 /// data_received call that makes the switch count as clear text; later ones as TLS.
 /// A failed handshake ends the connection with error::tls_failed saying why.
-/// lose_connection then sends close_notify (without waiting for the peer's);
-/// lose_write_connection behaves as lose_connection here (no half-close).
+/// Writes made during one data_received are coalesced: each full record (16 KiB of
+/// plaintext) is encrypted as soon as it is there, the rest when data_received returns,
+/// in order with every other write; a write that takes buffer_size() above the high mark
+/// hands everything on at once (a streaming producer is paused from inside it). Writes
+/// made elsewhere are encrypted at once, one record (or more) per write.
+/// lose_connection then sends close_notify (without waiting for the peer's).
+/// lose_write_connection is a half-close, as on connect_ssl: after the written bytes it
+/// sends close_notify and keeps reading; when the peer's close_notify arrives the
+/// protocol hears eof_received and the connection closes cleanly (before start_tls it is
+/// the half-close of the transport below).
 /// Throws std::logic_error if `transport` is not a with_start_tls wrapper or TLS was
 /// already started. `context` must outlive the connection.
 void start_tls(Transport& transport, const TlsClientContext& context,

@@ -3,8 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <asio/post.hpp>
 #include <cctype>
 #include <csignal>
+#include <deque>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -12,6 +16,7 @@
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
 #include "tests/support/wait.hpp"
+#include "transports/detail/stream_transport.hpp"
 #include "transports/process.hpp"
 #include "transports/tcp.hpp"
 
@@ -1022,4 +1027,370 @@ TEST_CASE("tls SNI certificates: bad entries throw naming them") {
                            {"OTHER.test", pki.other_cert_file, pki.other_key_file}};
   CHECK_THROWS_WITH_AS(TlsServerContext{sopt}, doctest::Contains("listed twice"),
                        std::invalid_argument);
+}
+
+// --- coalescing small writes: over listen_ssl/connect_ssl and over start_tls ---------
+
+namespace {
+
+// A pattern that shows reordering or loss: byte i is a function of i and of `salt`.
+std::string coalesce_pattern(std::size_t size, std::size_t salt) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i)
+    s[i] = static_cast<char>('a' + (i * 7 + salt * 13 + i / 251) % 26);
+  return s;
+}
+
+// A TLS server and client on one reactor: over listen_ssl/connect_ssl, or over TCP with
+// start_tls called first thing in connection_made on both sides (every write the test
+// makes is then held until the handshake is done, and goes encrypted). The server runs
+// `answer` once, on the first bytes it receives; the client writes one byte when made.
+struct TlsPair {
+  bool use_start_tls;
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx{server_options(pki)};
+  TlsClientContext cctx{client_options(pki)};
+  std::deque<Record> servers;
+  Record client;
+  int client_deliveries = 0;  // each TLS record is delivered alone: the records received
+  std::function<void(Record&)> answer;
+  std::function<void(Record&, std::string_view)> client_on_data;
+  std::vector<Protocol*> server_wrappers;  // start_tls: its transport() is the TCP one
+  FunctionFactory<Factory> sfactory{[this](const Address&) {
+    Record& r = servers.emplace_back();
+    r.on_data = [this, fired = false](Record& rr, std::string_view) mutable {
+      if (fired) return;
+      fired = true;
+      answer(rr);
+    };
+    return build(r, true);
+  }};
+  FunctionFactory<ClientFactory> cfactory{[this](const Address&) {
+    client.on_made = [](Record& rr) { rr.transport->write("?"); };
+    client.on_data = [this](Record& rr, std::string_view d) {
+      ++client_deliveries;
+      if (client_on_data) client_on_data(rr, d);
+    };
+    return build(client, false);
+  }};
+  std::shared_ptr<ListeningPort> port;
+  std::shared_ptr<Connector> connector;
+
+  TlsPair(bool start_tls_kind, std::function<void(Record&)> server_answer)
+      : use_start_tls(start_tls_kind), answer(std::move(server_answer)) {
+    if (use_start_tls) {
+      TcpListenOptions lo;
+      lo.interface = "127.0.0.1";
+      port = listen_tcp(reactor, 0, sfactory, lo);
+      connector = connect_tcp(reactor, "127.0.0.1", port->port(), cfactory);
+    } else {
+      port = listen_ssl(reactor, 0, sfactory, sctx, "127.0.0.1");
+      connector = connect_ssl(reactor, "127.0.0.1", port->port(), cfactory, cctx);
+    }
+  }
+
+  std::unique_ptr<Protocol> build(Record& r, bool server) {
+    auto p = std::make_unique<test::Recording>(r);
+    if (!use_start_tls) return p;
+    r.on_made = [this, server, then = r.on_made](Record& rr) {
+      if (server)
+        start_tls(*rr.transport, sctx);
+      else
+        start_tls(*rr.transport, cctx, "localhost");
+      if (then) then(rr);
+    };
+    auto w = with_start_tls(std::move(p));
+    if (server) server_wrappers.push_back(w.get());
+    return w;
+  }
+
+  Record& srv() { return servers.at(0); }
+  // start_tls only: the send calls the server's TCP transport made so far.
+  std::uint64_t server_sends() {
+    auto* counter = dynamic_cast<detail::WriteCounter*>(&server_wrappers.at(0)->transport());
+    REQUIRE(counter != nullptr);
+    return counter->write_calls;
+  }
+  void wait_closed(const char* what) {
+    wait_for(reactor, [&] { return client.done() && !servers.empty() && srv().done(); }, what);
+    port->stop_listening();
+    reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
+    CHECK(reactor.connection_count() == 0);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("tls coalesces a thousand 32-byte writes in one data_received into few records") {
+  constexpr std::size_t kWrites = 1000, kSize = 32;
+  std::string expected;
+  for (std::size_t i = 0; i < kWrites; ++i) expected += coalesce_pattern(kSize, i);
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    std::uint64_t sends_before = 0, sends_after = 0;
+    TlsPair* pair = nullptr;
+    TlsPair p(over_start_tls, [&](Record& r) {
+      if (pair->use_start_tls) sends_before = pair->server_sends();
+      for (std::size_t i = 0; i < kWrites; ++i) r.transport->write(coalesce_pattern(kSize, i));
+    });
+    pair = &p;
+    p.client_on_data = [&](Record& rr, std::string_view) {
+      if (rr.received.size() < expected.size()) return;
+      if (p.use_start_tls) sends_after = p.server_sends();
+      rr.transport->lose_connection();
+    };
+    p.wait_closed("the burst and the close");
+    CHECK(p.client.received == expected);  // every byte, in order
+    // 32000 bytes fill two records of at most 16 KiB; one write each would be 1000.
+    CHECK(p.client_deliveries <= 3);
+    // Two records, two sends; a little slack for a send the kernel takes only in part.
+    if (over_start_tls) CHECK(sends_after - sends_before <= 4);
+    CHECK(p.client.reason->clean());
+    CHECK(p.srv().reason->clean());
+  }
+}
+
+TEST_CASE("tls coalesced writes keep their order across write, write(string&&) and write_sequence") {
+  // Small pieces around a large one (more than a record): every path, in order.
+  std::string expected;
+  const auto answer = [&expected](Record& r) {
+    Transport& t = *r.transport;
+    std::string big = coalesce_pattern(40000, 99);
+    for (std::size_t i = 0; i < 300; ++i) {
+      const std::string a = coalesce_pattern(7, i), b = coalesce_pattern(5, i + 1),
+                        c = coalesce_pattern(3, i + 2), d = coalesce_pattern(11, i + 3);
+      t.write(std::string_view(a));
+      t.write(std::string(b));
+      const std::string_view parts[] = {c, d};
+      t.write_sequence(parts);
+      if (i == 150) t.write(std::string(big));
+    }
+  };
+  for (std::size_t i = 0; i < 300; ++i) {
+    expected += coalesce_pattern(7, i) + coalesce_pattern(5, i + 1) + coalesce_pattern(3, i + 2) +
+                coalesce_pattern(11, i + 3);
+    if (i == 150) expected += coalesce_pattern(40000, 99);
+  }
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    TlsPair p(over_start_tls, answer);
+    p.client_on_data = [&](Record& rr, std::string_view) {
+      if (rr.received.size() >= expected.size()) rr.transport->lose_connection();
+    };
+    p.wait_closed("the answer and the close");
+    CHECK(p.client.received == expected);
+    CHECK(p.client_deliveries <= 6);  // 50 KiB in records of 16 KiB, not 1200 records
+    CHECK(p.client.reason->clean());
+  }
+}
+
+TEST_CASE("tls lose_connection right after coalesced writes delivers them all, then closes") {
+  std::string expected;
+  for (std::size_t i = 0; i < 1000; ++i) expected += coalesce_pattern(32, i);
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    TlsPair p(over_start_tls, [](Record& r) {
+      for (std::size_t i = 0; i < 1000; ++i) r.transport->write(coalesce_pattern(32, i));
+      r.transport->lose_connection();
+      r.transport->write("dropped: written after lose_connection");
+    });
+    p.wait_closed("the burst and the server's close");
+    CHECK(p.client.received == expected);
+    CHECK(p.client.eofs == 1);  // the server's close_notify came after the data
+    CHECK(p.client.reason->clean());
+    CHECK(p.srv().reason->clean());
+  }
+}
+
+TEST_CASE("tls an exception in data_received after coalesced writes aborts; none of them leaves") {
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    TlsPair p(over_start_tls, [](Record& r) {
+      for (int i = 0; i < 100; ++i) r.transport->write("held;");  // 500 bytes: one record
+      throw std::runtime_error("boom");
+    });
+    p.wait_closed("both sides to close");
+    CHECK(p.srv().reason->is(error::callback_threw));
+    CHECK(p.client.received.empty());
+    CHECK(!p.client.reason->clean());
+  }
+}
+
+namespace {
+struct CountingTlsProducer final : Producer {
+  int paused = 0, resumed = 0, stopped = 0;
+  void pause_producing() override { ++paused; }
+  void resume_producing() override { ++resumed; }
+  void stop_producing() override { ++stopped; }
+};
+}  // namespace
+
+TEST_CASE("tls a streaming producer is paused by coalesced writes and resumed once they leave") {
+  for (const bool over_start_tls : {false, true}) {
+    CAPTURE(over_start_tls);
+    CountingTlsProducer producer;
+    TlsPair p(over_start_tls, [&](Record& r) {
+      r.transport->set_write_buffer_limits(1000, 100);
+      r.transport->register_producer(producer, /*streaming=*/true);
+      // 50000 bytes: more than one record, so over start_tls too some wait in the queue
+      // of the TCP transport below, whatever it sends at once.
+      for (int i = 0; i < 5000; ++i) r.transport->write("0123456789");
+    });
+    p.client_on_data = [&](Record& rr, std::string_view) {
+      if (rr.received.size() == 50000) rr.transport->lose_connection();
+    };
+    wait_for(p.reactor, [&] { return p.client.received.size() == 50000; }, "the written bytes");
+    wait_for(p.reactor, [&] { return producer.resumed == 1; }, "the producer's resume");
+    CHECK(producer.paused == 1);
+    p.wait_closed("both sides to close");
+    CHECK(producer.stopped == 1);  // the connection ended with the producer registered
+  }
+}
+
+namespace {
+
+// Calls start_tls first thing in connection_made, then is `inner` (whose transport() is
+// the with_start_tls wrapper, as ours is).
+class StartTlsThen : public Protocol {
+ public:
+  StartTlsThen(std::function<void(Transport&)> start, std::unique_ptr<Protocol> inner)
+      : start_(std::move(start)), inner_(std::move(inner)) {}
+  void connection_made() override {
+    start_(transport());
+    inner_->make_connection(transport());
+  }
+  void data_received(std::string_view d) override { inner_->data_received(d); }
+  bool eof_received() override { return inner_->eof_received(); }
+  void connection_lost(const Reason& reason) override { inner_->end_connection(reason); }
+
+ private:
+  std::function<void(Transport&)> start_;
+  std::unique_ptr<Protocol> inner_;
+};
+
+}  // namespace
+
+TEST_CASE("start_tls lose_write_connection is a half-close: the answer still arrives") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  TlsClientContext cctx(client_options(pki));
+  Record server;
+  FunctionFactory<Factory> server_factory([&](const Address&) {
+    return with_start_tls(std::make_unique<StartTlsThen>(
+        [&](Transport& t) { start_tls(t, sctx); }, std::make_unique<UpcaseOnEof>(server)));
+  });
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, server_factory, lo);
+  Record client;
+  std::string request;
+  for (int i = 0; request.size() < 300 * 1024; ++i) request += "line " + std::to_string(i) + "\n";
+  // The client writes and half-closes in connection_made, before the handshake is done:
+  // the request is held, then goes encrypted, then close_notify.
+  FunctionFactory<ClientFactory> client_factory([&](const Address&) {
+    return with_start_tls(std::make_unique<StartTlsThen>(
+        [&](Transport& t) { start_tls(t, cctx, "localhost"); },
+        std::make_unique<HalfCloser>(client, request)));
+  });
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client_factory);
+  wait_for(reactor, [&] { return client.lost == 1 && server.lost == 1; }, "both sides to close");
+  CHECK(server.received == request);  // queued bytes went before close_notify, nothing after
+  CHECK(server.eofs == 1);
+  std::string upper = request;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  CHECK(client.received == upper);  // read after our close_notify
+  CHECK(client.eofs == 1);
+  REQUIRE(client.reason);
+  REQUIRE(server.reason);
+  CHECK(client.reason->clean());
+  CHECK(server.reason->clean());
+  port->stop_listening();
+  CHECK(reactor.connection_count() == 0);
+}
+
+TEST_CASE("start_tls half-close from the server: the client still writes, then half-closes too") {
+  TlsPair p(/*start_tls_kind=*/true, [](Record& r) {
+    r.transport->write("greeting\n");
+    r.transport->lose_write_connection();
+    CHECK(r.transport->connected());  // reading goes on
+  });
+  p.client.keep_open_on_eof = true;  // the server is done writing; we are not
+  p.client_on_data = [](Record& rr, std::string_view) {
+    if (rr.received == "greeting\n") {
+      rr.transport->write("reply after your close_notify\n");
+      rr.transport->lose_write_connection();  // both sides half-closed: then both done
+    }
+  };
+  p.wait_closed("both sides to close");
+  CHECK(p.client.received == "greeting\n");
+  CHECK(p.client.eofs == 1);
+  CHECK(p.client.reason->clean());
+  CHECK(p.srv().received == "?reply after your close_notify\n");
+  CHECK(p.srv().eofs == 1);
+  CHECK(p.srv().reason->clean());
+}
+
+TEST_CASE("tls half-close: a read that completes as it is cancelled keeps its data") {
+  // The race, made deterministic. Two records wait in the server's socket before it
+  // reads: it takes both in one read and delivers the first; asio::ssl then has the second
+  // decrypted already, so the next read completes at once, as a posted completion.
+  // lose_write_connection, posted from that first data_received (so queued ahead of the
+  // completion), finds the read in flight and cancels it; the cancel cannot stop a
+  // completion already queued, and the read completes with data while close_notify is
+  // due. The client runs on a reactor of its own, driven only when the test says, so
+  // nothing reaches the server's socket unless the test has sent it.
+  TestPki pki;
+  Reactor server_reactor, client_reactor;
+  const auto drive_both = [&](const std::function<bool()>& done, const char* what) {
+    const double deadline = server_reactor.seconds() + 10;
+    while (!done()) {
+      REQUIRE_MESSAGE(server_reactor.seconds() < deadline, "timed out waiting for ", what);
+      server_reactor.run_until(done, 0.002);
+      client_reactor.run_until(done, 0.002);
+    }
+  };
+  TlsServerContext sctx(server_options(pki));
+  RecordingFactory server;
+  bool posted = false;
+  server.setup = [&](Record& r) {
+    r.keep_open_on_eof = true;
+    r.on_data = [&](Record& rr, std::string_view) {
+      if (rr.received != "a") return;
+      posted = true;
+      asio::post(server_reactor.context(), [&rr] { rr.transport->lose_write_connection(); });
+    };
+  };
+  auto port = listen_ssl(server_reactor, 0, server, sctx, "127.0.0.1");
+  TlsClientContext cctx(client_options(pki));
+  RecordingClientFactory client;
+  client.setup = [](Record& r) { r.keep_open_on_eof = true; };
+  auto connector = connect_ssl(client_reactor, "127.0.0.1", port->port(), client, cctx);
+  drive_both([&] { return !server.records.empty() && !client.records.empty(); }, "the handshake");
+  Record& srv = server.records[0];
+  Record& cli = client.records[0];
+  // Two records, each sent alone while the server is not running.
+  for (const char* piece : {"a", "b"}) {
+    cli.transport->write(piece);
+    client_reactor.run_until([&] { return cli.transport->buffer_size() == 0; }, 5);
+    REQUIRE(cli.transport->buffer_size() == 0);
+  }
+  server_reactor.run_until([&] { return srv.received == "ab"; }, 5);
+  CHECK(posted);
+  CHECK(srv.received == "ab");  // the record read as the cancel came was delivered
+  CHECK(srv.transport->connected());
+  // The client hears our close_notify, answers, and half-closes too: then both are done.
+  drive_both([&] { return cli.eofs == 1; }, "the server's close_notify");
+  cli.transport->write("c");
+  cli.transport->lose_write_connection();
+  drive_both([&] { return srv.done() && cli.done(); }, "both sides to close");
+  CHECK(srv.received == "abc");
+  CHECK(srv.eofs == 1);
+  CHECK(srv.reason->clean());
+  CHECK(cli.received.empty());
+  CHECK(cli.reason->clean());
+  port->stop_listening();
+  drive_both([&] { return server_reactor.connection_count() == 0 && client_reactor.connection_count() == 0; },
+             "no live connections");
 }
