@@ -42,7 +42,12 @@ double DelayedCall::time() const noexcept { return node_ ? node_->when : 0.0; }
 
 Scheduler::~Scheduler() = default;
 
+void Scheduler::check_thread(const char*) const {}
+
 DelayedCall Scheduler::call_later(double delay, std::function<void()> fn) {
+#ifndef NDEBUG
+  check_thread("call_later");
+#endif
   check_delay(delay, "call_later");
   if (!fn) throw std::invalid_argument("call_later: empty callback");
   if (!timers_.now) timers_.now = [this] { return seconds(); };

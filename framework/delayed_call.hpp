@@ -80,7 +80,10 @@ class Scheduler {
   /// Runs `fn` once, `delay` seconds from now, from the scheduler's loop (never from
   /// inside this call). Calls due at the same time run in the order they were scheduled.
   /// An exception thrown by `fn` is logged and does not stop the loop.
-  /// Throws std::invalid_argument for a negative or NaN delay, naming the value.
+  /// Throws std::invalid_argument for a negative or NaN delay, naming the value. An
+  /// infinite delay (or one past what the clock can count, about 290 years) never fires.
+  /// On a Reactor, a debug build (NDEBUG not defined) throws std::logic_error when this is
+  /// called from another thread while the reactor runs.
   DelayedCall call_later(double delay, std::function<void()> fn);
 
   /// call_later with a std::chrono duration.
@@ -94,6 +97,9 @@ class Scheduler {
 
  protected:
   Scheduler() = default;
+  /// Debug builds call this first in call_later: a scheduler bound to a thread throws
+  /// std::logic_error, naming `what`, when called from another one. Does nothing here.
+  virtual void check_thread(const char* what) const;
   detail::TimerQueue timers_;
 };
 

@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framework/deferred.hpp"
@@ -37,9 +39,17 @@ void invoke_logged(F& fn, const char* what) {
   }
 }
 
+// Saturates: a time past what the clock can count (about 292 years of nanoseconds, or
+// infinity) is time_point::max(), which Asio waits for without overflowing, and a time
+// before the clock's epoch is the epoch, which is past and so fires at once.
 std::chrono::steady_clock::time_point to_time_point(double seconds) {
   using namespace std::chrono;
-  return steady_clock::time_point(ceil<steady_clock::duration>(duration<double>(seconds)));
+  using Clock = steady_clock;
+  constexpr double limit = 0.99 * static_cast<double>(Clock::duration::max().count()) *
+                           Clock::period::num / Clock::period::den;
+  if (!(seconds < limit)) return Clock::time_point::max();
+  if (!(seconds > 0)) return Clock::time_point{};
+  return Clock::time_point(ceil<Clock::duration>(duration<double>(seconds)));
 }
 
 }  // namespace
@@ -60,6 +70,8 @@ struct Reactor::Impl {
   bool drain_posted = false;
   bool stop_requested = false;
   bool running_loop = false;
+  // The thread in run() or run_until(), for the debug-build thread check; none otherwise.
+  std::atomic<std::thread::id> loop_thread{};
   bool blocking = false;  // inside io.run(): an idle callback must interrupt it
   double armed = kNever;
 
@@ -149,7 +161,18 @@ std::size_t Reactor::connection_count() const noexcept { return impl_->connectio
 detail::TrackedList& Reactor::connections() noexcept { return impl_->connections; }
 bool Reactor::running() const noexcept { return impl_->running_loop; }
 
+void Reactor::check_thread(const char* what) const {
+  const std::thread::id owner = impl_->loop_thread.load(std::memory_order_relaxed);
+  if (owner != std::thread::id() && owner != std::this_thread::get_id())
+    throw std::logic_error(std::string(what) +
+                           ": called from another thread while the reactor runs; only "
+                           "call_from_thread is safe from other threads");
+}
+
 void Reactor::call_soon(std::function<void()> fn, Priority priority) {
+#ifndef NDEBUG
+  check_thread("call_soon");
+#endif
   if (!fn) throw std::invalid_argument("call_soon: empty callback");
   Impl& d = *impl_;
   if (priority == Priority::idle) {
@@ -182,12 +205,42 @@ void run_one_idle(std::deque<std::function<void()>>& idle) {
 
 }  // namespace
 
+// Marks the loop running on this thread for its scope. On the way out, normal or by an
+// exception, it ends a shutdown in progress, drops the work guard and marks the loop
+// stopped, so that the reactor can run again.
+struct Reactor::LoopScope {
+  Reactor::Impl& d;
+  bool from_run;
+  LoopScope(Reactor::Impl& impl, bool run, const char* what) : d(impl), from_run(run) {
+    if (d.running_loop)
+      throw std::logic_error(std::string(what) + ": the reactor is already running");
+    d.running_loop = true;
+    d.stop_requested = false;
+    d.loop_thread.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    d.work.emplace(d.io.get_executor());
+  }
+  LoopScope(const LoopScope&) = delete;
+  LoopScope& operator=(const LoopScope&) = delete;
+  ~LoopScope() {
+    d.blocking = false;
+    if (d.signals) {
+      std::error_code ignored;
+      d.signals->cancel(ignored);  // its handler sees operation_aborted on the next run
+      d.signals.reset();           // and the signals' default disposition is back
+    }
+    try {
+      d.end_shutdown(from_run);
+    } catch (...) {  // a destructor must not throw; the loop is over either way
+    }
+    d.work.reset();
+    d.loop_thread.store(std::thread::id(), std::memory_order_relaxed);
+    d.running_loop = false;
+  }
+};
+
 void Reactor::run() {
   Impl& d = *impl_;
-  if (d.running_loop) throw std::logic_error("Reactor::run: the reactor is already running");
-  d.running_loop = true;
-  d.stop_requested = false;
-  d.work.emplace(d.io.get_executor());
+  LoopScope scope(d, true, "Reactor::run");
   if (d.handle_signals) {
     d.signals.emplace(d.io, SIGINT, SIGTERM);
     wait_for_signal();
@@ -207,23 +260,11 @@ void Reactor::run() {
       log(LogLevel::error, std::string("unhandled exception in an Asio handler: ") + e.what());
     }
   }
-  if (d.signals) {
-    std::error_code ignored;
-    d.signals->cancel(ignored);  // its handler sees operation_aborted on the next run
-    d.signals.reset();           // and the signals' default disposition is back
-  }
-  d.end_shutdown(true);
-  d.work.reset();
-  d.running_loop = false;
 }
 
 bool Reactor::run_until(const std::function<bool()>& done, double timeout) {
   Impl& d = *impl_;
-  if (d.running_loop)
-    throw std::logic_error("Reactor::run_until: the reactor is already running");
-  d.running_loop = true;
-  d.stop_requested = false;
-  d.work.emplace(d.io.get_executor());
+  LoopScope scope(d, false, "Reactor::run_until");
   const double deadline = seconds() + timeout;
   bool result = false;
   for (;;) {
@@ -232,12 +273,13 @@ bool Reactor::run_until(const std::function<bool()>& done, double timeout) {
     if (d.stop_requested || left <= 0) break;
     d.io.restart();
     try {
-      // One handler at a time, checking `done` in between: a source that is always
-      // ready (a descriptor nobody drains) would keep a whole poll() from returning.
+      // One handler at a time, checking `done` and the deadline in between: a source that
+      // is always ready (a descriptor nobody drains, a call_soon that queues itself again)
+      // would keep a whole poll() from returning.
       std::size_t ran = 0;
       while (!d.stop_requested && d.io.poll_one() > 0) {
         ++ran;
-        if (done()) break;
+        if (done() || seconds() >= deadline) break;
       }
       if (ran == 0 && !d.stop_requested) {
         if (!d.idle.empty())
@@ -250,9 +292,6 @@ bool Reactor::run_until(const std::function<bool()>& done, double timeout) {
       log(LogLevel::error, std::string("unhandled exception in an Asio handler: ") + e.what());
     }
   }
-  d.end_shutdown(false);
-  d.work.reset();
-  d.running_loop = false;
   return result;
 }
 

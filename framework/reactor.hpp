@@ -65,15 +65,20 @@ class Reactor final : public Scheduler {
   bool running() const noexcept;
 
   /// Runs the loop until `done()` returns true (checked before blocking and after every
-  /// batch of callbacks) or `timeout` seconds pass, or stop() is called. Returns the last
-  /// value of `done()`. Meant for tests and for driving the loop from other code.
+  /// callback) or `timeout` seconds pass, or stop() is called. Returns the last value of
+  /// `done()`. The timeout holds even while callbacks are always ready (a call_soon that
+  /// queues itself again). If `done()` throws, the exception propagates and the reactor is
+  /// left stopped, ready to run again. Meant for tests and for driving the loop from other
+  /// code.
   bool run_until(const std::function<bool()>& done, double timeout);
 
   /// Monotonic seconds (std::chrono::steady_clock).
   double seconds() const override;
 
   /// Queues `fn` to run soon from the loop at the given priority (never from inside this
-  /// call). Exceptions thrown by `fn` are logged.
+  /// call). Exceptions thrown by `fn` are logged. Reactor thread only: a debug build
+  /// throws std::logic_error when it is called from another thread while the reactor
+  /// runs (use call_from_thread).
   void call_soon(std::function<void()> fn, Priority priority = Priority::normal);
   /// call_soon at Priority::idle.
   void call_idle(std::function<void()> fn) { call_soon(std::move(fn), Priority::idle); }
@@ -137,6 +142,9 @@ class Reactor final : public Scheduler {
   /// For transports: a listening port that shutdown() must close first. Held weakly.
   void track_listening_port(const std::shared_ptr<ListeningPort>& port);
 
+ protected:
+  void check_thread(const char* what) const override;
+
  private:
   std::uint64_t add_trigger(ShutdownPhase phase, std::function<void()> plain,
                             std::function<Deferred<void>()> deferred);
@@ -146,6 +154,7 @@ class Reactor final : public Scheduler {
   void wait_for_signal();
 
   struct Impl;
+  struct LoopScope;
   std::unique_ptr<Impl> impl_;
 };
 

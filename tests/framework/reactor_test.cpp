@@ -6,11 +6,14 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
+#include <functional>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "framework/delayed_call.hpp"
 #include "framework/log.hpp"
 #include "tests/support/wait.hpp"
 
@@ -192,3 +195,87 @@ TEST_CASE("raw Asio work runs on the reactor's context") {
   wait_for(reactor, [&] { return fired; }, "an asio timer");
   CHECK(fired);
 }
+
+TEST_CASE("a delay past what the clock counts never fires and does not spin the loop") {
+  // Found by a user: 1e10 s overflowed the conversion to nanoseconds, the Asio timer fired
+  // at once with nothing due, re-armed, and the loop spun. A ready timer handler would
+  // make poll() run it; an armed far-off one leaves poll() with nothing to do.
+  for (double delay : {9.3e9, 1e10, 1e300, std::numeric_limits<double>::infinity()}) {
+    CAPTURE(delay);
+    Reactor reactor;
+    bool fired = false;
+    torsion::DelayedCall call = reactor.call_later(delay, [&] { fired = true; });
+    CHECK(reactor.context().poll() == 0);
+    CHECK(reactor.context().poll() == 0);
+    CHECK(call.active());
+    CHECK_FALSE(fired);
+    // A near timer scheduled after it still fires on time.
+    bool near = false;
+    reactor.call_later(0.001, [&] { near = true; });
+    wait_for(reactor, [&] { return near; }, "a near timer after a far one");
+    CHECK_FALSE(fired);
+    CHECK(call.cancel());
+  }
+}
+
+TEST_CASE("run_until keeps its deadline while a callback queues itself again and again") {
+  Reactor reactor;
+  long turns = 0;
+  std::function<void()> again = [&] {
+    ++turns;
+    reactor.call_soon(again);
+  };
+  reactor.call_soon(again);
+  CHECK_FALSE(reactor.run_until([] { return false; }, 0.02));
+  CHECK(turns > 0);
+  CHECK_FALSE(reactor.running());
+}
+
+TEST_CASE("an exception from run_until's condition leaves the reactor ready to run again") {
+  Reactor reactor;
+  CHECK_THROWS_WITH_AS(reactor.run_until([]() -> bool { throw std::runtime_error("cond"); }, 1),
+                       "cond", std::runtime_error);
+  CHECK_FALSE(reactor.running());
+  bool ran = false;
+  reactor.call_soon([&] { ran = true; });
+  CHECK(reactor.run_until([&] { return ran; }, 5));
+  // run() too: a stop queued before it ends it at once.
+  reactor.call_soon([&] { reactor.stop(); });
+  reactor.run();
+  CHECK_FALSE(reactor.running());
+}
+
+#ifndef NDEBUG
+TEST_CASE("debug builds: call_soon and call_later from another thread while running throw") {
+  Reactor reactor;
+  std::atomic<int> refused{0};
+  std::string soon_message;
+  std::atomic<bool> done{false};
+  std::thread worker;
+  reactor.call_soon([&] {
+    worker = std::thread([&] {
+      try {
+        reactor.call_soon([] {});
+      } catch (const std::logic_error& e) {
+        soon_message = e.what();
+        ++refused;
+      }
+      try {
+        reactor.call_later(0.1, [] {});
+      } catch (const std::logic_error&) {
+        ++refused;
+      }
+      reactor.call_from_thread([&] { done = true; });  // the one safe entry still works
+    });
+  });
+  wait_for(reactor, [&] { return done.load(); }, "the worker thread's calls");
+  worker.join();
+  CHECK(refused == 2);
+  CHECK(soon_message.find("call_from_thread") != std::string::npos);
+  CHECK(reactor.pending_calls().empty());
+  // Not running: set-up from another thread (as a ReactorPool does) is allowed.
+  std::thread setup([&] { reactor.call_later(0.001, [] {}); });
+  setup.join();
+  CHECK(reactor.pending_calls().size() == 1);
+}
+#endif
