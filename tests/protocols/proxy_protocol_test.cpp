@@ -11,6 +11,7 @@
 #include "protocols/line_receiver.hpp"
 #include "protocols/timeout.hpp"
 #include "tests/protocols/splitting.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
@@ -18,6 +19,7 @@
 using namespace torsion;
 using Status = ProxyParseResult::Status;
 using torsion::test::Feeder;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
@@ -470,9 +472,7 @@ TEST_CASE("PROXY over real TCP: get_peer() shows the client named in the header"
     r.on_data = [](Record& rr, std::string_view d) { rr.transport->write(d); };
   };
   ProxyProtocolFactory factory(inner);
-  TcpListenOptions options;
-  options.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, factory, options);
+  auto port = listen_tcp(reactor, 0, factory, loopback());
   RecordingClientFactory client;
   client.setup = [](Record& r) {
     r.on_made = [](Record& rr) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "framework/log.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
 #include "tests/support/wait.hpp"
@@ -16,6 +17,7 @@
 #include "transports/tcp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
@@ -162,9 +164,7 @@ TEST_CASE("tls against a peer that does not speak TLS") {
   plain.setup = [](Record& r) {
     r.on_made = [](Record& rr) { rr.transport->write("220 plain text service, not TLS\r\n"); };
   };
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, plain, lo);
+  auto port = listen_tcp(reactor, 0, plain, loopback());
   TestPki pki;
   TlsClientContext cctx(client_options(pki));
   RecordingClientFactory client;
@@ -353,9 +353,7 @@ TEST_CASE("tls client timeout covers a server that never answers the handshake")
   TestPki pki;
   Reactor reactor;
   RecordingFactory mute;  // accepts TCP and says nothing
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, mute, lo);
+  auto port = listen_tcp(reactor, 0, mute, loopback());
   auto copt = client_options(pki);
   copt.timeout = 0.2;
   TlsClientContext cctx(copt);
@@ -462,9 +460,7 @@ TEST_CASE("start_tls switches a live TCP connection without losing or reordering
     p->out = &server;
     return with_start_tls(std::move(p));
   });
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, sfactory, lo);
+  auto port = listen_tcp(reactor, 0, sfactory, loopback());
   FunctionFactory<ClientFactory> cfactory([&](const Address&) {
     auto p = std::make_unique<StartTlsClient>();
     p->ctx = &cctx;
@@ -498,9 +494,7 @@ TEST_CASE("start_tls handshake failure ends the connection with a reason") {
     p->ctx = &sctx;
     return with_start_tls(std::move(p));
   });
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, sfactory, lo);
+  auto port = listen_tcp(reactor, 0, sfactory, loopback());
   Outcome outcome;
   const auto& reason = outcome.reason;
   FunctionFactory<ClientFactory> cfactory([&](const Address&) {
@@ -523,9 +517,7 @@ TEST_CASE("start_tls on a transport that was not wrapped is a programming error"
   Reactor reactor;
   TlsClientContext cctx(client_options(pki));
   RecordingFactory server;
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, server, lo);
+  auto port = listen_tcp(reactor, 0, server, loopback());
   RecordingClientFactory client;
   bool threw = false;
   client.setup = [&](Record& r) {
