@@ -10,49 +10,24 @@
 // --busy none while still doing useful work while it waits; --busy normal is slowed once
 // the socket buffers hold less than 50 ms of the transfer (--sndbuf, and discard_server's
 // --rcvbuf, make them small; Linux's loopback buffers otherwise absorb the busy periods).
-#include <sys/resource.h>
 #include <sys/socket.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <functional>
 #include <string>
 
+#include "examples/why_timing.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tcp.hpp"
 
 namespace {
 
-double cpu_seconds(int clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-double user_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) * 1e-6;
-}
-
-// A loop the compiler cannot remove.
-void spin(long iterations) {
-  volatile long sink = 0;
-  for (long i = 0; i < iterations; ++i) sink = sink + i;
-}
-
-// Iterations of spin() that take about `seconds` of CPU on this machine.
-long calibrate(double seconds) {
-  const long probe = 2'000'000;
-  const double start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
-  spin(probe);
-  const double took = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - start;
-  return static_cast<long>(static_cast<double>(probe) * seconds / (took > 0 ? took : 1e-3));
-}
+using torsion::examples::calibrate;
+using torsion::examples::spin;
+using torsion::examples::user_cpu_seconds;
 
 struct Run {
   torsion::Reactor& reactor;

@@ -6,30 +6,21 @@
 // Prints wall time, CPU time (user + system) and the useful work done meanwhile (none).
 #include <arpa/inet.h>
 #include <netdb.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "examples/why_timing.hpp"
+
 namespace {
 
-double wall_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-double cpu_seconds() {  // user + system
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
+using torsion::examples::cpu_seconds;  // user + system
+using torsion::examples::wall_seconds;
 
 // A connected blocking TCP socket, or -1 (with a message).
 int connect_to(const char* host, const char* port) {

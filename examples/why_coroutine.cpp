@@ -6,17 +6,16 @@
 // its high-water mark, then closes and waits for the end of the connection. The busy work
 // (--busy, about 50 ms of CPU per call) and the output line are bulk_write's, so the two
 // can be compared: wall time, user CPU time and how many busy iterations ran.
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <string>
 #include <string_view>
 
+#include "examples/why_timing.hpp"
 #include "framework/reactor.hpp"
 #include "framework/stream.hpp"
 #include "framework/task.hpp"
@@ -26,32 +25,9 @@ using namespace torsion;
 
 namespace {
 
-double cpu_seconds(int clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-double user_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) * 1e-6;
-}
-
-// A loop the compiler cannot remove.
-void spin(long iterations) {
-  volatile long sink = 0;
-  for (long i = 0; i < iterations; ++i) sink = sink + i;
-}
-
-// Iterations of spin() that take about `seconds` of CPU on this machine.
-long calibrate(double seconds) {
-  const long probe = 2'000'000;
-  const double start = cpu_seconds(CLOCK_THREAD_CPUTIME_ID);
-  spin(probe);
-  const double took = cpu_seconds(CLOCK_THREAD_CPUTIME_ID) - start;
-  return static_cast<long>(static_cast<double>(probe) * seconds / (took > 0 ? took : 1e-3));
-}
+using torsion::examples::calibrate;
+using torsion::examples::spin;
+using torsion::examples::user_cpu_seconds;
 
 void set_sndbuf(Stream& stream, int sndbuf) {
   if (sndbuf > 0)

@@ -8,52 +8,23 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "examples/why_timing.hpp"
+
 namespace {
 
-double wall_seconds() {
-  using namespace std::chrono;
-  return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-double cpu_seconds() {  // user + system
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-}
-
-double thread_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-// The "useful work": a loop the compiler cannot remove.
-void spin(long iterations) {
-  volatile long sink = 0;
-  for (long i = 0; i < iterations; ++i) sink = sink + i;
-}
-
-// Iterations of spin() that take about `seconds` of CPU on this machine.
-long calibrate(double seconds) {
-  const long probe = 2'000'000;
-  const double start = thread_cpu_seconds();
-  spin(probe);
-  const double took = thread_cpu_seconds() - start;
-  return static_cast<long>(static_cast<double>(probe) * seconds / (took > 0 ? took : 1e-3));
-}
+using torsion::examples::calibrate;
+using torsion::examples::cpu_seconds;  // user + system
+using torsion::examples::spin;         // the "useful work"
+using torsion::examples::wall_seconds;
 
 int connect_to(const char* host, const char* port) {
   addrinfo hints{};

@@ -147,6 +147,34 @@ ProxyParseResult parse_v1(std::string_view data) {
   return r;
 }
 
+// CRC32c (Castagnoli, reflected polynomial 0x82F63B78), as RFC 4960 appendix B, by table.
+constexpr std::array<std::uint32_t, 256> kCrc32cTable = [] {
+  std::array<std::uint32_t, 256> table{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int bit = 0; bit < 8; ++bit) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}();
+
+// Continues a CRC32c (in its inverted running form) over `bytes`.
+std::uint32_t crc32c_update(std::uint32_t crc, std::string_view bytes) noexcept {
+  for (const char ch : bytes)
+    crc = kCrc32cTable[(crc ^ static_cast<unsigned char>(ch)) & 0xffu] ^ (crc >> 8);
+  return crc;
+}
+
+// The CRC32c of `header` with the 4 bytes at `field` taken as zeros (PP2_TYPE_CRC32C).
+std::uint32_t crc32c_with_zeroed_field(std::string_view header, std::size_t field) noexcept {
+  constexpr char zeros[4] = {};
+  std::uint32_t crc = 0xffffffffu;
+  crc = crc32c_update(crc, header.substr(0, field));
+  crc = crc32c_update(crc, std::string_view(zeros, 4));
+  crc = crc32c_update(crc, header.substr(field + 4));
+  return crc ^ 0xffffffffu;
+}
+
 ProxyParseResult too_many_tlvs(std::size_t max_tlvs) {
   return invalid(error::length_limit_exceeded,
                  "v2: more than " + std::to_string(max_tlvs) + " TLVs");
@@ -238,6 +266,15 @@ ProxyParseResult parse_v2(std::string_view data, std::size_t max_length, std::si
       return invalid(
           error::malformed_input,
           "v2: unique id TLV of " + std::to_string(value.size()) + " bytes (at most 128)");
+    if (type == proxy_tlv::crc32c) {
+      if (value.size() != 4)
+        return invalid(error::malformed_input, "v2: CRC32c TLV of " +
+                                                   std::to_string(value.size()) +
+                                                   " bytes (must be 4)");
+      const std::size_t field = kV2Fixed + at + 3;
+      if (crc32c_with_zeroed_field(data.substr(0, r.consumed), field) != be32(value.data()))
+        return invalid(error::malformed_input, "v2: CRC32c checksum mismatch");
+    }
     if (type == proxy_tlv::ssl) {
       ProxySslInfo ssl;
       if (auto bad = parse_ssl(value, ssl, count, max_tlvs)) return std::move(*bad);

@@ -21,7 +21,7 @@ namespace torsion {
 namespace proxy_tlv {
 inline constexpr std::uint8_t alpn = 0x01;       ///< the negotiated application protocol
 inline constexpr std::uint8_t authority = 0x02;  ///< the host name the client asked for (SNI)
-inline constexpr std::uint8_t crc32c = 0x03;     ///< a checksum of the header (not checked)
+inline constexpr std::uint8_t crc32c = 0x03;     ///< the header's CRC32c (verified when present)
 inline constexpr std::uint8_t noop = 0x04;       ///< padding, to be ignored
 inline constexpr std::uint8_t unique_id = 0x05;  ///< an opaque connection id, at most 128 bytes
 inline constexpr std::uint8_t ssl = 0x20;        ///< TLS facts, with sub-TLVs (ProxySslInfo)
@@ -130,8 +130,11 @@ inline constexpr std::size_t kProxyV1MaxLength = 107;
 /// block that fits the announced length and TLVs that fill the rest exactly, at most
 /// max_tlvs of them. The TLVs the helpers interpret are checked too: an SSL TLV needs its
 /// 5-byte fixed part and sub-TLVs that fill the rest exactly, and a unique id is at most
-/// 128 bytes; anything else is malformed_input (the connection is refused, not passed on
-/// with a half-read header). Other TLV values are not interpreted.
+/// 128 bytes; a CRC32c TLV must be 4 bytes holding (big-endian) the CRC32c of the whole
+/// header with that field zeroed, as the specification says (each CRC32c TLV, if several,
+/// is checked the same way); anything else is malformed_input (the connection is refused,
+/// not passed on with a half-read header or a corrupted one). Other TLV values are not
+/// interpreted.
 /// Monotone: once a prefix is complete or invalid, every longer input gives the same
 /// result, so the outcome never depends on how the bytes were split. Never reads outside
 /// `data`, never throws for any input, allocates in proportion to the header's size (at

@@ -5,12 +5,14 @@
 #include <memory>
 #include <string>
 
+#include "tests/support/loopback.hpp"
 #include "tests/support/pattern.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
 using torsion::examples::PortForwardFactory;
+using torsion::test::loopback;
 using torsion::test::pattern_stream;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
@@ -18,12 +20,6 @@ using torsion::test::RecordingFactory;
 using torsion::test::wait_for;
 
 namespace {
-
-TcpListenOptions loopback() {
-  TcpListenOptions o;
-  o.interface = "127.0.0.1";
-  return o;
-}
 
 // Sends `total` pattern bytes as a streaming producer, then closes (the origin server).
 class Streamer : public Protocol, public Producer {

@@ -6,23 +6,14 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/endpoint_error.hpp"
+
 using torsion::EndpointDescription;
 using torsion::EndpointError;
+using torsion::test::error_of;
 using KV = std::vector<std::pair<std::string, std::string>>;
 
 namespace {
-
-// Runs `fn`, which must throw EndpointError; returns it for checking.
-template <class F>
-EndpointError error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const EndpointError& e) {
-    return e;
-  }
-  FAIL("expected an EndpointError");
-  return EndpointError("", "", "");
-}
 
 EndpointError parse_error(std::string_view text) {
   return error_of([&] { (void)EndpointDescription::parse(text); });

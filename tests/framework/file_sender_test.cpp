@@ -7,12 +7,14 @@
 #include <memory>
 #include <string>
 
+#include "tests/support/loopback.hpp"
 #include "tests/support/pattern.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::pattern_stream;
 using torsion::test::wait_for;
 
@@ -107,9 +109,7 @@ TEST_CASE("FileSender streams a file to a slow reader with at most one chunk que
   TempFile file(pattern_stream().bytes(size));
   SendingServer server;
   server.source = [&] { return open_file_source(file.path); };
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, server, lo);
+  auto port = listen_tcp(reactor, 0, server, loopback());
   ReaderState st;
   ReaderState* reader = &st;
   FunctionFactory<ClientFactory> client([&](const Address&) -> std::unique_ptr<Protocol> {
@@ -128,9 +128,7 @@ TEST_CASE("FileSender reports cancelled when the connection goes away mid-transf
   Reactor reactor;
   SendingServer server;
   server.source = [] { return string_source(pattern_stream().bytes(8 * 1024 * 1024)); };
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, server, lo);
+  auto port = listen_tcp(reactor, 0, server, loopback());
   ReaderState st;
   st.abort_after = 512 * 1024;
   ReaderState* reader = &st;
@@ -159,9 +157,7 @@ TEST_CASE("FileSender: a failing source, stop(), and bad arguments") {
   SendingServer server;
   server.close_when_done = false;
   server.source = [] { return std::make_unique<Failing>(); };
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, server, lo);
+  auto port = listen_tcp(reactor, 0, server, loopback());
   torsion::test::RecordingClientFactory client;
   connect_tcp(reactor, "127.0.0.1", port->port(), client);
   wait_for(reactor, [&] { return server.result.has_value(); }, "the failure");

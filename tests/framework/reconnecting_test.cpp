@@ -7,6 +7,7 @@
 #include <string>
 
 #include "framework/testing/manual_clock.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
@@ -181,9 +182,7 @@ TEST_CASE("reconnecting over real TCP: refused, then served, then lost, then sto
   using torsion::test::Record;
   using torsion::test::RecordingFactory;
   RecordingFactory server;
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto probe = listen_tcp(reactor, 0, server, lo);
+  auto probe = listen_tcp(reactor, 0, server, torsion::test::loopback());
   const int port_number = probe->port();
   probe->stop_listening();  // nothing listens there yet: connections are refused
 
@@ -214,7 +213,7 @@ TEST_CASE("reconnecting over real TCP: refused, then served, then lost, then sto
   CHECK(factory.retries() >= 3);
   CHECK(made == 0);
 
-  auto port = listen_tcp(reactor, port_number, server, lo);
+  auto port = listen_tcp(reactor, port_number, server, torsion::test::loopback());
   torsion::test::wait_for(
       reactor, [&] { return made == 1 && !server.records.empty() && server.records.back().made == 1; },
       "the retry to connect, on both sides");

@@ -12,23 +12,19 @@
 
 #include "framework/listening_port.hpp"
 #include "framework/task.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
 using torsion::test::wait_for;
 
 namespace {
-
-TcpListenOptions loopback() {
-  TcpListenOptions o;
-  o.interface = "127.0.0.1";
-  return o;
-}
 
 // Stops the reactor if a test hangs; the test then fails on `fired`.
 struct Watchdog {

@@ -10,18 +10,14 @@
 #include "framework/task.hpp"
 #include "transports/tcp.hpp"
 #include "transports/tcp_stream.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::wait_for;
 
 namespace {
-
-TcpListenOptions loopback() {
-  TcpListenOptions o;
-  o.interface = "127.0.0.1";
-  return o;
-}
 
 // Echoes until the peer ends, then closes.
 Task<void> echo(Stream s) {

@@ -202,6 +202,47 @@ TEST_CASE("coroutine_waiting_on_a_dropped_deferred_is_destroyed") {
   CHECK_FALSE(t->done());
 }
 
+TEST_CASE("coroutine_sleeping_when_its_reactor_is_destroyed_is_destroyed_too") {
+  // sleep() is defer_later: the reactor's pending call is the only thing that could
+  // resume the coroutine, so destroying the reactor must free the frame (its locals'
+  // destructors run), whether or not the Task is still held. LeakSanitizer, in the ASan
+  // build, reports anything left behind.
+  struct Flag {
+    bool* flag;
+    ~Flag() { *flag = true; }
+  };
+  bool destroyed = false;
+  bool woke = false;
+  std::optional<Task<void>> t;
+  SUBCASE("the Task kept") {
+    {
+      Reactor reactor;
+      t = [](Reactor& r, bool* f, bool* w) -> Task<void> {
+        Flag guard{f};
+        co_await sleep(r, 60);
+        *w = true;
+      }(reactor, &destroyed, &woke);
+      CHECK_FALSE(destroyed);
+    }
+    CHECK(destroyed);
+    CHECK_FALSE(t->done());
+  }
+  SUBCASE("the Task dropped, on a manual clock") {
+    {
+      ManualClock clock;
+      [](ManualClock& c, bool* f, bool* w) -> Task<void> {
+        Flag guard{f};
+        co_await sleep(c, 60);
+        *w = true;
+      }(clock, &destroyed, &woke);
+      CHECK_FALSE(destroyed);  // the pending call keeps it
+      CHECK(clock.pending_count() == 1);
+    }
+    CHECK(destroyed);
+  }
+  CHECK_FALSE(woke);
+}
+
 TEST_CASE("sleep_on_the_reactor") {
   Reactor reactor;
   bool done = false;

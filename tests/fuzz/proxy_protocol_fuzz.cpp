@@ -2,7 +2,8 @@
 // monotone (a complete or invalid verdict on a prefix stands for the whole input); the
 // wrapper passes the bytes after the header through unchanged however they are cut.
 // TLVs: a complete header's TLVs (and SSL sub-TLVs) fit inside it, respect max_tlvs and
-// the unique id limit, and the wrapped protocol sees the same header via proxy_header().
+// the unique id limit, a CRC32c TLV is 4 bytes (and matched), and the wrapped protocol
+// sees the same header via proxy_header().
 
 #include <optional>
 #include <string>
@@ -51,6 +52,7 @@ void check_tlvs(const ProxyParseResult& r, const ProxyOptions& options) {
     bytes += 3 + t.value.size();
     if (t.type == proxy_tlv::unique_id) FUZZ_CHECK(t.value.size() <= 128);
     if (t.type == proxy_tlv::ssl) FUZZ_CHECK(t.value.size() >= 5);
+    if (t.type == proxy_tlv::crc32c) FUZZ_CHECK(t.value.size() == 4);  // and it matched
   }
   FUZZ_CHECK(h.version == 2 || h.tlvs.empty());
   FUZZ_CHECK(bytes <= r.consumed);

@@ -5,10 +5,12 @@
 
 #include "examples/chat_server.cpp"
 #include "examples/wire_server.cpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::wait_for;
@@ -16,9 +18,7 @@ using torsion::test::wait_for;
 TEST_CASE("chat_server: nicknames, then every line goes to every other client") {
   Reactor reactor;
   chat_example::ChatFactory chat;
-  TcpListenOptions options;
-  options.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, chat, options);
+  auto port = listen_tcp(reactor, 0, chat, loopback());
 
   RecordingClientFactory alice, bob;
   auto ca = connect_tcp(reactor, "127.0.0.1", port->port(), alice);

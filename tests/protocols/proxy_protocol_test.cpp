@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "protocols/limits.hpp"
@@ -11,6 +12,7 @@
 #include "protocols/line_receiver.hpp"
 #include "protocols/timeout.hpp"
 #include "tests/protocols/splitting.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
@@ -18,6 +20,7 @@
 using namespace torsion;
 using Status = ProxyParseResult::Status;
 using torsion::test::Feeder;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
@@ -60,6 +63,31 @@ std::string rich_tlvs() {
          ssl_tlv(0x07, 0,
                  tlv(0x21, "TLSv1.3") + tlv(0x22, "alice") + tlv(0x23, "TLS_AES_128_GCM_SHA256")) +
          tlv(0x01, "http/1.1");  // a repeated type: the helpers give the first
+}
+
+// CRC32c (RFC 4960 appendix B), bit by bit: independent of the parser's table.
+std::uint32_t crc32c(std::string_view data) {
+  std::uint32_t crc = 0xffffffffu;
+  for (const char c : data) {
+    crc ^= static_cast<unsigned char>(c);
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+// A v2 TCP4 header with TLVs `before`, a CRC32c TLV holding the right checksum, `after`.
+std::string with_crc(const std::string& before, const std::string& after = "") {
+  std::string h = v2(0x21, 0x11, inet_body(before + tlv(0x03, std::string(4, '\0')) + after));
+  const std::size_t field = 16 + 12 + before.size() + 3;
+  const std::uint32_t crc = crc32c(h);  // computed with the field zeroed, as the spec says
+  for (std::size_t i = 0; i < 4; ++i) h[field + i] = static_cast<char>((crc >> (24 - 8 * i)) & 0xff);
+  return h;
+}
+
+// `header` with the byte at `at` inverted.
+std::string corrupted(std::string header, std::size_t at) {
+  header[at] = static_cast<char>(header[at] ^ 0xff);
+  return header;
 }
 
 Status status(std::string_view data, const ProxyOptions& o = {}) {
@@ -269,6 +297,63 @@ TEST_CASE("hostile v2 TLVs have a defined outcome") {
   CHECK(verdict(tlv(0x04, ""), none).status == Status::invalid);
 }
 
+TEST_CASE("v2 CRC32c TLV: the checksum is verified") {
+  CHECK(crc32c("123456789") == 0xE3069283u);  // the standard check value of CRC-32C
+
+  const std::string good = with_crc(tlv(0x01, "h2"), tlv(0x04, "pad"));
+  auto r = parse_proxy_header(good + "data after the header is not covered");
+  REQUIRE(r.status == Status::complete);
+  CHECK(r.consumed == good.size());
+  CHECK(r.header.alpn() == "h2");
+  REQUIRE(r.header.find_tlv(proxy_tlv::crc32c));
+  CHECK(r.header.find_tlv(proxy_tlv::crc32c)->value == good.substr(16 + 12 + 5 + 3, 4));
+  CHECK(status(with_crc("")) == Status::complete);  // the only TLV
+
+  // Any changed byte after the fixed part (addresses, TLV types and values, the checksum
+  // itself) makes the header invalid, except the CRC TLV's own type byte: without it
+  // there is no checksum to verify. A changed length of a TLV up to the CRC TLV breaks
+  // the framing before the checksum is reached; the padding's comes after it.
+  // Layout: 16 fixed, 12 address, ALPN TLV at 28, CRC TLV at 33, padding TLV at 40.
+  const std::size_t crc_type = 16 + 12 + 5;
+  const std::set<std::size_t> length_bytes{29, 30, 34, 35};
+  for (std::size_t i = 16; i < good.size(); ++i) {
+    INFO("byte " << i << " flipped");
+    r = parse_proxy_header(corrupted(good, i));
+    if (i == crc_type) {
+      CHECK(r.status == Status::complete);
+      CHECK_FALSE(r.header.find_tlv(proxy_tlv::crc32c));
+      continue;
+    }
+    CHECK(r.status == Status::invalid);
+    REQUIRE(r.error);
+    CHECK(r.error->is(error::malformed_input));
+    const char* why = length_bytes.count(i) ? "overruns" : "CRC32c checksum mismatch";
+    CHECK(r.error->message().find(why) != std::string::npos);
+  }
+  // One bit is enough, in the checksum or in an address.
+  std::string bit = good;
+  bit[crc_type + 3 + 3] = static_cast<char>(bit[crc_type + 3 + 3] ^ 1);
+  CHECK(status(bit) == Status::invalid);
+  bit = good;
+  bit[16] = static_cast<char>(bit[16] ^ 0x80);
+  CHECK(status(bit) == Status::invalid);
+
+  // A CRC32c TLV holds exactly 4 bytes.
+  for (const std::string& value : {std::string(), std::string(3, '\0'), std::string(5, '\0')}) {
+    r = parse_proxy_header(v2(0x21, 0x11, inet_body(tlv(0x03, value))));
+    CHECK(r.status == Status::invalid);
+    REQUIRE(r.error);
+    CHECK(r.error->is(error::malformed_input));
+    CHECK(r.error->message().find("CRC32c TLV of " + std::to_string(value.size())) !=
+          std::string::npos);
+  }
+  // Every prefix of a checksummed header is incomplete (the check waits for all of it).
+  for (std::size_t n = 0; n < good.size(); ++n) {
+    INFO("prefix of " << n);
+    CHECK(status(std::string_view(good).substr(0, n)) == Status::incomplete);
+  }
+}
+
 TEST_CASE("the v2 size limit is applied before the body is read") {
   ProxyOptions o;
   o.max_v2_length = 100;
@@ -333,7 +418,7 @@ struct LinesFactory : Factory {
 TEST_CASE(
     "the wrapper presents the header's addresses and passes the rest through, at every split") {
   for (const std::string& header : {std::string("PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n"),
-                                    v2(0x21, 0x11, inet_body())}) {
+                                    v2(0x21, 0x11, inet_body()), with_crc(tlv(0x01, "h2"))}) {
     const std::string input = header + "first\r\nsecond\r\n";
     for (const auto& cut : torsion::test::every_cut(input)) {
       INFO("cut: " << cut.name << ", header version " << (header[0] == 'P' ? 1 : 2));
@@ -428,7 +513,8 @@ TEST_CASE("a bad header closes cleanly at every split, and no protocol is built"
         "PROXY UNKNOWN " + std::string(200, 'x'),
         v2(0x21, 0x11, inet_body(ssl_tlv(1, 0, std::string("\x22\x00\x08", 3) + "alice") +
                                  tlv(0x04, "pad"))) +
-            "hello"}) {
+            "hello",
+        corrupted(with_crc(tlv(0x01, "h2")), 16) + "hello"}) {
     for (const auto& cut : torsion::test::every_cut(input)) {
       INFO("cut: " << cut.name);
       LinesFactory inner;
@@ -470,9 +556,7 @@ TEST_CASE("PROXY over real TCP: get_peer() shows the client named in the header"
     r.on_data = [](Record& rr, std::string_view d) { rr.transport->write(d); };
   };
   ProxyProtocolFactory factory(inner);
-  TcpListenOptions options;
-  options.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, factory, options);
+  auto port = listen_tcp(reactor, 0, factory, loopback());
   RecordingClientFactory client;
   client.setup = [](Record& r) {
     r.on_made = [](Record& rr) {

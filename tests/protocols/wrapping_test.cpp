@@ -5,11 +5,13 @@
 #include "framework/testing/string_transport.hpp"
 #include "protocols/limits.hpp"
 #include "protocols/wire.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
@@ -105,9 +107,7 @@ TEST_CASE("a connection limit over real TCP: the extra client is closed at once"
   Reactor reactor;
   auto echo = make_factory<Echo>();
   ConnectionLimitFactory limited(echo, 1);
-  TcpListenOptions options;
-  options.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, limited, options);
+  auto port = listen_tcp(reactor, 0, limited, loopback());
 
   RecordingClientFactory first;
   first.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("one"); }; };

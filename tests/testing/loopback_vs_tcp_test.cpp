@@ -14,11 +14,13 @@
 
 #include "framework/protocol.hpp"
 #include "framework/testing/loopback.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/socket_probe.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::testing::Loopback;
 using torsion::testing::LoopbackOptions;
 
@@ -103,9 +105,7 @@ std::pair<Outcome, Outcome> over_tcp(const Script& script) {
   FunctionFactory<> server_factory([&](const Address&) -> std::unique_ptr<Protocol> {
     return std::make_unique<Scripted>(server);
   });
-  TcpListenOptions options;
-  options.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, server_factory, options);
+  auto port = listen_tcp(reactor, 0, server_factory, loopback());
   FunctionFactory<ClientFactory> client_factory([&](const Address&) -> std::unique_ptr<Protocol> {
     return std::make_unique<Scripted>(client);
   });

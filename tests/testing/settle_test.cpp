@@ -2,6 +2,7 @@
 // NOT happen. Those checks are only as good as settle's premise: whatever was ready, or
 // queued, before settle() is handled by the time it returns. These controls check that
 // premise positively, many times over, for each kind of event the converted tests rely on.
+#include "tests/support/loopback.hpp"
 #include "tests/support/settle.hpp"
 
 #include <doctest/doctest.h>
@@ -19,6 +20,7 @@
 #include "transports/udp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
@@ -85,9 +87,7 @@ TEST_CASE("settle: a datagram sent before it has been delivered") {
 TEST_CASE("settle: bytes written on a TCP connection before it have been received") {
   Reactor reactor;
   RecordingFactory server;
-  TcpListenOptions o;
-  o.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, server, o);
+  auto port = listen_tcp(reactor, 0, server, loopback());
   RecordingClientFactory client;
   connect_tcp(reactor, "127.0.0.1", port->port(), client);
   wait_for(reactor, [&] { return client.records.size() == 1 && server.records.size() == 1; },

@@ -1,3 +1,4 @@
+#include "tests/support/loopback.hpp"
 #include "tests/support/socket_probe.hpp"
 
 #include <doctest/doctest.h>
@@ -8,6 +9,7 @@
 
 using namespace torsion;
 using torsion::test::fin_received;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
@@ -23,9 +25,7 @@ TEST_CASE("socket probe: wait until the bytes and FIN reach a paused reader") {
   server.setup = [&](Record& r) {
     r.on_made = [](Record& rr) { rr.transport->pause_producing(); };
   };
-  TcpListenOptions options;
-  options.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, server, options);
+  auto port = listen_tcp(reactor, 0, server, loopback());
   RecordingClientFactory client;
   client.setup = [](Record& r) {
     r.on_made = [](Record& rr) {

@@ -8,29 +8,16 @@
 #include <string>
 
 #include "framework/task.hpp"
+#include "tests/support/endpoint_error.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
+using torsion::test::error_of;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
 using torsion::test::wait_for;
-
-namespace {
-
-template <class F>
-EndpointError error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const EndpointError& e) {
-    return e;
-  }
-  FAIL("expected an EndpointError");
-  return EndpointError("", "", "");
-}
-
-}  // namespace
 
 TEST_CASE("tcp endpoints from strings: echo round trip") {
   Reactor reactor;

@@ -16,25 +16,20 @@
 #include "framework/reactor.hpp"
 #include "protocols/line_receiver.hpp"
 #include "protocols/timeout.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
 using torsion::test::wait_for;
 
 namespace {
-
-TcpListenOptions loopback(int backlog = 511) {
-  TcpListenOptions o;
-  o.interface = "127.0.0.1";
-  o.backlog = backlog;
-  return o;
-}
 
 // Counts live echo protocols on the server.
 struct CountingEcho : Protocol {

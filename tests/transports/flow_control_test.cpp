@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "framework/transport.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/pattern.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/settle.hpp"
@@ -20,6 +21,7 @@
 #include "transports/socket_options.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::pattern_stream;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
@@ -27,12 +29,6 @@ using torsion::test::RecordingFactory;
 using torsion::test::wait_for;
 
 namespace {
-
-TcpListenOptions loopback() {
-  TcpListenOptions o;
-  o.interface = "127.0.0.1";
-  return o;
-}
 
 bool readable(int fd) {
   pollfd p{fd, POLLIN, 0};

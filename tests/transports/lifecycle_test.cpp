@@ -20,12 +20,14 @@
 #include <vector>
 
 #include "framework/log.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/socket_options.hpp"
 #include "transports/tcp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
@@ -572,9 +574,7 @@ int emfile_child() {
   };
   FunctionFactory<> factory(
       [&](const Address&) -> std::unique_ptr<Protocol> { return std::make_unique<Counter>(made); });
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, factory, lo);
+  auto port = listen_tcp(reactor, 0, factory, loopback());
 
   // Leave a dozen free slots above the highest descriptor in use, then use them up.
   int highest = 0;

@@ -13,11 +13,13 @@
 #include <system_error>
 
 #include "framework/protocol.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/settle.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::wait_for;
 
 namespace {
@@ -146,9 +148,7 @@ TEST_CASE("process does not inherit this process's descriptors") {
   Reactor reactor;
   // Sockets Asio opened without O_CLOEXEC must not reach the child.
   auto factory = make_factory<Protocol>();
-  TcpListenOptions loopback;
-  loopback.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, factory, loopback);
+  auto port = listen_tcp(reactor, 0, factory, loopback());
   Child child;
   auto p = spawn_process(reactor, child, sh("ls /proc/$$/fd"));
   wait_for(reactor, [&] { return child.done(); }, "the listing");

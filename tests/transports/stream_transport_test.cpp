@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "framework/reactor.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
@@ -16,18 +17,13 @@
 // every other write (see the top of transports/detail/stream_transport.hpp).
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
 using torsion::test::wait_for;
 
 namespace {
-
-TcpListenOptions loopback() {
-  TcpListenOptions o;
-  o.interface = "127.0.0.1";
-  return o;
-}
 
 std::uint64_t write_calls(Transport* t) {
   auto* counter = dynamic_cast<detail::WriteCounter*>(t);

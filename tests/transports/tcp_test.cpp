@@ -10,23 +10,19 @@
 #include <string>
 
 #include "framework/log.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/socket_probe.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
 using torsion::test::wait_for;
 
 namespace {
-
-TcpListenOptions loopback() {
-  TcpListenOptions o;
-  o.interface = "127.0.0.1";
-  return o;
-}
 
 // A pattern that shows reordering or loss: byte i is a function of i.
 std::string pattern(std::size_t size) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/endpoint_error.hpp"
+#include "tests/support/openssl_peers.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
 #include "tests/support/wait.hpp"
@@ -19,24 +21,17 @@
 #include "transports/tls.hpp"
 
 using namespace torsion;
+using torsion::test::error_of;
+using torsion::test::OpenSslServer;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
+using torsion::test::reverse_ping;
+using torsion::test::s_server_command;
 using torsion::test::TestPki;
 using torsion::test::wait_for;
 
 namespace {
-
-template <class F>
-EndpointError error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const EndpointError& e) {
-    return e;
-  }
-  FAIL("expected an EndpointError");
-  return EndpointError("", "", "");
-}
 
 std::string server_string(const std::string& cert, const std::string& key) {
   return "ssl:0:interface=127.0.0.1:privateKey=" + escape_endpoint_value(key) +
@@ -152,30 +147,13 @@ TEST_CASE("tls client endpoint presents its certificate to a server that require
   Reactor reactor;
   // openssl s_server with -Verify refuses a client without a certificate the CA signed;
   // -rev answers each line reversed.
-  struct Server : ProcessProtocol {
-    std::string out;
-    std::optional<ExitStatus> status;
-    int port = 0;
-    void out_received(std::string_view d) override {
-      out.append(d);
-      const auto at = out.find("ACCEPT 127.0.0.1:");
-      if (port == 0 && at != std::string::npos && out.find('\n', at) != std::string::npos)
-        port = std::stoi(out.substr(at + 17));
-    }
-    void process_ended(const ExitStatus& s) override { status = s; }
-  } s_server;
+  OpenSslServer s_server;
   auto p = spawn_process(reactor, s_server,
-                         {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", pki.cert_file,
-                          "-key", pki.key_file, "-Verify", "1", "-CAfile", pki.ca_file,
-                          "-verify_return_error", "-naccept", "1", "-rev"});
+                         s_server_command(pki, {"-Verify", "1", "-CAfile", pki.ca_file,
+                                                "-verify_return_error"}));
   wait_for(reactor, [&] { return s_server.port != 0; }, "s_server's port");
   RecordingClientFactory client;
-  client.setup = [](Record& r) {
-    r.on_made = [](Record& rr) { rr.transport->write("torsion\n"); };
-    r.on_data = [](Record& rr, std::string_view) {
-      if (rr.received.find("noisrot") != std::string::npos) rr.transport->lose_connection();
-    };
-  };
+  reverse_ping(client);
   auto connector =
       client_from_string(reactor, "tls:127.0.0.1:" + std::to_string(s_server.port) +
                                       ":trustRoots=" + pki.ca_file + ":certificate=" +

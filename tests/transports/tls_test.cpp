@@ -8,11 +8,15 @@
 #include <csignal>
 #include <deque>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "framework/log.hpp"
+#include "tests/support/loopback.hpp"
+#include "tests/support/openssl_peers.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
 #include "tests/support/wait.hpp"
@@ -21,9 +25,15 @@
 #include "transports/tcp.hpp"
 
 using namespace torsion;
+using torsion::test::loopback;
+using torsion::test::OpenSslClient;
+using torsion::test::OpenSslServer;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
+using torsion::test::reverse_ping;
+using torsion::test::s_client_command;
+using torsion::test::s_server_command;
 using torsion::test::TestPki;
 using torsion::test::wait_for;
 
@@ -46,49 +56,75 @@ void echo_setup(Record& r) {
   r.on_data = [](Record& rr, std::string_view d) { rr.transport->write(d); };
 }
 
-// Connects with `options` to a server presenting `server`, and returns the failure.
-Reason handshake_failure(const TestPki&, const TlsServerOptions& server,
-                         const TlsClientOptions& options, const std::string& host = "127.0.0.1") {
+// The setup most cases share: a reactor, a TLS server on 127.0.0.1 that records its
+// connections, and a recording client. A case adjusts `sopt`, `copt` and the factories'
+// setup, then calls listen() and connect() (or start() for both). Members are destroyed in
+// the reverse order of their declaration: the connector and client first, the reactor and
+// the certificates last.
+struct TlsFixture {
+  TestPki pki;
   Reactor reactor;
-  TlsServerContext sctx(server);
-  RecordingFactory factory;
-  auto port = listen_ssl(reactor, 0, factory, sctx, "127.0.0.1");
-  TlsClientContext cctx(options);
+  TlsServerOptions sopt = server_options(pki);
+  TlsClientOptions copt = client_options(pki);
+  std::optional<TlsServerContext> sctx;
+  RecordingFactory server;
+  std::shared_ptr<ListeningPort> port;
+  std::optional<TlsClientContext> cctx;
   RecordingClientFactory client;
-  auto connector = connect_ssl(reactor, host, port->port(), client, cctx);
-  wait_for(reactor, [&] { return client.failed == 1; }, "the handshake to fail");
-  CHECK(client.records.empty());
-  CHECK(factory.records.empty());  // neither side built a protocol
-  port->stop_listening();
-  reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
-  CHECK(reactor.connection_count() == 0);
-  return client.failure.value_or(Reason());
+  std::shared_ptr<Connector> connector;
+
+  // Makes the server context from `sopt` and listens on 127.0.0.1, port 0.
+  void listen() {
+    sctx.emplace(sopt);
+    port = listen_ssl(reactor, 0, server, *sctx, "127.0.0.1");
+  }
+  // Makes the client context from `copt` and connects `client` to the port.
+  void connect() {
+    cctx.emplace(copt);
+    connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, *cctx);
+  }
+  void start() {
+    listen();
+    connect();
+  }
+  // The client's connection is lost and the server's first one has ended.
+  bool both_closed() const {
+    return client.lost == 1 && !server.records.empty() && server.records[0].done();
+  }
+  // Stops listening and checks that no connection is left.
+  void stop() {
+    port->stop_listening();
+    CHECK(reactor.connection_count() == 0);
+  }
+};
+
+// Connects as `f.copt` to a server configured as `f.sopt`, and returns the failure.
+Reason handshake_failure(TlsFixture& f) {
+  f.start();
+  wait_for(f.reactor, [&] { return f.client.failed == 1; }, "the handshake to fail");
+  CHECK(f.client.records.empty());
+  CHECK(f.server.records.empty());  // neither side built a protocol
+  f.port->stop_listening();
+  f.reactor.run_until([&] { return f.reactor.connection_count() == 0; }, 5);
+  CHECK(f.reactor.connection_count() == 0);
+  return f.client.failure.value_or(Reason());
 }
 
 }  // namespace
 
 TEST_CASE("tls echo round trip with verification, SNI and ALPN") {
-  TestPki pki;
-  Reactor reactor;
-  auto sopt = server_options(pki);
-  sopt.alpn = {"h2", "http/1.1"};
-  TlsServerContext sctx(sopt);
-  RecordingFactory server;
+  TlsFixture f;
+  f.sopt.alpn = {"h2", "http/1.1"};
   std::optional<TlsInfo> server_info;
-  server.setup = [&](Record& r) {
+  f.server.setup = [&](Record& r) {
     echo_setup(r);
     r.on_made = [&](Record& rr) { server_info = tls_info(*rr.transport); };
   };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-
-  auto copt = client_options(pki);
-  copt.alpn = {"http/1.1", "h2"};
-  copt.server_name = "localhost";
-  TlsClientContext cctx(copt);
-  RecordingClientFactory client;
+  f.copt.alpn = {"http/1.1", "h2"};
+  f.copt.server_name = "localhost";
   const std::string message(100 * 1024, 's');
   std::optional<TlsInfo> client_info;
-  client.setup = [&](Record& r) {
+  f.client.setup = [&](Record& r) {
     r.on_made = [&](Record& rr) {
       client_info = tls_info(*rr.transport);
       rr.transport->write(message);
@@ -97,14 +133,13 @@ TEST_CASE("tls echo round trip with verification, SNI and ALPN") {
       if (rr.received.size() == message.size()) rr.transport->lose_connection();
     };
   };
-  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
-  wait_for(reactor, [&] { return client.lost == 1 && !server.records.empty() && server.records[0].done(); },
-           "the echo and both closes");
-  REQUIRE(client.records.size() == 1);
-  CHECK(client.records[0].received == message);
-  CHECK(client.records[0].reason->clean());
-  CHECK(server.records[0].reason->clean());
-  CHECK(server.records[0].eofs == 1);  // the client's close_notify
+  f.start();
+  wait_for(f.reactor, [&] { return f.both_closed(); }, "the echo and both closes");
+  REQUIRE(f.client.records.size() == 1);
+  CHECK(f.client.records[0].received == message);
+  CHECK(f.client.records[0].reason->clean());
+  CHECK(f.server.records[0].reason->clean());
+  CHECK(f.server.records[0].eofs == 1);  // the client's close_notify
   REQUIRE(client_info);
   REQUIRE(server_info);
   CHECK(client_info->version == "TLSv1.3");
@@ -112,52 +147,43 @@ TEST_CASE("tls echo round trip with verification, SNI and ALPN") {
   CHECK(server_info->alpn == "h2");
   CHECK(server_info->server_name == "localhost");
   CHECK(client_info->peer_subject.find("CN=localhost") != std::string::npos);
-  port->stop_listening();
-  CHECK(reactor.connection_count() == 0);
+  f.stop();
 }
 
 TEST_CASE("tls handshake failures say why") {
-  TestPki pki;
+  TlsFixture f;
   SUBCASE("unknown CA") {
-    auto sopt = server_options(pki);
-    sopt.certificate_chain_file = pki.stranger_cert_file;
-    sopt.private_key_file = pki.stranger_key_file;
-    const Reason r = handshake_failure(pki, sopt, client_options(pki));
+    f.sopt.certificate_chain_file = f.pki.stranger_cert_file;
+    f.sopt.private_key_file = f.pki.stranger_key_file;
+    const Reason r = handshake_failure(f);
     CHECK(r.is(error::tls_failed));
     CHECK(r.message().find("unable to get local issuer certificate") != std::string::npos);
   }
   SUBCASE("name mismatch") {
-    auto copt = client_options(pki);
-    copt.server_name = "other.example";
-    const Reason r = handshake_failure(pki, server_options(pki), copt);
+    f.copt.server_name = "other.example";
+    const Reason r = handshake_failure(f);
     CHECK(r.is(error::tls_failed));
     CHECK(r.message().find("hostname mismatch") != std::string::npos);
   }
   SUBCASE("expired") {
-    auto sopt = server_options(pki);
-    sopt.certificate_chain_file = pki.expired_cert_file;
-    sopt.private_key_file = pki.expired_key_file;
-    const Reason r = handshake_failure(pki, sopt, client_options(pki));
+    f.sopt.certificate_chain_file = f.pki.expired_cert_file;
+    f.sopt.private_key_file = f.pki.expired_key_file;
+    const Reason r = handshake_failure(f);
     CHECK(r.is(error::tls_failed));
     CHECK(r.message().find("certificate has expired") != std::string::npos);
   }
   SUBCASE("verification off only when asked") {
-    auto sopt = server_options(pki);
-    sopt.certificate_chain_file = pki.stranger_cert_file;
-    sopt.private_key_file = pki.stranger_key_file;
-    Reactor reactor;
-    TlsServerContext sctx(sopt);
-    RecordingFactory factory;
-    auto port = listen_ssl(reactor, 0, factory, sctx, "127.0.0.1");
-    TlsClientOptions insecure;
-    insecure.verify_peer = false;
-    TlsClientContext cctx(insecure);
-    RecordingClientFactory client;
-    client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->lose_connection(); }; };
-    auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
-    wait_for(reactor, [&] { return client.lost == 1; }, "the insecure connection");
-    CHECK(client.failed == 0);
-    port->stop_listening();
+    f.sopt.certificate_chain_file = f.pki.stranger_cert_file;
+    f.sopt.private_key_file = f.pki.stranger_key_file;
+    f.copt = TlsClientOptions{};  // no CA at all
+    f.copt.verify_peer = false;
+    f.client.setup = [](Record& r) {
+      r.on_made = [](Record& rr) { rr.transport->lose_connection(); };
+    };
+    f.start();
+    wait_for(f.reactor, [&] { return f.client.lost == 1; }, "the insecure connection");
+    CHECK(f.client.failed == 0);
+    f.port->stop_listening();
   }
 }
 
@@ -167,9 +193,7 @@ TEST_CASE("tls against a peer that does not speak TLS") {
   plain.setup = [](Record& r) {
     r.on_made = [](Record& rr) { rr.transport->write("220 plain text service, not TLS\r\n"); };
   };
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, plain, lo);
+  auto port = listen_tcp(reactor, 0, plain, loopback());
   TestPki pki;
   TlsClientContext cctx(client_options(pki));
   RecordingClientFactory client;
@@ -181,122 +205,79 @@ TEST_CASE("tls against a peer that does not speak TLS") {
 }
 
 TEST_CASE("tls small writes are coalesced into few records") {
-  TestPki pki;
-  Reactor reactor;
-  TlsServerContext sctx(server_options(pki));
-  RecordingFactory server;
+  TlsFixture f;
   int deliveries = 0;
-  server.setup = [&](Record& r) {
+  f.server.setup = [&](Record& r) {
     r.on_data = [&](Record& rr, std::string_view) {
       ++deliveries;
       if (rr.received.size() == 1000) rr.transport->lose_connection();
     };
   };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-  TlsClientContext cctx(client_options(pki));
-  RecordingClientFactory client;
-  client.setup = [](Record& r) {
+  f.client.setup = [](Record& r) {
     r.on_made = [](Record& rr) {
       for (int i = 0; i < 100; ++i) rr.transport->write("0123456789");
     };
   };
-  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
-  wait_for(reactor, [&] { return client.lost == 1; }, "the close");
-  CHECK(server.records[0].received.size() == 1000);
+  f.start();
+  wait_for(f.reactor, [&] { return f.client.lost == 1; }, "the close");
+  CHECK(f.server.records[0].received.size() == 1000);
   CHECK(deliveries == 1);  // one record: one read on the server
-  port->stop_listening();
+  f.port->stop_listening();
 }
 
 TEST_CASE("tls close_notify wait is bounded and a paused transport still hears the end") {
-  TestPki pki;
-  Reactor reactor;
-  TlsServerContext sctx(server_options(pki));
-  RecordingFactory server;
+  TlsFixture f;
   // The server stops reading at once, so it never answers the client's close_notify.
-  server.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->pause_producing(); }; };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-  auto copt = client_options(pki);
-  copt.close_timeout = 0.2;
-  TlsClientContext cctx(copt);
-  RecordingClientFactory client;
-  client.setup = [](Record& r) {
+  f.server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) { rr.transport->pause_producing(); };
+  };
+  f.copt.close_timeout = 0.2;
+  f.client.setup = [](Record& r) {
     r.on_made = [](Record& rr) {
       rr.transport->write("bye");
       rr.transport->lose_connection();
     };
   };
-  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
-  const double start = reactor.seconds();
-  wait_for(reactor, [&] { return client.lost == 1; }, "the bounded close");
-  CHECK(reactor.seconds() - start < 5);
-  CHECK(client.records[0].reason->clean());
-  REQUIRE(server.records.size() == 1);
-  CHECK(server.records[0].lost == 0);  // paused: has not read anything yet
-  server.records[0].transport->abort_connection();
-  wait_for(reactor, [&] { return server.records[0].done(); }, "the paused server's connection_lost");
-  CHECK(server.records[0].reason->is(error::connection_aborted));
-  port->stop_listening();
-  CHECK(reactor.connection_count() == 0);
+  f.start();
+  const double start = f.reactor.seconds();
+  wait_for(f.reactor, [&] { return f.client.lost == 1; }, "the bounded close");
+  CHECK(f.reactor.seconds() - start < 5);
+  CHECK(f.client.records[0].reason->clean());
+  REQUIRE(f.server.records.size() == 1);
+  CHECK(f.server.records[0].lost == 0);  // paused: has not read anything yet
+  f.server.records[0].transport->abort_connection();
+  wait_for(f.reactor, [&] { return f.server.records[0].done(); },
+           "the paused server's connection_lost");
+  CHECK(f.server.records[0].reason->is(error::connection_aborted));
+  f.stop();
 }
 
 TEST_CASE("tls interop: openssl s_client talks to listen_ssl") {
-  TestPki pki;
-  Reactor reactor;
-  TlsServerContext sctx(server_options(pki));
-  RecordingFactory server;
-  server.setup = echo_setup;
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-  struct Client : ProcessProtocol {
-    std::string out;
-    std::optional<ExitStatus> status;
-    void out_received(std::string_view d) override {
-      out.append(d);
-      if (out.find("ping from s_client") != std::string::npos) transport().close_stdin();
-    }
-    void process_ended(const ExitStatus& s) override { status = s; }
-  } s_client;
-  auto p = spawn_process(reactor, s_client,
-                         {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port->port()),
-                          "-CAfile", pki.ca_file, "-servername", "localhost",
-                          "-verify_return_error", "-quiet", "-no_ign_eof"});
+  TlsFixture f;
+  f.server.setup = echo_setup;
+  f.listen();
+  OpenSslClient s_client("ping from s_client");
+  auto p = spawn_process(f.reactor, s_client, s_client_command(f.pki, f.port->port()));
   p->write("ping from s_client\n");
-  wait_for(reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
+  wait_for(f.reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
   CHECK(s_client.out == "ping from s_client\n");
   CHECK(s_client.status->success());
-  REQUIRE(server.records.size() == 1);
-  wait_for(reactor, [&] { return server.records[0].done(); }, "the server side to close");
-  port->stop_listening();
+  REQUIRE(f.server.records.size() == 1);
+  wait_for(f.reactor, [&] { return f.server.records[0].done(); }, "the server side to close");
+  f.port->stop_listening();
 }
 
 TEST_CASE("tls interop: connect_ssl talks to openssl s_server") {
   TestPki pki;
   Reactor reactor;
-  struct Server : ProcessProtocol {
-    std::string out;
-    std::optional<ExitStatus> status;
-    int port = 0;
-    void out_received(std::string_view d) override {
-      out.append(d);
-      const auto at = out.find("ACCEPT 127.0.0.1:");
-      if (port == 0 && at != std::string::npos && out.find('\n', at) != std::string::npos)
-        port = std::stoi(out.substr(at + 17));
-    }
-    void process_ended(const ExitStatus& s) override { status = s; }
-  } s_server;
-  auto p = spawn_process(reactor, s_server,
-                         {"openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", pki.cert_file,
-                          "-key", pki.key_file, "-naccept", "1", "-rev"});
+  OpenSslServer s_server;
+  auto p = spawn_process(reactor, s_server, s_server_command(pki));
   wait_for(reactor, [&] { return s_server.port != 0; }, "s_server's port");
   TlsClientOptions copt = client_options(pki);
   copt.server_name = "localhost";
   TlsClientContext cctx(copt);
   RecordingClientFactory client;
-  client.setup = [](Record& r) {
-    r.on_made = [](Record& rr) { rr.transport->write("torsion\n"); };
-    r.on_data = [](Record& rr, std::string_view) {
-      if (rr.received.find("noisrot") != std::string::npos) rr.transport->lose_connection();
-    };
-  };
+  reverse_ping(client);
   auto connector = connect_ssl(reactor, "127.0.0.1", s_server.port, client, cctx);
   wait_for(reactor, [&] { return client.lost == 1 || client.failed == 1; }, "the exchange");
   CHECK(client.failed == 0);
@@ -339,28 +320,21 @@ TEST_CASE("tls bad configuration throws") {
 }
 
 TEST_CASE("tls server drops a client that never starts the handshake") {
-  TestPki pki;
-  Reactor reactor;
-  auto sopt = server_options(pki);
-  sopt.handshake_timeout = 0.2;
-  TlsServerContext sctx(sopt);
-  RecordingFactory server;
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  TlsFixture f;
+  f.sopt.handshake_timeout = 0.2;
+  f.listen();
   RecordingClientFactory silent;  // plain TCP that sends nothing
-  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), silent);
-  wait_for(reactor, [&] { return silent.lost == 1; }, "the server to give up");
-  CHECK(server.records.empty());  // no protocol was built for it
-  port->stop_listening();
-  CHECK(reactor.connection_count() == 0);
+  auto connector = connect_tcp(f.reactor, "127.0.0.1", f.port->port(), silent);
+  wait_for(f.reactor, [&] { return silent.lost == 1; }, "the server to give up");
+  CHECK(f.server.records.empty());  // no protocol was built for it
+  f.stop();
 }
 
 TEST_CASE("tls client timeout covers a server that never answers the handshake") {
   TestPki pki;
   Reactor reactor;
   RecordingFactory mute;  // accepts TCP and says nothing
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, mute, lo);
+  auto port = listen_tcp(reactor, 0, mute, loopback());
   auto copt = client_options(pki);
   copt.timeout = 0.2;
   TlsClientContext cctx(copt);
@@ -375,24 +349,16 @@ TEST_CASE("tls client timeout covers a server that never answers the handshake")
 }
 
 TEST_CASE("tls abort, write after lose, and the peer closing without close_notify") {
-  TestPki pki;
-  Reactor reactor;
-  TlsServerContext sctx(server_options(pki));
-  RecordingFactory server;
-  server.setup = [](Record& r) {
+  TlsFixture f;
+  f.server.setup = [](Record& r) {
     r.on_data = [](Record& rr, std::string_view) { rr.transport->abort_connection(); };
   };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-  TlsClientContext cctx(client_options(pki));
-  RecordingClientFactory client;
-  client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("x"); }; };
-  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
-  wait_for(reactor, [&] { return client.lost == 1 && !server.records.empty() && server.records[0].done(); },
-           "both ends");
-  CHECK(server.records[0].reason->is(error::connection_aborted));
-  CHECK_FALSE(client.records[0].reason->clean());  // reset or truncated: not a clean close
-  port->stop_listening();
-  CHECK(reactor.connection_count() == 0);
+  f.client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("x"); }; };
+  f.start();
+  wait_for(f.reactor, [&] { return f.both_closed(); }, "both ends");
+  CHECK(f.server.records[0].reason->is(error::connection_aborted));
+  CHECK_FALSE(f.client.records[0].reason->clean());  // reset or truncated: not a clean close
+  f.stop();
 }
 
 namespace {
@@ -467,9 +433,7 @@ TEST_CASE("start_tls switches a live TCP connection without losing or reordering
     p->out = &server;
     return with_start_tls(std::move(p));
   });
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, sfactory, lo);
+  auto port = listen_tcp(reactor, 0, sfactory, loopback());
   FunctionFactory<ClientFactory> cfactory([&](const Address&) {
     auto p = std::make_unique<StartTlsClient>();
     p->ctx = &cctx;
@@ -503,9 +467,7 @@ TEST_CASE("start_tls handshake failure ends the connection with a reason") {
     p->ctx = &sctx;
     return with_start_tls(std::move(p));
   });
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, sfactory, lo);
+  auto port = listen_tcp(reactor, 0, sfactory, loopback());
   Outcome outcome;
   const auto& reason = outcome.reason;
   FunctionFactory<ClientFactory> cfactory([&](const Address&) {
@@ -528,9 +490,7 @@ TEST_CASE("start_tls on a transport that was not wrapped is a programming error"
   Reactor reactor;
   TlsClientContext cctx(client_options(pki));
   RecordingFactory server;
-  TcpListenOptions lo;
-  lo.interface = "127.0.0.1";
-  auto port = listen_tcp(reactor, 0, server, lo);
+  auto port = listen_tcp(reactor, 0, server, loopback());
   RecordingClientFactory client;
   bool threw = false;
   client.setup = [&](Record& r) {
@@ -553,33 +513,29 @@ TEST_CASE("tls server given garbage instead of a ClientHello drops it with a log
   // A plain-text client speaks HTTP to a TLS port. The server must fail that handshake
   // alone: no protocol built, the reason logged with the connection's addresses, the
   // client disconnected, nothing left; and the port keeps serving real TLS clients.
-  TestPki pki;
-  TlsServerContext sctx(server_options(pki));
-  Reactor reactor;
+  TlsFixture f;
   std::vector<std::string> logged;
   set_log_sink([&](LogLevel, std::string_view line) { logged.emplace_back(line); });
-  RecordingFactory server;
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  f.listen();
 
   RecordingClientFactory garbage;
   garbage.setup = [](Record& r) {
     r.on_made = [](Record& rr) { rr.transport->write("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); };
   };
-  connect_tcp(reactor, "127.0.0.1", port->port(), garbage);
-  wait_for(reactor, [&] { return garbage.lost == 1; }, "the server to drop the plain client");
-  CHECK(server.records.empty());  // no protocol ever saw the garbage
+  connect_tcp(f.reactor, "127.0.0.1", f.port->port(), garbage);
+  wait_for(f.reactor, [&] { return garbage.lost == 1; }, "the server to drop the plain client");
+  CHECK(f.server.records.empty());  // no protocol ever saw the garbage
 
-  TlsClientContext cctx(client_options(pki));
-  RecordingClientFactory good;
-  good.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->lose_connection(); }; };
-  connect_ssl(reactor, "127.0.0.1", port->port(), good, cctx);
-  wait_for(reactor, [&] { return good.lost == 1 && server.records.size() == 1 && server.records[0].done(); },
-           "a real TLS client");
+  f.client.setup = [](Record& r) {  // a real TLS client
+    r.on_made = [](Record& rr) { rr.transport->lose_connection(); };
+  };
+  f.connect();
+  wait_for(f.reactor, [&] { return f.both_closed(); }, "a real TLS client");
   set_log_sink(nullptr);
-  CHECK(good.failed == 0);
-  CHECK(server.records.size() == 1);
-  port->stop_listening();
-  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every transport to go");
+  CHECK(f.client.failed == 0);
+  CHECK(f.server.records.size() == 1);
+  f.port->stop_listening();
+  wait_for(f.reactor, [&] { return f.reactor.connection_count() == 0; }, "every transport to go");
   std::string lines;
   for (const std::string& l : logged) lines += l + "\n";
   INFO(lines);
@@ -603,67 +559,67 @@ struct MutualOutcome {
   std::string echoed;
 };
 
-MutualOutcome mutual(const TestPki& pki, VerifyClient mode, const std::string& cert,
-                     const std::string& key) {
+// Which certificate the client of mutual() presents.
+enum class ClientCert { none, signed_by_ca, stranger };
+
+MutualOutcome mutual(VerifyClient mode, ClientCert cert) {
   MutualOutcome out;
-  Reactor reactor;
-  auto sopt = server_options(pki);
-  sopt.verify_client = mode;
-  if (mode != VerifyClient::none) sopt.ca_file = pki.ca_file;
-  sopt.handshake_failed = [&](const Address& peer, const Reason& r) {
+  TlsFixture f;
+  f.sopt.verify_client = mode;
+  if (mode != VerifyClient::none) f.sopt.ca_file = f.pki.ca_file;
+  f.sopt.handshake_failed = [&](const Address& peer, const Reason& r) {
     CHECK(peer.host() == "127.0.0.1");
     out.server_failure = r;
   };
-  TlsServerContext sctx(sopt);
-  RecordingFactory server;
-  server.setup = [&](Record& r) {
+  f.server.setup = [&](Record& r) {
     echo_setup(r);
     r.on_made = [&](Record& rr) { out.server_info = tls_info(*rr.transport); };
   };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-  auto copt = client_options(pki);
-  copt.certificate_file = cert;
-  copt.private_key_file = key;
-  TlsClientContext cctx(copt);
-  RecordingClientFactory client;
-  client.setup = [&](Record& r) {
+  if (cert == ClientCert::signed_by_ca) {
+    f.copt.certificate_file = f.pki.client_cert_file;
+    f.copt.private_key_file = f.pki.client_key_file;
+  } else if (cert == ClientCert::stranger) {
+    f.copt.certificate_file = f.pki.stranger_cert_file;
+    f.copt.private_key_file = f.pki.stranger_key_file;
+  }
+  f.client.setup = [&](Record& r) {
     r.on_made = [&](Record& rr) {
       out.client_made = true;
       out.client_info = tls_info(*rr.transport);
     };
   };
-  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
-  wait_for(reactor, [&] {
+  f.start();
+  auto& client = f.client;
+  auto& server = f.server;
+  wait_for(f.reactor, [&] {
     return client.failed == 1 || client.lost == 1 || !server.records.empty() ||
            out.server_failure;
   }, "the handshake to end on one side");
   if (!server.records.empty()) {  // accepted: echo one line, then close from the client
     REQUIRE(client.records.size() == 1);
     client.records[0].transport->write("hello\n");
-    wait_for(reactor, [&] { return client.records[0].received == "hello\n"; }, "the echo");
+    wait_for(f.reactor, [&] { return client.records[0].received == "hello\n"; }, "the echo");
     out.echoed = client.records[0].received;
     client.records[0].transport->lose_connection();
-    wait_for(reactor, [&] { return client.lost == 1 && server.records[0].done(); },
-             "both sides to close");
+    wait_for(f.reactor, [&] { return f.both_closed(); }, "both sides to close");
     CHECK(server.records[0].reason->clean());
     out.client_reason = client.lost_reason;
   } else {
-    wait_for(reactor, [&] { return (client.failed == 1 || client.lost == 1) && out.server_failure; },
+    wait_for(f.reactor, [&] { return (client.failed == 1 || client.lost == 1) && out.server_failure; },
              "both sides to hear of the failure");
     out.client_reason = client.failed ? client.failure : client.lost_reason;
     CHECK(server.records.empty());  // no server protocol was built
   }
-  port->stop_listening();
-  reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
-  CHECK(reactor.connection_count() == 0);
+  f.port->stop_listening();
+  f.reactor.run_until([&] { return f.reactor.connection_count() == 0; }, 5);
+  CHECK(f.reactor.connection_count() == 0);
   return out;
 }
 
 }  // namespace
 
 TEST_CASE("tls mutual: a server requiring a client certificate sees who connected") {
-  TestPki pki;
-  const auto out = mutual(pki, VerifyClient::required, pki.client_cert_file, pki.client_key_file);
+  const auto out = mutual(VerifyClient::required, ClientCert::signed_by_ca);
   REQUIRE(out.server_info);
   CHECK(out.server_info->peer_certificate);
   CHECK(out.server_info->peer_verified);
@@ -678,9 +634,8 @@ TEST_CASE("tls mutual: a server requiring a client certificate sees who connecte
 }
 
 TEST_CASE("tls mutual: a missing or untrusted client certificate fails on both sides") {
-  TestPki pki;
   SUBCASE("missing") {
-    const auto out = mutual(pki, VerifyClient::required, "", "");
+    const auto out = mutual(VerifyClient::required, ClientCert::none);
     REQUIRE(out.server_failure);
     CHECK(out.server_failure->is(error::tls_failed));
     CHECK(out.server_failure->message().find("peer did not return a certificate") !=
@@ -691,8 +646,7 @@ TEST_CASE("tls mutual: a missing or untrusted client certificate fails on both s
     CHECK(!out.server_info);
   }
   SUBCASE("untrusted") {
-    const auto out =
-        mutual(pki, VerifyClient::required, pki.stranger_cert_file, pki.stranger_key_file);
+    const auto out = mutual(VerifyClient::required, ClientCert::stranger);
     REQUIRE(out.server_failure);
     CHECK(out.server_failure->is(error::tls_failed));
     CHECK(out.server_failure->message().find("unable to get local issuer certificate") !=
@@ -702,8 +656,7 @@ TEST_CASE("tls mutual: a missing or untrusted client certificate fails on both s
     CHECK(out.client_reason->message().find("unknown ca") != std::string::npos);
   }
   SUBCASE("untrusted, even when optional") {
-    const auto out =
-        mutual(pki, VerifyClient::optional, pki.stranger_cert_file, pki.stranger_key_file);
+    const auto out = mutual(VerifyClient::optional, ClientCert::stranger);
     REQUIRE(out.server_failure);
     CHECK(out.server_failure->message().find("unable to get local issuer certificate") !=
           std::string::npos);
@@ -713,9 +666,8 @@ TEST_CASE("tls mutual: a missing or untrusted client certificate fails on both s
 }
 
 TEST_CASE("tls mutual: optional client certificates") {
-  TestPki pki;
   SUBCASE("without one the client connects") {
-    const auto out = mutual(pki, VerifyClient::optional, "", "");
+    const auto out = mutual(VerifyClient::optional, ClientCert::none);
     REQUIRE(out.server_info);
     CHECK(!out.server_info->peer_certificate);
     CHECK(!out.server_info->peer_verified);
@@ -724,55 +676,41 @@ TEST_CASE("tls mutual: optional client certificates") {
     CHECK(out.echoed == "hello\n");
   }
   SUBCASE("with one the server sees it") {
-    const auto out = mutual(pki, VerifyClient::optional, pki.client_cert_file, pki.client_key_file);
+    const auto out = mutual(VerifyClient::optional, ClientCert::signed_by_ca);
     REQUIRE(out.server_info);
     CHECK(out.server_info->peer_certificate);
     CHECK(out.server_info->peer_verified);
     CHECK(out.server_info->peer_common_name == "torsion client");
   }
   SUBCASE("a server that does not ask never sees one") {
-    const auto out = mutual(pki, VerifyClient::none, pki.client_cert_file, pki.client_key_file);
+    const auto out = mutual(VerifyClient::none, ClientCert::signed_by_ca);
     REQUIRE(out.server_info);
     CHECK(!out.server_info->peer_certificate);
   }
 }
 
 TEST_CASE("tls mutual interop: openssl s_client presents a certificate to listen_ssl") {
-  TestPki pki;
-  Reactor reactor;
-  auto sopt = server_options(pki);
-  sopt.verify_client = VerifyClient::required;
-  sopt.ca_file = pki.ca_file;
-  TlsServerContext sctx(sopt);
-  RecordingFactory server;
-  server.setup = [](Record& r) {
+  TlsFixture f;
+  f.sopt.verify_client = VerifyClient::required;
+  f.sopt.ca_file = f.pki.ca_file;
+  f.server.setup = [](Record& r) {
     r.on_made = [](Record& rr) {
       const auto info = tls_info(*rr.transport);
       REQUIRE(info);
       rr.transport->write("hello " + info->peer_common_name + "\n");
     };
   };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-  struct Client : ProcessProtocol {
-    std::string out;
-    std::optional<ExitStatus> status;
-    void out_received(std::string_view d) override {
-      out.append(d);
-      if (out.find('\n') != std::string::npos) transport().close_stdin();
-    }
-    void process_ended(const ExitStatus& s) override { status = s; }
-  } s_client;
-  auto p = spawn_process(reactor, s_client,
-                         {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port->port()),
-                          "-CAfile", pki.ca_file, "-servername", "localhost", "-cert",
-                          pki.client_cert_file, "-key", pki.client_key_file,
-                          "-verify_return_error", "-quiet", "-no_ign_eof"});
-  wait_for(reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
+  f.listen();
+  OpenSslClient s_client("\n");
+  auto p = spawn_process(f.reactor, s_client,
+                         s_client_command(f.pki, f.port->port(),
+                                          {"-cert", f.pki.client_cert_file, "-key",
+                                           f.pki.client_key_file}));
+  wait_for(f.reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
   CHECK(s_client.out == "hello torsion client\n");
-  REQUIRE(server.records.size() == 1);
-  wait_for(reactor, [&] { return server.records[0].done(); }, "the server side to close");
-  port->stop_listening();
-  CHECK(reactor.connection_count() == 0);
+  REQUIRE(f.server.records.size() == 1);
+  wait_for(f.reactor, [&] { return f.server.records[0].done(); }, "the server side to close");
+  f.stop();
 }
 
 namespace {
@@ -860,20 +798,14 @@ TEST_CASE("tls lose_write_connection is a half-close: the answer still arrives")
 }
 
 TEST_CASE("tls half-close from the server: the client still writes, then half-closes too") {
-  TestPki pki;
-  Reactor reactor;
-  TlsServerContext sctx(server_options(pki));
-  RecordingFactory server;
-  server.setup = [](Record& r) {
+  TlsFixture f;
+  f.server.setup = [](Record& r) {
     r.on_made = [](Record& rr) {
       rr.transport->write("greeting\n");
       rr.transport->lose_write_connection();
     };
   };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-  TlsClientContext cctx(client_options(pki));
-  RecordingClientFactory client;
-  client.setup = [](Record& r) {
+  f.client.setup = [](Record& r) {
     r.keep_open_on_eof = true;  // the server is done writing; we are not
     r.on_data = [](Record& rr, std::string_view) {
       if (rr.received == "greeting\n") {
@@ -882,103 +814,83 @@ TEST_CASE("tls half-close from the server: the client still writes, then half-cl
       }
     };
   };
-  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
-  wait_for(reactor, [&] { return client.lost == 1 && !server.records.empty() && server.records[0].done(); },
-           "both sides to close");
-  REQUIRE(client.records.size() == 1);
-  CHECK(client.records[0].received == "greeting\n");
-  CHECK(client.records[0].eofs == 1);
-  CHECK(client.records[0].reason->clean());
-  CHECK(server.records[0].received == "reply after your close_notify\n");
-  CHECK(server.records[0].eofs == 1);
-  CHECK(server.records[0].reason->clean());
-  port->stop_listening();
-  CHECK(reactor.connection_count() == 0);
+  f.start();
+  wait_for(f.reactor, [&] { return f.both_closed(); }, "both sides to close");
+  REQUIRE(f.client.records.size() == 1);
+  CHECK(f.client.records[0].received == "greeting\n");
+  CHECK(f.client.records[0].eofs == 1);
+  CHECK(f.client.records[0].reason->clean());
+  CHECK(f.server.records[0].received == "reply after your close_notify\n");
+  CHECK(f.server.records[0].eofs == 1);
+  CHECK(f.server.records[0].reason->clean());
+  f.stop();
 }
 
 TEST_CASE("tls half-close interop: openssl s_client reads our close_notify, we read its") {
-  TestPki pki;
-  Reactor reactor;
-  TlsServerContext sctx(server_options(pki));
-  RecordingFactory server;
-  server.setup = [](Record& r) {
+  TlsFixture f;
+  f.server.setup = [](Record& r) {
     r.on_made = [](Record& rr) {
       rr.transport->write("greeting from a half-closed server\n");
       rr.transport->lose_write_connection();
     };
   };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-  struct Client : ProcessProtocol {
-    std::string out;
-    std::optional<ExitStatus> status;
-    void out_received(std::string_view d) override { out.append(d); }
-    void process_ended(const ExitStatus& s) override { status = s; }
-  } s_client;
+  f.listen();
   // s_client keeps stdin open: it ends because it read our close_notify, and then sends
   // its own.
-  auto p = spawn_process(reactor, s_client,
-                         {"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port->port()),
-                          "-CAfile", pki.ca_file, "-servername", "localhost",
-                          "-verify_return_error", "-quiet", "-no_ign_eof"});
-  wait_for(reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
+  OpenSslClient s_client;
+  auto p = spawn_process(f.reactor, s_client, s_client_command(f.pki, f.port->port()));
+  wait_for(f.reactor, [&] { return s_client.status.has_value(); }, "s_client to finish");
   CHECK(s_client.out == "greeting from a half-closed server\n");
-  REQUIRE(server.records.size() == 1);
-  wait_for(reactor, [&] { return server.records[0].done(); }, "the server side to close");
-  CHECK(server.records[0].eofs == 1);  // s_client's close_notify, read after ours
-  CHECK(server.records[0].reason->clean());
-  port->stop_listening();
-  CHECK(reactor.connection_count() == 0);
+  REQUIRE(f.server.records.size() == 1);
+  wait_for(f.reactor, [&] { return f.server.records[0].done(); }, "the server side to close");
+  CHECK(f.server.records[0].eofs == 1);  // s_client's close_notify, read after ours
+  CHECK(f.server.records[0].reason->clean());
+  f.stop();
 }
 
 TEST_CASE("tls half-closed in connection_made: still reads, and a later close is bounded") {
-  TestPki pki;
-  Reactor reactor;
-  TlsServerContext sctx(server_options(pki));
-  RecordingFactory server;
+  TlsFixture f;
   // The server greets, then stops reading: it never answers a close_notify.
-  server.setup = [](Record& r) {
+  f.server.setup = [](Record& r) {
     r.on_made = [](Record& rr) {
       rr.transport->write("hi");
       rr.transport->pause_producing();
     };
   };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
-  auto copt = client_options(pki);
-  copt.close_timeout = 0.2;
-  TlsClientContext cctx(copt);
-  RecordingClientFactory client;
-  client.setup = [](Record& r) {
+  f.copt.close_timeout = 0.2;
+  f.client.setup = [](Record& r) {
     r.on_made = [](Record& rr) {
       rr.transport->lose_write_connection();  // nothing queued: close_notify at once
       CHECK(rr.transport->connected());       // reading goes on
     };
     r.on_data = [](Record& rr, std::string_view) { rr.transport->lose_connection(); };
   };
-  auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client, cctx);
-  const double start = reactor.seconds();
-  wait_for(reactor, [&] { return client.lost == 1; }, "the bounded close");
-  CHECK(reactor.seconds() - start < 5);
-  REQUIRE(client.records.size() == 1);
-  CHECK(client.records[0].received == "hi");  // read after our close_notify
-  CHECK(client.records[0].reason->clean());
-  REQUIRE(server.records.size() == 1);
-  CHECK(server.records[0].lost == 0);
-  server.records[0].transport->abort_connection();
-  wait_for(reactor, [&] { return server.records[0].done(); }, "the paused server's connection_lost");
-  port->stop_listening();
-  CHECK(reactor.connection_count() == 0);
+  f.start();
+  const double start = f.reactor.seconds();
+  wait_for(f.reactor, [&] { return f.client.lost == 1; }, "the bounded close");
+  CHECK(f.reactor.seconds() - start < 5);
+  REQUIRE(f.client.records.size() == 1);
+  CHECK(f.client.records[0].received == "hi");  // read after our close_notify
+  CHECK(f.client.records[0].reason->clean());
+  REQUIRE(f.server.records.size() == 1);
+  CHECK(f.server.records[0].lost == 0);
+  f.server.records[0].transport->abort_connection();
+  wait_for(f.reactor, [&] { return f.server.records[0].done(); },
+           "the paused server's connection_lost");
+  f.stop();
 }
 
 TEST_CASE("tls server picks its certificate by SNI") {
-  TestPki pki;
-  Reactor reactor;
-  auto sopt = server_options(pki);  // default: CN localhost
-  sopt.sni_certificates = {{"Other.TEST", pki.other_cert_file, pki.other_key_file},
-                           {"*.wild.test", pki.client_cert_file, pki.client_key_file}};
-  TlsServerContext sctx(sopt);
-  RecordingFactory server;
-  server.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->lose_connection(); }; };
-  auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
+  TlsFixture f;  // default certificate: CN localhost
+  auto& pki = f.pki;
+  auto& reactor = f.reactor;
+  f.sopt.sni_certificates = {{"Other.TEST", pki.other_cert_file, pki.other_key_file},
+                             {"*.wild.test", pki.client_cert_file, pki.client_key_file}};
+  f.server.setup = [](Record& r) {
+    r.on_made = [](Record& rr) { rr.transport->lose_connection(); };
+  };
+  f.listen();
+  auto& port = f.port;
 
   // The common name of the certificate the server presents to a client naming `name`.
   const auto presented = [&](const std::string& name, bool verify) {
