@@ -9,11 +9,20 @@ namespace torsion {
 
 ProtocolWrapper::ProtocolWrapper(WrappingFactory& factory, std::unique_ptr<Protocol> wrapped,
                                  Address peer)
-    : factory_(factory), wrapped_(std::move(wrapped)), peer_(std::move(peer)) {
-  factory_.add(*this);
+    : factory_(&factory), wrapped_(std::move(wrapped)), peer_(std::move(peer)) {
+  factory_->add(*this);
 }
 
-ProtocolWrapper::~ProtocolWrapper() { factory_.remove(*this); }
+ProtocolWrapper::~ProtocolWrapper() {
+  if (factory_) factory_->remove(*this);
+}
+
+WrappingFactory& ProtocolWrapper::factory() const {
+  if (!factory_)
+    throw std::logic_error(
+        "ProtocolWrapper::factory: the factory was destroyed while this connection lived");
+  return *factory_;
+}
 
 void ProtocolWrapper::attach(std::unique_ptr<Protocol> wrapped) {
   if (wrapped_) throw std::logic_error("ProtocolWrapper::attach: a protocol is already attached");
@@ -75,7 +84,9 @@ void ProtocolWrapper::write_parts(std::span<const std::string_view> parts) {
 
 WrappingFactory::WrappingFactory(Factory& wrapped) : wrapped_(wrapped) {}
 
-WrappingFactory::~WrappingFactory() = default;
+WrappingFactory::~WrappingFactory() {
+  for (ProtocolWrapper* w : wrappers_) w->factory_ = nullptr;
+}
 
 std::unique_ptr<Protocol> WrappingFactory::build_protocol(const Address& peer) {
   if (!allow(peer)) {

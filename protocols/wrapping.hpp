@@ -24,7 +24,9 @@ class WrappingFactory;
 /// transport goes to the wrapped protocol, and every call the wrapped protocol makes on
 /// its transport (this object) goes to the real transport. Subclasses override either
 /// side. The wrapper registers with its factory when built and unregisters when
-/// destroyed, so the factory always knows its live connections.
+/// destroyed, so the factory always knows its live connections. A factory destroyed
+/// first (a reactor declared before its factories destroys their connections last)
+/// detaches its live wrappers, so that their destruction stays safe.
 class ProtocolWrapper : public Protocol, public Transport {
  public:
   /// `wrapped` may be null and attached later (see attach). `peer` is the address the
@@ -37,8 +39,9 @@ class ProtocolWrapper : public Protocol, public Transport {
 
   /// The wrapped protocol, or null before attach.
   Protocol* wrapped() const noexcept { return wrapped_.get(); }
-  /// The factory that built this wrapper.
-  WrappingFactory& factory() const noexcept { return factory_; }
+  /// The factory that built this wrapper. Throws std::logic_error if that factory was
+  /// destroyed while this connection lived (a broken "factory outlives connections" rule).
+  WrappingFactory& factory() const;
   /// The peer address the connection was accepted from (the real transport's peer).
   const Address& accepted_peer() const noexcept { return peer_; }
 
@@ -79,7 +82,7 @@ class ProtocolWrapper : public Protocol, public Transport {
 
  private:
   friend class WrappingFactory;
-  WrappingFactory& factory_;
+  WrappingFactory* factory_;  // null once the factory is destroyed
   std::unique_ptr<Protocol> wrapped_;
   Address peer_;
   std::size_t index_ = 0;  // position in factory_.wrappers_
@@ -90,11 +93,13 @@ class ProtocolWrapper : public Protocol, public Transport {
 /// policies.WrappingFactory). Subclass it and override allow() to refuse connections,
 /// wrap() to use your own ProtocolWrapper, and registered()/unregistered() to track
 /// connections. Wrapping factories compose: one may wrap another.
-/// Must outlive every protocol it built (as any Factory).
+/// Must outlive every protocol it built (as any Factory) for those protocols to work;
+/// destroying it first only detaches them, so that destroying them later is safe.
 class WrappingFactory : public Factory {
  public:
   /// `wrapped` must outlive this factory.
   explicit WrappingFactory(Factory& wrapped);
+  /// Detaches the wrappers still alive (their factory() then throws).
   ~WrappingFactory() override;
 
   /// Refuses (returns null) if allow(peer) says no or the wrapped factory refuses;

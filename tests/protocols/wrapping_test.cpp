@@ -4,6 +4,7 @@
 
 #include "framework/testing/string_transport.hpp"
 #include "protocols/limits.hpp"
+#include "protocols/timeout.hpp"
 #include "protocols/wire.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
@@ -140,4 +141,48 @@ TEST_CASE("a connection limit over real TCP: the extra client is closed at once"
       reactor, [&] { return third.lost == 1 && reactor.connection_count() == 0; },
       "everything to close");
   port->stop_listening();
+}
+
+TEST_CASE("a wrapping factory destroyed before its wrappers detaches them") {
+  RecordingFactory inner;
+  auto factory = std::make_unique<WrappingFactory>(inner);
+  auto p = factory->build_protocol(Address::ip("10.0.0.1", 1234));
+  REQUIRE(p);
+  auto* wrapper = dynamic_cast<ProtocolWrapper*>(p.get());
+  REQUIRE(wrapper != nullptr);
+  CHECK(&wrapper->factory() == factory.get());
+  StringTransport t;
+  t.connect(*p);
+  factory.reset();
+  CHECK_THROWS_AS(wrapper->factory(), std::logic_error);
+  p->data_received("still forwarded");  // the connection itself goes on
+  REQUIRE(inner.records.size() == 1);
+  CHECK(inner.records[0].received == "still forwarded");
+  t.disconnect();
+  CHECK(inner.records[0].lost == 1);
+  p.reset();  // was a use after free: the wrapper unregistered from the dead factory
+}
+
+TEST_CASE("factories declared after the reactor: its destructor frees their live connections safely") {
+  // A user's natural order: the reactor first, then the factories. At the end of the
+  // scope the TimeoutFactory goes before ~Reactor destroys the live connection; ASan
+  // reported a use after free in the wrapper's destructor before wrappers were detached.
+  RecordingClientFactory client;
+  Reactor reactor;
+  auto echo = make_factory<Echo>();
+  auto idle = std::make_unique<TimeoutFactory>(echo, reactor, 30);
+  auto port = listen_tcp(reactor, 0, *idle, loopback());
+  client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("one"); }; };
+  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  wait_for(
+      reactor, [&] { return !client.records.empty() && client.records[0].received == "one"; },
+      "the echo through the time-out wrapper");
+  CHECK(idle->connection_count() == 1);
+  port->stop_listening();
+  idle.reset();
+  client.records[0].transport->write("two");
+  wait_for(
+      reactor, [&] { return client.records[0].received == "onetwo"; },
+      "an echo after the factory is gone");
+  CHECK(reactor.connection_count() == 2);  // both ends still live when the reactor goes
 }
