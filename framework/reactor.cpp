@@ -20,6 +20,7 @@
 
 #include "framework/deferred.hpp"
 #include "framework/detail/tracked.hpp"
+#include "framework/detail/turn.hpp"
 #include "framework/listening_port.hpp"
 #include "framework/log.hpp"
 
@@ -116,6 +117,7 @@ struct Reactor::Impl {
     // drain_posted stays true while the snapshot runs, so that callbacks queued meanwhile
     // are posted behind whatever I/O became ready in the meantime.
     for (int p = 0; p < 2; ++p) std::swap(ready[p], running[p]);
+    const detail::TurnScope turn;  // the batch is one turn (framework/detail/turn.hpp)
     for (auto& batch : running) {
       for (auto& cb : batch) invoke_logged(cb, "a call_soon callback");
       batch.clear();
@@ -136,6 +138,7 @@ Reactor::Reactor() : impl_(std::make_unique<Impl>()) {
       if (ec == asio::error::operation_aborted) return;
       Impl& dd = *impl_;
       dd.armed = kNever;
+      const detail::TurnScope turn;
       timers_.run_due(seconds());
       if (!timers_.empty()) timers_.on_earlier_deadline(timers_.next_deadline());
     });
@@ -186,7 +189,10 @@ void Reactor::call_soon(std::function<void()> fn, Priority priority) {
 
 void Reactor::call_from_thread(std::function<void()> fn) {
   if (!fn) throw std::invalid_argument("call_from_thread: empty callback");
-  asio::post(impl_->io, [fn = std::move(fn)]() mutable { invoke_logged(fn, "call_from_thread"); });
+  asio::post(impl_->io, [fn = std::move(fn)]() mutable {
+    const detail::TurnScope turn;
+    invoke_logged(fn, "call_from_thread");
+  });
 }
 
 void Reactor::stop() {
@@ -200,6 +206,7 @@ namespace {
 void run_one_idle(std::deque<std::function<void()>>& idle) {
   auto fn = std::move(idle.front());
   idle.pop_front();
+  const detail::TurnScope turn;
   invoke_logged(fn, "an idle callback");
 }
 

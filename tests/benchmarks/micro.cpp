@@ -324,6 +324,33 @@ void BM_SmallWrites_Torsion_InDataReceived(benchmark::State& state) {
 }
 BENCHMARK(BM_SmallWrites_Torsion_InDataReceived);
 
+// The same 1000 writes made from a call_soon callback: outside any data_received, as from
+// a timer, a LoopingCall, a producer's resume_producing or a Deferred's callback.
+void BM_SmallWrites_Torsion_InCallSoon(benchmark::State& state) {
+  TorsionPair p;
+  if (!p.server) {
+    state.SkipWithError("no connection");
+    return;
+  }
+  const std::string chunk(kWriteSize, 'x');
+  std::vector<char> in(kWrites * kWriteSize);
+  for (auto _ : state) {
+    p.reactor.call_soon([&] {
+      for (std::size_t i = 0; i < kWrites; ++i)
+        p.server->transport().write(std::string_view(chunk));
+    });
+    std::size_t got = 0;
+    // Drive the server until the callback has run and what it wrote has left, then read.
+    while (got < in.size()) {
+      p.reactor.run_until([&] { return p.client.available() > 0; }, 10);
+      got += p.client.read_some(asio::buffer(in.data() + got, in.size() - got));
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<long long>(kWrites * kWriteSize));
+  state.SetItemsProcessed(state.iterations() * static_cast<long long>(kWrites));
+}
+BENCHMARK(BM_SmallWrites_Torsion_InCallSoon);
+
 struct AsioPair {
   asio::io_context io{1};
   tcp::acceptor acceptor{io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};

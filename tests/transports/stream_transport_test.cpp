@@ -1,7 +1,9 @@
 #include "transports/detail/stream_transport.hpp"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -12,6 +14,7 @@
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
+#include "transports/unix.hpp"
 
 // Corking: writes made inside data_received leave together when it returns, in order with
 // every other write (see the top of transports/detail/stream_transport.hpp).
@@ -233,4 +236,364 @@ TEST_CASE("an exception in data_received after corked writes aborts; nothing cor
       "both sides to close");
   CHECK(p.srv().reason->is(error::callback_threw));
   CHECK(p.cli().received.find("corked;") == std::string::npos);
+}
+
+// --- Corking outside data_received --------------------------------------------------
+// Writes made in a call_soon batch, a timer, connection_made, a producer's
+// resume_producing or another connection's callback: the first write of the loop's turn
+// is sent at once, later small ones leave together when the loop has control again (see
+// the top of transports/detail/stream_transport.hpp and framework/detail/turn.hpp).
+
+namespace {
+
+// A connected pair in one reactor, over TCP or a Unix socket; the server's
+// connection_made runs `on_server_made`. The factories are declared before the reactor so
+// that they outlive the connections it may still hold when it is destroyed.
+struct Connected {
+  enum class Kind { tcp, unix_socket };
+  RecordingFactory server;
+  RecordingClientFactory client;
+  Reactor reactor;
+  std::shared_ptr<ListeningPort> port;
+  std::shared_ptr<Connector> connector;
+
+  explicit Connected(Kind kind = Kind::tcp, std::function<void(Record&)> on_server_made = {}) {
+    server.setup = [on_server_made](Record& r) { r.on_made = on_server_made; };
+    if (kind == Kind::tcp) {
+      TcpListenOptions options;
+      options.interface = "127.0.0.1";
+      port = listen_tcp(reactor, 0, server, options);
+      connector = connect_tcp(reactor, "127.0.0.1", port->port(), client);
+    } else {
+      static int serial = 0;
+      const std::string path = "@torsion-stream-transport-test-" + std::to_string(::getpid()) +
+                               "-" + std::to_string(++serial);
+      port = listen_unix(reactor, path, server);
+      connector = connect_unix(reactor, path, client);
+    }
+    wait_for(
+        reactor,
+        [this] {
+          return !server.records.empty() && server.records[0].made == 1 &&
+                 !client.records.empty() && client.records[0].made == 1;
+        },
+        "both ends to connect");
+  }
+  Record& srv() { return server.records.at(0); }
+  Record& cli() { return client.records.at(0); }
+  Transport& out() { return *srv().transport; }  // the server's end, written to in tests
+  std::uint64_t sends() { return write_calls(srv().transport); }
+
+  bool received(std::size_t size) {
+    return wait_for(
+        reactor, [&] { return cli().received.size() >= size; }, "the client to receive it all");
+  }
+  // The client closes; both ends must hear it and no connection may be left.
+  void close() {
+    cli().transport->lose_connection();
+    wait_for(
+        reactor, [&] { return srv().done() && cli().done(); }, "both sides to close");
+    CHECK(reactor.connection_count() == 0);
+  }
+};
+
+// `count` chunks of `size` bytes, each with its own pattern; appended to `all` too.
+std::vector<std::string> chunks(std::size_t count, std::size_t size, std::string& all,
+                                std::size_t salt = 0) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < count; ++i) {
+    out.push_back(pattern(size, salt + i));
+    all += out.back();
+  }
+  return out;
+}
+
+// Writes 1000 chunks of 32 bytes from the callback `schedule` hands its function to, and
+// checks that they leave in a handful of sends (the first at once, the rest together once
+// the callback has returned) and arrive whole and in order.
+void thousand_writes_outside(Connected& c,
+                             const std::function<void(std::function<void()>)>& schedule) {
+  std::string expected;
+  const auto parts = chunks(1000, 32, expected);
+  std::uint64_t before = 0, during = 0;
+  std::size_t queued = 0;
+  schedule([&] {
+    before = c.sends();
+    for (const auto& part : parts) c.out().write(part);
+    during = c.sends();
+    queued = c.out().buffer_size();
+  });
+  REQUIRE(c.received(expected.size()));
+  CHECK(during - before == 1);  // the first write left at once, the others are corked
+  CHECK(queued == expected.size() - 32);
+  // 2 when the kernel takes the 31,968 corked bytes in one sendmsg, as it does on loopback.
+  CHECK(c.sends() - before <= 4);
+  CHECK(c.cli().received == expected);
+  c.close();
+}
+
+}  // namespace
+
+TEST_CASE("a thousand small writes from a call_soon callback leave in a handful of sends") {
+  Connected c;
+  thousand_writes_outside(c, [&](std::function<void()> fn) { c.reactor.call_soon(fn); });
+}
+
+TEST_CASE("a thousand small writes from a call_later callback leave in a handful of sends") {
+  Connected c;
+  thousand_writes_outside(c, [&](std::function<void()> fn) { c.reactor.call_later(0.001, fn); });
+}
+
+TEST_CASE("a thousand small writes over a Unix socket leave in a handful of sends") {
+  Connected c(Connected::Kind::unix_socket);
+  thousand_writes_outside(c, [&](std::function<void()> fn) { c.reactor.call_soon(fn); });
+}
+
+TEST_CASE("a lone write outside data_received is sent at once, in every turn") {
+  Connected c;
+  std::uint64_t before = 0, during = 0;
+  std::size_t queued = 1;
+  auto lone = [&](const char* what) {
+    before = c.sends();
+    c.out().write(what);
+    during = c.sends();  // read before the loop gets control back
+    queued = c.out().buffer_size();
+  };
+  c.reactor.call_soon([&] { lone("one;"); });
+  REQUIRE(c.received(4));
+  CHECK(during - before == 1);
+  CHECK(queued == 0);
+  CHECK(c.sends() - before == 1);  // and nothing more was sent for it
+  // A timer's turn, with no I/O on this connection since the last write: a new turn, so
+  // its lone write is not mistaken for a second write of the earlier one.
+  c.reactor.call_later(0.001, [&] { lone("two;"); });
+  REQUIRE(c.received(8));
+  CHECK(during - before == 1);
+  CHECK(queued == 0);
+  c.reactor.call_soon([&] { lone("three;"); });
+  REQUIRE(c.received(14));
+  CHECK(during - before == 1);
+  CHECK(queued == 0);
+  CHECK(c.cli().received == "one;two;three;");
+  c.close();
+}
+
+TEST_CASE("writes made outside the loop are each sent at once: no turn would uncork them") {
+  Connected c;
+  const std::uint64_t before = c.sends();
+  c.out().write("a;");
+  c.out().write("b;");
+  c.out().write(std::string("c;"));
+  CHECK(c.sends() - before == 3);
+  CHECK(c.out().buffer_size() == 0);
+  REQUIRE(c.received(6));
+  CHECK(c.cli().received == "a;b;c;");
+  c.close();
+}
+
+TEST_CASE("writes from connection_made leave in a handful of sends") {
+  std::string expected;
+  const auto parts = chunks(100, 32, expected);
+  std::uint64_t before = 0, during = 0;
+  Connected c(Connected::Kind::tcp, [&](Record& r) {
+    before = write_calls(r.transport);
+    for (const auto& part : parts) r.transport->write(part);
+    during = write_calls(r.transport);
+  });
+  REQUIRE(c.received(expected.size()));
+  CHECK(during - before == 1);
+  CHECK(c.sends() - before == 2);
+  CHECK(c.cli().received == expected);
+  c.close();
+}
+
+TEST_CASE("writes from another connection's data_received are corked per turn") {
+  // The client's data_received writes to the server's end: outside that transport's own
+  // delivery, inside the loop's turn for the client's read.
+  Connected c;
+  std::string expected = "go;";
+  const auto parts = chunks(100, 32, expected);
+  std::uint64_t before = 0, during = 0;
+  c.cli().on_data = [&](Record&, std::string_view) {
+    if (during != 0) return;
+    before = c.sends();
+    for (const auto& part : parts) c.out().write(part);
+    during = c.sends();
+  };
+  c.out().write("go;");
+  REQUIRE(c.received(expected.size()));
+  CHECK(during - before == 1);
+  CHECK(c.sends() - before == 2);
+  CHECK(c.cli().received == expected);
+  c.close();
+}
+
+TEST_CASE("writes corked outside data_received keep their order with every write path") {
+  Connected c;
+  const std::string big = pattern(300 * 1024, 7);  // more than the cork limit and the kernel takes
+  const std::string owned(20 * 1024, 'L');
+  const std::vector<std::string_view> parts{"p1;", "p2;", "p3;"};
+  c.reactor.call_soon([&] {
+    Transport& t = c.out();
+    t.write("first;");
+    t.write("second;");              // corked
+    t.write(std::string("owned;"));  // corked behind it
+    t.write_sequence(parts);         // queued behind it
+    t.write(std::string_view(big));  // uncorks: what was corked leaves first
+    t.write("after-big;");           // behind the big one
+    t.write(std::string(owned));     // a large owned string, moved in behind
+  });
+  c.reactor.call_soon([&] { c.out().write("next-turn;"); });
+  const std::string expected =
+      "first;second;owned;p1;p2;p3;" + big + "after-big;" + owned + "next-turn;";
+  REQUIRE(c.received(expected.size()));
+  CHECK(c.cli().received == expected);
+  c.close();
+}
+
+TEST_CASE("lose_connection after writes corked outside data_received delivers them, then closes") {
+  Connected c;
+  std::string expected;
+  const auto parts = chunks(100, 16, expected);
+  c.reactor.call_soon([&] {
+    for (const auto& part : parts) c.out().write(part);
+    c.out().lose_connection();
+    c.out().write("dropped: written after lose_connection");
+  });
+  wait_for(
+      c.reactor, [&] { return c.cli().done() && c.srv().done(); }, "both sides to close");
+  CHECK(c.cli().received == expected);
+  CHECK(c.cli().eofs == 1);
+  CHECK(c.srv().reason->clean());
+  CHECK(c.reactor.connection_count() == 0);
+}
+
+TEST_CASE("lose_write_connection after writes corked outside data_received sends them, then FIN") {
+  Connected c;
+  c.cli().keep_open_on_eof = true;
+  std::string expected;
+  const auto parts = chunks(100, 16, expected);
+  c.reactor.call_soon([&] {
+    for (const auto& part : parts) c.out().write(part);
+    c.out().lose_write_connection();
+  });
+  wait_for(
+      c.reactor, [&] { return c.cli().eofs == 1; }, "the client to hear end of file");
+  CHECK(c.cli().received == expected);
+  CHECK_FALSE(c.srv().done());  // the server still reads
+  c.cli().transport->write("still heard");
+  wait_for(
+      c.reactor, [&] { return c.srv().received == "still heard"; }, "the server to read on");
+  c.close();
+  CHECK(c.srv().reason->clean());
+}
+
+TEST_CASE("abort after writes corked outside data_received drops them") {
+  Connected c;
+  std::size_t queued = 0;
+  c.reactor.call_soon([&] {
+    c.out().write("sent at once;");
+    for (int i = 0; i < 100; ++i) c.out().write("corked;");
+    queued = c.out().buffer_size();
+    c.out().abort_connection();
+  });
+  wait_for(
+      c.reactor, [&] { return c.cli().done() && c.srv().done(); }, "both sides to close");
+  CHECK(queued == 700);
+  CHECK(c.srv().reason->is(error::connection_aborted));
+  CHECK(c.cli().received.find("corked;") == std::string::npos);
+  CHECK(c.reactor.connection_count() == 0);
+}
+
+TEST_CASE("the peer resets the connection before the posted uncork runs") {
+  Connected c;
+  std::size_t queued = 0;
+  c.reactor.call_soon([&] {
+    c.out().write("sent at once;");
+    for (int i = 0; i < 10; ++i) c.out().write("corked;");
+    queued = c.out().buffer_size();
+    c.cli().transport->abort_connection();  // an RST, before the server's end has noticed
+  });
+  wait_for(
+      c.reactor, [&] { return c.cli().done() && c.srv().done(); }, "both sides to close");
+  CHECK(queued == 70);
+  CHECK(c.cli().reason->is(error::connection_aborted));
+  CHECK(c.srv().lost == 1);
+  CHECK_FALSE(c.srv().reason->clean());  // the uncork's send (or the read) failed
+  CHECK(c.reactor.connection_count() == 0);
+}
+
+TEST_CASE("the reactor is destroyed while an uncork is posted") {
+  std::size_t queued = 0, left = 0;
+  {
+    Connected c;
+    c.reactor.call_soon([&] {
+      c.out().write("sent at once;");
+      c.out().write("corked;");
+      c.out().write("corked;");
+      queued = c.out().buffer_size();
+      c.reactor.stop();  // run_until returns before the posted uncork runs
+    });
+    c.reactor.run_until([] { return false; }, 5);
+    left = c.out().buffer_size();
+  }  // the posted uncork is destroyed with the reactor, and with it the transport (ASan)
+  CHECK(queued == 14);
+  CHECK(left == 14);
+}
+
+namespace {
+// A pull producer that writes `per_call` chunks of 32 bytes in each resume_producing, for
+// `calls` calls, then has nothing more to say.
+struct ChunkProducer final : Producer {
+  Transport* transport = nullptr;
+  int calls = 0, max_calls = 0, per_call = 0, stopped = 0;
+  std::string written;
+  void pause_producing() override {}
+  void resume_producing() override {
+    if (calls == max_calls) return;  // done: not asked again until it writes
+    ++calls;
+    for (int i = 0; i < per_call; ++i) {
+      std::string chunk = pattern(32, static_cast<std::size_t>(calls * per_call + i));
+      written += chunk;
+      transport->write(chunk);
+    }
+  }
+  void stop_producing() override { ++stopped; }
+};
+}  // namespace
+
+TEST_CASE("a pull producer writing many small chunks per resume_producing is corked per call") {
+  Connected c;
+  ChunkProducer producer;
+  producer.transport = &c.out();
+  producer.max_calls = 20;
+  producer.per_call = 100;
+  const std::uint64_t before = c.sends();
+  c.out().register_producer(producer, /*streaming=*/false);
+  REQUIRE(c.received(20 * 100 * 32));
+  CHECK(producer.calls == 20);
+  CHECK(c.cli().received == producer.written);
+  // Each call: its first chunk at once, the other 99 in one send once it has returned.
+  CHECK(c.sends() - before <= 2 * 20 + 2);
+  c.out().unregister_producer();
+  c.close();
+  CHECK(producer.stopped == 0);
+}
+
+TEST_CASE("a streaming producer is paused by writes corked outside data_received") {
+  Connected c;
+  CountingProducer producer;
+  int paused_inside = -1;
+  c.reactor.call_soon([&] {
+    c.out().set_write_buffer_limits(1000, 100);
+    c.out().register_producer(producer, /*streaming=*/true);
+    for (int i = 0; i < 500; ++i) c.out().write("0123456789");  // 5000 bytes, corked
+    paused_inside = producer.paused;
+  });
+  REQUIRE(c.received(5000));
+  CHECK(paused_inside == 1);     // the queue passed the high mark while corked
+  CHECK(producer.resumed == 1);  // and drained below the low mark on uncork
+  c.out().unregister_producer();
+  c.close();
+  CHECK(producer.stopped == 0);
 }

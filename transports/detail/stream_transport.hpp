@@ -16,9 +16,17 @@
 // Corking: inside data_received the first write is sent at once (a request answered with
 // one write costs what it always did); later small writes made in the same call gather in
 // the queue (corked_) and leave together in one gathered send when data_received returns.
+// Outside data_received the same holds per turn of the loop (framework/detail/turn.hpp:
+// one call_soon batch, the timers due together, a stream transport's delivery or other
+// completion, connection_made): the first write of a turn is sent at once and remembered
+// (turn_sent_); a later small write of the same turn corks, and posts one uncork, which
+// runs as soon as the loop has control again. A lone write costs a thread-local read, a
+// test and a compare more; no post. Outside any turn (code outside the loop, handlers of
+// other transports or of raw Asio) every write is sent at once, as before.
 // A large write uncorks first. While corked the queue is non-empty with no writable wait
 // armed: every write path appends, so order is kept, and lose_connection /
 // lose_write_connection wait for the queue as they always do; uncork() finishes them.
+// abort_connection clears the queue; a posted uncork then finds the transport closed.
 //
 // Flow control (outgoing): every write path ends in after_write(), which pauses a streaming
 // producer above the high mark; on_writable() resumes it at the low mark. A pull producer
@@ -42,8 +50,10 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "framework/detail/tracked.hpp"
+#include "framework/detail/turn.hpp"
 #include "framework/log.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
@@ -82,6 +92,7 @@ class StreamTransport final : public Transport,
   // Attaches the protocol, calls connection_made and starts reading. From the loop only.
   // `on_lost` runs after the protocol's connection_lost (client factories use it).
   void start(std::unique_ptr<Protocol> protocol, LostHook on_lost = {}) {
+    const TurnScope turn;  // connection_made is a turn of its own
     protocol_ = std::move(protocol);
     on_lost_ = std::move(on_lost);
     self_ = this->shared_from_this();  // alive while open, even with no I/O pending
@@ -184,14 +195,13 @@ class StreamTransport final : public Transport,
   void write_bytes(std::string_view data) override {
     if (!writable() || data.empty()) return;
     pull_wanted_ = false;
-    if (delivering_ && data.size() <= kCorkMax) {
-      if (queue_.empty() && sent_in_delivery_) {  // the second small write: cork
+    if (data.size() <= kCorkMax) {
+      if (cork_small()) {
         queue_.append(data);
         corked_ = true;
         after_write();
         return;
       }
-      sent_in_delivery_ = true;
     } else if (corked_ && !uncork()) {  // a large write: what was corked goes first
       return;
     }
@@ -212,14 +222,13 @@ class StreamTransport final : public Transport,
   void write_owned(std::string&& data) override {
     if (!writable() || data.empty()) return;
     pull_wanted_ = false;
-    if (delivering_ && data.size() <= kCorkMax) {
-      if (queue_.empty() && sent_in_delivery_) {
+    if (data.size() <= kCorkMax) {
+      if (cork_small()) {
         queue_.append_owned(std::move(data));
         corked_ = true;
         after_write();
         return;
       }
-      sent_in_delivery_ = true;
     } else if (corked_ && !uncork()) {
       return;
     }
@@ -242,13 +251,12 @@ class StreamTransport final : public Transport,
     for (auto part : parts) queue_.append(part);
     if (queue_.empty()) return;  // nothing but empty parts
     pull_wanted_ = false;
-    if (was_empty && delivering_) {
-      if (sent_in_delivery_) {  // copied into the queue either way: cork it
-        corked_ = true;
-        after_write();
-        return;
-      }
-      sent_in_delivery_ = true;
+    // Copied into the queue either way: the second write of a data_received or of a turn
+    // corks whatever its size.
+    if (was_empty && (delivering_ ? std::exchange(sent_in_delivery_, true) : cork_outside())) {
+      corked_ = true;
+      after_write();
+      return;
     }
     if (was_empty) {
       if (!flush()) return;
@@ -262,8 +270,9 @@ class StreamTransport final : public Transport,
   static constexpr std::size_t kFirstRead = 8 * 1024;
   static constexpr std::size_t kMaxRead = 128 * 1024;
   static constexpr std::size_t kMaxGather = 64;
-  // Writes up to this size made inside data_received are corked (copied into the queue);
-  // larger ones are sent at once, after what was corked.
+  // Writes up to this size made inside data_received, or in a turn that has written
+  // already, are corked (copied into the queue); larger ones are sent at once, after what
+  // was corked.
   static constexpr std::size_t kCorkMax = 4 * 1024;
 
   bool writable() const noexcept { return state_ == State::open && !write_shut_requested_; }
@@ -336,11 +345,17 @@ class StreamTransport final : public Transport,
   }
 
   void deliver(std::size_t n) {
-    delivering_ = true;
-    sent_in_delivery_ = false;
-    guarded("data_received", [&] { protocol_->data_received(std::string_view(rbuf_.get(), n)); });
-    delivering_ = false;
-    if (corked_ && !uncork()) return;
+    {
+      // The turn spans the callback and the uncork; it is opened here, not in on_read, and
+      // closed before start_read, so that both stay tail calls on the echo path.
+      const TurnScope turn;
+      delivering_ = true;
+      sent_in_delivery_ = false;
+      guarded("data_received",
+              [&] { protocol_->data_received(std::string_view(rbuf_.get(), n)); });
+      delivering_ = false;
+      if (corked_ && !uncork()) return;
+    }
     if (state_ != State::open) return;
     const bool drained = n < rcap_;
     if (n == rcap_ && rcap_ < kMaxRead) {  // the peer sends faster than we read: grow
@@ -368,6 +383,7 @@ class StreamTransport final : public Transport,
   // the queue drains, true keeps writing. If our side was already shut (or is being shut by
   // lose_write_connection), both directions are done and the connection closes cleanly.
   void handle_eof() {
+    const TurnScope turn;
     eof_pending_ = false;
     read_closed_ = true;
     bool keep_open = false;
@@ -440,7 +456,45 @@ class StreamTransport final : public Transport,
     return true;
   }
 
-  // Sends what was corked during data_received (see the top of the file), and finishes a
+  // For a small write: true if it is to be corked (the caller queues it and sets corked_),
+  // false if it is to be sent at once (or appended behind what is queued already). Inside
+  // data_received the second write corks; outside, cork_outside decides.
+  bool cork_small() {
+    if (delivering_) {
+      if (queue_.empty() && sent_in_delivery_) return true;
+      sent_in_delivery_ = true;
+      return false;
+    }
+    return queue_.empty() && cork_outside();
+  }
+
+  // For a write outside data_received that finds the queue empty: true if it is to be
+  // corked (the caller queues it and sets corked_), false to send it at once. The first
+  // write of a turn is sent; a later one corks, and one uncork is posted.
+  // turn_sent_ keeps the turn's low 32 bits: two turns 2^32 apart look the same, which can
+  // only cork a lone write until the posted uncork, a moment later.
+  bool cork_outside() {
+    const std::uint64_t now = current_turn();
+    if (now == 0) return false;  // no turn: nothing would end it
+    const auto turn = static_cast<std::uint32_t>(now);  // odd, so never the initial 0
+    if (turn != turn_sent_) {
+      turn_sent_ = turn;
+      return false;
+    }
+    if (!uncork_posted_) {
+      uncork_posted_ = true;
+      // self_ is set while open; copying it is cheaper than shared_from_this().
+      asio::post(io_, [self = self_] {
+        self->uncork_posted_ = false;
+        if (!self->corked_) return;  // uncorked meanwhile (a large write, a data_received)
+        const TurnScope scope;
+        self->uncork();
+      });
+    }
+    return true;
+  }
+
+  // Sends what was corked (see the top of the file), and finishes a
   // lose_connection or lose_write_connection that waited for it. Returns false if the
   // connection is closed now.
   bool uncork() {
@@ -475,6 +529,7 @@ class StreamTransport final : public Transport,
   }
 
   void on_writable(const std::error_code& ec) {
+    const TurnScope turn;
     write_waiting_ = false;
     if (state_ == State::closed) return;
     if (ec) {
@@ -552,6 +607,7 @@ class StreamTransport final : public Transport,
           self->write_shut_requested_ || !self->queue_.empty() || self->pull_wanted_)
         return;
       self->pull_wanted_ = true;
+      const TurnScope turn;
       self->guarded("resume_producing", [&] { self->producer_->resume_producing(); });
     });
   }
@@ -586,6 +642,7 @@ class StreamTransport final : public Transport,
   void finish(const Reason& reason) {
     if (finished_) return;
     finished_ = true;
+    const TurnScope turn;
     if (Producer* p = producer_) {
       producer_ = nullptr;
       logged("stop_producing", [&] { p->stop_producing(); });
@@ -650,7 +707,11 @@ class StreamTransport final : public Transport,
   bool pull_wanted_ = false;  // a pull producer was asked and has not written since
   bool sent_in_delivery_ = false;  // data_received has written once: further small writes cork
   bool corked_ = false;            // small writes wait in the queue for uncork()
+  bool uncork_posted_ = false;     // an uncork is posted (writes corked outside data_received)
   bool finished_ = false;
+  // The turn (framework/detail/turn.hpp) of the last write sent at once outside delivery,
+  // its low 32 bits (see cork_outside), next to the flags, where it costs 4 bytes.
+  std::uint32_t turn_sent_ = 0;
 };
 
 }  // namespace torsion::detail
