@@ -5,7 +5,10 @@
 #      PKG_CONFIG_PATH), with meson and with a bare g++ $(pkg-config ...) line;
 #   2. against torsion as a meson subproject (subprojects/torsion -> this tree).
 # The consumer serves and connects through endpoint strings, uses the testing toolkit and
-# checks that the version macro, the library and torsion.pc agree.
+# checks that the version macro, the library and torsion.pc agree. A second program,
+# tls_consumer, links torsion_tls (torsion_tls.pc; dependency('torsion_tls') with the
+# fallback torsion_tls_dep) and echoes over verified TLS through ssl: endpoint strings,
+# with a throwaway CA from examples/make_test_cert.sh (needs the openssl command).
 # Usage: tests/install/check.sh [SOURCE_DIR]     prints "install: N passed, N failed"
 set -u
 src=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
@@ -30,6 +33,8 @@ cat > "$work/consumer/meson.build" <<'EOF'
 project('consumer', 'cpp', default_options: ['cpp_std=c++20', 'warning_level=3', 'werror=true'])
 torsion = dependency('torsion', fallback: 'torsion', default_options: ['tests=false'])
 executable('consumer', 'main.cpp', dependencies: torsion)
+torsion_tls = dependency('torsion_tls', fallback: ['torsion', 'torsion_tls_dep'])
+executable('tls_consumer', 'tls_main.cpp', dependencies: torsion_tls)
 EOF
 cat > "$work/consumer/main.cpp" <<'EOF'
 // An echo server and a client in one process, both made from endpoint strings.
@@ -113,51 +118,185 @@ int main() {
 }
 EOF
 
+cat > "$work/consumer/tls_main.cpp" <<'EOF'
+// tls_consumer CERT_DIR: an echo over TLS in one process, both ends from ssl: endpoint
+// strings, the server's certificate verified against CERT_DIR/ca.pem.
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "framework/endpoints.hpp"
+#include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
+#include "transports/endpoints.hpp"
+#include "transports/tls.hpp"
+#include "transports/tls_endpoints.hpp"
+
+namespace {
+
+struct Echo : torsion::Protocol {
+  void data_received(std::string_view data) override { transport().write(data); }
+};
+
+class Hello : public torsion::Protocol {
+ public:
+  Hello(std::string& got, std::string& version) : got_(got), version_(version) {}
+  void connection_made() override {
+    if (auto info = torsion::tls_info(transport())) version_ = info->version;
+    transport().write("hello tls");
+  }
+  void data_received(std::string_view data) override {
+    got_.append(data);
+    if (got_.size() >= 9) transport().lose_connection();
+  }
+
+ private:
+  std::string& got_;
+  std::string& version_;
+};
+
+class HelloFactory : public torsion::ClientFactory {
+ public:
+  HelloFactory(torsion::Reactor& reactor, std::string& got, std::string& version)
+      : reactor_(reactor), got_(got), version_(version) {}
+  std::unique_ptr<torsion::Protocol> build_protocol(const torsion::Address&) override {
+    return std::make_unique<Hello>(got_, version_);
+  }
+  void client_connection_failed(torsion::Connector&, const torsion::Reason& why) override {
+    std::fprintf(stderr, "connect failed: %s\n", why.message().c_str());
+    reactor_.stop();
+  }
+  void client_connection_lost(torsion::Connector&, const torsion::Reason&) override {
+    reactor_.stop();
+  }
+
+ private:
+  torsion::Reactor& reactor_;
+  std::string& got_;
+  std::string& version_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const std::string dir = argv[1];
+  torsion::register_tls_endpoints();
+  torsion::Reactor reactor;
+  // A missing key file is refused when the description is parsed, naming the parameter.
+  try {
+    torsion::server_from_string(reactor, "ssl:0:privateKey=" + dir + "/missing.key");
+    std::fprintf(stderr, "a missing privateKey was accepted\n");
+    return 1;
+  } catch (const torsion::EndpointError& e) {
+    if (std::string(e.what()).find("privateKey") == std::string::npos) {
+      std::fprintf(stderr, "the error does not name privateKey: %s\n", e.what());
+      return 1;
+    }
+  }
+  auto echo = torsion::make_factory<Echo>();
+  auto port = torsion::server_from_string(
+      reactor, "ssl:0:privateKey=" + dir + "/server.key:certKey=" + dir +
+                   "/server.pem:interface=127.0.0.1")->listen(echo);
+  std::string got;
+  std::string version;
+  HelloFactory factory(reactor, got, version);
+  auto client = torsion::client_from_string(
+      reactor, "ssl:127.0.0.1:" + std::to_string(port->port()) + ":caCertsDir=" + dir +
+                   "/ca.pem:hostname=localhost:timeout=10");
+  auto connector = client->connect(factory);
+  reactor.run_until([&] { return got.size() >= 9 && reactor.connection_count() == 0; }, 20);
+  if (got != "hello tls" || version.rfind("TLS", 0) != 0) {
+    std::fprintf(stderr, "tls echo: got '%s' over '%s'\n", got.c_str(), version.c_str());
+    return 1;
+  }
+  std::printf("tls consumer ok, %s\n", version.c_str());
+  return 0;
+}
+EOF
+certs="$work/certs"
+sh "$src/examples/make_test_cert.sh" "$certs" >"$work/certs.log" 2>&1
+check "a throwaway CA and server certificate (examples/make_test_cert.sh)" $? "$work/certs.log"
+
 # --- 1. installed torsion -----------------------------------------------------------------
 prefix="$work/prefix"
-meson setup "$work/torsion-build" "$src" --prefix "$prefix" -Dtests=false \
+meson setup "$work/torsion-build" "$src" --prefix "$prefix" -Dtests=false -Dexamples=false \
   -Dbuildtype=release >"$work/setup.log" 2>&1 \
   && ninja -C "$work/torsion-build" -j"$jobs" >"$work/build.log" 2>&1 \
   && meson install -C "$work/torsion-build" --quiet >"$work/install.log" 2>&1
 check "meson install into a prefix" $? "$work/install.log"
+# -Dtests=false -Dexamples=false builds the two libraries and nothing else.
+[ -e "$work/torsion-build/libtorsion_tls.a" ] && [ ! -e "$work/torsion-build/examples" ] \
+  && [ ! -e "$work/torsion-build/tests" ]
+check "-Dtests=false -Dexamples=false builds the libraries only" $?
 project_version=$(meson introspect "$work/torsion-build" --projectinfo 2>/dev/null \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])' 2>/dev/null)
 
 pc=$(find "$prefix" -name torsion.pc -print -quit)
+tls_pc=$(find "$prefix" -name torsion_tls.pc -print -quit)
 [ -n "$pc" ] && [ -f "$prefix/include/torsion/framework/protocol.hpp" ] \
   && [ -f "$prefix/include/torsion/framework/version.hpp" ] \
   && [ -f "$prefix/include/torsion/transports/detail/stream_transport.hpp" ] \
-  && [ -n "$(find "$prefix" -name 'libtorsion.*' -print -quit)" ]
-check "headers (with subdirectories), library and torsion.pc are installed" $?
+  && [ -n "$(find "$prefix" -name 'libtorsion.*' -print -quit)" ] \
+  && [ -f "$prefix/include/torsion/transports/tls_endpoints.hpp" ] \
+  && [ -n "$(find "$prefix" -name 'libtorsion_tls.*' -print -quit)" ] \
+  && [ -n "$tls_pc" ] && [ "$(dirname "$tls_pc")" = "$(dirname "$pc")" ]
+check "headers (with subdirectories), libtorsion(_tls) and torsion(_tls).pc are installed" $?
 
-export PKG_CONFIG_PATH="$(dirname "${pc:-/nonexistent/x}")"
+# PKG_CONFIG_PATH as docs/installing.md writes it: <prefix>/<libdir>/pkgconfig, with
+# libdir read from the build (lib/x86_64-linux-gnu on Debian, not lib/).
+libdir=$(meson introspect "$work/torsion-build" --buildoptions \
+  | python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "libdir"))')
+export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"
+[ -n "$pc" ] && [ "$PKG_CONFIG_PATH" -ef "$(dirname "$pc")" ]
+check "the .pc files are in <prefix>/<libdir from meson introspect>/pkgconfig ($libdir)" $?
+
+requires=$(pkg-config --print-requires torsion_tls 2>&1)
+echo "$requires" >"$work/requires.log"
+[[ "$requires" == *torsion* ]] && [[ "$requires" == *openssl* ]] \
+  && [ "$(pkg-config --modversion torsion_tls 2>/dev/null)" = "$project_version" ]
+check "torsion_tls.pc requires torsion and openssl, version $project_version" $? "$work/requires.log"
 [ "$(pkg-config --modversion torsion 2>/dev/null)" = "$project_version" ] \
   && grep -q "TORSION_VERSION_STRING \"$project_version\"" "$prefix/include/torsion/framework/version.hpp"
 check "torsion.pc and version.hpp carry the project version ($project_version)" $?
 
 meson setup "$work/consumer-installed" "$work/consumer" >"$work/c1.log" 2>&1 \
   && grep -q "Run-time dependency torsion found: YES" "$work/c1.log" \
+  && grep -q "Run-time dependency torsion_tls found: YES" "$work/c1.log" \
   && ninja -C "$work/consumer-installed" >>"$work/c1.log" 2>&1 \
   && "$work/consumer-installed/consumer" >>"$work/c1.log" 2>&1 \
-  && grep -q "consumer ok" "$work/c1.log"
-check "a meson consumer builds and runs against the installed torsion" $? "$work/c1.log"
+  && grep -q "^consumer ok" "$work/c1.log" \
+  && "$work/consumer-installed/tls_consumer" "$certs" >>"$work/c1.log" 2>&1 \
+  && grep -q "^tls consumer ok" "$work/c1.log"
+check "a meson consumer (torsion, torsion_tls) builds and runs against the installed torsion" $? "$work/c1.log"
 
 # shellcheck disable=SC2046
 g++ -std=c++20 -Wall -Werror "$work/consumer/main.cpp" -o "$work/consumer-gxx" \
   $(pkg-config --cflags --libs torsion) >"$work/c2.log" 2>&1 \
   && "$work/consumer-gxx" >>"$work/c2.log" 2>&1
 check "g++ \$(pkg-config --cflags --libs torsion) builds and runs the consumer" $? "$work/c2.log"
+
+# A TLS program needs only torsion_tls's line: no -ltorsion_tls, -lssl or -lcrypto by hand.
+# shellcheck disable=SC2046
+g++ -std=c++20 -Wall -Werror "$work/consumer/tls_main.cpp" -o "$work/tls-consumer-gxx" \
+  $(pkg-config --cflags --libs torsion_tls) >"$work/c2tls.log" 2>&1 \
+  && "$work/tls-consumer-gxx" "$certs" >>"$work/c2tls.log" 2>&1 \
+  && grep -q "^tls consumer ok" "$work/c2tls.log"
+check "g++ \$(pkg-config --cflags --libs torsion_tls) builds and runs the TLS consumer" $? "$work/c2tls.log"
 unset PKG_CONFIG_PATH
 
 # --- 2. torsion as a subproject -----------------------------------------------------------
 mkdir -p "$work/consumer/subprojects"
 ln -s "$src" "$work/consumer/subprojects/torsion"
-meson setup "$work/consumer-sub" "$work/consumer" --force-fallback-for=torsion \
+meson setup "$work/consumer-sub" "$work/consumer" --force-fallback-for=torsion,torsion_tls \
   >"$work/c3.log" 2>&1 \
+  && grep -q "Dependency torsion_tls found: YES .*(overridden)" "$work/c3.log" \
   && ninja -C "$work/consumer-sub" -j"$jobs" >>"$work/c3.log" 2>&1 \
   && "$work/consumer-sub/consumer" >>"$work/c3.log" 2>&1 \
-  && grep -q "consumer ok" "$work/c3.log"
-check "a meson consumer builds and runs with torsion as a subproject" $? "$work/c3.log"
+  && grep -q "^consumer ok" "$work/c3.log" \
+  && "$work/consumer-sub/tls_consumer" "$certs" >>"$work/c3.log" 2>&1 \
+  && grep -q "^tls consumer ok" "$work/c3.log"
+check "a meson consumer (torsion, torsion_tls) builds and runs with torsion as a subproject" $? "$work/c3.log"
 
 # As a subproject torsion builds its library only: no examples or tests in the consumer's tree.
 [ ! -e "$work/consumer-sub/subprojects/torsion/examples/echo_server" ] \
