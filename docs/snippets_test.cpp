@@ -47,6 +47,18 @@ TEST_CASE("protocols-and-factories: a peer sending one byte a second is cut off"
   CHECK(docs::slow_peer_cut_off_after() == doctest::Approx(10));
 }
 
+TEST_CASE("protocols-and-factories: make_factory copies; std::ref shares") {
+  const docs::SharedState s = docs::shared_state();
+  CHECK(s.said == std::vector<std::string>{"hi", "bye"});
+  CHECK(s.copy_sees == 0);  // the factory's copy was taken before anything was said
+}
+
+TEST_CASE("protocols-and-factories: factories declared before the reactor") {
+  // Under ASan this fails if ~Reactor's destruction of the live connection touches a
+  // factory that is already gone.
+  CHECK(docs::connections_left_to_the_reactor() == 1);
+}
+
 TEST_CASE("protocols-and-factories: echo and a client") {
   torsion::Reactor reactor;
   CHECK(docs::hello_through_echo(reactor) == "hello");
@@ -78,6 +90,13 @@ TEST_CASE("flow-control: a pull producer") {
 }
 
 TEST_CASE("flow-control: proxy back-pressure") { CHECK(docs::proxy_pauses_reading()); }
+
+TEST_CASE("flow-control: a broadcast drops the member that does not read") {
+  const docs::BroadcastRun r = docs::broadcast_to_a_reader_and_a_sleeper();
+  CHECK(r.reader_got == 1000 * 1000);
+  CHECK(r.sleeper_aborted);
+  CHECK(r.most_queued <= 64 * 1024 + 1000);  // the high mark plus one message
+}
 
 TEST_CASE("endpoints: from strings") {
   torsion::Reactor reactor;
@@ -119,4 +138,75 @@ TEST_CASE("async-styles: a Deferred chain and a coroutine") {
   const std::string got = docs::deferred_and_coroutine(reactor);
   CHECK(got.rfind("failed: connection refused", 0) == 0);
   CHECK(got.substr(got.size() - 7) == "/ hello");  // read_line drops the "\n"
+}
+
+TEST_CASE("protocols: a LineReceiver answers each \\r\\n line; a bare \\n never ends one") {
+  const docs::ProtocolRun crlf = docs::shout("hello\r\nwor");
+  CHECK(crlf.written == "HELLO\r\n");
+  const docs::ProtocolRun bare = docs::shout("hello\nworld\n");  // what nc sends
+  CHECK(bare.written.empty());
+  CHECK_FALSE(bare.closing);
+}
+
+TEST_CASE("protocols: a \\n delimiter takes nc's lines and telnet's") {
+  CHECK(docs::commands("a\nb\r\n").written == "ok a\nok b\n");
+  const docs::ProtocolRun long_line = docs::commands(std::string(1025, 'x') + "\n");
+  CHECK(long_line.written.empty());
+  CHECK(long_line.closing);  // the default line_length_exceeded: lose_connection
+  CHECK(long_line.rejection == torsion::error::line_too_long);
+  CHECK(docs::commands(std::string(1024, 'x') + "\n").written.size() == 3 + 1024 + 1);
+}
+
+TEST_CASE("protocols: line_length_exceeded may keep the connection") {
+  const std::string input = "short\r\n" + std::string(40, 'x') + "\r\nnext\r\n";
+  for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{5}}) {
+    const docs::ProtocolRun r = docs::tolerant(input, chunk);
+    CHECK(r.written == "short\r\nERR line too long\r\nnext\r\n");
+    CHECK_FALSE(r.closing);
+  }
+}
+
+TEST_CASE("protocols: Int32StringReceiver frames, and its length limit") {
+  const std::string hello("\0\0\0\5hello", 9);
+  for (std::size_t chunk : {std::size_t{0}, std::size_t{1}, std::size_t{3}})
+    CHECK(docs::reverse(hello + hello, chunk).written == std::string("\0\0\0\5olleh", 9) +
+                                                              std::string("\0\0\0\5olleh", 9));
+  const docs::ProtocolRun too_long = docs::reverse(std::string("\0\1\0\1", 4), 0);  // 65537
+  CHECK(too_long.closing);
+  CHECK(too_long.rejection == torsion::error::length_limit_exceeded);
+}
+
+TEST_CASE("protocols: netstrings, and a malformed one") {
+  std::vector<std::string> got;
+  const docs::ProtocolRun good = docs::netstrings("5:hello,0:,", got);
+  CHECK(got == std::vector<std::string>{"hello", ""});
+  CHECK(good.written == "2:hi,");
+  CHECK_FALSE(good.closing);
+  got.clear();
+  const docs::ProtocolRun bad = docs::netstrings("05:hello,", got);  // a leading zero
+  CHECK(got.empty());
+  CHECK(bad.closing);
+  CHECK(bad.rejection == torsion::error::malformed_input);
+}
+
+TEST_CASE("protocols: a TimeoutMixin reset on input only ignores writes") {
+  // Input at 20 s; written to every second after that; aborted 30 s after the input.
+  CHECK(docs::session_dropped_after() == doctest::Approx(50));
+}
+
+TEST_CASE("protocols: policies stacked around one factory") {
+  const docs::PolicyRun r = docs::stacked_policies();
+  CHECK(r.accepted == 4);  // 4 per host
+  CHECK(r.refused == 1);
+  CHECK(r.reply == "ok hello\n");
+  CHECK(r.dripping_aborted);  // no whole line within 10 s
+  CHECK(r.others_open);
+  CHECK(r.read == 11);
+}
+
+TEST_CASE("protocols: a WrappingFactory of your own") {
+  std::size_t bytes_in = 0, refused = 0;
+  CHECK(docs::metered(bytes_in, refused) == "ABC\r\n");
+  CHECK(bytes_in == 5);
+  CHECK(refused == 1);
 }

@@ -49,7 +49,8 @@ class Protocol {
 };
 
 /// Builds a protocol for each accepted connection. The factory is the user's: it must
-/// outlive every port listening with it and every connection it built.
+/// outlive every port listening with it and every connection it built. ~Reactor destroys
+/// the connections still open, so declare factories before the Reactor.
 class Factory {
  public:
   virtual ~Factory();
@@ -104,7 +105,10 @@ class FunctionFactory : public Base {
   Builder builder_;
 };
 
-/// A factory whose protocols are `P`, constructed with copies of `args...`.
+/// A factory whose protocols are `P`, constructed with copies of `args...`: the factory
+/// keeps one const copy of each argument and passes it to every P it builds. Pass
+/// std::ref(x) for the protocols to refer to `x` itself (a `const X&` parameter given `x`
+/// binds to the factory's copy; an `X&` one does not compile).
 template <class P, class... Args>
 FunctionFactory<Factory> make_factory(Args... args) {
   return FunctionFactory<Factory>(

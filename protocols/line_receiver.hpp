@@ -17,6 +17,10 @@ namespace torsion {
 /// LineReceiver). Subclass it and override line_received (and raw_data_received if you
 /// use raw mode).
 ///
+/// With the default delimiter, a peer that ends its lines with a bare "\n" (nc, shell
+/// scripts) never completes a line: pass "\n" to the constructor or set_delimiter (and
+/// drop a trailing '\r' from each line to accept both).
+///
 /// Guarantees, whatever way the peer's bytes are split into reads:
 ///  - the same lines, raw data and switches come out in the same order: no byte is lost
 ///    or repeated when the mode changes, from inside a callback or outside;

@@ -24,6 +24,10 @@ namespace torsion {
 ///       void connection_lost(const Reason&) override { set_timeout(std::nullopt); }
 ///     };
 ///
+/// What counts as activity is where the protocol calls reset_timeout(): calling it only
+/// in data_received (or line_received) drops a peer that sends nothing for the period,
+/// however much is written to it, which TimeoutFactory does not (it counts writes too).
+///
 /// Timers run on the Scheduler given (the Reactor, or a ManualClock in tests). Destroying
 /// the object cancels its timer. Reactor thread only.
 class TimeoutMixin {
@@ -57,8 +61,16 @@ class TimeoutMixin {
 };
 
 /// Wraps every protocol of `wrapped` so that its connection is aborted after `seconds`
-/// without data received or written (Twisted's policies.TimeoutFactory). The wrapped
-/// protocol hears connection_lost with error::connection_aborted.
+/// in which no data was received and the wrapped protocol made no write (Twisted's
+/// policies.TimeoutFactory). The wrapped protocol hears connection_lost with
+/// error::connection_aborted.
+///
+/// A write counts when it is made (write, write_sequence), as in Twisted's
+/// TimeoutProtocol, whether or not any byte of it reaches the peer: a peer that never
+/// reads but is still written to is never timed out, and neither is one that only
+/// listens while the protocol keeps sending. Bound a non-reading peer by its write queue
+/// (Transport::buffer_size() against the water marks, or a registered producer); to time
+/// out on input only, use TimeoutMixin and call reset_timeout() in data_received.
 class TimeoutFactory : public WrappingFactory {
  public:
   /// Throws std::invalid_argument for a negative or NaN period.

@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "docs/snippets/snippets.hpp"
 #include "framework/protocol.hpp"
@@ -55,6 +57,28 @@ class ProxySide : public torsion::Protocol {
 };
 // [end]
 
+// [snippet:broadcast]
+// Sends each message to every member. write() queues whatever a member's peer does not
+// read, without limit, so a member already holding more than its high water mark of
+// unsent bytes is too slow: it is aborted instead of being written to.
+class Room {
+ public:
+  void join(torsion::Transport& member) { members_.push_back(&member); }
+  void leave(torsion::Transport& member) { std::erase(members_, &member); }
+  void broadcast(std::string_view message) {
+    for (torsion::Transport* member : members_) {
+      if (member->buffer_size() > member->write_buffer_limits().high)
+        member->abort_connection();  // connection_lost (and leave) come later, from the loop
+      else
+        member->write(message);
+    }
+  }
+
+ private:
+  std::vector<torsion::Transport*> members_;
+};
+// [end]
+
 class Count : public torsion::Protocol {
  public:
   explicit Count(std::size_t& n) : n_(n) {}
@@ -77,6 +101,26 @@ bool proxy_pauses_reading() {
   const bool paused = a.reading_paused();
   b.drain();  // b's peer catches up
   return paused && !a.reading_paused();
+}
+
+BroadcastRun broadcast_to_a_reader_and_a_sleeper() {
+  torsion::testing::StringTransport reader, sleeper;
+  torsion::Protocol a, b;
+  reader.connect(a);
+  sleeper.connect(b);
+  sleeper.set_buffering(true);  // its peer reads nothing
+  Room room;
+  room.join(reader);
+  room.join(sleeper);
+  BroadcastRun out;
+  const std::string message(1000, 'm');
+  for (int i = 0; i < 1000; ++i) {  // 1 MB each
+    room.broadcast(message);
+    out.most_queued = std::max(out.most_queued, sleeper.buffer_size());
+  }
+  out.reader_got = reader.value().size();
+  out.sleeper_aborted = sleeper.aborted();
+  return out;
 }
 
 std::size_t bytes_from_pull_producer(torsion::Reactor& reactor, std::size_t total) {

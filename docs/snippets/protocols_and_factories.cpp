@@ -1,6 +1,9 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "docs/snippets/snippets.hpp"
 #include "framework/protocol.hpp"
@@ -101,7 +104,77 @@ class LimitedFactory : public torsion::Factory {
 };
 // [end]
 
+// [snippet:shared-state]
+// What every connection shares: the application's, not the factory's.
+struct Room {
+  std::vector<std::string> said;
+};
+
+class Member : public torsion::LineReceiver {
+ public:
+  explicit Member(Room& room) : room_(room) {}
+  void line_received(std::string_view line) override { room_.said.emplace_back(line); }
+
+ private:
+  Room& room_;
+};
+// [end]
+
+// Reads the room it was given: with make_factory<Viewer>(room), the factory's copy.
+class Viewer : public torsion::Protocol {
+ public:
+  explicit Viewer(const Room& room) : room_(room) {}
+  std::size_t seen() const { return room_.said.size(); }
+
+ private:
+  const Room& room_;
+};
+
 }  // namespace
+
+SharedState shared_state() {
+  SharedState out;
+  // [snippet:make-factory-ref]
+  Room room;
+  auto members = torsion::make_factory<Member>(std::ref(room));  // every Member gets `room`
+  // make_factory<Member>(room) would copy `room` into the factory. Here that does not
+  // compile (the copy is const, Member wants Room&); with a constructor taking
+  // `const Room&` it would compile, and every protocol would read the factory's copy.
+  // [end]
+  auto copying = torsion::make_factory<Viewer>(room);  // copies `room` (empty) now
+  for (const char* line : {"hi\r\n", "bye\r\n"}) {
+    auto p = members.build_protocol(torsion::Address::ip("127.0.0.1", 5000));
+    torsion::testing::StringTransport t;
+    t.connect(*p);
+    t.receive(line);
+    t.disconnect();
+  }
+  out.said = room.said;
+  auto viewer = copying.build_protocol(torsion::Address::ip("127.0.0.1", 5000));
+  out.copy_sees = static_cast<Viewer&>(*viewer).seen();
+  return out;
+}
+
+std::size_t connections_left_to_the_reactor() {
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  struct Idle : torsion::Protocol {};
+  torsion::FunctionFactory<torsion::ClientFactory> client(
+      [](const torsion::Address&) { return std::make_unique<Idle>(); });
+  // [snippet:declaration-order]
+  Room room;                                     // what the protocols use,
+  auto members = torsion::make_factory<Member>(std::ref(room));  // the factories,
+  std::optional<torsion::TimeoutFactory> idle;   // wrapping ones included,
+  torsion::Reactor reactor;                      // then the reactor: destroyed first
+  idle.emplace(members, reactor, 300);           // built now: it needs the reactor
+  auto port = torsion::listen_tcp(reactor, 0, *idle, loopback);
+  // Kept or dropped, `port` listens until port->stop_listening(). Then reactor.run().
+  // [end]
+  torsion::connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  reactor.run_until([&] { return idle->connection_count() == 1; }, 10);
+  // Returns with the connections open: ~Reactor destroys them, then the factories go.
+  return idle->connection_count();
+}
 
 std::string hello_through_echo(torsion::Reactor& reactor) {
   torsion::TcpListenOptions loopback;
@@ -115,6 +188,7 @@ std::string hello_through_echo(torsion::Reactor& reactor) {
   torsion::connect_tcp(reactor, "127.0.0.1", port->port(), hello);
   reactor.run();  // until HelloFactory stops it
   // [end]
+  port->stop_listening();  // `echo` goes when this returns; the caller's reactor stays
   return reply;
 }
 
@@ -176,8 +250,8 @@ double slow_peer_cut_off_after() {
   torsion::testing::ManualClock clock;
   auto commands = torsion::make_factory<Commands>();
   // [snippet:slow-peers]
-  torsion::TimeoutFactory idle(commands, clock, 60);          // silent for 60 s: closed
-  torsion::LineDeadlineFactory lines(idle, clock, 10);        // each line within 10 s
+  torsion::TimeoutFactory idle(commands, clock, 60);    // no read, no write for 60 s: aborted
+  torsion::LineDeadlineFactory lines(idle, clock, 10);  // each line within 10 s
   // listen with `lines`: a peer dripping one byte a second is cut off after 10 s
   // [end]
   auto protocol = lines.build_protocol(torsion::Address::ip("127.0.0.1", 5000));

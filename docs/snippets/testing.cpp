@@ -2,11 +2,17 @@
 #include <doctest/doctest.h>
 
 #include <functional>
+#include <memory>
+#include <string>
 
 #include "framework/delayed_call.hpp"
 #include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
 #include "framework/testing/manual_clock.hpp"
+#include "framework/testing/run_until.hpp"
 #include "framework/testing/string_transport.hpp"
+#include "protocols/timeout.hpp"
+#include "transports/tcp.hpp"
 
 namespace docs {
 namespace {
@@ -60,7 +66,7 @@ TEST_CASE("greeter answers every line, whatever the chunking") {
     Greeter greeter;
     transport.connect(greeter);  // connection_made runs now
     for (std::size_t i = 0; i < input.size(); i += chunk)
-      greeter.data_received(std::string_view(input).substr(i, chunk));
+      transport.receive(std::string_view(input).substr(i, chunk));  // as if read
     CHECK(transport.value() == "hello, ada\nhello, alan\n");
     transport.disconnect();  // connection_lost(clean)
   }
@@ -81,6 +87,55 @@ TEST_CASE("heartbeat pings every 10 seconds until stopped") {
   clock.advance(100);
   CHECK(pings == 3);
   CHECK(clock.pending_count() == 0);
+}
+// [end]
+
+// [snippet:factory-test]
+TEST_CASE("a silent client of the greeter factory is aborted after 60 s") {
+  torsion::testing::ManualClock clock;
+  auto greeters = torsion::make_factory<Greeter>();
+  torsion::TimeoutFactory idle(greeters, clock, 60);  // the factory a server would listen with
+  auto protocol = idle.build_protocol(torsion::Address::ip("192.0.2.1", 40000));
+  REQUIRE(protocol);  // null would mean: refused
+  torsion::testing::StringTransport transport;
+  transport.connect(*protocol);  // through the wrapper to the Greeter
+  transport.receive("ada\n");
+  CHECK(transport.value() == "hello, ada\n");
+  clock.advance(59.9);
+  CHECK_FALSE(transport.aborted());
+  clock.advance(0.1);
+  CHECK(transport.aborted());  // only recorded: the test ends the connection itself,
+  transport.disconnect(torsion::Reason(torsion::error::connection_aborted));  // as TCP would
+  CHECK(clock.pending_count() == 0);
+}
+// [end]
+
+// [snippet:real-socket-test]
+TEST_CASE("the greeter over TCP") {
+  class Client : public torsion::Protocol {
+   public:
+    std::string got;
+    void connection_made() override { transport().write("ada\n"); }
+    void data_received(std::string_view data) override { got.append(data); }
+  };
+  Client* c = nullptr;  // the protocol the connector builds (the transport owns it)
+  torsion::FunctionFactory<torsion::ClientFactory> one([&c](const torsion::Address&) {
+    auto p = std::make_unique<Client>();
+    c = p.get();
+    return std::unique_ptr<torsion::Protocol>(std::move(p));
+  });
+  auto greeters = torsion::make_factory<Greeter>();
+  torsion::Reactor reactor;  // after the factories, so destroyed before them
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, greeters, loopback);  // 0: any free port
+  auto connector = torsion::connect_tcp(reactor, "127.0.0.1", port->port(), one);
+  // Drives the loop until the condition holds; throws WaitTimeout naming it after 10 s.
+  torsion::testing::run_until(reactor, [&] { return c && c->got == "hello, ada\n"; },
+                              "the greeting", 10);
+  connector->disconnect();
+  torsion::testing::run_until(reactor, [&] { return reactor.connection_count() == 0; },
+                              "both ends closed", 10);
 }
 // [end]
 
