@@ -2,7 +2,7 @@
 // its nickname; every later line goes to every other client as "<nick> line".
 //
 //   $ ./chat_server --port 8123 &
-//   $ nc localhost 8123
+//   $ nc -C localhost 8123          (-C: lines end in "\r\n", as the protocol expects)
 //   What's your name?
 //   alice
 //   Welcome, alice!

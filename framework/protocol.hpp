@@ -50,7 +50,8 @@ class Protocol {
 
 /// Builds a protocol for each accepted connection. The factory is the user's: it must
 /// outlive every port listening with it and every connection it built. ~Reactor destroys
-/// the connections still open, so declare factories before the Reactor.
+/// the connections still open, so declare factories (and what their protocols use)
+/// before the Reactor; wrapping factories may come after it (see WrappingFactory).
 class Factory {
  public:
   virtual ~Factory();
