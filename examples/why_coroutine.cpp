@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -70,38 +69,16 @@ struct Busy {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr,
-                 "usage: %s HOST PORT [--busy none|normal|idle] [--mib N] [--sndbuf BYTES]\n",
-                 argv[0]);
-    return 2;
-  }
-  std::string busy = "none";
-  double mib = 40;
-  int sndbuf = 0;
-  for (int i = 3; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--busy") == 0 && i + 1 < argc) {
-      busy = argv[++i];
-    } else if (std::strcmp(argv[i], "--mib") == 0 && i + 1 < argc) {
-      mib = std::atof(argv[++i]);
-    } else if (std::strcmp(argv[i], "--sndbuf") == 0 && i + 1 < argc) {
-      sndbuf = std::atoi(argv[++i]);
-    } else {
-      std::fprintf(stderr, "unknown argument: %s\n", argv[i]);
-      return 2;
-    }
-  }
-  if (busy != "none" && busy != "normal" && busy != "idle") {
-    std::fprintf(stderr, "--busy must be none, normal or idle, got '%s'\n", busy.c_str());
-    return 2;
-  }
+  torsion::examples::TransferArgs args;
+  if (!torsion::examples::parse_transfer_args(argc, argv, args)) return 2;
+  const std::string& busy = args.busy;
   Reactor reactor;
-  const auto bytes = static_cast<std::size_t>(mib * 1024 * 1024);
+  const auto bytes = static_cast<std::size_t>(args.mib * 1024 * 1024);
   Busy work{reactor, busy == "idle" ? Priority::idle : Priority::normal, calibrate(0.05)};
   int status = 0;
   const double wall_start = reactor.seconds();
   const double cpu_start = user_cpu_seconds();
-  send_all(reactor, argv[1], std::atoi(argv[2]), bytes, sndbuf)
+  send_all(reactor, argv[1], std::atoi(argv[2]), bytes, args.sndbuf)
       .deferred()
       .add_both([&](Outcome<void> done) {
         if (!done.ok()) {

@@ -2,13 +2,18 @@
 /// \file
 /// The clocks and the busy work of the docs/why-a-reactor.md experiment, shared by
 /// examples/bulk_write.cpp, why_blocking.cpp, why_nonblocking.cpp and why_coroutine.cpp so
-/// that every step measures time and burns CPU the same way. Plain POSIX: why_blocking and
+/// that every step measures time and burns CPU the same way; and the command line of the
+/// two torsion clients (bulk_write, why_coroutine). Plain POSIX: why_blocking and
 /// why_nonblocking use no torsion on purpose, and this header keeps it so.
 
 #include <sys/resource.h>
 #include <time.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 
 namespace torsion::examples {
 
@@ -54,6 +59,41 @@ inline long calibrate(double seconds) {
   spin(probe);
   const double took = thread_cpu_seconds() - start;
   return static_cast<long>(static_cast<double>(probe) * seconds / (took > 0 ? took : 1e-3));
+}
+
+/// The command line of the torsion clients:
+/// HOST PORT [--busy none|normal|idle] [--mib N] [--sndbuf BYTES].
+struct TransferArgs {
+  std::string busy = "none";  ///< none, normal or idle
+  double mib = 40;            ///< how much to send
+  int sndbuf = 0;             ///< SO_SNDBUF to ask for; 0 leaves the kernel's
+};
+
+/// Parses argv into `args`; on a bad command line prints why to stderr and returns false.
+inline bool parse_transfer_args(int argc, char** argv, TransferArgs& args) {
+  if (argc < 3) {
+    std::fprintf(stderr,
+                 "usage: %s HOST PORT [--busy none|normal|idle] [--mib N] [--sndbuf BYTES]\n",
+                 argv[0]);
+    return false;
+  }
+  for (int i = 3; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--busy") == 0 && i + 1 < argc) {
+      args.busy = argv[++i];
+    } else if (std::strcmp(argv[i], "--mib") == 0 && i + 1 < argc) {
+      args.mib = std::atof(argv[++i]);
+    } else if (std::strcmp(argv[i], "--sndbuf") == 0 && i + 1 < argc) {
+      args.sndbuf = std::atoi(argv[++i]);
+    } else {
+      std::fprintf(stderr, "unknown argument: %s\n", argv[i]);
+      return false;
+    }
+  }
+  if (args.busy != "none" && args.busy != "normal" && args.busy != "idle") {
+    std::fprintf(stderr, "--busy must be none, normal or idle, got '%s'\n", args.busy.c_str());
+    return false;
+  }
+  return true;
 }
 
 }  // namespace torsion::examples
