@@ -253,7 +253,7 @@ class StreamTransport final : public Transport,
     pull_wanted_ = false;
     // Copied into the queue either way: the second write of a data_received or of a turn
     // corks whatever its size.
-    if (was_empty && (delivering_ ? std::exchange(sent_in_delivery_, true) : cork_outside())) {
+    if (was_empty && cork_second()) {
       corked_ = true;
       after_write();
       return;
@@ -460,12 +460,18 @@ class StreamTransport final : public Transport,
   // false if it is to be sent at once (or appended behind what is queued already). Inside
   // data_received the second write corks; outside, cork_outside decides.
   bool cork_small() {
-    if (delivering_) {
-      if (queue_.empty() && sent_in_delivery_) return true;
-      sent_in_delivery_ = true;
+    if (!queue_.empty()) {  // appended behind what waits; it counts as written
+      if (delivering_) sent_in_delivery_ = true;
       return false;
     }
-    return queue_.empty() && cork_outside();
+    return cork_second();
+  }
+
+  // For a write that finds the queue empty: true if an earlier write of this
+  // data_received (or, outside it, of this turn) was sent, so this one corks; false for
+  // the first, which is sent at once and remembered.
+  bool cork_second() {
+    return delivering_ ? std::exchange(sent_in_delivery_, true) : cork_outside();
   }
 
   // For a write outside data_received that finds the queue empty: true if it is to be
