@@ -241,6 +241,15 @@ struct TorsionPair {
   }
 };
 
+// Runs `reactor` until `client` has bytes to read, reads them, and again until `in` is full.
+void drive_and_read(torsion::Reactor& reactor, tcp::socket& client, std::vector<char>& in) {
+  std::size_t got = 0;
+  while (got < in.size()) {
+    reactor.run_until([&] { return client.available() > 0; }, 10);
+    got += client.read_some(asio::buffer(in.data() + got, in.size() - got));
+  }
+}
+
 void BM_SmallWrites_Torsion_Write(benchmark::State& state) {
   TorsionPair p;
   if (!p.server) {
@@ -312,12 +321,8 @@ void BM_SmallWrites_Torsion_InDataReceived(benchmark::State& state) {
   std::vector<char> in(kWrites * kWriteSize);
   for (auto _ : state) {
     asio::write(client, asio::buffer("?", 1));
-    std::size_t got = 0;
     // Drive the server until it has read the request and answered, then read the answer.
-    while (got < in.size()) {
-      reactor.run_until([&] { return client.available() > 0; }, 10);
-      got += client.read_some(asio::buffer(in.data() + got, in.size() - got));
-    }
+    drive_and_read(reactor, client, in);
   }
   state.SetBytesProcessed(state.iterations() * static_cast<long long>(kWrites * kWriteSize));
   state.SetItemsProcessed(state.iterations() * static_cast<long long>(kWrites));
@@ -339,12 +344,8 @@ void BM_SmallWrites_Torsion_InCallSoon(benchmark::State& state) {
       for (std::size_t i = 0; i < kWrites; ++i)
         p.server->transport().write(std::string_view(chunk));
     });
-    std::size_t got = 0;
     // Drive the server until the callback has run and what it wrote has left, then read.
-    while (got < in.size()) {
-      p.reactor.run_until([&] { return p.client.available() > 0; }, 10);
-      got += p.client.read_some(asio::buffer(in.data() + got, in.size() - got));
-    }
+    drive_and_read(p.reactor, p.client, in);
   }
   state.SetBytesProcessed(state.iterations() * static_cast<long long>(kWrites * kWriteSize));
   state.SetItemsProcessed(state.iterations() * static_cast<long long>(kWrites));

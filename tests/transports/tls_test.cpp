@@ -715,6 +715,33 @@ TEST_CASE("tls mutual interop: openssl s_client presents a certificate to listen
 
 namespace {
 
+std::string upcase(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// A request of about 300 KiB, more than the kernel buffers take at once.
+std::string long_request() {
+  std::string request;
+  for (int i = 0; request.size() < 300 * 1024; ++i) request += "line " + std::to_string(i) + "\n";
+  return request;
+}
+
+// After a HalfCloser client sent `request` to an UpcaseOnEof server: everything went
+// before close_notify and nothing after, the answer was read after our close_notify, and
+// both ends closed cleanly.
+void check_half_close_exchange(const Record& server, const Record& client,
+                               const std::string& request) {
+  CHECK(server.received == request);  // queued bytes went before close_notify, nothing after
+  CHECK(server.eofs == 1);
+  CHECK(client.received == upcase(request));  // read after our close_notify
+  CHECK(client.eofs == 1);
+  REQUIRE(client.reason);
+  REQUIRE(server.reason);
+  CHECK(client.reason->clean());
+  CHECK(server.reason->clean());
+}
+
 // Reads until the peer's end, then answers with what it read, upper-cased, and closes:
 // a request/response protocol that needs the client's half-close.
 class UpcaseOnEof : public Protocol {
@@ -724,9 +751,7 @@ class UpcaseOnEof : public Protocol {
   void data_received(std::string_view d) override { r_.received.append(d); }
   bool eof_received() override {
     ++r_.eofs;
-    std::string answer = r_.received;
-    for (char& c : answer) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    transport().write(answer);
+    transport().write(upcase(r_.received));
     transport().lose_connection();
     return true;
   }
@@ -777,22 +802,12 @@ TEST_CASE("tls lose_write_connection is a half-close: the answer still arrives")
   auto port = listen_ssl(reactor, 0, server_factory, sctx, "127.0.0.1");
   TlsClientContext cctx(client_options(pki));
   Record client;
-  std::string request;
-  for (int i = 0; request.size() < 300 * 1024; ++i) request += "line " + std::to_string(i) + "\n";
+  const std::string request = long_request();
   FunctionFactory<ClientFactory> client_factory(
       [&](const Address&) { return std::make_unique<HalfCloser>(client, request); });
   auto connector = connect_ssl(reactor, "127.0.0.1", port->port(), client_factory, cctx);
   wait_for(reactor, [&] { return client.lost == 1 && server.lost == 1; }, "both sides to close");
-  CHECK(server.received == request);  // queued bytes went before close_notify, nothing after
-  CHECK(server.eofs == 1);
-  std::string upper = request;
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  CHECK(client.received == upper);  // read after our close_notify
-  CHECK(client.eofs == 1);
-  REQUIRE(client.reason);
-  REQUIRE(server.reason);
-  CHECK(client.reason->clean());
-  CHECK(server.reason->clean());
+  check_half_close_exchange(server, client, request);
   port->stop_listening();
   CHECK(reactor.connection_count() == 0);
 }
@@ -1197,8 +1212,7 @@ TEST_CASE("start_tls lose_write_connection is a half-close: the answer still arr
   lo.interface = "127.0.0.1";
   auto port = listen_tcp(reactor, 0, server_factory, lo);
   Record client;
-  std::string request;
-  for (int i = 0; request.size() < 300 * 1024; ++i) request += "line " + std::to_string(i) + "\n";
+  const std::string request = long_request();
   // The client writes and half-closes in connection_made, before the handshake is done:
   // the request is held, then goes encrypted, then close_notify.
   FunctionFactory<ClientFactory> client_factory([&](const Address&) {
@@ -1208,16 +1222,7 @@ TEST_CASE("start_tls lose_write_connection is a half-close: the answer still arr
   });
   auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client_factory);
   wait_for(reactor, [&] { return client.lost == 1 && server.lost == 1; }, "both sides to close");
-  CHECK(server.received == request);  // queued bytes went before close_notify, nothing after
-  CHECK(server.eofs == 1);
-  std::string upper = request;
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  CHECK(client.received == upper);  // read after our close_notify
-  CHECK(client.eofs == 1);
-  REQUIRE(client.reason);
-  REQUIRE(server.reason);
-  CHECK(client.reason->clean());
-  CHECK(server.reason->clean());
+  check_half_close_exchange(server, client, request);
   port->stop_listening();
   CHECK(reactor.connection_count() == 0);
 }
