@@ -44,8 +44,8 @@ class Transport : public Producer {
  public:
   /// Queues bytes for the peer; returns at once and never throws for network errors
   /// (those arrive as connection_lost). The bytes are copied (or sent at once). TCP and
-  /// Unix transports send the first write made before the loop regains control at once
-  /// and gather later small ones into one send when it does (docs/transports.md).
+  /// Unix transports gather the writes made before the loop regains control, the first
+  /// included, into one send when it does (docs/transports.md).
   /// After lose_connection, abort_connection or lose_write_connection, writes are dropped.
   void write(std::string_view data) { write_bytes(data); }
   /// Like write(string_view), but takes ownership of a large payload instead of copying.

@@ -16,8 +16,8 @@
 #include "transports/tcp.hpp"
 #include "transports/unix.hpp"
 
-// Corking: writes made inside data_received leave together when it returns, in order with
-// every other write (see the top of transports/detail/stream_transport.hpp).
+// Corking: writes made inside data_received leave together, in one send, when it returns,
+// in order with every other write (see the top of transports/detail/stream_transport.hpp).
 
 using namespace torsion;
 using torsion::test::loopback;
@@ -72,7 +72,7 @@ struct Pair {
 
 }  // namespace
 
-TEST_CASE("a thousand small writes inside one data_received leave in two sends") {
+TEST_CASE("a thousand small writes inside one data_received leave in one send") {
   constexpr std::size_t kWrites = 1000, kSize = 8;  // 8000 bytes: the kernel takes them whole
   std::string expected;
   for (std::size_t i = 0; i < kWrites; ++i) expected += pattern(kSize, i);
@@ -86,8 +86,8 @@ TEST_CASE("a thousand small writes inside one data_received leave in two sends")
       [&] { return !p.client.records.empty() && p.cli().received.size() >= expected.size(); },
       "the whole answer");
   after = write_calls(p.srv().transport);
-  // The first write is sent at once, the other 999 in one gathered send after data_received.
-  CHECK(after - before == 2);
+  // All of them, the first included, in one gathered send after data_received.
+  CHECK(after - before == 1);
   CHECK(p.cli().received == expected);
   p.cli().transport->lose_connection();
   wait_for(
@@ -95,18 +95,20 @@ TEST_CASE("a thousand small writes inside one data_received leave in two sends")
   CHECK(p.reactor.connection_count() == 0);
 }
 
-TEST_CASE("one write per data_received is sent at once, not corked") {
+TEST_CASE("a lone write in data_received costs one send, made when data_received returns") {
   std::uint64_t before = 0, during = 0;
+  std::size_t queued = 0;
   Pair p([&](Record& r) {
     before = write_calls(r.transport);
     r.transport->write("answer");
     during = write_calls(r.transport);
-    CHECK(r.transport->buffer_size() == 0);  // the kernel has it already
+    queued = r.transport->buffer_size();
   });
   wait_for(
       p.reactor, [&] { return !p.client.records.empty() && p.cli().received == "answer"; },
       "the answer");
-  CHECK(during - before == 1);
+  CHECK(during - before == 0);
+  CHECK(queued == 6);  // held until data_received returned
   CHECK(write_calls(p.srv().transport) - before == 1);
 }
 
@@ -182,7 +184,7 @@ TEST_CASE("lose_write_connection inside data_received sends what was corked, the
 
 TEST_CASE("abort inside data_received drops what was corked") {
   Pair p([](Record& r) {
-    r.transport->write("sent at once;");
+    r.transport->write("first;");
     for (int i = 0; i < 100; ++i) r.transport->write("corked;");
     r.transport->abort_connection();
   });
@@ -190,8 +192,8 @@ TEST_CASE("abort inside data_received drops what was corked") {
       p.reactor, [&] { return !p.client.records.empty() && p.cli().done() && p.srv().done(); },
       "both sides to close");
   CHECK(p.srv().reason->is(error::connection_aborted));
-  // The first write had left already; nothing corked followed it.
-  CHECK(p.cli().received.find("corked;") == std::string::npos);
+  // Every write of the call was corked, the first too: nothing left.
+  CHECK(p.cli().received.empty());
   CHECK(p.reactor.connection_count() == 0);
 }
 
@@ -227,7 +229,7 @@ TEST_CASE("a streaming producer is paused by corked writes and resumed once they
 
 TEST_CASE("an exception in data_received after corked writes aborts; nothing corked leaves") {
   Pair p([](Record& r) {
-    r.transport->write("sent at once;");
+    r.transport->write("first;");
     r.transport->write("corked;");
     throw std::runtime_error("boom");
   });
@@ -235,13 +237,13 @@ TEST_CASE("an exception in data_received after corked writes aborts; nothing cor
       p.reactor, [&] { return !p.client.records.empty() && p.cli().done() && p.srv().done(); },
       "both sides to close");
   CHECK(p.srv().reason->is(error::callback_threw));
-  CHECK(p.cli().received.find("corked;") == std::string::npos);
+  CHECK(p.cli().received.empty());
 }
 
 // --- Corking outside data_received --------------------------------------------------
 // Writes made in a call_soon batch, a timer, connection_made, a producer's
-// resume_producing or another connection's callback: the first write of the loop's turn
-// is sent at once, later small ones leave together when the loop has control again (see
+// resume_producing or another connection's callback: every write of the loop's turn, the
+// first included, leaves in one send when the turn ends, before the loop has control again (see
 // the top of transports/detail/stream_transport.hpp and framework/detail/turn.hpp).
 
 namespace {
@@ -309,8 +311,8 @@ std::vector<std::string> chunks(std::size_t count, std::size_t size, std::string
 }
 
 // Writes 1000 chunks of 32 bytes from the callback `schedule` hands its function to, and
-// checks that they leave in a handful of sends (the first at once, the rest together once
-// the callback has returned) and arrive whole and in order.
+// checks that they leave in one send once the callback has returned, and arrive whole and
+// in order.
 void thousand_writes_outside(Connected& c,
                              const std::function<void(std::function<void()>)>& schedule) {
   std::string expected;
@@ -324,32 +326,32 @@ void thousand_writes_outside(Connected& c,
     queued = c.out().buffer_size();
   });
   REQUIRE(c.received(expected.size()));
-  CHECK(during - before == 1);  // the first write left at once, the others are corked
-  CHECK(queued == expected.size() - 32);
-  // 2 when the kernel takes the 31,968 corked bytes in one sendmsg, as it does on loopback.
-  CHECK(c.sends() - before <= 4);
+  CHECK(during - before == 0);  // all corked, the first included
+  CHECK(queued == expected.size());
+  // The loopback kernel takes the 32,000 bytes in one sendmsg.
+  CHECK(c.sends() - before == 1);
   CHECK(c.cli().received == expected);
   c.close();
 }
 
 }  // namespace
 
-TEST_CASE("a thousand small writes from a call_soon callback leave in a handful of sends") {
+TEST_CASE("a thousand small writes from a call_soon callback leave in one send") {
   Connected c;
   thousand_writes_outside(c, [&](std::function<void()> fn) { c.reactor.call_soon(fn); });
 }
 
-TEST_CASE("a thousand small writes from a call_later callback leave in a handful of sends") {
+TEST_CASE("a thousand small writes from a call_later callback leave in one send") {
   Connected c;
   thousand_writes_outside(c, [&](std::function<void()> fn) { c.reactor.call_later(0.001, fn); });
 }
 
-TEST_CASE("a thousand small writes over a Unix socket leave in a handful of sends") {
+TEST_CASE("a thousand small writes over a Unix socket leave in one send") {
   Connected c(Connected::Kind::unix_socket);
   thousand_writes_outside(c, [&](std::function<void()> fn) { c.reactor.call_soon(fn); });
 }
 
-TEST_CASE("a lone write outside data_received is sent at once, in every turn") {
+TEST_CASE("a lone write outside data_received costs one send when its turn ends, in every turn") {
   Connected c;
   std::uint64_t before = 0, during = 0;
   std::size_t queued = 1;
@@ -361,19 +363,19 @@ TEST_CASE("a lone write outside data_received is sent at once, in every turn") {
   };
   c.reactor.call_soon([&] { lone("one;"); });
   REQUIRE(c.received(4));
-  CHECK(during - before == 1);
-  CHECK(queued == 0);
-  CHECK(c.sends() - before == 1);  // and nothing more was sent for it
-  // A timer's turn, with no I/O on this connection since the last write: a new turn, so
-  // its lone write is not mistaken for a second write of the earlier one.
+  CHECK(during - before == 0);
+  CHECK(queued == 4);
+  CHECK(c.sends() - before == 1);  // one send, and nothing more for it
   c.reactor.call_later(0.001, [&] { lone("two;"); });
   REQUIRE(c.received(8));
-  CHECK(during - before == 1);
-  CHECK(queued == 0);
+  CHECK(during - before == 0);
+  CHECK(queued == 4);
+  CHECK(c.sends() - before == 1);
   c.reactor.call_soon([&] { lone("three;"); });
   REQUIRE(c.received(14));
-  CHECK(during - before == 1);
-  CHECK(queued == 0);
+  CHECK(during - before == 0);
+  CHECK(queued == 6);
+  CHECK(c.sends() - before == 1);
   CHECK(c.cli().received == "one;two;three;");
   c.close();
 }
@@ -391,7 +393,7 @@ TEST_CASE("writes made outside the loop are each sent at once: no turn would unc
   c.close();
 }
 
-TEST_CASE("writes from connection_made leave in a handful of sends") {
+TEST_CASE("writes from connection_made leave in one send") {
   std::string expected;
   const auto parts = chunks(100, 32, expected);
   std::uint64_t before = 0, during = 0;
@@ -401,8 +403,8 @@ TEST_CASE("writes from connection_made leave in a handful of sends") {
     during = write_calls(r.transport);
   });
   REQUIRE(c.received(expected.size()));
-  CHECK(during - before == 1);
-  CHECK(c.sends() - before == 2);
+  CHECK(during - before == 0);
+  CHECK(c.sends() - before == 1);
   CHECK(c.cli().received == expected);
   c.close();
 }
@@ -422,8 +424,8 @@ TEST_CASE("writes from another connection's data_received are corked per turn") 
   };
   c.out().write("go;");
   REQUIRE(c.received(expected.size()));
-  CHECK(during - before == 1);
-  CHECK(c.sends() - before == 2);
+  CHECK(during - before == 0);
+  CHECK(c.sends() - before == 1);
   CHECK(c.cli().received == expected);
   c.close();
 }
@@ -492,7 +494,6 @@ TEST_CASE("abort after writes corked outside data_received drops them") {
   Connected c;
   std::size_t queued = 0;
   c.reactor.call_soon([&] {
-    c.out().write("sent at once;");
     for (int i = 0; i < 100; ++i) c.out().write("corked;");
     queued = c.out().buffer_size();
     c.out().abort_connection();
@@ -505,40 +506,44 @@ TEST_CASE("abort after writes corked outside data_received drops them") {
   CHECK(c.reactor.connection_count() == 0);
 }
 
-TEST_CASE("the peer resets the connection before the posted uncork runs") {
+TEST_CASE("the peer resets the connection before the turn's uncork runs") {
   Connected c;
   std::size_t queued = 0;
   c.reactor.call_soon([&] {
-    c.out().write("sent at once;");
+    c.out().write("first;");
     for (int i = 0; i < 10; ++i) c.out().write("corked;");
     queued = c.out().buffer_size();
     c.cli().transport->abort_connection();  // an RST, before the server's end has noticed
   });
   wait_for(
       c.reactor, [&] { return c.cli().done() && c.srv().done(); }, "both sides to close");
-  CHECK(queued == 70);
+  CHECK(queued == 76);
   CHECK(c.cli().reason->is(error::connection_aborted));
   CHECK(c.srv().lost == 1);
   CHECK_FALSE(c.srv().reason->clean());  // the uncork's send (or the read) failed
   CHECK(c.reactor.connection_count() == 0);
 }
 
-TEST_CASE("the reactor is destroyed while an uncork is posted") {
-  std::size_t queued = 0, left = 0;
+TEST_CASE("stop() in a turn with corked writes: they still leave when the turn ends") {
+  std::size_t queued = 0, left = 1;
+  std::uint64_t before = 0, after = 0;
   {
     Connected c;
     c.reactor.call_soon([&] {
-      c.out().write("sent at once;");
+      before = c.sends();
+      c.out().write("first;");
       c.out().write("corked;");
       c.out().write("corked;");
       queued = c.out().buffer_size();
-      c.reactor.stop();  // run_until returns before the posted uncork runs
+      c.reactor.stop();  // run_until returns once this turn is over
     });
     c.reactor.run_until([] { return false; }, 5);
     left = c.out().buffer_size();
-  }  // the posted uncork is destroyed with the reactor, and with it the transport (ASan)
-  CHECK(queued == 14);
-  CHECK(left == 14);
+    after = c.sends();
+  }  // the reactor is destroyed with the transport idle (ASan)
+  CHECK(queued == 20);
+  CHECK(left == 0);
+  CHECK(after - before == 1);
 }
 
 namespace {
@@ -573,8 +578,8 @@ TEST_CASE("a pull producer writing many small chunks per resume_producing is cor
   REQUIRE(c.received(20 * 100 * 32));
   CHECK(producer.calls == 20);
   CHECK(c.cli().received == producer.written);
-  // Each call: its first chunk at once, the other 99 in one send once it has returned.
-  CHECK(c.sends() - before <= 2 * 20 + 2);
+  // Each call: its 100 chunks in one send once it has returned.
+  CHECK(c.sends() - before <= 20 + 2);
   c.out().unregister_producer();
   c.close();
   CHECK(producer.stopped == 0);

@@ -13,20 +13,22 @@
 //   write side: open --lose_write_connection--> shut requested --queue drained--> FIN sent
 // When both have ended, the transport closes cleanly.
 //
-// Corking: inside data_received the first write is sent at once (a request answered with
-// one write costs what it always did); later small writes made in the same call gather in
-// the queue (corked_) and leave together in one gathered send when data_received returns.
-// Outside data_received the same holds per turn of the loop (framework/detail/turn.hpp:
-// one call_soon batch, the timers due together, a stream transport's delivery or other
-// completion, connection_made): the first write of a turn is sent at once and remembered
-// (turn_sent_); a later small write of the same turn corks, and posts one uncork, which
-// runs as soon as the loop has control again. A lone write costs a thread-local read, a
-// test and a compare more; no post. Outside any turn (code outside the loop, handlers of
-// other transports or of raw Asio) every write is sent at once, as before.
-// A large write uncorks first. While corked the queue is non-empty with no writable wait
-// armed: every write path appends, so order is kept, and lose_connection /
-// lose_write_connection wait for the queue as they always do; uncork() finishes them.
-// abort_connection clears the queue; a posted uncork then finds the transport closed.
+// Corking: one send per batch. Inside data_received every write is held in the queue
+// (corked_) and what was written leaves in one gathered send when data_received returns,
+// the first write included: a request answered with one write costs one send, a pipelined
+// batch answered with many costs one send too. Outside data_received the same holds per
+// turn of the loop (framework/detail/turn.hpp: one call_soon batch, the timers due
+// together, a stream transport's delivery or other completion, connection_made): the
+// first write of a turn corks and asks to be told when the turn ends (TurnEndHook), which
+// happens before the loop gets control back: no post, no allocation. Outside any turn
+// (code outside the loop, handlers of other transports or of raw Asio) every write is sent
+// at once, as nothing would end the batch.
+// Small writes are copied into the queue; a moved-in string is taken without a copy, so it
+// corks whatever its size; a large string_view uncorks first and is sent at once, after
+// what was corked. While corked the queue is non-empty with no writable wait armed: every
+// write path appends, so order is kept, and lose_connection / lose_write_connection wait
+// for the queue as they always do; uncork() finishes them. abort_connection clears the
+// queue; the turn's end then finds the transport closed.
 //
 // Flow control (outgoing): every write path ends in after_write(), which pauses a streaming
 // producer above the high mark; on_writable() resumes it at the low mark. A pull producer
@@ -73,6 +75,7 @@ template <class Socket>
 class StreamTransport final : public Transport,
                               public Tracked,
                               public WriteCounter,
+                              public TurnEndHook,
                               public std::enable_shared_from_this<StreamTransport<Socket>> {
  public:
   using LostHook = std::function<void(const Reason&)>;
@@ -195,17 +198,13 @@ class StreamTransport final : public Transport,
   void write_bytes(std::string_view data) override {
     if (!writable() || data.empty()) return;
     pull_wanted_ = false;
-    if (data.size() <= kCorkMax) {
-      if (cork_small()) {
-        queue_.append(data);
-        corked_ = true;
-        after_write();
-        return;
-      }
-    } else if (corked_ && !uncork()) {  // a large write: what was corked goes first
-      return;
-    }
-    if (queue_.empty()) {
+    if (data.size() > kCorkMax && corked_ && !uncork()) return;  // what was corked goes first
+    if (!queue_.empty()) {
+      queue_.append(data);  // behind what waits
+    } else if (data.size() <= kCorkMax && cork_here()) {
+      queue_.append(data);
+      corked_ = true;
+    } else {
       const std::size_t n = send_now(data.data(), data.size());
       if (state_ == State::closed) return;
       if (n < data.size()) {
@@ -213,56 +212,51 @@ class StreamTransport final : public Transport,
         queue_.append(data);
         wait_writable();
       }
-    } else {
-      queue_.append(data);
     }
     after_write();
   }
 
+  // A moved-in string corks whatever its size: the queue takes it without a copy.
   void write_owned(std::string&& data) override {
     if (!writable() || data.empty()) return;
     pull_wanted_ = false;
-    if (data.size() <= kCorkMax) {
-      if (cork_small()) {
-        queue_.append_owned(std::move(data));
-        corked_ = true;
-        after_write();
-        return;
-      }
-    } else if (corked_ && !uncork()) {
-      return;
-    }
-    if (queue_.empty()) {
+    if (!queue_.empty()) {
+      queue_.append_owned(std::move(data));
+    } else if (cork_here()) {
+      queue_.append_owned(std::move(data));
+      corked_ = true;
+    } else {
       const std::size_t n = send_now(data.data(), data.size());
       if (state_ == State::closed) return;
       if (n < data.size()) {
         queue_.append_owned(std::move(data), n);
         wait_writable();
       }
-    } else {
-      queue_.append_owned(std::move(data));
     }
     after_write();
   }
 
+  // Copied into the queue either way, so it corks whatever its size.
   void write_parts(std::span<const std::string_view> parts) override {
     if (!writable()) return;
     const bool was_empty = queue_.empty();
     for (auto part : parts) queue_.append(part);
     if (queue_.empty()) return;  // nothing but empty parts
     pull_wanted_ = false;
-    // Copied into the queue either way: the second write of a data_received or of a turn
-    // corks whatever its size.
-    if (was_empty && cork_second()) {
-      corked_ = true;
-      after_write();
-      return;
-    }
     if (was_empty) {
-      if (!flush()) return;
-      if (!queue_.empty()) wait_writable();
+      if (cork_here()) {
+        corked_ = true;
+      } else {
+        if (!flush()) return;
+        if (!queue_.empty()) wait_writable();
+      }
     }
     after_write();
+  }
+
+  // TurnEndHook: the turn in which writes were corked outside data_received has ended.
+  void turn_ended() noexcept override {
+    if (corked_) uncork();
   }
 
  private:
@@ -270,9 +264,8 @@ class StreamTransport final : public Transport,
   static constexpr std::size_t kFirstRead = 8 * 1024;
   static constexpr std::size_t kMaxRead = 128 * 1024;
   static constexpr std::size_t kMaxGather = 64;
-  // Writes up to this size made inside data_received, or in a turn that has written
-  // already, are corked (copied into the queue); larger ones are sent at once, after what
-  // was corked.
+  // string_view writes up to this size made inside data_received or a turn are corked
+  // (copied into the queue); larger ones are sent at once, after what was corked.
   static constexpr std::size_t kCorkMax = 4 * 1024;
 
   bool writable() const noexcept { return state_ == State::open && !write_shut_requested_; }
@@ -350,7 +343,6 @@ class StreamTransport final : public Transport,
       // closed before start_read, so that both stay tail calls on the echo path.
       const TurnScope turn;
       delivering_ = true;
-      sent_in_delivery_ = false;
       guarded("data_received",
               [&] { protocol_->data_received(std::string_view(rbuf_.get(), n)); });
       delivering_ = false;
@@ -456,47 +448,14 @@ class StreamTransport final : public Transport,
     return true;
   }
 
-  // For a small write: true if it is to be corked (the caller queues it and sets corked_),
-  // false if it is to be sent at once (or appended behind what is queued already). Inside
-  // data_received the second write corks; outside, cork_outside decides.
-  bool cork_small() {
-    if (!queue_.empty()) {  // appended behind what waits; it counts as written
-      if (delivering_) sent_in_delivery_ = true;
-      return false;
-    }
-    return cork_second();
-  }
-
-  // For a write that finds the queue empty: true if an earlier write of this
-  // data_received (or, outside it, of this turn) was sent, so this one corks; false for
-  // the first, which is sent at once and remembered.
-  bool cork_second() {
-    return delivering_ ? std::exchange(sent_in_delivery_, true) : cork_outside();
-  }
-
-  // For a write outside data_received that finds the queue empty: true if it is to be
-  // corked (the caller queues it and sets corked_), false to send it at once. The first
-  // write of a turn is sent; a later one corks, and one uncork is posted.
-  // turn_sent_ keeps the turn's low 32 bits: two turns 2^32 apart look the same, which can
-  // only cork a lone write until the posted uncork, a moment later.
-  bool cork_outside() {
-    const std::uint64_t now = current_turn();
-    if (now == 0) return false;  // no turn: nothing would end it
-    const auto turn = static_cast<std::uint32_t>(now);  // odd, so never the initial 0
-    if (turn != turn_sent_) {
-      turn_sent_ = turn;
-      return false;
-    }
-    if (!uncork_posted_) {
-      uncork_posted_ = true;
-      // self_ is set while open; copying it is cheaper than shared_from_this().
-      asio::post(io_, [self = self_] {
-        self->uncork_posted_ = false;
-        if (!self->corked_) return;  // uncorked meanwhile (a large write, a data_received)
-        const TurnScope scope;
-        self->uncork();
-      });
-    }
+  // For a write that finds the queue empty: true to cork it (the caller queues it and
+  // sets corked_), false to send it at once. Inside data_received deliver() uncorks when
+  // it returns; in any other turn the turn's end does (TurnEndHook); outside any turn
+  // nothing would, so the write is sent at once.
+  bool cork_here() noexcept {
+    if (delivering_) return true;
+    if (current_turn() == 0) return false;
+    at_turn_end();
     return true;
   }
 
@@ -711,13 +670,8 @@ class StreamTransport final : public Transport,
   bool producer_paused_ = false;
   bool pull_posted_ = false;
   bool pull_wanted_ = false;  // a pull producer was asked and has not written since
-  bool sent_in_delivery_ = false;  // data_received has written once: further small writes cork
-  bool corked_ = false;            // small writes wait in the queue for uncork()
-  bool uncork_posted_ = false;     // an uncork is posted (writes corked outside data_received)
+  bool corked_ = false;  // writes wait in the queue for uncork()
   bool finished_ = false;
-  // The turn (framework/detail/turn.hpp) of the last write sent at once outside delivery,
-  // its low 32 bits (see cork_outside), next to the flags, where it costs 4 bytes.
-  std::uint32_t turn_sent_ = 0;
 };
 
 }  // namespace torsion::detail
