@@ -11,7 +11,8 @@
 #
 # Environment: RUN_SECONDS (1) per run, WARMUP (0.3) s before each, ROUNDS (5),
 # PIN (1: server on CPU 0, load generator on CPU 1), IDLE_CONNS (10000), MICRO (1),
-# SECTIONS ("echo idle pool micro": which parts to run).
+# SECTIONS ("echo idle pool micro": which parts to run), BASE_ECHO (a torsion_echo built
+# from another commit: run as server "base" beside the others, to compare before/after).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,6 +40,12 @@ bin=$build/tests/benchmarks
 servers=(torsion asio)
 [ -x "$bin/uv_echo" ] && servers+=(libuv)
 declare -A exe=([torsion]=torsion_echo [asio]=asio_echo [libuv]=uv_echo)
+# the executable of server NAME
+server_exe() { if [[ ${exe[$1]} == /* ]]; then echo "${exe[$1]}"; else echo "$bin/${exe[$1]}"; fi; }
+if [ -n "${BASE_ECHO:-}" ]; then
+  servers+=(base)
+  exe[base]=$BASE_ECHO
+fi
 
 tmp=$(mktemp -d)
 pids=()
@@ -93,7 +100,7 @@ run_config() {
   declare -A spid sport
   for s in "${servers[@]}"; do
     # shellcheck disable=SC2086
-    start "$s" 1 "$bin/${exe[$s]}" $sargs
+    start "$s" 1 "$(server_exe "$s")" $sargs
     spid[$s]=$pid
     sport[$s]=$port
   done
@@ -155,6 +162,12 @@ while IFS= read -r label; do
   printf "$fmt" "" "t/asio" "$(ratio "${med_rate[torsion]}" "${med_rate[asio]}")x" \
     "$(ratio "${med_mb[torsion]}" "${med_mb[asio]}")x" "" "" \
     "$(ratio "${med_cpu[torsion]}" "${med_cpu[asio]}")x" "$(ratio "${min_cpu[torsion]}" "${min_cpu[asio]}")x"
+  if [ -n "${med_rate[base]:-}" ]; then
+    # shellcheck disable=SC2059
+    printf "$fmt" "" "t/base" "$(ratio "${med_rate[torsion]}" "${med_rate[base]}")x" \
+      "$(ratio "${med_mb[torsion]}" "${med_mb[base]}")x" "" "" \
+      "$(ratio "${med_cpu[torsion]}" "${med_cpu[base]}")x" "$(ratio "${min_cpu[torsion]}" "${min_cpu[base]}")x"
+  fi
   if [ -n "${med_rate[libuv]:-}" ]; then
     # shellcheck disable=SC2059
     printf "$fmt" "" "uv/asio" "$(ratio "${med_rate[libuv]}" "${med_rate[asio]}")x" \
@@ -171,7 +184,7 @@ if want idle; then
 echo "memory per idle connection ($IDLE_CONNS connections, server RSS growth / connections):"
 declare -A idle
 for s in "${servers[@]}"; do
-  start "$s" 0 "$bin/${exe[$s]}"
+  start "$s" 0 "$(server_exe "$s")"
   line=$("$bin/loadgen" --port "$port" --server-pid "$pid" --mode idle --conns "$IDLE_CONNS")
   kill "$pid" 2>/dev/null || true
   idle[$s]=$(field bytes_per_conn "$line")
