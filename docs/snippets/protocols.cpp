@@ -1,7 +1,9 @@
 // The protocols page's snippets; docs/snippets_test.cpp drives each one through a
 // StringTransport (no sockets) and checks what it did.
 #include <cctype>
+#include <charconv>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,13 +53,57 @@ class Commands : public torsion::LineReceiver {
 // [end]
 
 // [snippet:line-too-long]
-// Answers an over-long line with an error and carries on with the next line, where the
-// default line_length_exceeded would close the connection.
+// Answers an over-long line with an error and keeps the connection, where the default
+// line_length_exceeded would close it. As in Twisted, the rest of that read is dropped
+// with the line; the next read begins a new line.
 class Tolerant : public torsion::LineReceiver {
  public:
   Tolerant() : torsion::LineReceiver("\r\n", /*max_length=*/16) {}
   void line_received(std::string_view line) override { send_line(line); }
   void line_length_exceeded(std::string_view) override { send_line("ERR line too long"); }
+};
+// [end]
+
+// [snippet:expect-raw]
+// A memcached-style store: "set <key> <n>\r\n" then n bytes and "\r\n"; "get <key>\r\n"
+// answers "VALUE <key> <n>\r\n<bytes>\r\nEND\r\n". expect_raw reads the value, however
+// the reads cut it, without copying what follows.
+class Store : public torsion::LineReceiver {
+ public:
+  static constexpr std::size_t kMaxValue = 1 << 20;
+  void line_received(std::string_view line) override {
+    if (line.starts_with("set ")) {
+      const std::size_t space = line.rfind(' ');
+      std::size_t n = 0;
+      const auto [end, ec] = std::from_chars(line.data() + space + 1, line.end(), n);
+      if (space < 4 || ec != std::errc() || end != line.end() || n > kMaxValue)
+        return send_line("CLIENT_ERROR bad command line format");
+      key_ = line.substr(4, space - 4);
+      value_.clear();
+      expect_raw(n + 2);  // the value and its "\r\n", then lines again
+    } else if (line.starts_with("get ")) {
+      const auto found = values_.find(std::string(line.substr(4)));
+      if (found != values_.end()) {
+        send_line("VALUE " + found->first + " " + std::to_string(found->second.size()));
+        send_line(found->second);
+      }
+      send_line("END");
+    } else {
+      send_line("ERROR");
+    }
+  }
+  void raw_data_received(std::string_view data) override {
+    value_.append(data);
+    if (raw_remaining() > 0) return;  // more of the value to come
+    if (!value_.ends_with("\r\n")) return send_line("CLIENT_ERROR bad data chunk");
+    value_.resize(value_.size() - 2);
+    values_[key_] = std::move(value_);
+    send_line("STORED");
+  }
+
+ private:
+  std::string key_, value_;
+  std::map<std::string, std::string> values_;
 };
 // [end]
 
@@ -155,6 +201,7 @@ ProtocolRun commands(std::string_view input) { return run<Commands>(input); }
 ProtocolRun tolerant(std::string_view input, std::size_t chunk) {
   return run<Tolerant>(input, chunk);
 }
+ProtocolRun store(std::string_view input, std::size_t chunk) { return run<Store>(input, chunk); }
 ProtocolRun reverse(std::string_view input, std::size_t chunk) {
   return run<Reverse>(input, chunk);
 }

@@ -72,6 +72,7 @@ struct ProtocolRun {
 ProtocolRun shout(std::string_view input);
 ProtocolRun commands(std::string_view input);
 ProtocolRun tolerant(std::string_view input, std::size_t chunk);
+ProtocolRun store(std::string_view input, std::size_t chunk);
 ProtocolRun reverse(std::string_view input, std::size_t chunk);
 ProtocolRun netstrings(std::string_view input, std::vector<std::string>& got);
 double session_dropped_after();

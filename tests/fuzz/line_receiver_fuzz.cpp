@@ -1,6 +1,7 @@
 // LineReceiver and LineOnlyReceiver: any input, cut any way, gives the same events as
 // the input in one read; lines respect the limit and contain no delimiter; nothing throws.
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -13,20 +14,32 @@ using torsion::fuzz::Input;
 
 namespace {
 
-// Lines "RAW n" switch to raw mode for n bytes (mod 64); "PAUSE"/"RESUME" exercise the
-// receiver's pause; raw pieces are merged since their cut depends on the reads.
+// Lines "RAW n" switch to raw mode for n bytes (mod 64) and hand back the rest with
+// set_line_mode(rest); "SIZE n" does the same with expect_raw; raw pieces are merged since
+// their cut depends on the reads.
 class Probe : public LineReceiver {
  public:
   Probe(std::string delimiter, std::size_t max) : LineReceiver(std::move(delimiter), max) {}
   std::vector<std::string> events;
   std::size_t raw_wanted = 0;
   std::string raw;
+  bool counted = false;
+  bool keep_open = false;
 
   void line_received(std::string_view line) override {
     FUZZ_CHECK(line.size() <= max_length());
     FUZZ_CHECK(line.find(delimiter()) == std::string_view::npos);
+    FUZZ_CHECK(line_mode());
     events.push_back("L" + std::string(line));
-    if (line.size() >= 5 && line.substr(0, 4) == "RAW ") {
+    if (line.size() >= 6 && line.substr(0, 5) == "SIZE ") {
+      raw.clear();
+      counted = true;
+      expect_raw(static_cast<unsigned char>(line[5]) % 64);
+      if (line_mode()) {
+        counted = false;
+        events.push_back("R");
+      }
+    } else if (line.size() >= 5 && line.substr(0, 4) == "RAW ") {
       raw_wanted = static_cast<unsigned char>(line[4]) % 64;
       raw.clear();
       set_raw_mode();
@@ -39,6 +52,16 @@ class Probe : public LineReceiver {
     }
   }
   void raw_data_received(std::string_view data) override {
+    FUZZ_CHECK(!data.empty());
+    if (counted) {
+      raw.append(data);
+      FUZZ_CHECK(line_mode() == (raw_remaining() == 0));
+      if (raw_remaining() == 0) {
+        counted = false;
+        events.push_back("R" + raw);
+      }
+      return;
+    }
     FUZZ_CHECK(raw.size() < raw_wanted);
     const std::size_t take = std::min(data.size(), raw_wanted - raw.size());
     raw.append(data.substr(0, take));
@@ -50,9 +73,18 @@ class Probe : public LineReceiver {
   void line_length_exceeded(std::string_view line) override {
     FUZZ_CHECK(line.size() > max_length());
     events.push_back("X");
-    LineReceiver::line_length_exceeded(line);
+    FUZZ_CHECK(buffered_size() == 0);
+    if (!keep_open) LineReceiver::line_length_exceeded(line);
   }
 };
+
+// After an over-long line kept open, what follows depends on the reads (as in Twisted,
+// the rest of the read is dropped with it): compare up to the first one.
+std::vector<std::string> up_to_exceeded(std::vector<std::string> events) {
+  const auto x = std::find(events.begin(), events.end(), "X");
+  if (x != events.end()) events.erase(x + 1, events.end());
+  return events;
+}
 
 class OnlyProbe : public LineOnlyReceiver {
  public:
@@ -98,6 +130,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   const std::vector<std::string_view> whole{in.data};
   const auto chunks = torsion::fuzz::cut(in.data, seed);
   FUZZ_CHECK(run<Probe>(whole, delimiter, max) == run<Probe>(chunks, delimiter, max));
+  FUZZ_CHECK(up_to_exceeded(run<Probe>(whole, delimiter, max, true)) ==
+             up_to_exceeded(run<Probe>(chunks, delimiter, max, true)));
   FUZZ_CHECK(run<OnlyProbe>(whole, delimiter, max, keep_open) ==
              run<OnlyProbe>(chunks, delimiter, max, keep_open));
   return 0;

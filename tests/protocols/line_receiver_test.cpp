@@ -21,7 +21,8 @@ using Events = std::vector<std::string>;
 //   "RAW n"  switch to raw mode for n bytes, then back to line mode with the rest;
 //   "PAUSE"  pause the receiver;  "TPAUSE" pause only the transport;
 //   "QUIT"   lose_connection;     "ABORT" abort_connection;
-//   "DELIM x" switch the delimiter to x.
+//   "DELIM x" switch the delimiter to x;
+//   "SIZE n" expect_raw(n): n bytes raw, then back to lines by itself.
 class Tester : public LineReceiver {
  public:
   using LineReceiver::LineReceiver;
@@ -30,10 +31,19 @@ class Tester : public LineReceiver {
   std::string raw;
   int exceeded = 0;
   bool keep_open_on_exceeded = false;
+  bool counted = false;  // inside an expect_raw
 
   void line_received(std::string_view line) override {
     events.push_back("L:" + std::string(line));
-    if (line.starts_with("RAW ")) {
+    if (line.starts_with("SIZE ")) {
+      raw.clear();
+      counted = true;
+      expect_raw(std::stoul(std::string(line.substr(5))));
+      if (line_mode()) {  // expect_raw(0)
+        counted = false;
+        events.push_back("R:");
+      }
+    } else if (line.starts_with("RAW ")) {
       raw_wanted = std::stoul(std::string(line.substr(4)));
       raw.clear();
       set_raw_mode();
@@ -51,6 +61,18 @@ class Tester : public LineReceiver {
   }
 
   void raw_data_received(std::string_view data) override {
+    if (counted) {
+      CHECK_FALSE(data.empty());
+      raw.append(data);
+      if (raw_remaining() == 0) {
+        CHECK(line_mode());  // back in line mode during the last piece
+        counted = false;
+        events.push_back("R:" + raw);
+      } else {
+        CHECK_FALSE(line_mode());
+      }
+      return;
+    }
     const std::size_t take = std::min(data.size(), raw_wanted - raw.size());
     raw.append(data.substr(0, take));
     if (raw.size() == raw_wanted) {
@@ -144,18 +166,48 @@ TEST_CASE("an over-long line without a delimiter is caught once it cannot fit") 
                         });
 }
 
-TEST_CASE("line_length_exceeded that keeps the connection goes on with the next bytes") {
-  for_every_cut<Tester>(
-      "abcdefgh\r\nok\r\nabcd\r\r\r\n\r\nla\r\n",
-      [] {
-        auto p = std::make_unique<Tester>("\r\n", 3);
-        p->keep_open_on_exceeded = true;
-        return p;
-      },
-      [](Tester& p, StringTransport& t, Feeder&) {
-        CHECK(t.connected());
-        CHECK(p.events == Events{"X:abcd", "L:ok", "X:abcd", "L:", "L:la"});
-      });
+TEST_CASE("line_length_exceeded gets the line, its delimiter and the rest, as Twisted") {
+  StringTransport t;
+  std::string got;
+  struct Keep : Tester {
+    using Tester::Tester;
+    std::string* got = nullptr;
+    void line_length_exceeded(std::string_view data) override {
+      *got = std::string(data);
+      Tester::line_length_exceeded(data);
+    }
+  } k("\r\n", 5);
+  k.keep_open_on_exceeded = true;
+  k.got = &got;
+  t.connect(k);
+  k.data_received("ok\r\nabcdef\r\nnext\r\nmore");
+  CHECK(got == "abcdef\r\nnext\r\nmore");  // Twisted: line + delimiter + the rest
+  CHECK(k.buffered_size() == 0);             // ... which is then dropped
+  CHECK(k.events == Events{"L:ok", "X:abcdef"});
+  k.data_received("x\r\n");  // the next read begins a line
+  CHECK(k.events == Events{"L:ok", "X:abcdef", "L:x"});
+  k.data_received("abcdefg");  // no delimiter in max + delimiter size bytes: all of it
+  CHECK(got == "abcdefg");
+  CHECK(k.buffered_size() == 0);
+  k.data_received("h\r\n");
+  CHECK(k.events == Events{"L:ok", "X:abcdef", "L:x", "X:abcdef", "L:h"});
+}
+
+TEST_CASE("an over-long line whose start was buffered gets the rest of the read too") {
+  struct Keep : Tester {
+    using Tester::Tester;
+    std::string got;
+    void line_length_exceeded(std::string_view data) override { got = std::string(data); }
+  };
+  StringTransport t;
+  Keep p("\r\n", 5);
+  t.connect(p);
+  p.data_received("ab\r\ncdefgh");
+  p.data_received("ij\r\nk\r\n");
+  CHECK(p.got == "cdefghij\r\nk\r\n");
+  CHECK(p.events == Events{"L:ab"});
+  CHECK(p.buffered_size() == 0);
+  CHECK(t.connected());
 }
 
 TEST_CASE("switching to raw mode and back inside callbacks loses and repeats nothing") {
@@ -336,5 +388,220 @@ TEST_CASE("an unlimited maximum does not overflow") {
   p.data_received("abc");
   p.data_received("def\r\n");
   CHECK(p.events == Events{"L:abcdef"});
+  CHECK(t.connected());
+}
+
+TEST_CASE("expect_raw hands over exactly n bytes, then lines, at every split point") {
+  const std::string input = "a\r\nSIZE 5\r\nhe\r\nl\r\nSIZE 0\r\nb\r\nSIZE 3\r\n\r\n\rc\r\nSIZE 2\r\nxy";
+  for_every_cut<Tester>(input, make_tester(), [](Tester& p, StringTransport&, Feeder&) {
+    CHECK(p.events == Events{"L:a", "L:SIZE 5", "R:he\r\nl", "L:", "L:SIZE 0", "R:", "L:b",
+                             "L:SIZE 3", "R:\r\n\r", "L:c", "L:SIZE 2", "R:xy"});
+    CHECK(p.line_mode());
+    CHECK(p.raw_remaining() == 0);
+    CHECK(p.buffered_size() == 0);
+  });
+}
+
+TEST_CASE("expect_raw pieces say how much is still to come") {
+  std::vector<std::size_t> remaining;
+  struct P : Tester {
+    std::vector<std::size_t>* remaining = nullptr;
+    void raw_data_received(std::string_view data) override {
+      remaining->push_back(raw_remaining());
+      Tester::raw_data_received(data);
+    }
+  } q;
+  q.remaining = &remaining;
+  StringTransport t2;
+  t2.connect(q);
+  q.data_received("SIZE 10\r\nabc");
+  CHECK(q.raw_remaining() == 7);
+  CHECK_FALSE(q.line_mode());
+  q.data_received("defg");
+  q.data_received("hijLINE\r\n");
+  CHECK(remaining == std::vector<std::size_t>{7, 3, 0});
+  CHECK(q.events == Events{"L:SIZE 10", "R:abcdefghij", "L:LINE"});
+}
+
+TEST_CASE("expect_raw called again from the last piece chains payloads") {
+  // A length-prefixed record format: "n\r\n" then n bytes; each payload names the size of
+  // the next raw block in its first byte.
+  struct Chain : LineReceiver {
+    Events events;
+    void line_received(std::string_view line) override {
+      events.push_back("L:" + std::string(line));
+      if (!line.empty()) expect_raw(std::stoul(std::string(line)));
+    }
+    void raw_data_received(std::string_view data) override {
+      piece.append(data);
+      if (raw_remaining() > 0) return;
+      events.push_back("R:" + piece);
+      const char next = piece[0];
+      piece.clear();
+      if (next != '0') expect_raw(static_cast<std::size_t>(next - '0'));
+    }
+    std::string piece;
+  };
+  for_every_cut<Chain>(
+      "3\r\n2ab1c0\r\n1\r\n0", [] { return std::make_unique<Chain>(); },
+      [](Chain& p, StringTransport&, Feeder&) {
+        CHECK(p.events == Events{"L:3", "R:2ab", "R:1c", "R:0", "L:", "L:1", "R:0"});
+      });
+}
+
+TEST_CASE("expect_raw outside a callback delivers what is buffered") {
+  StringTransport t;
+  Tester p;
+  t.connect(p);
+  p.data_received("a\r\npart");
+  p.counted = true;
+  p.expect_raw(6);
+  CHECK(p.raw == "part");
+  CHECK(p.raw_remaining() == 2);
+  p.data_received("ia\r\nb\r\n");
+  CHECK(p.events == Events{"L:a", "R:partia", "L:", "L:b"});
+}
+
+TEST_CASE("lines after a mode switch are views into the read itself: nothing is copied") {
+  // One read of many records, switching to raw and back each time, both ways (expect_raw
+  // and Twisted's set_raw_mode + set_line_mode(rest)): every line and raw piece must point
+  // into the read, which proves the rest is never copied.
+  std::string input;
+  for (int i = 0; i < 2000; ++i) input += (i % 2 ? "SIZE 7\r\npayload\r\n" : "RAW 7\r\npayload\r\n");
+  struct InPlace : Tester {
+    std::string_view read;
+    int outside = 0;
+    bool inside(std::string_view v) const {
+      return std::less_equal<const char*>()(read.data(), v.data()) &&
+             std::less_equal<const char*>()(v.data() + v.size(), read.data() + read.size());
+    }
+    void line_received(std::string_view line) override {
+      outside += !inside(line);
+      Tester::line_received(line);
+    }
+    void raw_data_received(std::string_view data) override {
+      outside += !inside(data);
+      Tester::raw_data_received(data);
+    }
+  };
+  StringTransport t;
+  InPlace p;
+  p.read = input;
+  t.connect(p);
+  p.data_received(input);
+  CHECK(p.outside == 0);
+  CHECK(p.events.size() == 6000);
+  CHECK(p.buffered_size() == 0);
+}
+
+TEST_CASE("data_received from inside a callback appends and returns, as Twisted") {
+  struct Reenter : Tester {
+    void line_received(std::string_view line) override {
+      Tester::line_received(line);
+      if (line == "more") data_received("x\r\nSIZE 2\r\n");  // after the rest of the read
+    }
+  };
+  // In one read: the appended bytes follow the partial "c", as in Twisted's buffer.
+  StringTransport t;
+  Reenter p;
+  t.connect(p);
+  p.data_received("a\r\nmore\r\nb\r\nc");
+  CHECK(p.events == Events{"L:a", "L:more", "L:b", "L:cx", "L:SIZE 2"});
+  p.data_received("yz\r\n");
+  CHECK(p.events == Events{"L:a", "L:more", "L:b", "L:cx", "L:SIZE 2", "R:yz", "L:"});
+  // Split: the partial "b" of the first read is followed by the appended bytes.
+  StringTransport t2;
+  Reenter q;
+  t2.connect(q);
+  q.data_received("a\r\nmore\r\nb");
+  q.data_received("\r\nc\r\n");
+  CHECK(q.events == Events{"L:a", "L:more", "L:bx", "L:SIZE 2", "R:\r\n", "L:c"});
+}
+
+TEST_CASE("a LineReceiver registered as a producer stops delivering lines while paused") {
+  // A relay: lines read from `in` are written to `out`; when out's buffer passes its high
+  // mark the receiver is paused (reading and buffered lines both stop) until it drains.
+  struct Sink : Protocol {};
+  struct Relay : Tester {
+    StringTransport* out = nullptr;
+    void line_received(std::string_view line) override {
+      Tester::line_received(line);
+      out->write(std::string(line) + "\n");
+    }
+  };
+  StringTransport in;
+  StringTransport out;
+  Sink sink;
+  Relay relay;
+  relay.out = &out;
+  out.connect(sink);
+  out.set_buffering(true);
+  out.set_write_buffer_limits(8, 2);
+  in.connect(relay);
+  out.register_producer(relay, true);
+  relay.data_received("aaaa\r\nbbbb\r\ncccc\r\ndddd\r\n");
+  CHECK(relay.events == Events{"L:aaaa", "L:bbbb"});  // 10 bytes queued > 8: paused
+  CHECK(relay.paused());
+  CHECK(in.reading_paused());
+  CHECK(relay.buffered_size() == 12);
+  out.drain(8);  // 2 left: resumed, the held lines come out
+  CHECK(relay.events == Events{"L:aaaa", "L:bbbb", "L:cccc", "L:dddd"});
+  CHECK(relay.paused());  // paused again by "dddd"
+  out.drain(100);
+  CHECK_FALSE(relay.paused());
+  CHECK_FALSE(in.reading_paused());
+  CHECK(out.value() == "aaaa\nbbbb\ncccc\ndddd\n");
+  out.unregister_producer();
+}
+
+TEST_CASE("stop_producing stops delivery and closes the connection") {
+  StringTransport t;
+  Tester p;
+  t.connect(p);
+  p.stop_producing();
+  CHECK(p.paused());
+  CHECK(t.disconnecting());
+  p.data_received("a\r\n");
+  CHECK(p.events.empty());
+}
+
+TEST_CASE("an idle receiver keeps no memory after a burst") {
+  StringTransport t;
+  Tester p("\r\n", 1 << 20);
+  t.connect(p);
+  const std::string big(200000, 'x');
+  p.data_received(big.substr(0, 100000));
+  CHECK(p.buffered_size() == 100000);
+  p.data_received(big.substr(100000));
+  p.data_received("\r\nend");
+  CHECK(p.events.size() == 1);
+  CHECK(p.buffered_size() == 3);
+  CHECK(p.clear_line_buffer() == "end");
+  CHECK(p.buffered_size() == 0);
+}
+
+TEST_CASE("LineOnlyReceiver calls line_length_exceeded as soon as the buffer exceeds max") {
+  struct Keep : OnlyTester {
+    using OnlyTester::OnlyTester;
+    Events exceeded;
+    void line_length_exceeded(std::string_view line) override {
+      exceeded.emplace_back(line);
+    }
+  };
+  StringTransport t;
+  Keep p("\r\n", 5);
+  t.connect(p);
+  p.data_received("abcde\r");  // may still end a 5-byte line: no verdict
+  CHECK(p.exceeded.empty());
+  p.data_received("\nabcdef");  // 6 bytes: too long already
+  CHECK(p.events == Events{"abcde"});
+  CHECK(p.exceeded == Events{"abcdef"});
+  CHECK(p.buffered_size() == 0);
+  p.data_received("ghi\r\nok\r\n");  // the rest of the over-long line is skipped
+  CHECK(p.events == Events{"abcde", "ok"});
+  CHECK(p.exceeded == Events{"abcdef"});
+  p.data_received("toolong\r\nnext\r\n");  // a whole over-long line: the line, as Twisted
+  CHECK(p.exceeded == Events{"abcdef", "toolong"});
+  CHECK(p.events == Events{"abcde", "ok", "next"});
   CHECK(t.connected());
 }
