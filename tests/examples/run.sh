@@ -171,5 +171,34 @@ status=$?
 [ $status -eq 0 ] && [[ "$out" == *e71fa2190541574b* ]] && [[ "$out" == *cbf29ce484222325* ]]
 check "thread_pool hashes files in the pool (FNV-1a)" $? "status $status: $out"
 
+# kv_server against redis-server 7.0 (Debian redis-server, redis-tools): the same
+# commands through redis-cli, and raw requests (inline, pipelined, malformed) byte for byte.
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+  start kv "$ex/kv_server" --port 0
+  kv_port=$PORT
+  rport=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  mkfifo "$work/redis.fifo"
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no > "$work/redis.fifo" &
+  pids+=($!)
+  exec {RFD}<"$work/redis.fifo"
+  ready=1
+  while read -r -t 10 -u "$RFD" line; do  # up to 10 s per log line, no polling
+    [[ "$line" == *"Ready to accept connections"* ]] && { ready=0; break; }
+  done
+  check "redis-server starts on 127.0.0.1:$rport" $ready
+  commands="$(dirname "$0")/kv_commands.txt"
+  timeout 20 redis-cli -p "$rport" < "$commands" > "$work/redis.txt" 2>&1
+  timeout 20 redis-cli -p "$kv_port" < "$commands" > "$work/kv.txt" 2>&1
+  diff "$work/redis.txt" "$work/kv.txt" > "$work/kv.diff"
+  check "kv_server answers redis-cli as redis-server does ($(wc -l < "$work/redis.txt") lines)" $? \
+    "$(head -20 "$work/kv.diff")"
+  out=$(redis-cli -p "$kv_port" set greeting hello px 200; redis-cli -p "$kv_port" get greeting)
+  [ "$out" = $'OK\nhello' ]; check "kv_server: redis-cli set and get" $? "$out"
+  out=$(timeout 60 python3 "$(dirname "$0")/resp_compare.py" "$rport" "$kv_port" 2>&1)
+  check "kv_server: raw requests byte for byte as redis-server" $? "$out"
+else
+  echo "SKIP kv_server against redis: redis-server or redis-cli missing (apt-get install redis-server redis-tools)"
+fi
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
