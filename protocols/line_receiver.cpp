@@ -163,6 +163,8 @@ void LineReceiver::process(std::string_view data) {
     const Stop stop = parse(bytes, pos);
     later_ = bytes.substr(pos);
     if (stop == Stop::blocked) break;
+    buffer_.clear();  // all delivered before the read was reached
+    start_ = 0;
     if (stop == Stop::inject) {
       buffer_ = std::exchange(inject_, std::string());
       scanned_ = 0;
