@@ -115,11 +115,11 @@ for round in $(seq "$ROUNDS"); do
       before=$(cpu_ns "$pid")
       read -r requests r < <(run_row "$row" "$port")
       after=$(cpu_ns "$pid")
+      echo "round $round $row $server: $(( (after - before) / requests )) ns/request, $r requests/s" >&2
       cpu[$server,$row]+="$(( (after - before) / requests )) "
       rps[$server,$row]+="$r "
     done
   done
-  echo "round $round of $ROUNDS done" >&2
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
