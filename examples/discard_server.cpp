@@ -3,6 +3,10 @@
 // than that: after each read it stops reading (pause_producing) for as long as the bytes "cost" at
 // that rate, then reads again (resume_producing from call_later). A stand-in for the distant, slow
 // host of the seed article.
+//
+// When it comes back late (a loaded machine did not run it on time), it may catch up on at most
+// 20 ms of lost reading: its own scheduling delays then do not slow it down, while a writer that
+// leaves it without data for longer than that still costs it the time (a bucket of 20 ms).
 #include <sys/socket.h>
 
 #include <cstdio>
@@ -16,6 +20,9 @@
 #include "transports/tcp.hpp"
 
 namespace {
+
+// The most reading time a late reader may make up for (see the file comment).
+constexpr double catch_up = 0.02;
 
 class Discard : public torsion::Protocol {
  public:
@@ -32,7 +39,7 @@ class Discard : public torsion::Protocol {
     if (rate_ <= 0) return;
     // Bytes beyond what the rate allows so far are paid for by not reading for a while.
     const double now = reactor_.seconds();
-    if (next_free_ < now) next_free_ = now;
+    if (next_free_ < now - catch_up) next_free_ = now - catch_up;
     next_free_ += static_cast<double>(data.size()) / rate_;
     if (next_free_ > now) {
       transport().pause_producing();

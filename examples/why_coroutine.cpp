@@ -1,11 +1,13 @@
-// why_coroutine HOST PORT [--busy none|normal|idle] [--mib N] [--sndbuf BYTES]
+// why_coroutine HOST PORT [--busy none|normal|idle] [--mib N] [--sndbuf BYTES] [--jobs N]
+//                         [--slice MS]
 //
 // docs/why-a-reactor.md, step 5: bulk_write's client written as a C++20 coroutine. It
-// connects with connect_stream, writes 40 MiB ("foo\n" repeated) in 64 KiB chunks,
+// connects with connect_stream, writes 8 MiB ("foo\n" repeated) in 64 KiB chunks,
 // waiting with `co_await stream.drain()` whenever the transport's write buffer is above
 // its high-water mark, then closes and waits for the end of the connection. The busy work
-// (--busy, about 50 ms of CPU per call) and the output line are bulk_write's, so the two
-// can be compared: wall time, user CPU time and how many busy iterations ran.
+// (--busy, --jobs, --slice), the defaults and the output line are bulk_write's (see its
+// header for the arithmetic), so the two can be compared. No --trace: only bulk_write
+// records one.
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "examples/busy_jobs.hpp"
 #include "examples/why_timing.hpp"
 #include "framework/reactor.hpp"
 #include "framework/stream.hpp"
@@ -23,10 +26,6 @@
 using namespace torsion;
 
 namespace {
-
-using torsion::examples::calibrate;
-using torsion::examples::spin;
-using torsion::examples::user_cpu_seconds;
 
 void set_sndbuf(Stream& stream, int sndbuf) {
   if (sndbuf > 0)
@@ -46,38 +45,27 @@ Task<void> send_all(Reactor& reactor, std::string host, int port, std::size_t by
     sent += n;
     co_await stream.drain();  // suspended while the buffer is above its high-water mark
   }
-  stream.close();               // flush, then close
-  co_await stream.read_some();  // "" at the clean end; throws ConnectionError if lost
+  stream.close_write();         // EOF once everything is handed to the kernel
+  co_await stream.read_some();  // "" once the reader has read it all and closed
 }
 // [end]
-
-struct Busy {
-  Reactor& reactor;
-  Priority priority;
-  long spin_iterations;
-  long iterations = 0;
-  bool finished = false;
-
-  void loop() {
-    if (finished) return;
-    spin(spin_iterations);
-    ++iterations;
-    reactor.call_soon([this] { loop(); }, priority);
-  }
-};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  torsion::examples::TransferArgs args;
-  if (!torsion::examples::parse_transfer_args(argc, argv, args)) return 2;
-  const std::string& busy = args.busy;
+  examples::TransferArgs args;
+  if (!examples::parse_transfer_args(argc, argv, args)) return 2;
+  if (!args.trace.empty()) {
+    std::fprintf(stderr, "--trace: only bulk_write records a trace\n");
+    return 2;
+  }
   Reactor reactor;
-  const auto bytes = static_cast<std::size_t>(args.mib * 1024 * 1024);
-  Busy work{reactor, busy == "idle" ? Priority::idle : Priority::normal, calibrate(0.05)};
+  const auto bytes = static_cast<std::size_t>(args.mib * 1024 * 1024) / 4 * 4;
+  examples::BusyJobs jobs(reactor, examples::busy_priority(args.busy), args.jobs,
+                          args.slice_ms / 1000, nullptr);
   int status = 0;
   const double wall_start = reactor.seconds();
-  const double cpu_start = user_cpu_seconds();
+  const double cpu_start = examples::cpu_seconds();
   send_all(reactor, argv[1], std::atoi(argv[2]), bytes, args.sndbuf)
       .deferred()
       .add_both([&](Outcome<void> done) {
@@ -85,13 +73,13 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "failed: %s\n", describe_error(done.error()).c_str());
           status = 1;
         }
-        work.finished = true;
         reactor.stop();
       });
-  if (busy != "none") reactor.call_soon([&] { work.loop(); });
+  if (args.busy != "none") jobs.start();
   reactor.run();
-  std::printf("busy=%s bytes=%zu wall=%.2fs user_cpu=%.2fs busy_iterations=%ld\n", busy.c_str(),
-              bytes, reactor.seconds() - wall_start, user_cpu_seconds() - cpu_start,
-              work.iterations);
+  jobs.stop();
+  const double wall = reactor.seconds() - wall_start;
+  const double cpu = examples::cpu_seconds() - cpu_start;
+  examples::print_result(args.busy, bytes, wall, cpu, jobs);
   return status;
 }

@@ -1,10 +1,12 @@
 // why_nonblocking HOST PORT [--mib N] [--sndbuf BYTES] [--work none|slices]
 //
-// Step 2 of docs/why-a-reactor.md: the same 40 MiB, on a non-blocking socket, with the
-// loop every event-driven program ends up writing by hand: send what the kernel takes;
-// on EAGAIN, do a 1 ms slice of useful work, ask poll() (without waiting) whether the
-// socket is writable again, and repeat. With --work none it just sleeps in poll().
-// Prints wall time, CPU time (user + system) and how many work slices ran meanwhile.
+// Step 2 of docs/why-a-reactor.md: the same 8 MiB, on a non-blocking socket, with the loop
+// every event-driven program ends up writing by hand: send what the kernel takes; on
+// EAGAIN, do a 1 ms slice of useful work (busy_for: 1 ms of wall-clock time on any CPU),
+// ask poll() (without waiting) whether the socket is writable again, and repeat. With
+// --work none it just sleeps in poll(). Like every step it then sends EOF and waits until
+// the reader has read everything and closed. Prints wall time, CPU time (user + system)
+// and how many work slices ran meanwhile.
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -21,9 +23,8 @@
 
 namespace {
 
-using torsion::examples::calibrate;
+using torsion::examples::busy_for;     // the "useful work"
 using torsion::examples::cpu_seconds;  // user + system
-using torsion::examples::spin;         // the "useful work"
 using torsion::examples::wall_seconds;
 
 int connect_to(const char* host, const char* port) {
@@ -56,8 +57,8 @@ int main(int argc, char** argv) {
                  argv[0]);
     return 2;
   }
-  double mib = 40;
-  int sndbuf = 0;
+  double mib = 8;  // the defaults are bulk_write's (examples/why_timing.hpp)
+  int sndbuf = 212992;
   bool work = true;
   for (int i = 3; i < argc; ++i) {
     if (std::strcmp(argv[i], "--mib") == 0 && i + 1 < argc) {
@@ -85,7 +86,6 @@ int main(int argc, char** argv) {
   const auto bytes = static_cast<std::size_t>(mib * 1024 * 1024);
   payload.reserve(bytes);
   while (payload.size() + 4 <= bytes) payload += "foo\n";
-  const long slice = calibrate(0.001);
 
   const double wall_start = wall_seconds();
   const double cpu_start = cpu_seconds();
@@ -107,15 +107,15 @@ int main(int argc, char** argv) {
     pollfd p{fd, POLLOUT, 0};
     if (work) {
       while (poll(&p, 1, 0) == 0) {
-        spin(slice);
+        busy_for(0.001);
         ++slices;
       }
     } else {
       poll(&p, 1, -1);  // nothing else to do: sleep until writable
     }
   }
-  close(fd);
   // [end]
+  torsion::examples::wait_for_reader(fd);
   std::printf("step=nonblocking bytes=%zu wall=%.2fs cpu=%.2fs work_slices=%ld\n", sent,
               wall_seconds() - wall_start, cpu_seconds() - cpu_start, slices);
   return 0;

@@ -53,13 +53,18 @@ check "echo_client reports connection refused" $? "status $status: $err"
 # bulk_write against a rate-limited discard_server, in each busy mode (short runs).
 start discard "$ex/discard_server" --rate 50000000 --rcvbuf 131072
 for busy in none idle normal; do
-  line=$(timeout 60 "$ex/bulk_write" 127.0.0.1 "$PORT" --busy "$busy" --mib 4 --sndbuf 600000)
+  line=$(timeout 60 "$ex/bulk_write" 127.0.0.1 "$PORT" --busy "$busy" --mib 4 --jobs 2 --slice 2 \
+         --trace "$work/$busy.trace")
   status=$?
-  [ $status -eq 0 ] && [[ "$line" == "busy=$busy bytes=4194304 "* ]]
+  [ $status -eq 0 ] && [[ "$line" == "busy=$busy bytes=4194304 wall="*"s cpu="*"s busy_cpu="* ]]
   check "bulk_write --busy $busy completes" $? "status $status: $line"
+  # The trace's last sample is every byte handed to the kernel.
+  last=$(grep '^b ' "$work/$busy.trace" | tail -1)
+  [[ "$last" == *" 4194304" ]]; check "bulk_write --busy $busy traces every byte" $? "$last"
   if [ "$busy" != none ]; then
-    iterations=${line##*busy_iterations=}
-    [ "${iterations:-0}" -gt 0 ]; check "bulk_write --busy $busy ran busy iterations" $? "$line"
+    slices=${line##*busy_slices=}
+    [ "${slices:-0}" -gt 0 ] && grep -q '^s ' "$work/$busy.trace"
+    check "bulk_write --busy $busy ran and traced busy slices" $? "$line"
   fi
 done
 # The server prints one line per closed connection: read all three (10 s deadline each).
@@ -87,10 +92,10 @@ check "why_nonblocking sends every byte and does work slices while waiting" $? "
 "$ex/why_nonblocking" 127.0.0.1 "$PORT" --work sometimes >/dev/null 2>&1
 [ $? -eq 2 ]; check "why_nonblocking rejects a bad --work" $?
 # Step 5: the coroutine client, with idle work (a short run).
-line=$(timeout 60 "$ex/why_coroutine" 127.0.0.1 "$PORT" --busy idle --mib 4 --sndbuf 600000)
+line=$(timeout 60 "$ex/why_coroutine" 127.0.0.1 "$PORT" --busy idle --mib 4 --jobs 2 --slice 2)
 status=$?
-iterations=${line##*busy_iterations=}
-[ $status -eq 0 ] && [[ "$line" == "busy=idle bytes=4194304 wall="*"s user_cpu="* ]] && [ "${iterations:-0}" -gt 0 ]
+slices=${line##*busy_slices=}
+[ $status -eq 0 ] && [[ "$line" == "busy=idle bytes=4194304 wall="*"s cpu="* ]] && [ "${slices:-0}" -gt 0 ]
 check "why_coroutine sends every byte from a coroutine and does idle work" $? "status $status: $line"
 "$ex/why_coroutine" 127.0.0.1 "$PORT" --busy sometimes >/dev/null 2>&1
 [ $? -eq 2 ]; check "why_coroutine rejects a bad --busy" $?
