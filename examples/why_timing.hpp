@@ -35,13 +35,6 @@ inline double cpu_seconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
-/// CPU seconds this process has used in user mode only.
-inline double user_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec) + static_cast<double>(ru.ru_utime.tv_usec) * 1e-6;
-}
-
 /// CPU seconds the calling thread has used (CLOCK_THREAD_CPUTIME_ID).
 inline double thread_cpu_seconds() {
   timespec ts{};
