@@ -2,7 +2,7 @@
 /// \file
 /// The clocks and the busy work of the docs/why-a-reactor.md experiment, shared by
 /// examples/bulk_write.cpp, why_blocking.cpp, why_nonblocking.cpp and why_coroutine.cpp so
-/// that every step measures time and burns CPU the same way; and the command line of the
+/// that every step measures time, burns CPU and ends the same way; and the command line of the
 /// two torsion clients (bulk_write, why_coroutine). Plain POSIX: why_blocking and
 /// why_nonblocking use no torsion on purpose, and this header keeps it so.
 
