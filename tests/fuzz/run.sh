@@ -12,7 +12,7 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 runs=${FUZZ_RUNS:-20000}
-targets="endpoints_fuzz line_receiver_fuzz netstring_fuzz prefixed_string_fuzz proxy_protocol_fuzz resp_fuzz"
+targets="endpoints_fuzz http_chunked_fuzz http_request_fuzz http_response_fuzz line_receiver_fuzz netstring_fuzz prefixed_string_fuzz proxy_protocol_fuzz resp_fuzz"
 
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang CXX=clang++ meson setup "$build" "$root" \

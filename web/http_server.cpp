@@ -1,0 +1,561 @@
+#include "web/http_server.hpp"
+
+#include <charconv>
+#include <ctime>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+#include "framework/file_sender.hpp"
+#include "framework/log.hpp"
+#include "web/http_parser.hpp"
+
+namespace torsion::web {
+
+namespace detail {
+
+// One request and its response, shared by the connection and every Response handle.
+struct Exchange {
+  Request request;
+  int status = 200;
+  std::string reason;
+  Headers headers;
+  std::string body;
+  std::unique_ptr<ByteSource> file;
+  std::uint64_t file_size = 0;
+  bool started = false;
+  bool finished = false;
+  HttpConnection* conn = nullptr;  // null for a value, and once the exchange is over
+};
+
+// The protocol behind every HTTP connection: parses one request at a time, runs the
+// handler, writes the response, then goes on with whatever the client pipelined.
+//
+//   reading --head+body--> handling --response sent--> reading (keep-alive)
+//      |                      |                    \-> closing (Connection: close)
+//      \--bad input, 408-->  lingering (answered, half-closed, draining) --> closed
+class HttpConnection final : public Protocol, HttpParser::Sink {
+ public:
+  HttpConnection(Scheduler& scheduler, const Handler& handler, const HttpServerOptions& options,
+                 const Address& peer)
+      : scheduler_(scheduler),
+        handler_(handler),
+        options_(options),
+        peer_(peer),
+        parser_(HttpParser::Kind::request, *this, options.limits) {}
+  ~HttpConnection() override { drop_timers(); }
+
+  void connection_made() override { arm(options_.header_timeout, &HttpConnection::header_timed_out); }
+
+  void data_received(std::string_view data) override {
+    if (upgraded_) return upgraded_->data_received(data);
+    if (phase_ == Phase::lingering || phase_ == Phase::closing) return;
+    if (phase_ == Phase::reading && pending_.empty()) data.remove_prefix(parse(data));
+    if (data.empty() || phase_ == Phase::lingering || phase_ == Phase::closing) return;
+    pending_.append(data);
+    if (pending_.size() > options_.read_ahead && !reading_paused_) {
+      reading_paused_ = true;
+      transport().pause_producing();
+    }
+  }
+
+  bool eof_received() override {
+    if (upgraded_) return upgraded_->eof_received();
+    peer_done_ = true;
+    if (phase_ == Phase::handling) return true;  // answer first, then close
+    return false;
+  }
+
+  void connection_lost(const Reason& reason) override {
+    drop_timers();
+    if (exchange_) {
+      exchange_->conn = nullptr;
+      exchange_->finished = true;
+      exchange_.reset();
+    }
+    if (upgraded_) {
+      auto upgraded = std::move(upgraded_);
+      upgraded->end_connection(reason);
+    }
+    phase_ = Phase::closed;
+  }
+
+  // --- Response's calls -----------------------------------------------------------
+
+  void end(Exchange& x) {
+    if (!x.started) {
+      send_head(x, false);
+      if (!head_request_ && !x.body.empty() && !x.file) transport().write(std::move(x.body));
+      if (x.file && !head_request_) {
+        sender_ = std::make_unique<FileSender>();
+        sender_->begin_transfer(transport(), std::move(x.file), [this](std::error_code ec) {
+          if (ec) {
+            transport().abort_connection();
+          } else {
+            exchange_done();
+          }
+        });
+        return;
+      }
+    } else if (chunked_ && !head_request_) {
+      transport().write("0\r\n\r\n");
+    }
+    exchange_done();
+  }
+
+  void write(Exchange& x, std::string_view data) {
+    if (!x.started) send_head(x, true);
+    if (head_request_ || data.empty()) return;
+    if (!chunked_) return transport().write(data);
+    char size[20];
+    const auto r = std::to_chars(size, size + sizeof size - 2, data.size(), 16);
+    std::size_t n = static_cast<std::size_t>(r.ptr - size);
+    size[n++] = '\r';
+    size[n++] = '\n';
+    const std::string_view parts[] = {std::string_view(size, n), data, "\r\n"};
+    transport().write_sequence(parts);
+  }
+
+  void register_producer(Producer& producer, bool streaming) {
+    transport().register_producer(producer, streaming);
+    producer_registered_ = true;
+  }
+
+  void switch_protocols(Exchange& x, std::unique_ptr<Protocol> protocol) {
+    send_head(x, false);
+    x.finished = true;
+    x.conn = nullptr;
+    exchange_.reset();
+    drop_timers();
+    phase_ = Phase::upgraded;
+    upgraded_ = std::move(protocol);
+    if (reading_paused_) {
+      reading_paused_ = false;
+      transport().resume_producing();
+    }
+    // Not from inside the handler: the new protocol starts from the loop, with whatever
+    // the client sent after the request.
+    kick_ = scheduler_.call_later(0, [this] {
+      upgraded_->make_connection(transport());
+      std::string rest = std::move(pending_);
+      pending_.clear();
+      if (!rest.empty() && upgraded_) upgraded_->data_received(rest);
+    });
+  }
+
+  // --- HttpParser::Sink -------------------------------------------------------------
+
+  void head_received(HttpHead& head) override {
+    timer_.cancel();
+    auto x = std::make_shared<Exchange>();
+    x->conn = this;
+    Request& r = x->request;
+    r.method_ = std::move(head.method);
+    r.target_ = std::move(head.target);
+    r.version_minor_ = head.version_minor;
+    r.headers_ = std::move(head.headers);
+    r.peer_ = peer_;
+    exchange_ = std::move(x);
+    version_minor_ = head.version_minor;
+    head_request_ = r.method_ == "HEAD";
+    ++served_;
+    keep_alive_ = head.keep_alive && !peer_done_ &&
+                  (options_.max_requests == 0 || served_ < options_.max_requests);
+    if (head.body != BodyKind::none) {
+      if (head.expect_continue) transport().write("HTTP/1.1 100 Continue\r\n\r\n");
+      if (head.body == BodyKind::length)
+        r.body_.reserve(static_cast<std::size_t>(head.content_length));
+      body_received_ = 0;
+      if (options_.min_body_rate > 0 && options_.body_rate_window > 0)
+        arm(options_.body_rate_window, &HttpConnection::check_body_rate);
+    }
+  }
+
+  void body_data(std::string_view data) override {
+    body_received_ += data.size();
+    exchange_->request.body_.append(data);
+  }
+
+  void message_complete(const Headers& trailers) override {
+    timer_.cancel();
+    exchange_->request.trailers_ = trailers;
+    phase_ = Phase::handling;
+    dispatch();
+  }
+
+ private:
+  enum class Phase { reading, handling, closing, lingering, upgraded, closed };
+  using TimerFn = void (HttpConnection::*)();
+
+  // Parses requests from `data` while reading; returns the bytes used. A handler that
+  // answers at once lets the loop go on to the next pipelined request.
+  std::size_t parse(std::string_view data) {
+    std::size_t used = 0;
+    while (phase_ == Phase::reading && used < data.size()) {
+      const bool was_idle = !parser_.in_message();
+      used += parser_.feed(data.substr(used));
+      if (parser_.failed()) {
+        refuse(parser_.error()->status(), parser_.error()->what());
+        break;
+      }
+      if (was_idle && parser_.in_message() && phase_ == Phase::reading && between_requests_) {
+        between_requests_ = false;
+        arm(options_.header_timeout, &HttpConnection::header_timed_out);
+      }
+    }
+    return used;
+  }
+
+  void dispatch() {
+    if (options_.handler_timeout > 0) arm(options_.handler_timeout, &HttpConnection::handler_timed_out);
+    std::shared_ptr<Exchange> x = exchange_;
+    Response response(x);
+    try {
+      handler_(x->request, response);
+    } catch (...) {
+      log(LogLevel::error, "HTTP handler for " + x->request.method() + " " + x->request.target() +
+                               " threw: " + describe_error(std::current_exception()));
+      if (x->conn && !x->started) {
+        Response failure(500, "internal server error\n");
+        response.end(failure);
+      } else if (x->conn) {
+        transport().abort_connection();
+      }
+    }
+  }
+
+  // The head, with the server's fields. `streaming`: the body follows in pieces.
+  void send_head(Exchange& x, bool streaming) {
+    x.started = true;
+    const bool no_body = x.status / 100 == 1 || x.status == 204 || x.status == 304;
+    if (x.headers.has_token("connection", "close")) keep_alive_ = false;
+    x.headers.remove("transfer-encoding");
+    chunked_ = false;
+    std::string& h = head_buffer_;
+    h.clear();
+    h += "HTTP/1.1 ";
+    char digits[8];
+    const auto r = std::to_chars(digits, digits + sizeof digits, x.status);
+    h.append(digits, r.ptr);
+    h += ' ';
+    h += x.reason.empty() ? reason_phrase(x.status) : std::string_view(x.reason);
+    h += "\r\n";
+    if (!options_.server_name.empty() && !x.headers.has("server"))
+      h.append("Server: ").append(options_.server_name).append("\r\n");
+    if (!x.headers.has("date")) h.append("Date: ").append(http_date()).append("\r\n");
+    if (x.status != 101) x.headers.remove("connection");
+    if (!no_body) {
+      if (!streaming) {
+        x.headers.remove("content-length");
+        const std::uint64_t size = x.file ? x.file_size : x.body.size();
+        char big[24];
+        const auto len = std::to_chars(big, big + sizeof big, size);
+        h.append("Content-Length: ").append(big, len.ptr).append("\r\n");
+      } else if (!x.headers.has("content-length")) {
+        if (version_minor_ == 1)
+          chunked_ = true;
+        else
+          keep_alive_ = false;  // HTTP/1.0: the body ends with the connection
+      }
+    }
+    for (const auto& [name, value] : x.headers.fields())
+      h.append(name).append(": ").append(value).append("\r\n");
+    if (chunked_) h += "Transfer-Encoding: chunked\r\n";
+    if (x.status != 101) {
+      if (!keep_alive_)
+        h += "Connection: close\r\n";
+      else if (version_minor_ == 0)
+        h += "Connection: keep-alive\r\n";
+    }
+    h += "\r\n";
+    transport().write(std::string_view(h));
+  }
+
+  // The response has been handed to the transport: close, or go on with the next request.
+  void exchange_done() {
+    timer_.cancel();
+    if (producer_registered_) {
+      producer_registered_ = false;
+      transport().unregister_producer();
+    }
+    if (exchange_) {
+      exchange_->finished = true;
+      exchange_->conn = nullptr;
+      exchange_.reset();
+    }
+    if (!keep_alive_) {
+      phase_ = Phase::closing;
+      transport().lose_connection();
+      return;
+    }
+    phase_ = Phase::reading;
+    between_requests_ = true;
+    arm(options_.idle_timeout, &HttpConnection::idle_timed_out);
+    if (reading_paused_) {
+      reading_paused_ = false;
+      transport().resume_producing();
+    }
+    if (!pending_.empty())
+      kick_ = scheduler_.call_later(0, [this] {
+        const std::size_t used = parse(pending_);
+        pending_.erase(0, used);
+      });
+  }
+
+  // Answers an error, half-closes, and drains the client for a while (lingering close),
+  // so that it reads the answer instead of a reset.
+  void refuse(int status, std::string_view message) {
+    if (exchange_) {
+      exchange_->conn = nullptr;
+      exchange_->finished = true;
+      exchange_.reset();
+    }
+    Exchange x;
+    x.status = status;
+    x.body.assign(message).append("\n");
+    x.headers.add("Content-Type", "text/plain; charset=utf-8");
+    keep_alive_ = false;
+    head_request_ = false;
+    if (version_minor_ < 0) version_minor_ = 1;
+    send_head(x, false);
+    transport().write(std::move(x.body));
+    phase_ = Phase::lingering;
+    pending_.clear();
+    if (reading_paused_) {
+      reading_paused_ = false;
+      transport().resume_producing();
+    }
+    transport().lose_write_connection();
+    arm(options_.linger_timeout, &HttpConnection::linger_over);
+  }
+
+  void arm(double seconds, TimerFn fn) {
+    timer_.cancel();
+    if (seconds > 0) timer_ = scheduler_.call_later(seconds, [this, fn] { (this->*fn)(); });
+  }
+  void drop_timers() {
+    timer_.cancel();
+    kick_.cancel();
+  }
+
+  void header_timed_out() {
+    if (parser_.in_message())
+      refuse(408, "request header timeout");
+    else
+      transport().lose_connection();  // nothing was asked: just close
+  }
+  void idle_timed_out() {
+    phase_ = Phase::closing;
+    transport().lose_connection();
+  }
+  void check_body_rate() {
+    const double needed = options_.min_body_rate * options_.body_rate_window;
+    if (static_cast<double>(body_received_) < needed) return refuse(408, "request body too slow");
+    body_received_ = 0;
+    arm(options_.body_rate_window, &HttpConnection::check_body_rate);
+  }
+  void handler_timed_out() {
+    if (!exchange_) return;
+    if (!exchange_->started) {
+      keep_alive_ = false;
+      std::shared_ptr<Exchange> x = exchange_;
+      x->status = 503;
+      x->reason.clear();
+      x->headers.clear();
+      x->body = "the handler did not answer in time\n";
+      x->file.reset();
+      x->finished = true;
+      end(*x);
+    } else {
+      transport().abort_connection();
+    }
+  }
+  void linger_over() { transport().lose_connection(); }
+
+  Scheduler& scheduler_;
+  const Handler& handler_;
+  const HttpServerOptions& options_;
+  Address peer_;
+  HttpParser parser_;
+  Phase phase_ = Phase::reading;
+  std::string pending_;  // input not parsed yet, bounded by read_ahead (plus one read)
+  std::shared_ptr<Exchange> exchange_;
+  std::string head_buffer_;
+  DelayedCall timer_;  // the deadline of the current phase
+  DelayedCall kick_;   // resumes parsing from the loop
+  std::unique_ptr<FileSender> sender_;
+  std::unique_ptr<Protocol> upgraded_;
+  std::uint64_t body_received_ = 0;
+  std::size_t served_ = 0;
+  int version_minor_ = 1;
+  bool keep_alive_ = true;
+  bool head_request_ = false;
+  bool chunked_ = false;
+  bool reading_paused_ = false;
+  bool between_requests_ = false;
+  bool peer_done_ = false;
+  bool producer_registered_ = false;
+};
+
+}  // namespace detail
+
+using detail::Exchange;
+
+// --- Request ----------------------------------------------------------------------
+
+std::string_view Request::path() const noexcept {
+  const std::string_view t = target_;
+  return t.substr(0, t.find('?'));
+}
+
+std::string_view Request::query() const noexcept {
+  const std::string_view t = target_;
+  const std::size_t q = t.find('?');
+  return q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
+}
+
+std::string_view Request::param(std::string_view name) const {
+  for (const auto& [n, v] : params_)
+    if (n == name) return v;
+  return {};
+}
+
+// --- Response ---------------------------------------------------------------------
+
+Response::Response(int status) : x_(std::make_shared<Exchange>()) { set_status(status); }
+
+Response::Response(int status, std::string body, std::string content_type) : Response(status) {
+  x_->body = std::move(body);
+  x_->headers.set("Content-Type", std::move(content_type));
+}
+
+int Response::status() const noexcept { return x_->status; }
+
+Response& Response::set_status(int status, std::string reason) {
+  if (status < 100 || status > 999)
+    throw std::invalid_argument("Response::set_status: status " + std::to_string(status) +
+                                " is outside 100..999");
+  x_->status = status;
+  x_->reason = std::move(reason);
+  return *this;
+}
+
+Response& Response::set_header(std::string_view name, std::string value) {
+  x_->headers.set(name, std::move(value));
+  return *this;
+}
+
+Response& Response::add_header(std::string name, std::string value) {
+  x_->headers.add(std::move(name), std::move(value));
+  return *this;
+}
+
+Headers& Response::headers() noexcept { return x_->headers; }
+
+Response& Response::set_body(std::string body) {
+  x_->body = std::move(body);
+  x_->file.reset();
+  return *this;
+}
+
+const std::string& Response::body() const noexcept { return x_->body; }
+
+Response& Response::set_file(const std::string& path) {
+  auto source = open_file_source(path);
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) throw std::system_error(ec, path);
+  x_->file = std::move(source);
+  x_->file_size = size;
+  x_->body.clear();
+  return *this;
+}
+
+void Response::end() {
+  if (x_->finished || !x_->conn) return;
+  x_->finished = true;
+  x_->conn->end(*x_);
+}
+
+void Response::end(std::string body) {
+  if (x_->finished || !x_->conn) return;
+  set_body(std::move(body));
+  end();
+}
+
+void Response::end(const Response& other) {
+  if (x_->finished || !x_->conn || other.x_ == x_) return end();
+  x_->status = other.x_->status;
+  x_->reason = other.x_->reason;
+  x_->headers = other.x_->headers;
+  x_->body = other.x_->body;
+  x_->file = std::move(other.x_->file);  // a file source is sent once
+  x_->file_size = other.x_->file_size;
+  end();
+}
+
+void Response::write(std::string_view data) {
+  if (x_->finished || !x_->conn) return;
+  x_->conn->write(*x_, data);
+}
+
+void Response::register_producer(Producer& producer, bool streaming) {
+  if (x_->finished || !x_->conn) return;
+  x_->conn->register_producer(producer, streaming);
+}
+
+void Response::switch_protocols(std::unique_ptr<Protocol> protocol) {
+  if (x_->status != 101)
+    throw std::logic_error("Response::switch_protocols: the status must be 101, not " +
+                           std::to_string(x_->status));
+  if (x_->finished || !x_->conn || x_->started) return;
+  x_->conn->switch_protocols(*x_, std::move(protocol));
+}
+
+bool Response::started() const noexcept { return x_->started; }
+bool Response::finished() const noexcept { return x_->finished; }
+bool Response::connected() const noexcept { return x_->conn != nullptr; }
+Request& Response::request() const noexcept { return x_->request; }
+
+// --- Handler ----------------------------------------------------------------------
+
+Handler::Handler()
+    : fn_([](Request&, Response& response) { response.end(Response(404, "not found\n")); }) {}
+
+void Handler::answer_later(Deferred<Response> reply, Response response) {
+  reply.add_callbacks([response](Response value) mutable { response.end(value); },
+                      [response](std::exception_ptr error) mutable {
+                        const Request& r = response.request();
+                        log(LogLevel::error, "HTTP handler for " + r.method() + " " + r.target() +
+                                                 " failed: " + describe_error(error));
+                        if (!response.started())
+                          response.end(Response(500, "internal server error\n"));
+                      });
+}
+
+// --- HttpFactory ------------------------------------------------------------------
+
+HttpFactory::HttpFactory(Scheduler& scheduler, Handler handler, HttpServerOptions options)
+    : scheduler_(scheduler), handler_(std::move(handler)), options_(std::move(options)) {}
+
+HttpFactory::~HttpFactory() = default;
+
+std::unique_ptr<Protocol> HttpFactory::build_protocol(const Address& peer) {
+  return std::make_unique<detail::HttpConnection>(scheduler_, handler_, options_, peer);
+}
+
+std::string_view http_date() {
+  thread_local std::time_t last = -1;
+  thread_local char text[40];
+  thread_local std::size_t length = 0;
+  const std::time_t now = std::time(nullptr);
+  if (now != last) {
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    length = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    last = now;
+  }
+  return std::string_view(text, length);
+}
+
+}  // namespace torsion::web

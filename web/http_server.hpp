@@ -1,0 +1,246 @@
+#pragma once
+/// \file
+/// The HTTP/1.1 server: Request, Response, Handler (callback, Deferred or coroutine
+/// style), HttpServerOptions and HttpFactory, the Factory to listen with.
+///
+///     Router router;
+///     router.get("/hello", [](Request&, Response& res) { res.end("hello world\n"); });
+///     HttpFactory site(reactor, router);
+///     listen_tcp(reactor, 8080, site);
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "framework/address.hpp"
+#include "framework/deferred.hpp"
+#include "framework/delayed_call.hpp"
+#include "framework/protocol.hpp"
+#include "framework/task.hpp"
+#include "web/http_message.hpp"
+
+namespace torsion::web {
+
+namespace detail {
+struct Exchange;
+class HttpConnection;
+}  // namespace detail
+
+/// One request as the server received it: head and whole body. Handlers get it by
+/// reference; it stays valid as long as any Response handle of the same exchange lives
+/// (a coroutine handler may keep using it across co_await).
+class Request {
+ public:
+  /// The method, as sent ("GET").
+  const std::string& method() const noexcept { return method_; }
+  /// The request-target, as sent ("/a/b?x=1").
+  const std::string& target() const noexcept { return target_; }
+  /// The target's path (before any '?'), not percent-decoded.
+  std::string_view path() const noexcept;
+  /// The target's query (after the first '?'), or empty.
+  std::string_view query() const noexcept;
+  /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+  int version_minor() const noexcept { return version_minor_; }
+  /// The header fields.
+  const Headers& headers() const noexcept { return headers_; }
+  /// The first field called `name`, or nullopt.
+  std::optional<std::string_view> header(std::string_view name) const { return headers_.get(name); }
+  /// The trailer fields of a chunked body (empty otherwise).
+  const Headers& trailers() const noexcept { return trailers_; }
+  /// The body, complete (bounded by HttpLimits::max_body).
+  const std::string& body() const noexcept { return body_; }
+  /// A path parameter bound by the Router (":name" or "*name"), or empty.
+  std::string_view param(std::string_view name) const;
+  /// The client's address.
+  const Address& peer() const noexcept { return peer_; }
+
+ private:
+  friend class detail::HttpConnection;
+  friend class Router;
+  std::string method_;
+  std::string target_;
+  int version_minor_ = 1;
+  Headers headers_;
+  Headers trailers_;
+  std::string body_;
+  std::vector<std::pair<std::string, std::string>> params_;
+  Address peer_;
+};
+
+/// A response: a status, header fields and a body. Two uses:
+///  - built as a value (`Response(200, "hi\n")`) and returned by a Deferred or coroutine
+///    handler, which the server then sends;
+///  - handed to a callback handler bound to its exchange: end() sends it, or write()
+///    streams the body (chunked for HTTP/1.1 unless a Content-Length was set).
+/// Copies are handles on the same response, so a callback handler may keep one and end
+/// it later (from a timer, a Deferred...). Once the connection is gone, sending calls do
+/// nothing and connected() is false: no handle can touch freed memory.
+/// The server adds Date, Server, Content-Length or Transfer-Encoding, and Connection.
+class Response {
+ public:
+  /// A response with `status`, no header and an empty body.
+  explicit Response(int status = 200);
+  /// A response with `status` and `body`, of type `content_type`.
+  Response(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+
+  /// The status code.
+  int status() const noexcept;
+  /// Sets the status code (100..999) and, optionally, a reason phrase (else the standard
+  /// one). Throws std::invalid_argument outside 100..999.
+  Response& set_status(int status, std::string reason = {});
+  /// Replaces the fields called `name` with one field.
+  Response& set_header(std::string_view name, std::string value);
+  /// Adds a field (Set-Cookie and the like may repeat).
+  Response& add_header(std::string name, std::string value);
+  /// The fields set so far.
+  Headers& headers() noexcept;
+  /// Sets the whole body (sent with Content-Length).
+  Response& set_body(std::string body);
+  /// The body set so far.
+  const std::string& body() const noexcept;
+  /// Makes the body the file at `path` (sent with Content-Length, chunk by chunk through a
+  /// FileSender, so a large file never sits in memory). Throws std::system_error naming
+  /// the path if it cannot be opened.
+  Response& set_file(const std::string& path);
+
+  /// Bound responses: sends the status, fields and body; the exchange is over. Calls
+  /// after the first end() (or once the connection is gone) do nothing.
+  void end();
+  /// set_body(body), then end().
+  void end(std::string body);
+  /// Sends `other` (a value built elsewhere, as a Deferred handler returns) as this
+  /// exchange's response.
+  void end(const Response& other);
+  /// Streams one piece of the body; the first call sends the head. HTTP/1.1 clients get
+  /// chunked coding (unless a Content-Length field was set, which the pieces must then
+  /// match); HTTP/1.0 clients get a body delimited by the connection's close. Nothing is
+  /// sent for HEAD requests. Empty pieces are ignored. Finish with end().
+  void write(std::string_view data);
+  /// Registers a producer for back-pressure on a streamed body (Transport's rules: a
+  /// streaming producer is paused above the write buffer's high mark and resumed below
+  /// the low mark). It is unregistered by end() and told stop_producing() if the
+  /// connection goes away. Does nothing when not connected.
+  void register_producer(Producer& producer, bool streaming);
+  /// Switches the connection to `protocol` (the Upgrade mechanism; set status 101 and the
+  /// Upgrade and Connection fields first): the head is sent, then `protocol` gets
+  /// connection_made on the same transport and every later byte, starting with any the
+  /// client sent after the request. Throws std::logic_error unless the status is 101.
+  void switch_protocols(std::unique_ptr<Protocol> protocol);
+
+  /// True once the head has been sent.
+  bool started() const noexcept;
+  /// True once end() was called (or the exchange was ended by the server: a handler
+  /// time-out, a lost connection).
+  bool finished() const noexcept;
+  /// True while the exchange's connection is open.
+  bool connected() const noexcept;
+  /// The request this responds to (an empty Request for a value built by hand).
+  Request& request() const noexcept;
+
+  /// Internal: a handle on the server's exchange.
+  explicit Response(std::shared_ptr<detail::Exchange> exchange) : x_(std::move(exchange)) {}
+
+ private:
+  friend class detail::HttpConnection;
+  std::shared_ptr<detail::Exchange> x_;
+};
+
+/// What answers requests. Built from any of the three styles:
+///  - a callback `void(Request&, Response&)` that ends the response now or later;
+///  - a function returning `Deferred<Response>`;
+///  - a coroutine returning `Task<Response>`.
+/// An exception (thrown, or the Deferred's error) becomes a 500 if nothing was sent yet,
+/// and is logged.
+class Handler {
+ public:
+  /// The callback form every style is turned into.
+  using Callback = std::function<void(Request&, Response&)>;
+  /// A handler that answers 404 to everything.
+  Handler();
+  /// The callback style.
+  template <class F>
+    requires std::invocable<F&, Request&, Response&>
+  Handler(F f) : fn_(std::move(f)) {}  // NOLINT: implicit on purpose
+  /// The Deferred and coroutine styles.
+  template <class F>
+    requires(std::invocable<F&, Request&> &&
+             std::convertible_to<std::invoke_result_t<F&, Request&>, Deferred<Response>>)
+  Handler(F f)  // NOLINT: implicit on purpose
+      : fn_([f = std::move(f)](Request& request, Response& response) mutable {
+          answer_later(Deferred<Response>(f(request)), response);
+        }) {}
+  /// Runs the handler (exceptions propagate; the server turns them into 500).
+  void operator()(Request& request, Response& response) const { fn_(request, response); }
+
+ private:
+  static void answer_later(Deferred<Response> reply, Response response);
+  Callback fn_;
+};
+
+/// Everything a server enforces, with its defaults. Every time-out is in seconds; 0
+/// turns it off.
+struct HttpServerOptions {
+  /// Parser limits (414, 431, 413...).
+  HttpLimits limits{.max_start_line = 8 * 1024,
+                    .max_field_line = 8 * 1024,
+                    .max_head = 64 * 1024,
+                    .max_fields = 100,
+                    .max_body = 1024 * 1024,
+                    .max_chunk_line = 1024};
+  /// The Server field's value (empty: no Server field).
+  std::string server_name = "torsion";
+  /// Requests served on one connection before it is closed (Connection: close on the
+  /// last); 0 means no cap.
+  std::size_t max_requests = 10000;
+  /// Bytes of pipelined input kept while a request is being answered; past it the
+  /// connection stops reading until the answer is sent.
+  std::size_t read_ahead = 64 * 1024;
+  /// From the first byte of a request to the end of its head (slowloris): 408.
+  double header_timeout = 10;
+  /// A body must arrive at least this fast (bytes per second, averaged over
+  /// body_rate_window) or the request gets 408; a slow but steady upload passes.
+  double min_body_rate = 1024;
+  /// The window over which min_body_rate is measured.
+  double body_rate_window = 5;
+  /// How long a keep-alive connection may wait for its next request before it is closed.
+  double idle_timeout = 60;
+  /// How long a handler may take: 503 if nothing was sent yet, else the connection is
+  /// aborted.
+  double handler_timeout = 60;
+  /// After an error response: how long the server keeps reading (and discarding) what
+  /// the client still sends, after its half-close, before it closes.
+  double linger_timeout = 2;
+};
+
+/// The Factory that serves HTTP/1.1 on every connection it builds (Twisted's Site). Must
+/// outlive its connections, as every factory.
+class HttpFactory final : public Factory {
+ public:
+  /// Serves `handler` with `options`; timers run on `scheduler` (the Reactor, or a
+  /// ManualClock in tests).
+  HttpFactory(Scheduler& scheduler, Handler handler, HttpServerOptions options = {});
+  ~HttpFactory() override;
+  /// A new HTTP connection for `peer`.
+  std::unique_ptr<Protocol> build_protocol(const Address& peer) override;
+  /// The options in force.
+  const HttpServerOptions& options() const noexcept { return options_; }
+
+ private:
+  Scheduler& scheduler_;
+  Handler handler_;
+  HttpServerOptions options_;
+};
+
+/// The value of a Date field for `seconds` since the epoch ("Sun, 06 Nov 1994 08:49:37
+/// GMT"); the current time's is formatted once a second and reused.
+std::string_view http_date();
+
+}  // namespace torsion::web
