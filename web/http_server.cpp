@@ -14,6 +14,11 @@ namespace torsion::web {
 
 namespace detail {
 
+struct ServerConfig {
+  Handler handler;
+  HttpServerOptions options;
+};
+
 // One request and its response, shared by the connection and every Response handle.
 struct Exchange {
   Request request;
@@ -36,13 +41,14 @@ struct Exchange {
 //      \--bad input, 408-->  lingering (answered, half-closed, draining) --> closed
 class HttpConnection final : public Protocol, HttpParser::Sink {
  public:
-  HttpConnection(Scheduler& scheduler, const Handler& handler, const HttpServerOptions& options,
+  HttpConnection(Scheduler& scheduler, std::shared_ptr<const ServerConfig> config,
                  const Address& peer)
       : scheduler_(scheduler),
-        handler_(handler),
-        options_(options),
+        config_(std::move(config)),
+        handler_(config_->handler),
+        options_(config_->options),
         peer_(peer),
-        parser_(HttpParser::Kind::request, *this, options.limits) {}
+        parser_(HttpParser::Kind::request, *this, options_.limits) {}
   ~HttpConnection() override { drop_timers(); }
 
   void connection_made() override { arm(options_.header_timeout, &HttpConnection::header_timed_out); }
@@ -373,6 +379,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   void linger_over() { transport().lose_connection(); }
 
   Scheduler& scheduler_;
+  std::shared_ptr<const ServerConfig> config_;  // shared with the factory
   const Handler& handler_;
   const HttpServerOptions& options_;
   Address peer_;
@@ -536,12 +543,16 @@ void Handler::answer_later(Deferred<Response> reply, Response response) {
 // --- HttpFactory ------------------------------------------------------------------
 
 HttpFactory::HttpFactory(Scheduler& scheduler, Handler handler, HttpServerOptions options)
-    : scheduler_(scheduler), handler_(std::move(handler)), options_(std::move(options)) {}
+    : scheduler_(scheduler),
+      config_(std::make_shared<detail::ServerConfig>(
+          detail::ServerConfig{std::move(handler), std::move(options)})) {}
+
+const HttpServerOptions& HttpFactory::options() const noexcept { return config_->options; }
 
 HttpFactory::~HttpFactory() = default;
 
 std::unique_ptr<Protocol> HttpFactory::build_protocol(const Address& peer) {
-  return std::make_unique<detail::HttpConnection>(scheduler_, handler_, options_, peer);
+  return std::make_unique<detail::HttpConnection>(scheduler_, config_, peer);
 }
 
 std::string_view http_date() {

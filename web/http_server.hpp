@@ -31,6 +31,7 @@ namespace torsion::web {
 
 namespace detail {
 struct Exchange;
+struct ServerConfig;
 class HttpConnection;
 }  // namespace detail
 
@@ -220,8 +221,9 @@ struct HttpServerOptions {
   double linger_timeout = 2;
 };
 
-/// The Factory that serves HTTP/1.1 on every connection it builds (Twisted's Site). Must
-/// outlive its connections, as every factory.
+/// The Factory that serves HTTP/1.1 on every connection it builds (Twisted's Site). Its
+/// connections share the handler and options with it, so it may be destroyed before
+/// them (declaration order does not matter).
 class HttpFactory final : public Factory {
  public:
   /// Serves `handler` with `options`; timers run on `scheduler` (the Reactor, or a
@@ -231,12 +233,11 @@ class HttpFactory final : public Factory {
   /// A new HTTP connection for `peer`.
   std::unique_ptr<Protocol> build_protocol(const Address& peer) override;
   /// The options in force.
-  const HttpServerOptions& options() const noexcept { return options_; }
+  const HttpServerOptions& options() const noexcept;
 
  private:
   Scheduler& scheduler_;
-  Handler handler_;
-  HttpServerOptions options_;
+  std::shared_ptr<const detail::ServerConfig> config_;
 };
 
 /// The value of a Date field for `seconds` since the epoch ("Sun, 06 Nov 1994 08:49:37

@@ -205,5 +205,21 @@ else
   echo "SKIP kv_server against redis: redis-server or redis-cli missing (apt-get install redis-server redis-tools)"
 fi
 
+# http_server serves /hello and a directory; curl reuses one connection for three URLs.
+if command -v curl >/dev/null; then
+  mkdir -p "$work/site/sub"; printf '<h1>torsion</h1>' > "$work/site/index.html"
+  printf 'nested' > "$work/site/sub/file.txt"
+  start http "$ex/http_server" --port 0 --root "$work/site"
+  base="http://127.0.0.1:$PORT"
+  out=$(timeout 10 curl -sv "$base/hello" "$base/" "$base/sub/file.txt" 2>&1)
+  [[ "$out" == *"hello world"* ]] && [[ "$out" == *"<h1>torsion</h1>"* ]] && [[ "$out" == *nested* ]] \
+    && [ "$(grep -c 'Re-using existing connection' <<<"$out")" -eq 2 ]
+  check "http_server answers curl on one kept-alive connection" $? "$out"
+  code=$(timeout 10 curl -s -o /dev/null -w '%{http_code}' --path-as-is "$base/../etc/passwd")
+  [ "$code" = 404 ]; check "http_server refuses a path outside its root" $? "got $code"
+else
+  echo "SKIP http_server: curl is not installed"
+fi
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
