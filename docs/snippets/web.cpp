@@ -1,0 +1,97 @@
+// docs/web.md's snippets, with their own test case (they need torsion_web).
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <string>
+
+#include "framework/deferred.hpp"
+#include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
+#include "framework/task.hpp"
+#include "transports/tcp.hpp"
+#include "web/http_server.hpp"
+#include "web/router.hpp"
+
+namespace docs {
+namespace {
+
+using torsion::web::Request;
+using torsion::web::Response;
+
+// Sends raw bytes and keeps everything the server answers until it closes.
+class RawClient : public torsion::Protocol {
+ public:
+  RawClient(std::string request, std::string& reply) : request_(std::move(request)), reply_(reply) {}
+  void connection_made() override { transport().write(request_); }
+  void data_received(std::string_view data) override { reply_.append(data); }
+
+ private:
+  std::string request_;
+  std::string& reply_;
+};
+
+class RawClientFactory : public torsion::ClientFactory {
+ public:
+  RawClientFactory(std::string request, std::string& reply) : request_(std::move(request)), reply_(reply) {}
+  std::unique_ptr<torsion::Protocol> build_protocol(const torsion::Address&) override {
+    return std::make_unique<RawClient>(request_, reply_);
+  }
+
+ private:
+  std::string request_;
+  std::string& reply_;
+};
+
+// [snippet:coroutine-handler]
+torsion::Task<Response> slow_hello(torsion::Reactor& reactor, Request& request) {
+  co_await torsion::sleep(reactor, 0.01);  // the request stays valid across co_await
+  co_return Response(200, "later, " + std::string(request.param("name")) + "\n");
+}
+// [end]
+
+}  // namespace
+}  // namespace docs
+
+TEST_CASE("web: a router in three styles, pipelined requests answered in order") {
+  using namespace docs;
+  torsion::Reactor reactor;
+  // [snippet:router]
+  torsion::web::Router router;
+  // A callback: answer now (or keep `response`, a handle, and answer later).
+  router.get("/hello", [](Request&, Response& response) { response.end("hello world\n"); });
+  // A Deferred<Response>: the server answers when it fires.
+  router.post("/echo", [](Request& request) {
+    return torsion::succeed(Response(200, "you sent " + request.body() + "\n"));
+  });
+  // A coroutine returning Task<Response>, with a path parameter.
+  router.get("/later/:name", [&reactor](Request& request) { return slow_hello(reactor, request); });
+  // A body streamed in pieces: chunked for HTTP/1.1 clients.
+  router.get("/count", [](Request&, Response& response) {
+    for (int i = 1; i <= 3; ++i) response.write(std::to_string(i) + "\n");
+    response.end();
+  });
+
+  torsion::web::HttpServerOptions options;  // limits and time-outs; these are the defaults
+  options.limits.max_body = 1024 * 1024;    // 413 beyond
+  options.header_timeout = 10;              // seconds from a request's first byte to its end
+  options.idle_timeout = 60;                // between requests on a kept-alive connection
+  torsion::web::HttpFactory site(reactor, router, options);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+  // [end]
+
+  std::string reply;
+  RawClientFactory client(
+      "GET /later/ann HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+      "GET /count HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      reply);
+  torsion::connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  reactor.run_until([&] { return reply.find("hello world\n") != std::string::npos; }, 10);
+  const auto at = [&](std::string_view s) { return reply.find(s); };
+  CHECK(at("later, ann\n") < at("you sent hi\n"));
+  CHECK(at("you sent hi\n") < at("2\r\n1\n\r\n2\r\n2\n\r\n2\r\n3\n\r\n0\r\n\r\n"));
+  CHECK(at("3\n\r\n0\r\n\r\n") < at("hello world\n"));
+}
