@@ -177,6 +177,9 @@ std::size_t ChunkedDecoder::feed(std::string_view data, Sink& sink) {
                         size_line ? "chunk-size line too long" : "trailer field line too long"),
                    used;
           case LineResult::bare_lf:
+            // As in the head: the trailers' byte budget first, whatever the cut.
+            if (!size_line && trailer_bytes_ + line.size() + 1 > limits_.max_head)
+              return fail(431, "trailer section too large"), used;
             return fail(400, "line ended by LF without CR"), used;
           case LineResult::partial:
             if (!size_line && trailer_bytes_ + line_.size() > limits_.max_head)
@@ -412,13 +415,22 @@ std::size_t HttpParser::feed(std::string_view data) {
             fail(431, "header field line too long");
           return used;
         }
-        if (r == LineResult::bare_lf) return fail(400, "line ended by LF without CR"), used;
-        if (r == LineResult::partial) {
-          if (head_bytes_ + line_.size() > limits_.max_head) fail(431, "header section too large");
+        // The head's byte budget is checked before the line's own syntax, so that a cut
+        // inside the line (where only the budget can be checked) gives the same verdict.
+        const std::size_t bytes = r == LineResult::partial  ? line_.size()
+                                  : r == LineResult::bare_lf ? line.size() + 1
+                                                             : line.size() + 2;
+        if (head_bytes_ + bytes > limits_.max_head) {
+          if (start)  // a start line alone past the head's budget is a start line too long
+            fail(kind_ == Kind::request ? 414 : 400,
+                 kind_ == Kind::request ? "request line too long" : "status line too long");
+          else
+            fail(431, "header section too large");
           return used;
         }
-        head_bytes_ += line.size() + 2;
-        if (head_bytes_ > limits_.max_head) return fail(431, "header section too large"), used;
+        if (r == LineResult::bare_lf) return fail(400, "line ended by LF without CR"), used;
+        if (r == LineResult::partial) return used;
+        head_bytes_ += bytes;
         if (start) {
           if (parse_start_line(line)) state_ = State::fields;
           line_.clear();

@@ -1,5 +1,5 @@
-// ChunkedDecoder: the same body, trailers, verdict and stopping point however the input
-// is cut; the body never exceeds max_body.
+// ChunkedDecoder: the same body, trailers, verdict and (once done) stopping point however
+// the input is cut; the body never exceeds max_body.
 
 #include <string>
 
@@ -42,6 +42,7 @@ Outcome run(const std::vector<std::string_view>& chunks, const HttpLimits& limit
   o.trailers = decoder.trailers().fields();
   o.status = decoder.failed() ? decoder.error()->status() : 0;
   o.done = decoder.done();
+  if (!o.done) o.used = 0;  // where it stopped matters only at the end of the body
   return o;
 }
 
