@@ -49,12 +49,15 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
         options_(config_->options),
         peer_(peer),
         parser_(HttpParser::Kind::request, *this, options_.limits) {}
-  ~HttpConnection() override { drop_timers(); }
+  ~HttpConnection() override {
+    drop_timers();
+    forget_exchange();  // a Response kept by the user must not reach a destroyed connection
+  }
 
   void connection_made() override { arm(options_.header_timeout, &HttpConnection::header_timed_out); }
 
   void data_received(std::string_view data) override {
-    if (upgraded_) return upgraded_->data_received(data);
+    if (upgraded_ && upgraded_->has_transport()) return upgraded_->data_received(data);
     if (phase_ == Phase::lingering || phase_ == Phase::closing) return;
     if (phase_ == Phase::reading && pending_.empty()) data.remove_prefix(parse(data));
     if (data.empty() || phase_ == Phase::lingering || phase_ == Phase::closing) return;
@@ -68,17 +71,14 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   bool eof_received() override {
     if (upgraded_) return upgraded_->eof_received();
     peer_done_ = true;
-    if (phase_ == Phase::handling) return true;  // answer first, then close
-    return false;
+    // A client may send its requests and then half-close: answer them first (in order),
+    // then close.
+    return phase_ == Phase::handling || (phase_ == Phase::reading && !pending_.empty());
   }
 
   void connection_lost(const Reason& reason) override {
     drop_timers();
-    if (exchange_) {
-      exchange_->conn = nullptr;
-      exchange_->finished = true;
-      exchange_.reset();
-    }
+    forget_exchange();
     if (upgraded_) {
       auto upgraded = std::move(upgraded_);
       upgraded->end_connection(reason);
@@ -91,8 +91,9 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   void end(Exchange& x) {
     if (!x.started) {
       send_head(x, false);
-      if (!head_request_ && !x.body.empty() && !x.file) transport().write(std::move(x.body));
-      if (x.file && !head_request_) {
+      if (!body_allowed_) x.file.reset();
+      if (body_allowed_ && !x.body.empty() && !x.file) transport().write(std::move(x.body));
+      if (x.file) {
         sender_ = std::make_unique<FileSender>();
         sender_->begin_transfer(transport(), std::move(x.file), [this](std::error_code ec) {
           if (ec) {
@@ -103,7 +104,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
         });
         return;
       }
-    } else if (chunked_ && !head_request_) {
+    } else if (chunked_ && body_allowed_) {
       transport().write("0\r\n\r\n");
     }
     exchange_done();
@@ -111,7 +112,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
 
   void write(Exchange& x, std::string_view data) {
     if (!x.started) send_head(x, true);
-    if (head_request_ || data.empty()) return;
+    if (!body_allowed_ || data.empty()) return;
     if (!chunked_) return transport().write(data);
     char size[20];
     const auto r = std::to_chars(size, size + sizeof size - 2, data.size(), 16);
@@ -129,9 +130,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
 
   void switch_protocols(Exchange& x, std::unique_ptr<Protocol> protocol) {
     send_head(x, false);
-    x.finished = true;
-    x.conn = nullptr;
-    exchange_.reset();
+    forget_exchange();
     drop_timers();
     phase_ = Phase::upgraded;
     upgraded_ = std::move(protocol);
@@ -141,7 +140,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     }
     // Not from inside the handler: the new protocol starts from the loop, with whatever
     // the client sent after the request.
-    kick_ = scheduler_.call_later(0, [this] {
+    upgrade_call_ = scheduler_.call_later(0, [this] {
       upgraded_->make_connection(transport());
       std::string rest = std::move(pending_);
       pending_.clear();
@@ -165,8 +164,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     version_minor_ = head.version_minor;
     head_request_ = r.method_ == "HEAD";
     ++served_;
-    keep_alive_ = head.keep_alive && !peer_done_ &&
-                  (options_.max_requests == 0 || served_ < options_.max_requests);
+    keep_alive_ = head.keep_alive && (options_.max_requests == 0 || served_ < options_.max_requests);
     if (head.body != BodyKind::none) {
       if (head.expect_continue) transport().write("HTTP/1.1 100 Continue\r\n\r\n");
       if (head.body == BodyKind::length)
@@ -196,6 +194,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   // Parses requests from `data` while reading; returns the bytes used. A handler that
   // answers at once lets the loop go on to the next pipelined request.
   std::size_t parse(std::string_view data) {
+    in_parse_ = true;
     std::size_t used = 0;
     while (phase_ == Phase::reading && used < data.size()) {
       const bool was_idle = !parser_.in_message();
@@ -209,7 +208,30 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
         arm(options_.header_timeout, &HttpConnection::header_timed_out);
       }
     }
+    in_parse_ = false;
     return used;
+  }
+
+  // Parses what was kept while a request was answered; closes if the client has
+  // half-closed and nothing complete is left.
+  void parse_pending() {
+    const std::size_t used = parse(pending_);
+    pending_.erase(0, used);
+    if (reading_paused_ && pending_.size() <= options_.read_ahead && phase_ == Phase::reading) {
+      reading_paused_ = false;
+      transport().resume_producing();
+    }
+    if (peer_done_ && phase_ == Phase::reading) {
+      phase_ = Phase::closing;
+      transport().lose_connection();
+    }
+  }
+
+  void forget_exchange() {
+    if (!exchange_) return;
+    exchange_->conn = nullptr;
+    exchange_->finished = true;
+    exchange_.reset();
   }
 
   void dispatch() {
@@ -233,7 +255,10 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   // The head, with the server's fields. `streaming`: the body follows in pieces.
   void send_head(Exchange& x, bool streaming) {
     x.started = true;
+    if (phase_ == Phase::handling) timer_.cancel();  // the handler answered in time
     const bool no_body = x.status / 100 == 1 || x.status == 204 || x.status == 304;
+    body_allowed_ = !no_body && !head_request_;
+    if (peer_done_ && pending_.empty()) keep_alive_ = false;
     if (x.headers.has_token("connection", "close")) keep_alive_ = false;
     x.headers.remove("transfer-encoding");
     chunked_ = false;
@@ -284,11 +309,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       producer_registered_ = false;
       transport().unregister_producer();
     }
-    if (exchange_) {
-      exchange_->finished = true;
-      exchange_->conn = nullptr;
-      exchange_.reset();
-    }
+    forget_exchange();
     if (!keep_alive_) {
       phase_ = Phase::closing;
       transport().lose_connection();
@@ -297,25 +318,14 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     phase_ = Phase::reading;
     between_requests_ = true;
     arm(options_.idle_timeout, &HttpConnection::idle_timed_out);
-    if (reading_paused_) {
-      reading_paused_ = false;
-      transport().resume_producing();
-    }
-    if (!pending_.empty())
-      kick_ = scheduler_.call_later(0, [this] {
-        const std::size_t used = parse(pending_);
-        pending_.erase(0, used);
-      });
+    // Inside parse() (a handler that answered at once) the loop goes on by itself.
+    if (!in_parse_) kick_ = scheduler_.call_later(0, [this] { parse_pending(); });
   }
 
   // Answers an error, half-closes, and drains the client for a while (lingering close),
   // so that it reads the answer instead of a reset.
   void refuse(int status, std::string_view message) {
-    if (exchange_) {
-      exchange_->conn = nullptr;
-      exchange_->finished = true;
-      exchange_.reset();
-    }
+    forget_exchange();
     Exchange x;
     x.status = status;
     x.body.assign(message).append("\n");
@@ -342,6 +352,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   void drop_timers() {
     timer_.cancel();
     kick_.cancel();
+    upgrade_call_.cancel();
   }
 
   void header_timed_out() {
@@ -360,9 +371,8 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     body_received_ = 0;
     arm(options_.body_rate_window, &HttpConnection::check_body_rate);
   }
-  void handler_timed_out() {
-    if (!exchange_) return;
-    if (!exchange_->started) {
+  void handler_timed_out() {  // only armed until the head is sent
+    if (exchange_ && !exchange_->started) {
       keep_alive_ = false;
       std::shared_ptr<Exchange> x = exchange_;
       x->status = 503;
@@ -372,8 +382,6 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       x->file.reset();
       x->finished = true;
       end(*x);
-    } else {
-      transport().abort_connection();
     }
   }
   void linger_over() { transport().lose_connection(); }
@@ -390,6 +398,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   std::string head_buffer_;
   DelayedCall timer_;  // the deadline of the current phase
   DelayedCall kick_;   // resumes parsing from the loop
+  DelayedCall upgrade_call_;  // starts an upgraded protocol from the loop
   std::unique_ptr<FileSender> sender_;
   std::unique_ptr<Protocol> upgraded_;
   std::uint64_t body_received_ = 0;
@@ -397,6 +406,8 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   int version_minor_ = 1;
   bool keep_alive_ = true;
   bool head_request_ = false;
+  bool body_allowed_ = true;  // the current response may have a body (not HEAD, 1xx, 204, 304)
+  bool in_parse_ = false;
   bool chunked_ = false;
   bool reading_paused_ = false;
   bool between_requests_ = false;

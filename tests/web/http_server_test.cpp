@@ -113,9 +113,10 @@ TEST_CASE("http_server: a slow handler holds the next answer; read-ahead is boun
   waiting[0].end("one");
   c.clock.advance(0);
   CHECK(seen == Events{"/1", "/2"});
-  CHECK_FALSE(c.t.reading_paused());
+  CHECK(c.t.reading_paused());  // the 200 bytes after /2 are still more than the read-ahead
   waiting[1].end("two");
   c.clock.advance(0);
+  CHECK_FALSE(c.t.reading_paused());
   const Events r = responses(c.t.value());
   REQUIRE(r.size() == 6);
   CHECK(r[1] == "body one");
@@ -364,4 +365,26 @@ TEST_CASE("router: methods, parameters, 404, 405 with Allow, HEAD by GET") {
   CHECK(refused.rfind("HTTP/1.1 405 ", 0) == 0);
   CHECK(refused.find("Allow: POST\r\n") != std::string::npos);
   CHECK(c.send("HEAD /users/1 HTTP/1.1\r\nHost: h\r\n\r\n").find("Content-Length: 6\r\n\r\n") != std::string::npos);
+}
+
+TEST_CASE("http_server: requests sent before a half-close are all answered, then the server closes") {
+  std::vector<Response> waiting;
+  Conn c([&](Request&, Response& res) { waiting.push_back(res); });
+  c.t.receive("GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  c.t.receive_eof();
+  CHECK_FALSE(c.t.disconnecting());
+  waiting.at(0).end("one");
+  c.clock.advance(0);
+  CHECK_FALSE(c.t.disconnecting());
+  waiting.at(1).end("two");
+  c.clock.advance(0);
+  const Events r = responses(c.t.value());
+  REQUIRE(r.size() == 6);
+  CHECK(r[3].find("[Connection=close]") != std::string::npos);
+  CHECK(c.t.disconnecting());
+}
+
+TEST_CASE("http_server: 204 and 304 answers carry no body even if one was set") {
+  Conn c([](Request&, Response& res) { res.set_status(204); res.end("ignored"); });
+  CHECK(c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n") == "HTTP/1.1 204 No Content\r\nServer: torsion\r\n\r\n");
 }
