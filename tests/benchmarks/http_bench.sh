@@ -143,7 +143,7 @@ for round in $(seq "$rounds"); do
 done
 printf '\n%-8s %-10s %12s %9s %9s %12s %10s %10s\n' server mode "req/s" "p50 us" "p99 us" "CPU us/req" "rps/nginx" "cpu/nginx"
 for mode in keepalive pipelined file; do
-  for s in $servers; do
+  for s in nginx torsion twisted; do  # nginx first: the others' ratios need its figures
     [ -f "$work/$s.$mode" ] || continue
     rps=$(cut -d' ' -f1 "$work/$s.$mode" | median)
     p50=$(cut -d' ' -f2 "$work/$s.$mode" | median)

@@ -217,6 +217,10 @@ if command -v curl >/dev/null; then
   check "http_server answers curl on one kept-alive connection" $? "$out"
   code=$(timeout 10 curl -s -o /dev/null -w '%{http_code}' --path-as-is "$base/../etc/passwd")
   [ "$code" = 404 ]; check "http_server refuses a path outside its root" $? "got $code"
+  out=$(timeout 10 "$ex/http_get" "$base/sub/file.txt" 2>&1)
+  [[ "$out" == "HTTP/1.1 200 OK"*"Content-Length: 6"*nested ]]; check "http_get fetches from http_server" $? "$out"
+  out=$(timeout 10 "$ex/http_get" "http://127.0.0.1:$closed_port/" 2>&1)
+  [ $? -eq 1 ] && [[ "$out" == *"refused"* ]]; check "http_get reports a refused connection" $? "$out"
 else
   echo "SKIP http_server: curl is not installed"
 fi
