@@ -66,6 +66,15 @@ struct Child : ProcessProtocol {
 
 bool have(const std::string& path) { return std::filesystem::exists(path); }
 
+// Kills a child still running when a test ends early (a failed REQUIRE), so that no
+// server outlives the test.
+struct KillOnExit {
+  std::shared_ptr<ProcessTransport> process;
+  ~KillOnExit() {
+    if (process && !process->exit_status()) process->signal_process(SIGKILL);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("http_client: GET, POST, HEAD, chunked and 404 from torsion's server") {
@@ -153,6 +162,7 @@ TEST_CASE("http_client: python3 http.server as the peer") {
     MESSAGE("skipped: python3 cannot be started: " << e.what());
     return;
   }
+  KillOnExit guard{process};
   REQUIRE(test::wait_for(reactor, [&] { return server.out.find(" port ") != std::string::npos &&
                                                 server.out.find('\n') != std::string::npos; },
                          "http.server's port"));
@@ -191,6 +201,7 @@ TEST_CASE("http_client: Debian's nginx as the peer") {
   Child nginx;
   auto process = spawn_process(reactor, nginx, {"/usr/sbin/nginx", "-c", (dir / "nginx.conf").string(),
                                                 "-p", dir.string()});
+  KillOnExit guard{process};
   // nginx reports its limits (getrlimit) once its listening sockets are open.
   REQUIRE(test::wait_for(reactor, [&] {
     return nginx.err.find("getrlimit(RLIMIT_NOFILE)") != std::string::npos || nginx.status.has_value();
