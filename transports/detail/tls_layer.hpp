@@ -1,0 +1,179 @@
+#pragma once
+// Private: TLS as a layer over any stream transport (Twisted's TLSMemoryBIOProtocol, the
+// BIO pair inside asio::ssl's engine). listen_ssl, connect_ssl and start_tls all run the
+// same layer over the one stream engine (stream_transport.hpp), which keeps doing what it
+// does for every connection: the read loop, the write queue, corking, flow control and the
+// TCP close. The layer only turns ciphertext into plaintext and back:
+//
+//     inner protocol  <--plaintext-->  TlsLayer  <--ciphertext-->  StreamTransport  <-->  socket
+//     (its transport()                  (Protocol of the engine,     (read loop, queue,
+//      is the layer)                     Transport of the inner)       flow control, close)
+//
+//   data_received(ciphertext) -> BIO_write(rbio) -> SSL_do_handshake / SSL_read
+//       -> inner.data_received(plaintext), one record at a time
+//   inner.write(plaintext) -> SSL_write -> wbio -> below().write(ciphertext), one write
+//       per batch
+//
+// Phases:  plain (start_tls, before begin) --begin--> handshaking --done--> open
+//          handshaking --failure / deadline / peer gone--> failed (the hook hears why)
+// Closing, from open, independent of the phase:
+//   lose_connection:       close_notify after what was written; then, over
+//                          listen_ssl/connect_ssl, wait (close_timeout) for the peer's
+//                          close_notify, reading and dropping what comes; then the
+//                          engine's lose_connection. start_tls does not wait.
+//   lose_write_connection: close_notify after what was written, and reading goes on;
+//                          the peer's close_notify then ends both directions.
+//   the peer's close_notify: the inner hears eof_received; the peer's TCP EOF without it
+//                          is a truncation (error::connection_lost).
+//
+// Batching (what makes 1000 small writes two records): writes made while the layer
+// delivers (inside data_received, the inner's connection_made included) gather as
+// plaintext in corked_; each full record is encrypted as soon as it is there, the rest
+// when data_received returns. Outside it, as the engine does for its own writes, the first
+// write of a loop turn is encrypted at once and the later ones of the same turn are corked
+// until a posted uncork (listen_ssl/connect_ssl; start_tls encrypts them at once). A write
+// that takes buffer_size() above the high mark uncorks at once, so that the engine pauses a
+// streaming producer from inside that write. Whatever must follow the written bytes
+// (close_notify) uncorks first; abort_connection and an exception drop what is corked.
+//
+// Flow control is the engine's: register_producer, the water marks and buffer_size() pass
+// through (buffer_size() adds what the layer still holds). pause_producing pauses the
+// engine and stops handing on records the layer has already read; resume_producing
+// resumes both (the records waiting are delivered from the loop).
+
+#include <openssl/ssl.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "framework/delayed_call.hpp"
+#include "framework/log.hpp"
+#include "framework/protocol.hpp"
+#include "framework/reactor.hpp"
+#include "transports/tls.hpp"
+
+namespace torsion::detail {
+
+class TlsLayer final : public Protocol, public Transport {
+ public:
+  using LostHook = std::function<void(const Reason&)>;
+  // Runs once when the handshake ends: with null on success (the hook then calls start()
+  // to attach the inner protocol, or closes the connection), else with why it failed (the
+  // connection is closing; the hook only reports). Called from the loop, inside the
+  // engine's data_received or a timer; not called if the connection is released unended.
+  using HandshakeHook = std::function<void(TlsLayer&, const Reason* failure)>;
+
+  struct Settings {
+    Reactor* reactor = nullptr;     // null: no deadline, no close wait, no per-turn batching
+    double handshake_timeout = 0;   // seconds; 0: none
+    bool wait_close_notify = false; // lose_connection waits for the peer's close_notify
+    double close_timeout = 0;       // seconds that wait lasts; 0: no limit
+    LogContext log;                 // the engine's connection, for log lines
+  };
+
+  // start_tls: passes every event and call through to `inner` until begin().
+  explicit TlsLayer(std::unique_ptr<Protocol> inner);
+  // listen_ssl / connect_ssl: TLS on `ssl` (owned; a client's already configured) from
+  // connection_made on; `on_handshake` attaches the inner protocol.
+  TlsLayer(SSL* ssl, bool server, Settings settings, HandshakeHook on_handshake);
+  ~TlsLayer() override;
+  TlsLayer(const TlsLayer&) = delete;
+  TlsLayer& operator=(const TlsLayer&) = delete;
+
+  // start_tls: switches to TLS on `ssl` (owned). Throws std::logic_error if TLS was
+  // started already or the connection is not up.
+  void begin(SSL* ssl, bool server);
+
+  // Attaches the inner protocol (after a successful handshake) and calls its
+  // connection_made; `on_lost` runs after its connection_lost (client connectors).
+  void start(std::unique_ptr<Protocol> inner, LostHook on_lost = {});
+
+  // The negotiated parameters once the handshake is done.
+  std::optional<TlsInfo> info() const;
+  const LogContext& log_context() const noexcept { return settings_.log; }
+
+  // Protocol: events from the engine below.
+  void connection_made() override;
+  void data_received(std::string_view data) override;
+  bool eof_received() override;
+  void connection_lost(const Reason& reason) override;
+
+  // Transport: calls from the inner protocol.
+  void lose_connection() override;
+  void abort_connection() override;
+  void lose_write_connection() override;
+  Address get_peer() const override { return below().get_peer(); }
+  Address get_host() const override { return below().get_host(); }
+  std::size_t buffer_size() const override {
+    return below().buffer_size() + held_.size() + corked_.size();
+  }
+  void register_producer(Producer& p, bool streaming) override {
+    below().register_producer(p, streaming);
+  }
+  void unregister_producer() override { below().unregister_producer(); }
+  void set_write_buffer_limits(std::size_t high, std::size_t low) override {
+    below().set_write_buffer_limits(high, low);
+  }
+  WriteBufferLimits write_buffer_limits() const override {
+    return below().write_buffer_limits();
+  }
+  bool connected() const override;
+  int native_handle() const override { return below().native_handle(); }
+  void pause_producing() override;
+  void resume_producing() override;
+  void stop_producing() override { lose_connection(); }
+
+ protected:
+  void write_bytes(std::string_view data) override;
+
+ private:
+  enum class Phase : std::uint8_t { plain, handshaking, open, failed };
+  static constexpr std::size_t kRecord = 16 * 1024;  // the most plaintext one record holds
+
+  Transport& below() const { return Protocol::transport(); }
+  bool stopped() const noexcept { return phase_ == Phase::failed || aborted_; }
+
+  void step();
+  void handshake_done();
+  void read_records();
+  void handshake_failed(Reason reason);
+  void fail(Reason reason);
+  bool cork_outside();
+  void uncork();
+  void encrypt(std::string_view data);
+  void flush();
+  void shut_write();
+  void finish_close();
+  void post_drain();
+
+  std::unique_ptr<Protocol> inner_;
+  SSL* ssl_ = nullptr;
+  Settings settings_;
+  HandshakeHook on_handshake_;
+  LostHook on_lost_;
+  DelayedCall timer_;  // the handshake deadline, then the close_notify wait
+  // Posted work (an uncork, a drain after resume) holds a weak_ptr to this: the layer
+  // dies with the engine's protocol, maybe before it runs.
+  std::shared_ptr<TlsLayer*> alive_;
+  std::string held_;    // start_tls: written before the handshake completed
+  std::string corked_;  // written, not yet encrypted (< kRecord but at the high mark)
+  std::optional<Reason> failure_;  // what the inner hears instead of the engine's reason
+  Phase phase_ = Phase::plain;
+  bool server_ = false;
+  bool closing_ = false;       // lose_connection was called
+  bool write_shut_ = false;    // lose_write_connection was called
+  bool notify_sent_ = false;   // our close_notify is out
+  bool peer_closed_ = false;   // the peer's close_notify was read
+  bool aborted_ = false;
+  bool delivering_ = false;    // inside data_received: writes are corked
+  bool paused_ = false;        // the inner paused reading
+  bool uncork_posted_ = false;
+  bool drain_posted_ = false;
+  std::uint32_t turn_sent_ = 0;  // the turn of the last write encrypted at once
+};
+
+}  // namespace torsion::detail

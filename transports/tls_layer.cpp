@@ -1,0 +1,458 @@
+// The TLS layer (transports/detail/tls_layer.hpp): OpenSSL through two memory BIOs,
+// driven by the stream engine below.
+
+#include "transports/detail/tls_layer.hpp"
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <asio/post.hpp>
+#include <asio/ssl/error.hpp>
+#include <stdexcept>
+#include <utility>
+
+#include "framework/detail/turn.hpp"
+#include "transports/detail/tls_context.hpp"
+
+namespace torsion::detail {
+
+namespace {
+
+// The first OpenSSL error of this thread's queue (which is then cleared), as a cause.
+std::error_code take_ssl_error() {
+  const unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return {};
+  return std::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+}
+
+}  // namespace
+
+TlsLayer::TlsLayer(std::unique_ptr<Protocol> inner)
+    : inner_(std::move(inner)), alive_(std::make_shared<TlsLayer*>(this)) {}
+
+TlsLayer::TlsLayer(SSL* ssl, bool server, Settings settings, HandshakeHook on_handshake)
+    : ssl_(ssl),
+      settings_(std::move(settings)),
+      on_handshake_(std::move(on_handshake)),
+      alive_(std::make_shared<TlsLayer*>(this)),
+      phase_(Phase::handshaking),
+      server_(server) {
+  SSL_set_bio(ssl_, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+  if (server_)
+    SSL_set_accept_state(ssl_);
+  else
+    SSL_set_connect_state(ssl_);
+}
+
+TlsLayer::~TlsLayer() {
+  timer_.cancel();
+  if (ssl_) SSL_free(ssl_);
+}
+
+void TlsLayer::begin(SSL* ssl, bool server) {
+  if (ssl_) {
+    SSL_free(ssl);
+    throw std::logic_error("start_tls: TLS was already started on this connection");
+  }
+  if (!has_transport()) {
+    SSL_free(ssl);
+    throw std::logic_error("start_tls: the connection is not up");
+  }
+  ssl_ = ssl;
+  server_ = server;
+  SSL_set_bio(ssl_, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+  if (server_)
+    SSL_set_accept_state(ssl_);
+  else
+    SSL_set_connect_state(ssl_);
+  phase_ = Phase::handshaking;
+  step();  // a client sends its ClientHello now
+}
+
+void TlsLayer::start(std::unique_ptr<Protocol> inner, LostHook on_lost) {
+  inner_ = std::move(inner);
+  on_lost_ = std::move(on_lost);
+  inner_->make_connection(*this);
+}
+
+std::optional<TlsInfo> TlsLayer::info() const {
+  if (!ssl_ || phase_ != Phase::open) return std::nullopt;
+  return info_of(ssl_);
+}
+
+// --- events from the engine ----------------------------------------------------------
+
+void TlsLayer::connection_made() {
+  if (phase_ == Phase::plain) {
+    inner_->make_connection(*this);
+    return;
+  }
+  if (settings_.reactor && settings_.handshake_timeout > 0) {
+    timer_ = settings_.reactor->call_later(settings_.handshake_timeout, [this] {
+      if (phase_ == Phase::handshaking)
+        handshake_failed(Reason(error::timed_out, {}, "TLS handshake"));
+    });
+  }
+  step();  // a client sends its ClientHello now
+}
+
+void TlsLayer::data_received(std::string_view data) {
+  if (phase_ == Phase::plain) {
+    inner_->data_received(data);
+    return;
+  }
+  if (stopped()) return;
+  BIO_write(SSL_get_rbio(ssl_), data.data(), static_cast<int>(data.size()));
+  delivering_ = true;
+  try {
+    step();
+  } catch (...) {  // the engine aborts: nothing corked may leave
+    delivering_ = false;
+    corked_.clear();
+    throw;
+  }
+  delivering_ = false;
+  uncork();
+}
+
+bool TlsLayer::eof_received() {
+  if (phase_ == Phase::plain) return inner_->eof_received();
+  if (phase_ == Phase::handshaking) {
+    handshake_failed(
+        Reason(error::tls_failed, {}, "the peer closed the connection during the handshake"));
+    return false;
+  }
+  if (closing_ || stopped()) return false;  // waiting for close_notify: a TCP end will do
+  if (!peer_closed_) {
+    // The peer closed TCP without close_notify: a truncation, not a clean end.
+    failure_ = Reason(error::connection_lost, {}, "the peer closed without TLS close_notify");
+    return false;
+  }
+  // The inner protocol heard the end at the peer's close_notify already, and kept the
+  // connection open to go on writing.
+  return true;
+}
+
+void TlsLayer::connection_lost(const Reason& reason) {
+  timer_.cancel();
+  alive_.reset();
+  if (auto hook = std::move(on_handshake_)) {
+    // The connection ended during the handshake (aborted, reset, released by a timeout).
+    const Reason why = failure_ ? *failure_ : reason;
+    hook(*this, &why);
+  }
+  if (inner_) inner_->end_connection(failure_ ? *failure_ : reason);
+  if (auto lost = std::move(on_lost_)) lost(failure_ ? *failure_ : reason);
+}
+
+// --- the engine's bytes through OpenSSL ------------------------------------------------
+
+void TlsLayer::step() {
+  if (phase_ == Phase::handshaking) {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_);
+    if (r != 1) {
+      const int err = SSL_get_error(ssl_, r);
+      flush();  // the next flight, or a fatal alert
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+      std::string detail = "TLS handshake";
+      const long verify = SSL_get_verify_result(ssl_);
+      if (verify != X509_V_OK) detail = X509_verify_cert_error_string(verify);
+      handshake_failed(Reason(error::tls_failed, take_ssl_error(), detail));
+      return;
+    }
+    handshake_done();
+    if (stopped() || !has_transport()) return;
+  }
+  if (phase_ == Phase::open) read_records();
+}
+
+void TlsLayer::handshake_done() {
+  phase_ = Phase::open;
+  timer_.cancel();
+  flush();
+  if (auto hook = std::move(on_handshake_)) {
+    hook(*this, nullptr);  // attaches the inner protocol (connection_made), or closes
+    if (!inner_ || stopped()) return;
+  }
+  if (!held_.empty()) {
+    const std::string held = std::move(held_);
+    held_.clear();
+    encrypt(held);
+  }
+  if (closing_) {
+    finish_close();
+  } else if (write_shut_) {
+    shut_write();
+  }
+}
+
+void TlsLayer::read_records() {
+  char buf[kRecord];
+  for (;;) {
+    // Paused: what was read stays in OpenSSL, delivered after resume_producing (which
+    // needs the loop to post to: start_tls, without one, delivers on).
+    if (paused_ && settings_.reactor && !closing_) return;
+    ERR_clear_error();
+    const int n = SSL_read(ssl_, buf, sizeof buf);
+    if (n > 0) {
+      if (closing_) continue;  // waiting for close_notify: input is no longer wanted
+      inner_->data_received(std::string_view(buf, static_cast<std::size_t>(n)));
+      if (stopped() || !has_transport()) return;
+      continue;
+    }
+    const int err = SSL_get_error(ssl_, n);
+    flush();  // a key update, a session ticket's answer
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
+    if (err == SSL_ERROR_ZERO_RETURN) {  // the peer's close_notify
+      if (peer_closed_) return;
+      peer_closed_ = true;
+      if (closing_) {  // the wait for it is over
+        below().lose_connection();
+        return;
+      }
+      const bool keep_open = inner_->eof_received();
+      // Once our side is shut too, both directions are done.
+      if (!closing_ && !stopped() && (!keep_open || write_shut_)) lose_connection();
+      return;
+    }
+    fail(Reason(error::tls_failed, take_ssl_error(), "reading a TLS record"));
+    return;
+  }
+}
+
+void TlsLayer::handshake_failed(Reason reason) {
+  if (stopped()) return;
+  phase_ = Phase::failed;
+  timer_.cancel();
+  corked_.clear();
+  held_.clear();
+  failure_ = reason;
+  if (auto hook = std::move(on_handshake_)) hook(*this, &reason);
+  // The alert, if any, was flushed: it leaves before the close.
+  if (has_transport()) below().lose_connection();
+}
+
+void TlsLayer::fail(Reason reason) {
+  if (stopped()) return;
+  phase_ = Phase::failed;
+  corked_.clear();
+  failure_ = std::move(reason);
+  below().abort_connection();
+}
+
+// --- writing -------------------------------------------------------------------------
+
+void TlsLayer::write_bytes(std::string_view data) {
+  if (closing_ || write_shut_ || stopped() || data.empty()) return;
+  if (phase_ == Phase::plain) {
+    below().write(data);
+    return;
+  }
+  if (phase_ != Phase::open) {
+    held_.append(data);
+    return;
+  }
+  if (!delivering_ && corked_.empty() && !cork_outside()) {
+    encrypt(data);
+    return;
+  }
+  corked_.append(data);
+  if (buffer_size() > below().write_buffer_limits().high) {
+    // Past the high mark: everything goes below now, where the write that took the
+    // buffer above the mark pauses a streaming producer, as the promise says.
+    uncork();
+    return;
+  }
+  if (corked_.size() < kRecord) return;
+  // Whole records go now; corked_ keeps the rest before encrypting, so that a write made
+  // from inside the write below (a producer's pause_producing) comes after it.
+  std::string records = std::move(corked_);
+  const std::size_t whole = records.size() / kRecord * kRecord;
+  corked_.assign(records, whole);
+  records.resize(whole);
+  encrypt(records);
+}
+
+// For a write outside data_received that finds nothing corked: true if it is to be
+// corked (one uncork is then posted), false to encrypt it at once. The first write of a
+// loop turn goes at once; a later one of the same turn corks (the engine's rule for its
+// own writes, stream_transport.hpp).
+bool TlsLayer::cork_outside() {
+  if (!settings_.reactor) return false;
+  const std::uint64_t now = current_turn();
+  if (now == 0) return false;
+  const auto turn = static_cast<std::uint32_t>(now);
+  if (turn != turn_sent_) {
+    turn_sent_ = turn;
+    return false;
+  }
+  if (!uncork_posted_) {
+    uncork_posted_ = true;
+    asio::post(settings_.reactor->context(), [alive = std::weak_ptr<TlsLayer*>(alive_)] {
+      auto self = alive.lock();
+      if (!self) return;
+      TlsLayer& layer = **self;
+      layer.uncork_posted_ = false;
+      const TurnScope scope;
+      layer.uncork();
+    });
+  }
+  return true;
+}
+
+void TlsLayer::uncork() {
+  if (corked_.empty() || stopped()) return;
+  const std::string data = std::move(corked_);
+  corked_.clear();
+  encrypt(data);
+}
+
+void TlsLayer::encrypt(std::string_view data) {
+  while (!data.empty()) {
+    ERR_clear_error();
+    const int n = SSL_write(ssl_, data.data(),
+                            static_cast<int>(std::min<std::size_t>(data.size(), 1 << 30)));
+    if (n <= 0) {
+      fail(Reason(error::tls_failed, take_ssl_error(), "SSL_write failed"));
+      return;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  flush();
+}
+
+// Hands whatever OpenSSL produced for the peer to the engine, in one write.
+void TlsLayer::flush() {
+  if (!has_transport()) return;
+  BIO* wbio = SSL_get_wbio(ssl_);
+  const std::size_t pending = BIO_ctrl_pending(wbio);
+  if (pending == 0) return;
+  if (pending <= kRecord + 1024) {  // the common case: one record, no allocation
+    char buf[kRecord + 1024];
+    const int n = BIO_read(wbio, buf, static_cast<int>(pending));
+    if (n > 0) below().write(std::string_view(buf, static_cast<std::size_t>(n)));
+    return;
+  }
+  std::string out(pending, '\0');
+  const int n = BIO_read(wbio, out.data(), static_cast<int>(pending));
+  if (n <= 0) return;
+  out.resize(static_cast<std::size_t>(n));
+  below().write(std::move(out));
+}
+
+// --- closing -------------------------------------------------------------------------
+
+void TlsLayer::lose_connection() {
+  if (phase_ == Phase::plain) {
+    if (!closing_) below().lose_connection();
+    closing_ = true;
+    return;
+  }
+  if (closing_ || stopped()) return;
+  closing_ = true;
+  if (phase_ == Phase::open) finish_close();  // else once the handshake ends
+}
+
+void TlsLayer::abort_connection() {
+  corked_.clear();
+  held_.clear();
+  aborted_ = true;
+  below().abort_connection();
+}
+
+void TlsLayer::lose_write_connection() {
+  if (phase_ == Phase::plain) {
+    below().lose_write_connection();
+    return;
+  }
+  if (closing_ || write_shut_ || stopped()) return;
+  write_shut_ = true;
+  if (peer_closed_) {  // the peer had finished first: both directions are done
+    lose_connection();
+    return;
+  }
+  if (phase_ == Phase::open) shut_write();  // else once the handshake ends
+}
+
+bool TlsLayer::connected() const { return !closing_ && !stopped() && below().connected(); }
+
+// Our close_notify, after what was written; OpenSSL goes on reading after it.
+void TlsLayer::shut_write() {
+  uncork();
+  if (notify_sent_ || stopped()) return;
+  notify_sent_ = true;
+  ERR_clear_error();
+  SSL_shutdown(ssl_);
+  ERR_clear_error();
+  flush();
+}
+
+void TlsLayer::finish_close() {
+  shut_write();
+  if (stopped()) return;
+  if (peer_closed_ || !settings_.wait_close_notify || !settings_.reactor) {
+    below().lose_connection();
+    return;
+  }
+  // Wait for the peer's close_notify (read_records closes then), reading even if the
+  // inner paused: its input is dropped now.
+  if (paused_) {
+    paused_ = false;
+    below().resume_producing();
+  }
+  if (settings_.close_timeout > 0) {
+    timer_ = settings_.reactor->call_later(settings_.close_timeout, [this] {
+      if (has_transport()) below().lose_connection();  // a silent peer: stop waiting
+    });
+  }
+}
+
+// --- reading flow control ----------------------------------------------------------------
+
+void TlsLayer::pause_producing() {
+  paused_ = true;
+  below().pause_producing();
+}
+
+void TlsLayer::resume_producing() {
+  if (!paused_) {
+    below().resume_producing();
+    return;
+  }
+  paused_ = false;
+  below().resume_producing();
+  if (phase_ == Phase::open && settings_.reactor) post_drain();
+}
+
+// After resume_producing: the records read while paused are delivered from the loop
+// (never from inside the call), as the engine delivers what it held.
+void TlsLayer::post_drain() {
+  if (drain_posted_) return;
+  drain_posted_ = true;
+  asio::post(settings_.reactor->context(), [alive = std::weak_ptr<TlsLayer*>(alive_)] {
+    auto self = alive.lock();
+    if (!self) return;
+    TlsLayer& layer = **self;
+    layer.drain_posted_ = false;
+    if (layer.paused_ || layer.stopped() || !layer.has_transport()) return;
+    const TurnScope turn;
+    layer.delivering_ = true;
+    try {
+      layer.read_records();
+    } catch (...) {
+      layer.delivering_ = false;
+      layer.corked_.clear();
+      log(LogLevel::error, layer.settings_.log,
+          "exception in data_received; aborting the connection");
+      layer.fail(Reason(error::callback_threw, {}, "data_received", std::current_exception()));
+      return;
+    }
+    layer.delivering_ = false;
+    layer.uncork();
+  });
+}
+
+}  // namespace torsion::detail
