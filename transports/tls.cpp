@@ -16,6 +16,8 @@
 #include <utility>
 
 #include "framework/log.hpp"
+#include "transports/detail/log_limit.hpp"
+#include "transports/detail/pool_listen.hpp"
 #include "transports/detail/stream_connector.hpp"
 #include "transports/detail/stream_port.hpp"
 #include "transports/detail/tls_context.hpp"
@@ -35,20 +37,31 @@ SSL* new_ssl(const asio::ssl::context& ctx) {
   return ssl;
 }
 
-// A transport for a connected socket, TCP_NODELAY on, not started.
-auto make_below(Reactor& reactor, tcp::socket socket, const Address& peer) {
+// A transport for a connected socket, not started.
+auto make_below(Reactor& reactor, tcp::socket socket, const Address& peer, bool no_delay = true) {
   std::error_code ec;
-  socket.set_option(tcp::no_delay(true), ec);  // a failure here is harmless
+  if (no_delay) socket.set_option(tcp::no_delay(true), ec);  // a failure here is harmless
   return detail::make_stream_transport(reactor, std::move(socket), peer);
 }
+
+// What a port's handshakes share with it: how many are under way, and the limits on
+// log lines about them. One reactor's thread only.
+struct HandshakeGate {
+  std::size_t in_progress = 0;
+  detail::LogLimiter failed_log;
+  detail::LogLimiter refused_log;
+};
 
 class TlsPort final : public detail::StreamPort<tcp> {
  public:
   TlsPort(Reactor& reactor, Factory& factory, const TlsServerContext& context)
       : StreamPort(reactor, factory), context_(context) {}
 
-  void open(const tcp::endpoint& ep, std::error_code& ec) {
-    Address host = detail::open_tcp_acceptor(acceptor(), ep, context_.impl().backlog, false, ec);
+  void open(const tcp::endpoint& ep, const TlsListenOptions& options, std::error_code& ec) {
+    no_delay_ = options.no_delay;
+    max_handshakes_ = options.max_handshakes;
+    Address host =
+        detail::open_tcp_acceptor(acceptor(), ep, options.backlog, options.reuse_port, ec);
     if (!ec) start(std::move(host));
   }
 
@@ -57,19 +70,36 @@ class TlsPort final : public detail::StreamPort<tcp> {
 
  private:
   void accepted(tcp::socket socket, const Address& peer) override {
+    if (max_handshakes_ > 0 && gate_->in_progress >= max_handshakes_) {
+      // Closed before any TLS work: a flood of half-open handshakes costs a descriptor
+      // for a moment, not a handshake's memory for handshake_timeout.
+      if (auto more = gate_->refused_log.admit(reactor_.seconds()))
+        log(LogLevel::warning, "TLS port " + get_host().to_string() + ": " +
+                                   std::to_string(max_handshakes_) +
+                                   " handshakes under way; closed the connection from " +
+                                   peer.to_string() + *more);
+      return;  // `socket` closes
+    }
     auto& impl = context_.impl();
-    auto below = make_below(reactor_, std::move(socket), peer);
+    auto below = make_below(reactor_, std::move(socket), peer, no_delay_);
     TlsLayer::Settings settings;
     settings.reactor = &reactor_;
     settings.handshake_timeout = impl.handshake_timeout;
     settings.wait_close_notify = true;
     settings.close_timeout = impl.close_timeout;
     settings.log = below->log_context();
+    // Holds a place among the handshakes under way until the hook is gone (it runs once,
+    // or dies with the connection).
+    ++gate_->in_progress;
+    std::shared_ptr<void> slot(nullptr, [gate = gate_](void*) { --gate->in_progress; });
     auto layer = std::make_unique<TlsLayer>(
         new_ssl(impl.ctx), /*server=*/true, std::move(settings),
-        [&factory = factory_, &impl, owner = owner_](TlsLayer& t, const Reason* failure) {
+        [&factory = factory_, &impl, owner = owner_, gate = gate_, slot = std::move(slot),
+         &reactor = reactor_](TlsLayer& t, const Reason* failure) {
           if (failure) {
-            log(LogLevel::info, t.log_context(), "TLS handshake failed: " + failure->message());
+            if (auto more = gate->failed_log.admit(reactor.seconds()))
+              log(LogLevel::info, t.log_context(),
+                  "TLS handshake failed: " + failure->message() + *more);
             if (const auto& hook = impl.handshake_failed) {
               try {
                 hook(t.log_context().peer, *failure);
@@ -89,6 +119,9 @@ class TlsPort final : public detail::StreamPort<tcp> {
 
   const TlsServerContext& context_;
   std::shared_ptr<const void> owner_;
+  std::shared_ptr<HandshakeGate> gate_ = std::make_shared<HandshakeGate>();
+  std::size_t max_handshakes_ = 0;
+  bool no_delay_ = true;
 };
 
 class TlsConnector final : public detail::StreamConnector<tcp> {
@@ -171,18 +204,55 @@ void start_tls(Transport& transport, const TlsServerContext& context) {
   layer.begin(new_ssl(context.impl().ctx), /*server=*/true);
 }
 
+namespace {
+
+std::shared_ptr<TlsPort> open_tls_port(Reactor& reactor, int port, Factory& factory,
+                                       const TlsServerContext& context,
+                                       const TlsListenOptions& options) {
+  const auto ep = detail::tcp_listen_endpoint(options.interface, port, "listen_ssl");
+  if (options.backlog < 1 || options.backlog > 65535)
+    throw std::invalid_argument("listen_ssl: backlog must be in 1..65535, got " +
+                                std::to_string(options.backlog));
+  auto listening = std::make_shared<TlsPort>(reactor, factory, context);
+  std::error_code ec;
+  listening->open(ep, options, ec);
+  detail::opened(reactor, listening, ec);
+  if (ec)
+    throw std::system_error(ec, "listen_ssl on " +
+                                    (options.interface.empty() ? "*" : options.interface) + ":" +
+                                    std::to_string(port));
+  return listening;
+}
+
+}  // namespace
+
 std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
                                           const TlsServerContext& context,
                                           const std::string& interface) {
-  const auto ep = detail::tcp_listen_endpoint(interface, port, "listen_ssl");
-  auto listening = std::make_shared<TlsPort>(reactor, factory, context);
-  std::error_code ec;
-  listening->open(ep, ec);
-  auto opened = detail::opened(reactor, std::move(listening), ec);
-  if (ec)
-    throw std::system_error(ec, "listen_ssl on " + (interface.empty() ? "*" : interface) + ":" +
-                                    std::to_string(port));
-  return opened;
+  TlsListenOptions options;
+  options.interface = interface;
+  options.backlog = context.impl().backlog;
+  return open_tls_port(reactor, port, factory, context, options);
+}
+
+std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
+                                          std::shared_ptr<const TlsServerContext> context,
+                                          const TlsListenOptions& options) {
+  if (!context) throw std::invalid_argument("listen_ssl: null context");
+  auto listening = open_tls_port(reactor, port, factory, *context, options);
+  listening->keep_alive(std::move(context));
+  return listening;
+}
+
+std::vector<std::shared_ptr<ListeningPort>> listen_ssl_pool(
+    ReactorPool& pool, int port, Factory& factory,
+    std::shared_ptr<const TlsServerContext> context, TlsListenOptions options) {
+  if (!context) throw std::invalid_argument("listen_ssl_pool: null context");
+  options.reuse_port = true;
+  return detail::listen_on_pool(pool, port, "listen_ssl_pool",
+                                [&](Reactor& reactor, int p, std::size_t) {
+                                  return listen_ssl(reactor, p, factory, context, options);
+                                });
 }
 
 std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,
@@ -198,10 +268,10 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
                                           std::shared_ptr<const TlsServerContext> context,
                                           const std::string& interface) {
   if (!context) throw std::invalid_argument("listen_ssl: null context");
-  auto listening = std::static_pointer_cast<TlsPort>(
-      listen_ssl(reactor, port, factory, *context, interface));
-  listening->keep_alive(std::move(context));
-  return listening;
+  TlsListenOptions options;
+  options.interface = interface;
+  options.backlog = context->impl().backlog;
+  return listen_ssl(reactor, port, factory, std::move(context), options);
 }
 
 std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int port,

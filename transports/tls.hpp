@@ -1,8 +1,10 @@
 #pragma once
 /// \file
-/// TLS over TCP (OpenSSL through asio::ssl): listen_ssl and connect_ssl. Link
-/// `torsion_tls` (meson: torsion_tls_dep), which brings in OpenSSL.
+/// TLS over TCP (OpenSSL, through memory BIOs over the stream transport): listen_ssl,
+/// listen_ssl_pool, connect_ssl and start_tls. Link `torsion_tls` (meson:
+/// torsion_tls_dep), which brings in OpenSSL.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -14,6 +16,7 @@
 #include "framework/listening_port.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "framework/reactor_pool.hpp"
 
 namespace torsion {
 
@@ -162,6 +165,27 @@ struct TlsInfo {
   bool peer_verified = false;
 };
 
+/// Where and how listen_ssl listens: the fields of TcpListenOptions, with the TLS
+/// listener's own limit beside them (what the connections present and accept is the
+/// TlsServerContext's).
+struct TlsListenOptions {
+  /// Address to bind: "" for every IPv4 interface, "::" for every IPv6 (and usually IPv4)
+  /// interface, or a numeric address such as "127.0.0.1" or "::1".
+  std::string interface;
+  /// Length of the kernel's queue of connections not yet accepted; 1..65535.
+  int backlog = 511;
+  /// Set SO_REUSEPORT, so that several reactors can each listen on the same port
+  /// (listen_ssl_pool sets it).
+  bool reuse_port = false;
+  /// TCP_NODELAY on every accepted connection (as TcpListenOptions::no_delay).
+  bool no_delay = true;
+  /// Handshakes in progress at once on this port. A connection accepted while this many
+  /// are under way is closed at once, before any TLS work (a line is logged, at most one a
+  /// second with the count); 0: no limit. A handshake holds about 20 KiB until it
+  /// completes or handshake_timeout ends it.
+  std::size_t max_handshakes = 1024;
+};
+
 /// Listens on `port` like listen_tcp; each accepted connection does the TLS handshake
 /// first and only then gets a protocol from `factory` (so a failed handshake, logged at
 /// info level and passed to TlsServerOptions::handshake_failed, never reaches a
@@ -178,6 +202,25 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
 std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
                                           std::shared_ptr<const TlsServerContext> context,
                                           const std::string& interface = "");
+
+/// As listen_ssl above, listening as `options` say (their backlog, not the context's).
+/// Throws std::invalid_argument for a backlog outside 1..65535, else as above.
+std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& factory,
+                                          std::shared_ptr<const TlsServerContext> context,
+                                          const TlsListenOptions& options);
+
+/// TLS on every reactor of `pool`, as listen_tcp_pool does for TCP: one SO_REUSEPORT
+/// socket per reactor on the same port, the kernel spreading connections over them, each
+/// connection (handshake included) on one reactor's thread for good. Returns the ports,
+/// index i on reactor i. `factory` is called from every reactor's thread at once, so it
+/// must be thread-safe; so must TlsServerOptions::handshake_failed. The context is shared
+/// by every reactor (OpenSSL allows that) and kept alive by the ports. Call it before
+/// pool.start(). Throws std::logic_error if the pool is started, std::invalid_argument for
+/// a null context or bad options, std::system_error if a socket cannot be bound (those
+/// bound so far are closed again).
+std::vector<std::shared_ptr<ListeningPort>> listen_ssl_pool(
+    ReactorPool& pool, int port, Factory& factory,
+    std::shared_ptr<const TlsServerContext> context, TlsListenOptions options = {});
 
 /// Connects like connect_tcp, then does the TLS handshake (SNI, verification, ALPN as
 /// the context says). A failed handshake arrives as client_connection_failed with

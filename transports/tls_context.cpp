@@ -248,6 +248,13 @@ void configure_client_verification(asio::ssl::context& ctx, const TlsServerOptio
                                  sizeof kSessionContext - 1);
 }
 
+// OpenSSL frees a connection's record buffers (about 34 KiB) whenever they are empty,
+// instead of keeping them for its lifetime: an idle connection, or a handshake waiting
+// for the peer, holds only its state.
+void release_buffers_when_idle(asio::ssl::context& ctx) {
+  SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+}
+
 constexpr auto kModernOnly = asio::ssl::context::default_workarounds |
                              asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
                              asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1;
@@ -260,6 +267,7 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options)
   check_timeout(options.close_timeout, "TlsServerOptions::close_timeout");
   auto& ctx = impl_->ctx;
   ctx.set_options(kModernOnly);
+  release_buffers_when_idle(ctx);
   std::error_code ec;
   ctx.use_certificate_chain_file(options.certificate_chain_file, ec);
   if (ec)
@@ -307,6 +315,7 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options)
   check_timeout(options.close_timeout, "TlsClientOptions::close_timeout");
   auto& ctx = impl_->ctx;
   ctx.set_options(kModernOnly);
+  release_buffers_when_idle(ctx);
   std::error_code ec;
   if (!options.ca_file.empty())
     ctx.load_verify_file(options.ca_file, ec);

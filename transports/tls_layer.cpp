@@ -68,7 +68,7 @@ void TlsLayer::begin(SSL* ssl, bool server) {
   else
     SSL_set_connect_state(ssl_);
   phase_ = Phase::handshaking;
-  step();  // a client sends its ClientHello now
+  if (!server_) step();  // a client sends its ClientHello now
 }
 
 void TlsLayer::start(std::unique_ptr<Protocol> inner, LostHook on_lost) {
@@ -95,7 +95,9 @@ void TlsLayer::connection_made() {
         handshake_failed(Reason(error::timed_out, {}, "TLS handshake"));
     });
   }
-  step();  // a client sends its ClientHello now
+  // A client sends its ClientHello now; a server waits for it without touching OpenSSL,
+  // so a connection that never says anything costs no handshake state.
+  if (!server_) step();
 }
 
 void TlsLayer::data_received(std::string_view data) {

@@ -562,6 +562,7 @@ namespace {
 // checks accepting resumes. Returns the exit code (0: good).
 int emfile_child() {
   int accept_failures = 0;
+  set_log_level(LogLevel::debug);  // the retries between rate-limited warnings too
   set_log_sink([&](LogLevel, std::string_view m) {
     if (m.find("accept on") != std::string_view::npos) ++accept_failures;
   });

@@ -8,13 +8,17 @@
 #include <csignal>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framework/log.hpp"
+#include "framework/reactor_pool.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/openssl_peers.hpp"
 #include "tests/support/recording.hpp"
@@ -1310,4 +1314,166 @@ TEST_CASE("tls half-close: a read that completes as it is cancelled keeps its da
   port->stop_listening();
   drive_both([&] { return server_reactor.connection_count() == 0 && client_reactor.connection_count() == 0; },
              "no live connections");
+}
+
+// --- listen options, the pool, the handshake cap ----------------------------------------
+
+namespace {
+
+// Echoes; notes the thread of each connection. build_protocol runs on every reactor's
+// thread at once, hence the lock.
+class ThreadNotingEcho final : public Factory {
+ public:
+  class Echo final : public Protocol {
+    void data_received(std::string_view d) override { transport().write(d); }
+  };
+  std::unique_ptr<Protocol> build_protocol(const Address&) override {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    ++per_thread_[std::this_thread::get_id()];
+    return std::make_unique<Echo>();
+  }
+  std::map<std::thread::id, int> per_thread() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return per_thread_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::thread::id, int> per_thread_;
+};
+
+// `count` TLS clients of `port`, each sending its own line and closing on the echo.
+void tls_echo_clients(Reactor& reactor, std::uint16_t port, const TlsClientContext& cctx,
+                      std::deque<RecordingClientFactory>& clients,
+                      std::vector<std::shared_ptr<Connector>>& connectors, int count) {
+  for (int i = 0; i < count; ++i) {
+    auto& client = clients.emplace_back();
+    const std::string message = "hello from tls client " + std::to_string(i);
+    client.setup = [message](Record& r) {
+      r.on_made = [message](Record& rr) { rr.transport->write(message); };
+      r.on_data = [message](Record& rr, std::string_view) {
+        if (rr.received.size() >= message.size()) rr.transport->lose_connection();
+      };
+    };
+    connectors.push_back(connect_ssl(reactor, "127.0.0.1", port, client, cctx));
+  }
+  wait_for(reactor, [&] {
+    for (auto& c : clients)
+      if (c.lost + c.failed == 0) return false;
+    return true;
+  }, "every TLS client to get its echo and close");
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    CHECK(clients[i].failed == 0);
+    REQUIRE(clients[i].records.size() == 1);
+    CHECK(clients[i].records[0].received == "hello from tls client " + std::to_string(i));
+    CHECK(clients[i].records[0].reason->clean());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("tls listen_ssl_pool spreads TLS connections over the reactors of a pool") {
+  constexpr int kClients = 24;
+  TestPki pki;
+  auto sctx = std::make_shared<const TlsServerContext>(server_options(pki));
+  ReactorPool pool(2);
+  ThreadNotingEcho factory;
+  TlsListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto ports = listen_ssl_pool(pool, 0, factory, sctx, lo);
+  sctx.reset();  // the ports keep it
+  REQUIRE(ports.size() == 2);
+  CHECK(ports[0]->port() != 0);
+  CHECK(ports[1]->port() == ports[0]->port());
+  pool.start();
+  {
+    Reactor reactor;
+    TlsClientContext cctx(client_options(pki));
+    std::deque<RecordingClientFactory> clients;
+    std::vector<std::shared_ptr<Connector>> connectors;
+    tls_echo_clients(reactor, ports[0]->port(), cctx, clients, connectors, kClients);
+  }
+  pool.stop();
+  pool.join();
+  // The kernel hashes each connection to one socket: with 24, both reactors get some
+  // (all on one has odds of 2^-23), each on its own thread, never this one.
+  const auto seen = factory.per_thread();
+  REQUIRE(seen.size() == 2);
+  int total = 0;
+  for (const auto& [thread, n] : seen) {
+    CHECK(thread != std::this_thread::get_id());
+    CHECK(n > 0);
+    total += n;
+  }
+  CHECK(total == kClients);
+  CHECK_THROWS_AS(listen_ssl_pool(pool, 0, factory, nullptr), std::invalid_argument);
+}
+
+TEST_CASE("tls listen options read like TCP's: reuse_port, interface, backlog") {
+  TestPki pki;
+  Reactor reactor;
+  auto sctx = std::make_shared<const TlsServerContext>(server_options(pki));
+  RecordingFactory server;
+  server.setup = echo_setup;
+  TlsListenOptions lo;
+  lo.interface = "127.0.0.1";
+  lo.backlog = 16;
+  lo.reuse_port = true;
+  auto a = listen_ssl(reactor, 0, server, sctx, lo);
+  auto b = listen_ssl(reactor, a->port(), server, sctx, lo);  // joins it: SO_REUSEPORT
+  CHECK(b->port() == a->port());
+  CHECK(a->get_host().host() == "127.0.0.1");
+  lo.reuse_port = false;
+  CHECK_THROWS_AS(listen_ssl(reactor, a->port(), server, sctx, lo), std::system_error);
+  lo.backlog = 0;
+  CHECK_THROWS_WITH_AS(listen_ssl(reactor, 0, server, sctx, lo),
+                       doctest::Contains("backlog must be in 1..65535, got 0"),
+                       std::invalid_argument);
+  lo.backlog = 16;
+  lo.interface = "localhost";
+  CHECK_THROWS_AS(listen_ssl(reactor, 0, server, sctx, lo), std::invalid_argument);
+  TlsClientContext cctx(client_options(pki));
+  std::deque<RecordingClientFactory> clients;
+  std::vector<std::shared_ptr<Connector>> connectors;
+  tls_echo_clients(reactor, a->port(), cctx, clients, connectors, 4);
+  a->stop_listening();
+  b->stop_listening();
+  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every connection to end");
+}
+
+TEST_CASE("tls a port caps the handshakes under way: the excess is closed at once, logged") {
+  TlsFixture f;
+  std::vector<std::string> logged;
+  set_log_sink([&](LogLevel, std::string_view line) { logged.emplace_back(line); });
+  TlsListenOptions lo;
+  lo.interface = "127.0.0.1";
+  lo.max_handshakes = 2;
+  f.port = listen_ssl(f.reactor, 0, f.server, std::make_shared<const TlsServerContext>(f.sopt), lo);
+  // Three plain TCP clients that never start a handshake: two hold the places, the third
+  // is closed at once.
+  std::deque<RecordingClientFactory> silent(3);
+  std::vector<std::shared_ptr<Connector>> connectors;
+  for (auto& s : silent) {
+    connectors.push_back(connect_tcp(f.reactor, "127.0.0.1", f.port->port(), s));
+    wait_for(f.reactor, [&] { return s.records.size() == 1; }, "the silent client to connect");
+  }
+  wait_for(f.reactor, [&] { return silent[2].lost == 1; }, "the third to be closed");
+  CHECK(silent[0].lost == 0);
+  CHECK(silent[1].lost == 0);
+  // Once a place is free, a TLS client gets through.
+  silent[0].records[0].transport->abort_connection();
+  f.client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) { rr.transport->lose_connection(); };
+  };
+  f.connect();
+  wait_for(f.reactor, [&] { return f.client.lost == 1 || f.client.failed == 1; }, "the client");
+  CHECK(f.client.failed == 0);
+  CHECK(f.client.lost == 1);
+  silent[1].records[0].transport->abort_connection();
+  f.port->stop_listening();
+  wait_for(f.reactor, [&] { return f.reactor.connection_count() == 0; }, "every connection");
+  set_log_sink(nullptr);
+  CHECK(std::count_if(logged.begin(), logged.end(), [](const std::string& l) {
+          return l.find("2 handshakes under way") != std::string::npos;
+        }) == 1);
 }

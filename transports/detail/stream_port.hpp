@@ -5,8 +5,9 @@
 // TLS handshake first). What they share:
 //   - one async_accept at a time, re-armed after each connection;
 //   - running out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses
-//     accepting for 0.1 s, keeping the listening socket, instead of spinning; any other
-//     accept error is logged and accepting goes on;
+//     accepting for 0.1 s, keeping the listening socket, instead of spinning (logged at
+//     most once a second, with the count); any other accept error is logged and
+//     accepting goes on;
 //   - the factory's build_protocol: null refuses the connection, an exception is logged
 //     and refuses it too (build_server_protocol);
 //   - stop_listening closes the acceptor (idempotent); the reactor tracks the port so that
@@ -22,6 +23,7 @@
 #include "framework/listening_port.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "transports/detail/log_limit.hpp"
 #include "transports/detail/stream_common.hpp"
 
 namespace torsion::detail {
@@ -95,8 +97,12 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
       if (os == std::errc::too_many_files_open || os == std::errc::too_many_files_open_in_system ||
           os == std::errc::no_buffer_space || os == std::errc::not_enough_memory) {
         // Out of descriptors: keep the socket, wait, try again, instead of spinning.
-        log(LogLevel::warning, "accept on " + host_.to_string() + " failed: " + ec.message() +
-                                   "; retrying in 0.1 s");
+        // A warning at most once a second; the retries between, at debug level.
+        const auto more = out_of_descriptors_log_.admit(reactor_.seconds());
+        if (more || log_enabled(LogLevel::debug))
+          log(more ? LogLevel::warning : LogLevel::debug,
+              "accept on " + host_.to_string() + " failed: " + ec.message() +
+                  "; retrying in 0.1 s" + more.value_or(""));
         std::weak_ptr<StreamPort> weak = this->shared_from_this();
         backoff_ = reactor_.call_later(0.1, [weak] {
           if (auto self = weak.lock(); self && self->listening_) self->accept_next();
@@ -117,6 +123,7 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
   Address host_;
   bool listening_ = false;
   DelayedCall backoff_;
+  LogLimiter out_of_descriptors_log_;
 };
 
 // What a listen_* call returns once `port` is open: null, with `ec` normalised, if opening
