@@ -257,12 +257,15 @@ void TlsLayer::write_bytes(std::string_view data) {
     held_.append(data);
     return;
   }
-  if (!delivering_ && corked_.empty() && !cork_outside()) {
-    encrypt(data);
-    return;
+  if (corked_.empty()) {
+    if (!delivering_ && !cork_outside()) {
+      encrypt(data);
+      return;
+    }
+    cork_room_ = room_below_high_mark();  // what may be corked before buffer_size() > high
   }
   corked_.append(data);
-  if (buffer_size() > below().write_buffer_limits().high) {
+  if (corked_.size() > cork_room_) {
     // Past the high mark: everything goes below now, where the write that took the
     // buffer above the mark pauses a streaming producer, as the promise says.
     uncork();
@@ -276,6 +279,16 @@ void TlsLayer::write_bytes(std::string_view data) {
   corked_.assign(records, whole);
   records.resize(whole);
   encrypt(records);
+  cork_room_ = room_below_high_mark();
+}
+
+// How many bytes buffer_size() may grow by before it passes the high mark. Computed once
+// per batch (and after each record handed below), not per write: the engine's queue only
+// drains from the loop, so a stale figure can only uncork a batch early.
+std::size_t TlsLayer::room_below_high_mark() const {
+  const std::size_t high = below().write_buffer_limits().high;
+  const std::size_t used = below().buffer_size() + held_.size();
+  return high > used ? high - used : 0;
 }
 
 // For a write outside data_received that finds nothing corked: true if it is to be

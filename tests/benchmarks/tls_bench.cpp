@@ -1,13 +1,14 @@
 // TLS small writes (Google Benchmark): a server answers each one-byte request with 1000
-// writes of 32 bytes made inside one data_received, over listen_ssl/connect_ssl
-// (TlsTransport, asio::ssl) and over start_tls (memory BIOs over a TCP transport). Both
-// ends run on one reactor in this process.
+// writes of 32 bytes made inside one data_received, over listen_ssl/connect_ssl and over
+// start_tls: the same TLS layer (memory BIOs over the stream transport) either way, set
+// up by the port and connector or by start_tls. Both ends run on one reactor in this
+// process.
 //
 // Counters, per burst of 1000 writes:
 //   records  TLS records the client received (its data_received calls: each record is
 //            decrypted and delivered alone);
 //   sends    send system calls the server's TCP transport made (start_tls only: read
-//            from its WriteCounter; TlsTransport writes through asio::ssl and has none).
+//            from its WriteCounter, which the with_start_tls wrapper's transport() is).
 //
 // The certificate is made with the openssl command at start (a throwaway self-signed one;
 // the client does not verify it).
@@ -110,7 +111,7 @@ void run_bursts(benchmark::State& state, torsion::Reactor& reactor, Counter*& cl
   state.SetBytesProcessed(state.iterations() * static_cast<long long>(kBurst));
 }
 
-void BM_TlsSmallWrites_TlsTransport(benchmark::State& state) {
+void BM_TlsSmallWrites_ListenSsl(benchmark::State& state) {
   if (!pki().ok) {
     state.SkipWithError("openssl could not make a certificate");
     return;
@@ -140,7 +141,7 @@ void BM_TlsSmallWrites_TlsTransport(benchmark::State& state) {
   port->stop_listening();
   reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
 }
-BENCHMARK(BM_TlsSmallWrites_TlsTransport);
+BENCHMARK(BM_TlsSmallWrites_ListenSsl);
 
 // start_tls at once, in connection_made, on both sides.
 template <class Inner>

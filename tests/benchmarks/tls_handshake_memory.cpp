@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/log.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tls.hpp"
@@ -156,6 +157,7 @@ int main(int argc, char** argv) {
   ::getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, static_cast<rlim_t>(2 * n + 256));
   ::setrlimit(RLIMIT_NOFILE, &rl);
+  torsion::set_log_level(torsion::LogLevel::error);  // a thousand failed handshakes at the end
   Pki pki;
   if (!pki.ok) {
     std::fprintf(stderr, "openssl could not make a certificate\n");

@@ -117,6 +117,7 @@ class TlsLayer final : public Protocol, public Transport {
   void unregister_producer() override { below().unregister_producer(); }
   void set_write_buffer_limits(std::size_t high, std::size_t low) override {
     below().set_write_buffer_limits(high, low);
+    if (!corked_.empty()) cork_room_ = room_below_high_mark();
   }
   WriteBufferLimits write_buffer_limits() const override {
     return below().write_buffer_limits();
@@ -143,6 +144,7 @@ class TlsLayer final : public Protocol, public Transport {
   void handshake_failed(Reason reason);
   void fail(Reason reason);
   bool cork_outside();
+  std::size_t room_below_high_mark() const;
   void uncork();
   void encrypt(std::string_view data);
   void flush();
@@ -162,6 +164,7 @@ class TlsLayer final : public Protocol, public Transport {
   std::string held_;    // start_tls: written before the handshake completed
   std::string corked_;  // written, not yet encrypted (< kRecord but at the high mark)
   std::optional<Reason> failure_;  // what the inner hears instead of the engine's reason
+  std::size_t cork_room_ = 0;  // corked_ may hold this much before the high mark is passed
   Phase phase_ = Phase::plain;
   bool server_ = false;
   bool closing_ = false;       // lose_connection was called
