@@ -268,7 +268,8 @@ std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner);
 /// plaintext) is encrypted as soon as it is there, the rest when data_received returns,
 /// in order with every other write; a write that takes buffer_size() above the high mark
 /// hands everything on at once (a streaming producer is paused from inside it). Writes
-/// made elsewhere are encrypted at once, one record (or more) per write.
+/// made elsewhere gather the same way until the loop turn that made them ends (as over
+/// listen_ssl/connect_ssl); outside the loop's turns they are encrypted at once.
 /// lose_connection then sends close_notify (without waiting for the peer's).
 /// lose_write_connection is a half-close, as on connect_ssl: after the written bytes it
 /// sends close_notify and keeps reading; when the peer's close_notify arrives the

@@ -258,9 +258,12 @@ void TlsLayer::write_bytes(std::string_view data) {
     return;
   }
   if (corked_.empty()) {
-    if (!delivering_ && !cork_outside()) {
-      encrypt(data);
-      return;
+    if (!delivering_) {
+      if (current_turn() == 0) {  // outside the loop's turns nothing would end a batch
+        encrypt(data);
+        return;
+      }
+      at_turn_end();  // turn_ended() encrypts the batch
     }
     cork_room_ = room_below_high_mark();  // what may be corked before buffer_size() > high
   }
@@ -291,31 +294,13 @@ std::size_t TlsLayer::room_below_high_mark() const {
   return high > used ? high - used : 0;
 }
 
-// For a write outside data_received that finds nothing corked: true if it is to be
-// corked (one uncork is then posted), false to encrypt it at once. The first write of a
-// loop turn goes at once; a later one of the same turn corks (the engine's rule for its
-// own writes, stream_transport.hpp).
-bool TlsLayer::cork_outside() {
-  if (!settings_.reactor) return false;
-  const std::uint64_t now = current_turn();
-  if (now == 0) return false;
-  const auto turn = static_cast<std::uint32_t>(now);
-  if (turn != turn_sent_) {
-    turn_sent_ = turn;
-    return false;
+void TlsLayer::turn_ended() noexcept {
+  try {
+    uncork();
+  } catch (...) {  // out of memory in OpenSSL or below: this connection only
+    corked_.clear();
+    if (has_transport()) below().abort_connection();
   }
-  if (!uncork_posted_) {
-    uncork_posted_ = true;
-    asio::post(settings_.reactor->context(), [alive = std::weak_ptr<TlsLayer*>(alive_)] {
-      auto self = alive.lock();
-      if (!self) return;
-      TlsLayer& layer = **self;
-      layer.uncork_posted_ = false;
-      const TurnScope scope;
-      layer.uncork();
-    });
-  }
-  return true;
 }
 
 void TlsLayer::uncork() {

@@ -29,9 +29,11 @@
 // Batching (what makes 1000 small writes two records): writes made while the layer
 // delivers (inside data_received, the inner's connection_made included) gather as
 // plaintext in corked_; each full record is encrypted as soon as it is there, the rest
-// when data_received returns. Outside it, as the engine does for its own writes, the first
-// write of a loop turn is encrypted at once and the later ones of the same turn are corked
-// until a posted uncork (listen_ssl/connect_ssl; start_tls encrypts them at once). A write
+// when data_received returns. Outside it the same holds per loop turn, by the engine's own
+// rule and mechanism (framework/detail/turn.hpp): a write corks and asks to be told when
+// the turn ends (TurnEndHook), and turn_ended() encrypts the batch, whose ciphertext the
+// engine then corks and sends in that same turn's end. Outside any turn a write is
+// encrypted at once. A write
 // that takes buffer_size() above the high mark uncorks at once, so that the engine pauses a
 // streaming producer from inside that write. Whatever must follow the written bytes
 // (close_notify) uncorks first; abort_connection and an exception drop what is corked.
@@ -51,6 +53,7 @@
 #include <string_view>
 
 #include "framework/delayed_call.hpp"
+#include "framework/detail/turn.hpp"
 #include "framework/log.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
@@ -58,7 +61,7 @@
 
 namespace torsion::detail {
 
-class TlsLayer final : public Protocol, public Transport {
+class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
  public:
   using LostHook = std::function<void(const Reason&)>;
   // Runs once when the handshake ends: with null on success (the hook then calls start()
@@ -68,7 +71,7 @@ class TlsLayer final : public Protocol, public Transport {
   using HandshakeHook = std::function<void(TlsLayer&, const Reason* failure)>;
 
   struct Settings {
-    Reactor* reactor = nullptr;     // null: no deadline, no close wait, no per-turn batching
+    Reactor* reactor = nullptr;     // null (start_tls): no deadline, no close wait
     double handshake_timeout = 0;   // seconds; 0: none
     bool wait_close_notify = false; // lose_connection waits for the peer's close_notify
     double close_timeout = 0;       // seconds that wait lasts; 0: no limit
@@ -128,6 +131,9 @@ class TlsLayer final : public Protocol, public Transport {
   void resume_producing() override;
   void stop_producing() override { lose_connection(); }
 
+  // TurnEndHook: the turn in which writes were corked has ended.
+  void turn_ended() noexcept override;
+
  protected:
   void write_bytes(std::string_view data) override;
 
@@ -143,7 +149,6 @@ class TlsLayer final : public Protocol, public Transport {
   void read_records();
   void handshake_failed(Reason reason);
   void fail(Reason reason);
-  bool cork_outside();
   std::size_t room_below_high_mark() const;
   void uncork();
   void encrypt(std::string_view data);
@@ -158,8 +163,8 @@ class TlsLayer final : public Protocol, public Transport {
   HandshakeHook on_handshake_;
   LostHook on_lost_;
   DelayedCall timer_;  // the handshake deadline, then the close_notify wait
-  // Posted work (an uncork, a drain after resume) holds a weak_ptr to this: the layer
-  // dies with the engine's protocol, maybe before it runs.
+  // Posted work (a drain after resume) holds a weak_ptr to this: the layer dies with the
+  // engine's protocol, maybe before it runs.
   std::shared_ptr<TlsLayer*> alive_;
   std::string held_;    // start_tls: written before the handshake completed
   std::string corked_;  // written, not yet encrypted (< kRecord but at the high mark)
@@ -174,9 +179,7 @@ class TlsLayer final : public Protocol, public Transport {
   bool aborted_ = false;
   bool delivering_ = false;    // inside data_received: writes are corked
   bool paused_ = false;        // the inner paused reading
-  bool uncork_posted_ = false;
   bool drain_posted_ = false;
-  std::uint32_t turn_sent_ = 0;  // the turn of the last write encrypted at once
 };
 
 }  // namespace torsion::detail
