@@ -1372,7 +1372,7 @@ void tls_echo_clients(Reactor& reactor, std::uint16_t port, const TlsClientConte
 
 }  // namespace
 
-TEST_CASE("tls listen_ssl_pool spreads TLS connections over the reactors of a pool") {
+TEST_CASE("tls listen_ssl_pool spreads TLS connections over the reactors of a pool, a thread each") {
   constexpr int kClients = 24;
   TestPki pki;
   auto sctx = std::make_shared<const TlsServerContext>(server_options(pki));
