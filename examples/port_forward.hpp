@@ -6,7 +6,11 @@
 /// both ways. Flow control is what makes it safe (the step Twisted's portforward example
 /// leaves out): each side's transport is registered as the streaming producer of the
 /// other, so when one side's write buffer passes its high mark, the other side stops
-/// reading from its socket until the buffer drains to the low mark. Memory per
+/// reading from its socket until the buffer drains to the low mark. While the outbound
+/// connection is being made the client's bytes are held (reading pauses past the high
+/// mark) and reading goes on, so a client that leaves meanwhile (EOF before sending
+/// anything, or a reset) ends the attempt at once instead of after the connect time-out.
+/// Memory per
 /// forwarded connection stays bounded (about high mark + one read per direction) however
 /// fast one peer sends and however slowly the other reads. Half-closes are forwarded:
 /// an EOF from one peer becomes lose_write_connection() towards the other, and the pair
@@ -71,7 +75,8 @@ class PortForwardFactory::Link : public std::enable_shared_from_this<Link> {
       Link& l = *link_;
       mine() = &transport();
       if (inbound_) {
-        transport().pause_producing();  // nowhere to send yet: hold the client's bytes
+        // Keep reading while the outbound connection is made, so that a client that
+        // leaves meanwhile is noticed at once; what it sends is held (bounded below).
         l.connect();
         return;
       }
@@ -79,6 +84,9 @@ class PortForwardFactory::Link : public std::enable_shared_from_this<Link> {
         transport().lose_connection();
         return;
       }
+      // What the client sent while we connected goes first, then its EOF if it came.
+      if (!l.early_.empty()) transport().write(std::move(l.early_));
+      if (l.early_eof_) transport().lose_write_connection();
       // Each side produces what the other writes: a full buffer pauses the reader.
       transport().register_producer(*l.inbound_, true);
       l.inbound_->register_producer(transport(), true);
@@ -89,11 +97,24 @@ class PortForwardFactory::Link : public std::enable_shared_from_this<Link> {
         to->write(data);
         auto& peak = link_->owner_.stats_.peak_buffered;
         peak = std::max(peak, to->buffer_size());
+      } else if (inbound_) {  // still connecting: hold it, and stop reading past a bound
+        link_->early_.append(data);
+        if (link_->early_.size() >= transport().write_buffer_limits().high)
+          transport().pause_producing();
       }
     }
     bool eof_received() override {
-      if (Transport* to = other()) to->lose_write_connection();
-      return true;  // keep the other direction going
+      if (Transport* to = other()) {
+        to->lose_write_connection();
+        return true;  // keep the other direction going
+      }
+      if (!inbound_) return false;
+      // EOF while still connecting. With nothing sent, the client is gone: close, which
+      // gives the connection attempt up (connection_lost). After a request, it is a
+      // half-close: forward the request and the EOF once connected.
+      if (link_->early_.empty()) return false;
+      link_->early_eof_ = true;
+      return true;
     }
     void connection_lost(const Reason&) override {
       Link& l = *link_;
@@ -144,6 +165,8 @@ class PortForwardFactory::Link : public std::enable_shared_from_this<Link> {
   Outbound outbound_factory_;
   std::shared_ptr<Connector> connector_;
   std::shared_ptr<Link> connecting_self_;
+  std::string early_;       // from the client while connecting, at most about a high mark
+  bool early_eof_ = false;  // and its EOF, if it half-closed meanwhile
   Transport* inbound_ = nullptr;
   Transport* outbound_ = nullptr;
 };

@@ -30,6 +30,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -188,6 +189,45 @@ template <class T>
 struct IsDeferred<Deferred<T>> : std::true_type {};
 template <class T>
 struct IsDeferred<Task<T>> : std::true_type {};  // a coroutine's result is waited for too
+
+template <class R>
+struct IsTask : std::false_type {};
+template <class U>
+struct IsTask<Task<U>> : std::true_type {};
+
+// Calls fn(args...), a coroutine function, inside a coroutine whose frame owns `fn` (a
+// coroutine's parameters live in its frame): the captures of a coroutine lambda stay
+// valid until the coroutine ends, whoever held the lambda before. Costs one more frame.
+template <class F, class... Args>
+std::invoke_result_t<F&, Args&&...> invoke_owned(F fn, Args... args) {
+  co_return co_await std::invoke(fn, std::move(args)...);
+}
+
+// Calls `f(args...)` for the last time: a coroutine function (one returning a Task) is
+// moved into the frame of the coroutine that runs it (invoke_owned); anything else is
+// called in place.
+template <class F, class... Args>
+decltype(auto) call_last(F& f, Args&&... args) {
+  if constexpr (IsTask<std::decay_t<std::invoke_result_t<F&, Args&&...>>>::value)
+    return invoke_owned(std::move(f), std::forward<Args>(args)...);
+  else
+    return std::invoke(f, std::forward<Args>(args)...);
+}
+
+// A callable that forwards its calls to `fn`. When `fn` is a coroutine function, each
+// call runs a copy of it inside the coroutine's own frame (invoke_owned), so the
+// coroutine never refers to a copy its caller may drop: for functions called many times,
+// such as a server's per-connection handler.
+template <class F>
+auto coroutine_owning(F fn) {
+  return [fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
+    using R = std::invoke_result_t<F&, decltype(args)...>;
+    if constexpr (IsTask<std::decay_t<R>>::value)
+      return invoke_owned(fn, std::forward<decltype(args)>(args)...);
+    else
+      return std::invoke(fn, std::forward<decltype(args)>(args)...);
+  };
+}
 
 template <class R>
 struct Unwrap {
@@ -512,9 +552,9 @@ auto Deferred<T>::add_callback(F f) {
       return;
     }
     if constexpr (std::is_void_v<T>) {
-      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return f(); });
+      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f); });
     } else {
-      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return f(std::move(o).value()); });
+      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f, std::move(o).value()); });
     }
   });
   return next;
@@ -529,7 +569,7 @@ Deferred<T> Deferred<T>::add_errback(F f) {
       n->fire(std::move(o));
       return;
     }
-    detail::resolve_with<T>(n, [&]() -> decltype(auto) { return f(o.error()); });
+    detail::resolve_with<T>(n, [&]() -> decltype(auto) { return detail::call_last(f, o.error()); });
   });
   return next;
 }
@@ -555,11 +595,11 @@ auto Deferred<T>::add_callbacks(F on_value, G on_error) {
   s_->attach([n = next.state(), f = std::move(on_value), g = std::move(on_error)](
                  Outcome<T>&& o) mutable {
     if (!o.ok()) {
-      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return g(o.error()); });
+      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(g, o.error()); });
     } else if constexpr (std::is_void_v<T>) {
-      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return f(); });
+      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f); });
     } else {
-      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return f(std::move(o).value()); });
+      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f, std::move(o).value()); });
     }
   });
   return next;
@@ -572,7 +612,7 @@ auto Deferred<T>::add_both(F f) {
   using U = typename detail::Unwrap<std::decay_t<R>>::type;
   Deferred<U> next = chained<U>();
   s_->attach([n = next.state(), f = std::move(f)](Outcome<T>&& o) mutable {
-    detail::resolve_with<U>(n, [&]() -> decltype(auto) { return f(std::move(o)); });
+    detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f, std::move(o)); });
   });
   return next;
 }

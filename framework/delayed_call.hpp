@@ -14,7 +14,9 @@
 namespace torsion {
 
 /// A handle on a call scheduled with call_later. Copies refer to the same call. A default
-/// constructed handle refers to nothing and is never active. Handles may outlive the call
+/// constructed handle refers to nothing and is never active. Dropping the handle does not
+/// cancel the call (fire and forget); hold a ScopedDelayedCall for a call that must be
+/// cancelled when its owner goes away. Handles may outlive the call
 /// and its scheduler; operations on a finished call are harmless no-ops that return false.
 /// Not thread-safe: use it on the scheduler's thread.
 class DelayedCall {
@@ -65,6 +67,50 @@ class DelayedCall {
   explicit DelayedCall(detail::TimerNode* node) noexcept : node_(node) {}
 
   detail::TimerNode* node_ = nullptr;  // one reference, or null
+};
+
+/// A DelayedCall that is cancelled when this handle is destroyed (or assigned over): for
+/// a timer that belongs to an object and must never fire after it, such as a time-out a
+/// protocol keeps as a member. Move-only. `ScopedDelayedCall t = reactor.call_later(...);`
+/// A plain DelayedCall, by contrast, leaves the call pending when the handle goes away.
+class [[nodiscard]] ScopedDelayedCall {
+ public:
+  ScopedDelayedCall() = default;
+  /// Takes over `call`: it is cancelled when this handle is destroyed.
+  ScopedDelayedCall(DelayedCall call) noexcept : call_(std::move(call)) {}  // NOLINT: implicit on purpose
+  ScopedDelayedCall(ScopedDelayedCall&&) noexcept = default;
+  /// Cancels the call held now, then takes over `other`'s.
+  ScopedDelayedCall& operator=(ScopedDelayedCall&& other) noexcept {
+    if (this != &other) {
+      call_.cancel();
+      call_ = std::move(other.call_);
+    }
+    return *this;
+  }
+  ScopedDelayedCall(const ScopedDelayedCall&) = delete;
+  ScopedDelayedCall& operator=(const ScopedDelayedCall&) = delete;
+  /// Cancels the call if it is still pending.
+  ~ScopedDelayedCall() { call_.cancel(); }
+
+  /// DelayedCall::cancel.
+  bool cancel() { return call_.cancel(); }
+  /// DelayedCall::reset.
+  bool reset(double seconds) { return call_.reset(seconds); }
+  /// DelayedCall::delay.
+  bool delay(double seconds) { return call_.delay(seconds); }
+  /// DelayedCall::active.
+  bool active() const noexcept { return call_.active(); }
+  /// DelayedCall::called.
+  bool called() const noexcept { return call_.called(); }
+  /// DelayedCall::cancelled.
+  bool cancelled() const noexcept { return call_.cancelled(); }
+  /// DelayedCall::time.
+  double time() const noexcept { return call_.time(); }
+  /// Gives the call up without cancelling it: it stays pending, as a plain DelayedCall.
+  DelayedCall release() noexcept { return std::move(call_); }
+
+ private:
+  DelayedCall call_;
 };
 
 /// Anything that tells the time and runs calls later: the Reactor, or the manual clock of

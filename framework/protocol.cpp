@@ -13,6 +13,11 @@ Transport& Protocol::transport() const {
   return *transport_;
 }
 
+std::weak_ptr<void> Protocol::life_token() const {
+  if (!life_) life_ = std::make_shared<char>();
+  return life_;
+}
+
 void Protocol::make_connection(Transport& transport) {
   transport_ = &transport;
   connection_made();

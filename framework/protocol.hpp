@@ -4,6 +4,8 @@
 
 #include <functional>
 #include <memory>
+#include <stdexcept>
+#include <type_traits>
 #include <string_view>
 #include <utility>
 
@@ -12,6 +14,13 @@
 #include "framework/transport.hpp"
 
 namespace torsion {
+
+/// A callback wrapped by Protocol::guard ran after its protocol was destroyed.
+class ProtocolGoneError : public std::runtime_error {
+ public:
+  /// "the protocol this callback belonged to is gone".
+  ProtocolGoneError() : std::runtime_error("the protocol this callback belonged to is gone") {}
+};
 
 /// Handles one connection. Subclass it and override the events you need. All events
 /// come from the reactor loop on the reactor's thread, one at a time, never re-entered.
@@ -44,8 +53,36 @@ class Protocol {
   /// Calls connection_lost(reason) and detaches the transport. Transports call this once.
   void end_connection(const Reason& reason);
 
+  /// Wraps `fn` (typically a lambda capturing `this`) so that it runs only while this
+  /// protocol exists: hand the result to Deferred::add_callback, call_later or anything
+  /// that may call it after the connection is gone and its protocol destroyed:
+  ///
+  ///     lookup(user).add_callback(guard([this](std::string answer) {
+  ///       transport().write(answer);
+  ///     }));
+  ///
+  /// Once the protocol is destroyed, a call does nothing if `fn` returns void, and throws
+  /// ProtocolGoneError otherwise (the rest of a Deferred chain sees that error). The
+  /// wrapper holds only a weak token: it never keeps the protocol alive.
+  template <class F>
+  [[nodiscard]] auto guard(F fn) const {
+    return [life = life_token(), fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
+      using R = std::invoke_result_t<F&, decltype(args)...>;
+      if (life.expired()) {
+        if constexpr (std::is_void_v<R>)
+          return;
+        else
+          throw ProtocolGoneError();
+      }
+      return std::invoke(fn, std::forward<decltype(args)>(args)...);
+    };
+  }
+
  private:
+  std::weak_ptr<void> life_token() const;
+
   Transport* transport_ = nullptr;
+  mutable std::shared_ptr<void> life_;  // made by the first guard(); expires with *this
 };
 
 /// Builds a protocol for each accepted connection. The factory is the user's: it must
@@ -60,8 +97,13 @@ class Factory {
   virtual std::unique_ptr<Protocol> build_protocol(const Address& peer) = 0;
 };
 
-/// An outgoing connection attempt, handed to ClientFactory callbacks.
-class Connector {
+/// An outgoing connection attempt, handed to ClientFactory callbacks. Connectors are
+/// made by connect calls (connect_tcp, connect_unix, connect_ssl, endpoints) and owned
+/// by shared_ptr: the returned handle is optional. While an attempt is in progress or the
+/// connection is up, the reactor keeps the connector alive; a ReconnectingClientFactory
+/// keeps it alive while a retry is pending. Dropping the handle never cancels or frees
+/// anything in use.
+class Connector : public std::enable_shared_from_this<Connector> {
  public:
   virtual ~Connector();
   /// Where it connects to (host as given, port).

@@ -79,8 +79,12 @@ void ReconnectingClientFactory::retry(Connector& connector, const Reason& reason
   }
   last_delay_ = delay;
   retry_call_.cancel();
+  // The pending retry keeps the connector alive: the caller may have dropped the handle
+  // connect_tcp returned. The scheduler owns the call, so the connector never outlives
+  // the reactor. A connector not owned by a shared_ptr (a test's fake) is used as is.
+  std::shared_ptr<Connector> keep = connector.weak_from_this().lock();
   Connector* target = &connector;
-  retry_call_ = scheduler_.call_later(delay, [target] { target->connect(); });
+  retry_call_ = scheduler_.call_later(delay, [keep = std::move(keep), target] { target->connect(); });
 }
 
 void ReconnectingClientFactory::stop_trying() {

@@ -42,8 +42,9 @@ struct Backoff {
 ///
 /// Subclasses overriding the ClientFactory events must call the base version to keep
 /// reconnecting. The factory must outlive the Connector's connections (as every client
-/// factory), and the Connector must stay alive while a retry may be pending (keep the
-/// shared_ptr connect_tcp returned). Destroying the factory cancels a pending retry.
+/// factory). The handle connect_tcp returns is optional: a pending retry keeps the
+/// Connector alive (on the scheduler, so never past the reactor). Destroying the factory
+/// cancels a pending retry.
 /// Reactor (scheduler) thread only.
 class ReconnectingClientFactory : public ClientFactory {
  public:

@@ -36,6 +36,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "framework/deferred.hpp"
 #include "framework/protocol.hpp"
@@ -170,6 +171,12 @@ class StreamProtocol : public Protocol {
   /// `on_ready` is called (from `scheduler`'s loop) with the Stream; `scheduler` must
   /// outlive the connection.
   StreamProtocol(Scheduler& scheduler, Ready on_ready, StreamOptions options = {});
+  /// As above, for any callable; a coroutine function (one returning a Task) runs in a
+  /// frame that owns its own copy, so its captures stay valid across every co_await.
+  template <class F>
+    requires(std::is_invocable_v<F&, Stream> && !std::is_same_v<std::decay_t<F>, Ready>)
+  StreamProtocol(Scheduler& scheduler, F on_ready, StreamOptions options = {})
+      : StreamProtocol(scheduler, Ready(detail::coroutine_owning(std::move(on_ready))), options) {}
   ~StreamProtocol() override;
 
   void connection_made() override;
@@ -190,17 +197,27 @@ class Connector;
 /// connection's Stream from the reactor loop, or fails with ConnectionError. Cancelling
 /// the Deferred disconnects the attempt; a connection that completes after the cancel is
 /// closed at once. `connect` runs before this returns; its exceptions propagate.
-Deferred<Stream> connect_stream_with(
+[[nodiscard]] Deferred<Stream> connect_stream_with(
     Reactor& reactor, const std::function<std::shared_ptr<Connector>(ClientFactory&)>& connect,
     StreamOptions options = {});
 
-/// A server Factory whose connections are Streams handed to `handler` (often a
-/// coroutine: `[](Stream s) -> Task<void> {...}`; take state as parameters, not lambda
-/// captures). The factory must outlive its connections (as every Factory).
+/// A server Factory whose connections are Streams handed to `handler`, often a coroutine
+/// lambda: `[greeting](Stream s) -> Task<void> {...}`. Each connection's coroutine runs
+/// in a frame that owns its own copy of the lambda, so captures stay valid across every
+/// co_await however long the connection lasts. The factory must outlive its connections
+/// (as every Factory).
 class StreamFactory : public Factory {
  public:
   /// Every connection's Stream goes to `handler`, from `scheduler`'s loop.
   StreamFactory(Scheduler& scheduler, StreamProtocol::Ready handler, StreamOptions options = {});
+  /// As above, for any callable; a coroutine function owns its captures (see the class).
+  template <class F>
+    requires(std::is_invocable_v<F&, Stream> &&
+             !std::is_same_v<std::decay_t<F>, StreamProtocol::Ready>)
+  StreamFactory(Scheduler& scheduler, F handler, StreamOptions options = {})
+      : StreamFactory(scheduler,
+                      StreamProtocol::Ready(detail::coroutine_owning(std::move(handler))),
+                      options) {}
   std::unique_ptr<Protocol> build_protocol(const Address& peer) override;
 
  private:

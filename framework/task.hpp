@@ -136,17 +136,17 @@ Task<T> detail::TaskPromiseOf<T>::get_return_object() {
 
 /// Deferred -> Task: a task that finishes with `d`'s result; cancelling it cancels `d`.
 template <class T>
-Task<T> as_task(Deferred<T> d) {
+[[nodiscard]] Task<T> as_task(Deferred<T> d) {
   co_return co_await std::move(d);
 }
 /// as_task for Deferred<void>.
-inline Task<void> as_task(Deferred<void> d) { co_await std::move(d); }
+[[nodiscard]] inline Task<void> as_task(Deferred<void> d) { co_await std::move(d); }
 
 /// A Deferred<void> that fires `seconds` from now on `scheduler` (the reactor or a
 /// manual clock): `co_await sleep(reactor, 0.5);`. Cancelling it cancels the timer (the
 /// awaiting coroutine gets CancelledError). Throws std::invalid_argument for a negative
 /// or NaN delay.
-inline Deferred<void> sleep(Scheduler& scheduler, double seconds) {
+[[nodiscard]] inline Deferred<void> sleep(Scheduler& scheduler, double seconds) {
   return defer_later(scheduler, seconds, [] {});
 }
 

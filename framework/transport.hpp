@@ -117,6 +117,12 @@ class Transport : public Producer {
   /// there is none (in-memory transports) or after close. Do not read, write or close it.
   virtual int native_handle() const { return -1; }
 
+  /// The transport beneath this one when this one is a layer that forwards to another
+  /// (a ProtocolWrapper); null for a transport that carries the bytes itself. Queries
+  /// such as tls_info, start_tls, peer_credentials and proxy_header walk down through it
+  /// (find_transport), so they work however many wrappers a factory stacks.
+  virtual Transport* lower_transport() const { return nullptr; }
+
   // Producer, for incoming data: pause_producing() stops reading from the peer (a read
   // already under way is held back, nothing is lost or reordered; an EOF is held too),
   // resume_producing() delivers what was held, from the loop, and reads again. Both are
@@ -131,5 +137,21 @@ class Transport : public Producer {
     for (auto part : parts) write_bytes(part);
   }
 };
+
+/// The first transport of type `T` met walking down from `transport` through
+/// lower_transport() (`transport` itself included), or null if there is none.
+template <class T>
+[[nodiscard]] T* find_transport(Transport& transport) {
+  for (Transport* t = &transport; t != nullptr; t = t->lower_transport())
+    if (auto* found = dynamic_cast<T*>(t)) return found;
+  return nullptr;
+}
+/// find_transport for a const transport.
+template <class T>
+[[nodiscard]] const T* find_transport(const Transport& transport) {
+  for (const Transport* t = &transport; t != nullptr; t = t->lower_transport())
+    if (auto* found = dynamic_cast<const T*>(t)) return found;
+  return nullptr;
+}
 
 }  // namespace torsion

@@ -437,14 +437,8 @@ std::unique_ptr<Protocol> ProxyProtocolFactory::build_protocol(const Address& pe
 }
 
 const ProxyHeader* proxy_header(const Transport& transport) {
-  const Transport* t = &transport;
-  while (t) {
-    if (const auto* proxy = dynamic_cast<const ProxyProtocolWrapper*>(t)) return proxy->header();
-    const auto* wrapper = dynamic_cast<const ProtocolWrapper*>(t);
-    if (!wrapper || !wrapper->has_transport()) return nullptr;
-    t = &wrapper->transport();  // the transport beneath this wrapper
-  }
-  return nullptr;
+  const auto* proxy = find_transport<ProxyProtocolWrapper>(transport);
+  return proxy ? proxy->header() : nullptr;
 }
 
 }  // namespace torsion

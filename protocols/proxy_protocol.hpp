@@ -182,6 +182,6 @@ class ProxyProtocolFactory : public WrappingFactory {
 /// such as PeerConnectionLimitFactory, sits inside the PROXY one). Null when no PROXY
 /// wrapper is in the chain, or before its header is complete (never the case for the
 /// protocols it builds). Valid until that connection's connection_lost returns.
-const ProxyHeader* proxy_header(const Transport& transport);
+[[nodiscard]] const ProxyHeader* proxy_header(const Transport& transport);
 
 }  // namespace torsion

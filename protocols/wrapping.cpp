@@ -71,6 +71,9 @@ bool ProtocolWrapper::connected() const { return has_transport() && transport().
 int ProtocolWrapper::native_handle() const {
   return has_transport() ? transport().native_handle() : -1;
 }
+Transport* ProtocolWrapper::lower_transport() const {
+  return has_transport() ? &transport() : nullptr;
+}
 void ProtocolWrapper::pause_producing() { transport().pause_producing(); }
 void ProtocolWrapper::resume_producing() { transport().resume_producing(); }
 void ProtocolWrapper::stop_producing() { transport().stop_producing(); }

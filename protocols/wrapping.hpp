@@ -64,6 +64,8 @@ class ProtocolWrapper : public Protocol, public Transport {
   WriteBufferLimits write_buffer_limits() const override;
   bool connected() const override;
   int native_handle() const override;
+  /// The real transport beneath this wrapper while connected, else null.
+  Transport* lower_transport() const override;
   void pause_producing() override;
   void resume_producing() override;
   void stop_producing() override;

@@ -102,7 +102,7 @@ std::unique_ptr<ClientEndpoint> client_from_string(Reactor& reactor, std::string
 /// Fails with ConnectionError (reason(): connection_refused, timed_out...). Cancelling it
 /// stops the attempt (CancelledError); a connection that completes after the cancel is
 /// closed at once. The endpoint is used during this call only.
-Deferred<Stream> connect_stream(Reactor& reactor, ClientEndpoint& endpoint,
+[[nodiscard]] Deferred<Stream> connect_stream(Reactor& reactor, ClientEndpoint& endpoint,
                                 StreamOptions options = {});
 
 }  // namespace torsion

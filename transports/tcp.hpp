@@ -63,8 +63,9 @@ std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& f
 /// factory.client_connection_failed with the last failure (connection_refused,
 /// timed_out, lookup_failed, refused_by_factory, cancelled, callback_threw when
 /// started_connecting or build_protocol threw...). The returned Connector can
-/// disconnect() and connect() again; keep it while a ReconnectingClientFactory may use
-/// it. Exceptions from client_connection_failed/lost are logged. Throws
+/// disconnect() and connect() again; keeping it is optional (the attempt, the connection
+/// and a ReconnectingClientFactory's pending retry keep it alive). Exceptions from
+/// client_connection_failed/lost are logged. Throws
 /// std::invalid_argument for a port outside 1..65535 or a negative timeout.
 std::shared_ptr<Connector> connect_tcp(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory,

@@ -16,7 +16,7 @@ namespace torsion {
 /// timed_out, lookup_failed...). `co_await connect_stream(reactor, "127.0.0.1", port)`.
 /// Cancelling it stops the attempt (CancelledError); a connection that completes after
 /// the cancel is closed at once. Throws std::invalid_argument as connect_tcp does.
-Deferred<Stream> connect_stream(Reactor& reactor, std::string host, int port,
+[[nodiscard]] Deferred<Stream> connect_stream(Reactor& reactor, std::string host, int port,
                                 const TcpConnectOptions& options = {},
                                 StreamOptions stream_options = {});
 

@@ -175,7 +175,7 @@ class TlsConnector final : public detail::StreamConnector<tcp> {
 };
 
 TlsLayer& wrapper(Transport& transport) {
-  auto* w = dynamic_cast<TlsLayer*>(&transport);
+  auto* w = find_transport<TlsLayer>(transport);  // through any ProtocolWrappers above it
   if (!w)
     throw std::logic_error(
         "start_tls: the transport is not a with_start_tls wrapper (wrap the protocol with "
@@ -285,7 +285,8 @@ std::shared_ptr<Connector> connect_ssl(Reactor& reactor, std::string host, int p
 }
 
 std::optional<TlsInfo> tls_info(const Transport& transport) {
-  if (const auto* t = dynamic_cast<const TlsLayer*>(&transport)) return t->info();
+  // Through any ProtocolWrappers (TimeoutFactory...) between the protocol and the layer.
+  if (const auto* t = find_transport<TlsLayer>(transport)) return t->info();
   return std::nullopt;
 }
 

@@ -284,7 +284,9 @@ void start_tls(Transport& transport, const TlsClientContext& context,
 void start_tls(Transport& transport, const TlsServerContext& context);
 
 /// The negotiated parameters when `transport` is a TLS transport (or a with_start_tls
-/// wrapper whose handshake completed), else nullopt.
-std::optional<TlsInfo> tls_info(const Transport& transport);
+/// wrapper whose handshake completed), else nullopt. Looks through ProtocolWrappers
+/// (TimeoutFactory, ConnectionLimitFactory...) to the transport beneath, as start_tls
+/// does to find the with_start_tls layer.
+[[nodiscard]] std::optional<TlsInfo> tls_info(const Transport& transport);
 
 }  // namespace torsion

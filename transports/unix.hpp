@@ -75,6 +75,6 @@ std::shared_ptr<Connector> connect_unix(Reactor& reactor, const std::string& pat
 
 /// The peer's credentials when `transport` is a Unix socket transport, else nullopt
 /// (also after the connection closed).
-std::optional<PeerCredentials> peer_credentials(const Transport& transport);
+[[nodiscard]] std::optional<PeerCredentials> peer_credentials(const Transport& transport);
 
 }  // namespace torsion

@@ -1,6 +1,10 @@
 #include "examples/port_forward.hpp"
 
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -182,4 +186,74 @@ TEST_CASE("port_forward: an unreachable destination closes the client's connecti
   CHECK(client.records[0].received.empty());
   wait_for(reactor, [&] { return forward.stats().links_open == 0; }, "the link to go");
   CHECK(reactor.connection_count() == 0);
+}
+
+namespace {
+
+// A listening socket on 127.0.0.1 that never accepts, its one-slot queue filled: further
+// connection attempts to it stay pending (the kernel drops their SYNs) until they time out.
+class BlackHole {
+ public:
+  BlackHole() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener_, 0) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port_ = ntohs(addr.sin_port);
+    for (int& fd : fillers_) {  // fill the accept queue; the later ones stay half-open
+      fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      REQUIRE(fd >= 0);
+      (void)::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    }
+  }
+  ~BlackHole() {
+    for (int fd : fillers_) ::close(fd);
+    ::close(listener_);
+  }
+  BlackHole(const BlackHole&) = delete;
+  BlackHole& operator=(const BlackHole&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int listener_ = -1;
+  int port_ = 0;
+  int fillers_[3] = {-1, -1, -1};
+};
+
+}  // namespace
+
+TEST_CASE("port_forward: a client that leaves while the outbound connect is pending is let go at once") {
+  BlackHole hole;
+  Reactor reactor;
+  PortForwardFactory forward(reactor, "127.0.0.1", hole.port());
+  auto forward_port = listen_tcp(reactor, 0, forward, loopback());
+  set_log_sink([](LogLevel, std::string_view) {});  // "cannot reach": the attempt was given up
+  SUBCASE("the client closes without sending") {
+    RecordingClientFactory client;
+    client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->lose_connection(); }; };
+    connect_tcp(reactor, "127.0.0.1", forward_port->port(), client);
+    wait_for(reactor, [&] { return client.lost == 1; }, "the client's close");
+    CHECK(forward.stats().links_total == 1);
+  }
+  SUBCASE("the client resets after sending a request") {
+    RecordingClientFactory client;
+    client.setup = [](Record& r) {
+      r.on_made = [](Record& rr) {
+        rr.transport->write("GET / HTTP/1.0\r\n\r\n");
+        rr.transport->abort_connection();
+      };
+    };
+    connect_tcp(reactor, "127.0.0.1", forward_port->port(), client);
+    wait_for(reactor, [&] { return client.lost == 1; }, "the client's reset");
+  }
+  // Well before the 30 s connect time-out: the link and both descriptors are released.
+  wait_for(reactor, [&] { return forward.stats().links_open == 0; }, "the link to go", 5);
+  wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "no connection left", 5);
+  set_log_sink(nullptr);
+  CHECK(forward.stats().links_open == 0);
 }

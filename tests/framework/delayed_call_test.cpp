@@ -304,3 +304,40 @@ TEST_CASE("a pending call costs at most 32 bytes beyond its std::function") {
   CHECK(sizeof(torsion::detail::TimerNode) <= sizeof(std::function<void()>) + 32);
   CHECK(sizeof(DelayedCall) == sizeof(void*));
 }
+
+TEST_CASE("ScopedDelayedCall cancels its call when destroyed or assigned over") {
+  ManualClock clock;
+  int fired = 0;
+  {
+    torsion::ScopedDelayedCall scoped = clock.call_later(1, [&] { ++fired; });
+    CHECK(scoped.active());
+    CHECK(scoped.time() == doctest::Approx(1));
+  }
+  clock.advance(2);
+  CHECK(fired == 0);  // the handle's end cancelled it
+
+  torsion::ScopedDelayedCall replaced = clock.call_later(1, [&] { fired += 10; });
+  replaced = clock.call_later(1, [&] { fired += 100; });  // the first is cancelled
+  clock.advance(1);
+  CHECK(fired == 100);
+  CHECK(replaced.called());
+
+  DelayedCall kept;
+  {
+    torsion::ScopedDelayedCall scoped = clock.call_later(1, [&] { fired += 1000; });
+    kept = scoped.release();  // given up: stays pending as a plain DelayedCall
+  }
+  CHECK(kept.active());
+  clock.advance(1);
+  CHECK(fired == 1100);
+
+  struct Owner {  // the use it is for: a member timer that must die with its owner
+    torsion::ScopedDelayedCall timeout;
+  };
+  auto owner = std::make_unique<Owner>();
+  int* counter = &fired;
+  owner->timeout = clock.call_later(1, [counter] { ++*counter; });
+  owner.reset();
+  clock.advance(1);
+  CHECK(fired == 1100);
+}

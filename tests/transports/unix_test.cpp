@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "protocols/timeout.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 
@@ -155,10 +156,15 @@ TEST_CASE("unix abstract namespace") {
   CHECK(client.failure->is(error::connection_refused));
 }
 
-TEST_CASE("unix peer credentials") {
+TEST_CASE("unix peer credentials, directly and through a stack of wrapping factories") {
   const std::string name = abstract_name();
   Reactor reactor;
   RecordingFactory server;
+  TimeoutFactory idle(server, reactor, 60);
+  TimeoutFactory twice(idle, reactor, 120);
+  Factory* factory = &server;
+  SUBCASE("direct") {}
+  SUBCASE("behind two TimeoutFactory wrappers") { factory = &twice; }
   std::optional<PeerCredentials> seen;
   server.setup = [&](Record& r) {
     r.on_made = [&](Record& rr) {
@@ -166,7 +172,7 @@ TEST_CASE("unix peer credentials") {
       rr.transport->lose_connection();
     };
   };
-  auto port = listen_unix(reactor, name, server);
+  auto port = listen_unix(reactor, name, *factory);
   RecordingClientFactory client;
   auto connector = connect_unix(reactor, name, client);
   wait_for(reactor, [&] { return client.lost == 1; }, "the server to close");

@@ -33,8 +33,7 @@
 namespace torsion::detail {
 
 template <class Proto>
-class StreamConnector : public Connector,
-                        public std::enable_shared_from_this<StreamConnector<Proto>> {
+class StreamConnector : public Connector {
  public:
   using Socket = typename Proto::socket;
   using Endpoint = typename Proto::endpoint;
@@ -46,7 +45,7 @@ class StreamConnector : public Connector,
     state_ = State::connecting;
     const auto attempt = ++attempt_;
     asio::post(reactor_.context(),
-               [self = this->shared_from_this(), attempt] { self->begin(attempt); });
+               [self = self_ptr(), attempt] { self->begin(attempt); });
   }
 
   void disconnect() override {
@@ -54,7 +53,7 @@ class StreamConnector : public Connector,
       // Give the attempt up now, so that connect() may start another at once; the factory
       // hears about it from the loop.
       abandon();
-      asio::post(reactor_.context(), [self = this->shared_from_this()] {
+      asio::post(reactor_.context(), [self = self_ptr()] {
         self->report_failure(Reason(error::cancelled, {}, "disconnect() while connecting"));
       });
     } else if (state_ == State::connected) {
@@ -96,10 +95,16 @@ class StreamConnector : public Connector,
     pending_.reset();
     transport_ = transport;
     transport->start(std::move(protocol),
-                     [self = this->shared_from_this()](const Reason& reason) {
+                     [self = self_ptr()](const Reason& reason) {
                        self->state_ = State::idle;
                        self->factory_.client_connection_lost(*self, reason);
                      });
+  }
+
+  // This connector, shared: every pending operation holds one, so dropping the handle
+  // connect_tcp returned never frees a connector in use.
+  std::shared_ptr<StreamConnector> self_ptr() {
+    return std::static_pointer_cast<StreamConnector>(this->shared_from_this());
   }
 
   // True while `attempt` is the attempt in progress.
@@ -137,7 +142,7 @@ class StreamConnector : public Connector,
     }
     if (!current(attempt)) return;
     if (timeout_seconds_ > 0) {
-      std::weak_ptr<StreamConnector> weak = this->shared_from_this();
+      std::weak_ptr<StreamConnector> weak = self_ptr();
       timeout_ = reactor_.call_later(timeout_seconds_, [weak, attempt] {
         auto self = weak.lock();
         if (!self || !self->current(attempt)) return;
@@ -162,7 +167,7 @@ class StreamConnector : public Connector,
   void resolve(std::uint64_t attempt) {
     resolver_.async_resolve(
         destination_.host(), std::to_string(destination_.port()),
-        [self = this->shared_from_this(), attempt](const std::error_code& ec,
+        [self = self_ptr(), attempt](const std::error_code& ec,
                                                    typename Proto::resolver::results_type r) {
           if (!self->current(attempt)) return;
           if (ec || r.empty()) {
@@ -185,7 +190,7 @@ class StreamConnector : public Connector,
     std::error_code ignored;
     socket_.close(ignored);
     socket_.async_connect(
-        ep, [self = this->shared_from_this(), attempt, ep](const std::error_code& ec) {
+        ep, [self = self_ptr(), attempt, ep](const std::error_code& ec) {
           if (!self->current(attempt)) return;
           if (ec) {
             const std::string where = to_address(ep).to_string();

@@ -12,7 +12,7 @@
 //     and refuses it too (build_server_protocol);
 //   - stop_listening closes the acceptor (idempotent); the reactor tracks the port so that
 //     shutdown() closes it first (opened()).
-// Each pending operation holds a shared_ptr to the port; the back-off timer only a weak one.
+// Each pending operation, the back-off timer included, holds a shared_ptr to the port.
 
 #include <memory>
 #include <string>
@@ -103,9 +103,10 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
           log(more ? LogLevel::warning : LogLevel::debug,
               "accept on " + host_.to_string() + " failed: " + ec.message() +
                   "; retrying in 0.1 s" + more.value_or(""));
-        std::weak_ptr<StreamPort> weak = this->shared_from_this();
-        backoff_ = reactor_.call_later(0.1, [weak] {
-          if (auto self = weak.lock(); self && self->listening_) self->accept_next();
+        // The timer holds the port (as the pending accept did), so a port whose handle
+        // was dropped keeps listening; stop_listening and ~Reactor cancel it.
+        backoff_ = reactor_.call_later(0.1, [self = this->shared_from_this()] {
+          if (self->listening_) self->accept_next();
         });
         return;
       }
