@@ -74,7 +74,7 @@ kv_pid=$PID
 kv_port=${LINE##*:}
 
 # ns on CPU, all threads of a process.
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; }
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s}'; }
 
 # The bulk load: PIPE_COMMANDS SET commands with 100-byte values, in RESP.
 python3 - "$PIPE_COMMANDS" > "$work/bulk.resp" <<'EOF'
