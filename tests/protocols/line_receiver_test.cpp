@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -604,4 +608,149 @@ TEST_CASE("LineOnlyReceiver calls line_length_exceeded as soon as the buffer exc
   CHECK(p.exceeded == Events{"abcdef", "toolong"});
   CHECK(p.events == Events{"abcde", "ok", "next"});
   CHECK(t.connected());
+}
+
+namespace {
+
+// Lines, raw data (Twisted's way: "RAW n" then set_line_mode(rest)) and over-long lines
+// (kept open), each recorded with its bytes in hex, for comparison with Twisted's.
+class TwistedWay : public LineReceiver {
+ public:
+  using LineReceiver::LineReceiver;
+  std::string events;
+  std::size_t wanted = 0;
+  std::string raw;
+  static std::string hex(std::string_view s) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (const char c : s) {
+      const auto b = static_cast<unsigned char>(c);
+      (out += digits[b >> 4]) += digits[b & 15];
+    }
+    return out;
+  }
+  void line_received(std::string_view line) override {
+    events += "L:" + hex(line) + " ";
+    if (line.starts_with("RAW ")) {
+      wanted = std::stoul(std::string(line.substr(4)));
+      raw.clear();
+      set_raw_mode();
+    }
+  }
+  void raw_data_received(std::string_view data) override {
+    const std::size_t take = std::min(data.size(), wanted - raw.size());
+    raw.append(data.substr(0, take));
+    if (raw.size() < wanted) return;
+    events += "R:" + hex(raw) + " ";
+    set_line_mode(data.substr(take));
+  }
+  void line_length_exceeded(std::string_view data) override { events += "X:" + hex(data) + " "; }
+};
+
+// The same protocol on Twisted's LineReceiver; reads cases from stdin, one per line:
+// "max delimiter-hex chunk-hex,chunk-hex,..." and prints the events of each.
+constexpr const char* kTwistedScript = R"PY(
+import sys
+from twisted.protocols import basic
+from twisted.internet.testing import StringTransport
+class P(basic.LineReceiver):
+    def __init__(self):
+        self.ev, self.wanted, self.raw = [], 0, b""
+    def lineReceived(self, line):
+        self.ev.append("L:" + line.hex())
+        if line.startswith(b"RAW "):
+            self.wanted, self.raw = int(line[4:]), b""
+            self.setRawMode()
+    def rawDataReceived(self, data):
+        take = min(len(data), self.wanted - len(self.raw))
+        self.raw += data[:take]
+        if len(self.raw) < self.wanted:
+            return
+        self.ev.append("R:" + self.raw.hex())
+        self.setLineMode(data[take:])
+    def lineLengthExceeded(self, line):
+        self.ev.append("X:" + line.hex())
+for case in sys.stdin:
+    max_length, delimiter, chunks = case.split()
+    p = P()
+    p.MAX_LENGTH, p.delimiter = int(max_length), bytes.fromhex(delimiter)
+    p.makeConnection(StringTransport())
+    for chunk in chunks.split(","):
+        p.dataReceived(bytes.fromhex(chunk))
+    print("".join(e + " " for e in p.ev))
+)PY";
+
+}  // namespace
+
+TEST_CASE("LineReceiver agrees with Twisted's LineReceiver on the same reads") {
+  std::string python;  // the first python3 that has Twisted (Debian's, not a pyenv one)
+  for (const char* candidate : {"python3", "/usr/bin/python3"})
+    if (python.empty() &&
+        std::system((std::string(candidate) + " -c 'import twisted.protocols.basic' 2>/dev/null")
+                        .c_str()) == 0)
+      python = candidate;
+  if (python.empty()) {
+    MESSAGE("skipped: python3 with Twisted is not installed (apt-get install python3-twisted)");
+    return;
+  }
+  struct Case {
+    std::size_t max;
+    std::string delimiter;
+    std::string input;
+  };
+  const std::vector<Case> cases{
+      {64, "\r\n", "one\r\ntwo\r\n\r\nRAW 5\r\nab\r\ncline\r\nRAW 0\r\nRAW 2\r\nxytail"},
+      {5, "\r\n", "ok\r\nabcde\r\nabcdef\r\nnext\r\nmore"},  // over-long with a delimiter
+      {5, "\r\n", "abcdefgh"},                              // and without one
+      {5, "\r\n", "ab\r\ncdefghij\r\nk\r\n"},
+      {8, "END", "aEbENDENDRAW 3ENDxyzcEN"},
+      {16, "\n", "a\nRAW 4\n\n\n\n\nb\r\n"},
+  };
+  char path[] = "/tmp/torsion-twisted-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  const std::string_view script = kTwistedScript;
+  REQUIRE(::write(fd, script.data(), script.size()) == static_cast<ssize_t>(script.size()));
+  ::close(fd);
+  // Every case cut three ways: whole, in 1-byte reads and in 3-byte reads.
+  std::string stdin_text;
+  std::vector<std::string> ours;
+  for (const Case& c : cases) {
+    for (std::size_t size : {c.input.size(), std::size_t{1}, std::size_t{3}}) {
+      StringTransport t;
+      TwistedWay p(c.delimiter, c.max);
+      t.connect(p);
+      std::string chunks;
+      for (std::size_t at = 0; at < c.input.size(); at += size) {
+        const std::string_view chunk = std::string_view(c.input).substr(at, size);
+        p.data_received(chunk);
+        chunks += (at ? "," : "") + TwistedWay::hex(chunk);
+      }
+      ours.push_back(p.events);
+      stdin_text += std::to_string(c.max) + " " + TwistedWay::hex(c.delimiter) + " " + chunks + "\n";
+    }
+  }
+  char in_path[] = "/tmp/torsion-twisted-in-XXXXXX";
+  const int in_fd = ::mkstemp(in_path);
+  REQUIRE(in_fd >= 0);
+  REQUIRE(::write(in_fd, stdin_text.data(), stdin_text.size()) ==
+          static_cast<ssize_t>(stdin_text.size()));
+  ::close(in_fd);
+  FILE* out = ::popen((python + " " + path + " < " + in_path).c_str(), "r");
+  REQUIRE(out != nullptr);
+  std::vector<std::string> theirs;
+  char line[65536];
+  while (std::fgets(line, sizeof line, out) != nullptr) {
+    std::string s(line);
+    if (!s.empty() && s.back() == '\n') s.pop_back();
+    theirs.push_back(s);
+  }
+  CHECK(::pclose(out) == 0);
+  ::unlink(path);
+  ::unlink(in_path);
+  REQUIRE(theirs.size() == ours.size());
+  for (std::size_t i = 0; i < ours.size(); ++i) {
+    INFO("case " << i / 3 << ", cut " << i % 3);
+    CHECK(ours[i] == theirs[i]);
+  }
 }
