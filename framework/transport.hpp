@@ -109,6 +109,22 @@ class Transport : public Producer {
   /// The write-buffer marks in force.
   virtual WriteBufferLimits write_buffer_limits() const = 0;
 
+  /// Back-pressure without a producer, on by default: when no producer is registered and
+  /// a write made inside data_received (an answer to what was read) takes buffer_size()
+  /// above the high mark, the transport stops reading from the peer (apart from
+  /// pause_producing(), which stays the protocol's own) and reads again once the buffer
+  /// has drained to the low mark. A protocol that answers what it reads thus cannot be
+  /// made to queue without limit by a peer that sends and never reads; the kernel's
+  /// buffers fill and TCP slows that peer. Writes made elsewhere (an upload from
+  /// connection_made or a timer, a broadcast from another connection) do not stop
+  /// reading, so two peers that each wait for the other to read cannot deadlock; bound
+  /// those with a producer or buffer_size(). false gives Twisted's behaviour: reading goes
+  /// on and every write queues without limit. Transports that cannot hold reading back
+  /// (TLS, the in-memory ones) ignore it and report false below.
+  virtual void set_pause_reading_when_full(bool enabled) { (void)enabled; }
+  /// Whether the rule above is in force on this transport.
+  virtual bool pauses_reading_when_full() const { return false; }
+
   /// True from connection_made until lose_connection / abort_connection is called or the
   /// connection is lost.
   virtual bool connected() const = 0;

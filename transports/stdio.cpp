@@ -44,6 +44,7 @@ struct Restoring {
 // another; "shutdown send" closes the output; socket options do not apply.
 class StdioSocket {
  public:
+  static constexpr Descriptor::wait_type wait_read = Descriptor::wait_read;
   static constexpr Descriptor::wait_type wait_write = Descriptor::wait_write;
   using executor_type = Descriptor::executor_type;
 
@@ -59,9 +60,9 @@ class StdioSocket {
     if (!ec) out_.d.non_blocking(mode, ec);
   }
 
-  template <class Buffers, class Handler>
-  void async_read_some(const Buffers& buffers, Handler&& handler) {
-    in_.d.async_read_some(buffers, std::forward<Handler>(handler));
+  template <class Buffers>
+  std::size_t read_some(const Buffers& buffers, std::error_code& ec) {
+    return in_.d.read_some(buffers, ec);
   }
 
   template <class Buffers>
@@ -73,9 +74,10 @@ class StdioSocket {
     return out_.d.write_some(buffers, ec);
   }
 
+  // Readable is the input's, writable the output's.
   template <class Handler>
   void async_wait(Descriptor::wait_type w, Handler&& handler) {
-    out_.d.async_wait(w, std::forward<Handler>(handler));
+    (w == wait_read ? in_ : out_).d.async_wait(w, std::forward<Handler>(handler));
   }
 
   void shutdown(asio::socket_base::shutdown_type, std::error_code& ec) { out_.close(ec); }

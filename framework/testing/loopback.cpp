@@ -80,6 +80,7 @@ void LoopbackTransport::register_producer(Producer& producer, bool streaming) {
   streaming_ = streaming;
   producer_paused_ = false;
   pull_wanted_ = false;
+  read_held_ = false;  // the producer is paced instead
   if (streaming_) check_high_water();  // a pull producer is asked by the pump
 }
 
@@ -98,7 +99,13 @@ void LoopbackTransport::set_write_buffer_limits(std::size_t high, std::size_t lo
   check_low_water();
 }
 
+void LoopbackTransport::set_pause_reading_when_full(bool enabled) {
+  hold_reads_ = enabled;
+  if (!enabled) read_held_ = false;
+}
+
 void LoopbackTransport::check_high_water() {
+  if (!producer_ && hold_reads_ && delivering_ && out_.size() > limits_.high) read_held_ = true;
   if (producer_ && streaming_ && !producer_paused_ && out_.size() > limits_.high) {
     producer_paused_ = true;
     guarded("pause_producing", [&] { producer_->pause_producing(); });
@@ -106,6 +113,7 @@ void LoopbackTransport::check_high_water() {
 }
 
 void LoopbackTransport::check_low_water() {
+  if (read_held_ && out_.size() <= limits_.low) read_held_ = false;
   if (!producer_ || !streaming_ || state_ != State::open || write_shut_requested_) return;
   if (producer_paused_ && out_.size() <= limits_.low) {
     producer_paused_ = false;
@@ -228,12 +236,14 @@ bool Loopback::flush(LoopbackTransport& from, LoopbackTransport& to, Wire& wire,
 // Delivers one chunk, the EOF or the reset waiting on `wire` to `to`, if it is reading.
 bool Loopback::deliver(LoopbackTransport& to, Wire& wire) {
   using State = LoopbackTransport::State;
-  if (to.state_ != State::open || to.read_paused_) return false;
+  if (to.state_ != State::open || to.read_paused_ || to.read_held_) return false;
   if (!wire.bytes.empty()) {
     const std::size_t n = next_chunk(wire.bytes.size());
     chunk_.assign(wire.bytes.view().substr(0, n));
     wire.bytes.consume(n);
+    to.delivering_ = true;
     to.guarded("data_received", [&] { to.protocol_.data_received(chunk_); });
+    to.delivering_ = false;
     return true;
   }
   if (wire.eof && !wire.eof_delivered) {

@@ -102,6 +102,9 @@ class Loopback;
 ///    end-of-file after the buffer. connection_lost always comes later, from the pump.
 ///  - pause_producing() stops delivery to this end (arriving bytes and EOF wait, in
 ///    order); resume_producing() lets the next pump step deliver them.
+///  - With no producer registered, a write made inside data_received that takes the
+///    buffer above the high mark stops delivery to this end until the buffer has moved
+///    down to the low mark (set_pause_reading_when_full, on by default).
 ///  - An exception (derived from std::exception) thrown by the protocol or its producer is
 ///    logged and aborts this connection with error::callback_threw. Other exceptions (a
 ///    test framework's REQUIRE) propagate out of pump().
@@ -126,6 +129,8 @@ class LoopbackTransport final : public Transport {
   void pause_producing() override { read_paused_ = true; }
   void resume_producing() override { read_paused_ = false; }
   void stop_producing() override { lose_connection(); }
+  void set_pause_reading_when_full(bool enabled) override;
+  bool pauses_reading_when_full() const override { return hold_reads_; }
 
   /// Reading is paused (pause_producing()).
   bool reading_paused() const noexcept { return read_paused_; }
@@ -168,6 +173,9 @@ class LoopbackTransport final : public Transport {
   bool write_shut_requested_ = false;
   bool pull_wanted_ = false;  // a pull producer was asked and has not written since
   bool made_ = false;
+  bool delivering_ = false;  // inside data_received
+  bool hold_reads_ = true;   // set_pause_reading_when_full
+  bool read_held_ = false;   // an answer took the buffer above the high mark
   bool finished_ = false;
 };
 

@@ -38,22 +38,29 @@ void StringTransport::receive_eof() {
 void StringTransport::deliver(std::string_view data, bool eof) {
   // Reading stops at lose_connection/abort_connection, and nothing follows an EOF.
   if (lost_ || !connected() || eof_seen_) return;
-  if (reading_paused_) {
+  if (reading_paused_ || read_held_) {
     held_.append(data);
     eof_held_ = eof_held_ || eof;
     return;
   }
-  if (!held_.empty()) {
-    std::string all = std::exchange(held_, std::string());
-    all.append(data);
-    protocol_->data_received(all);
-  } else if (!data.empty()) {
-    protocol_->data_received(data);
+  delivering_ = true;
+  try {
+    if (!held_.empty()) {
+      std::string all = std::exchange(held_, std::string());
+      all.append(data);
+      protocol_->data_received(all);
+    } else if (!data.empty()) {
+      protocol_->data_received(data);
+    }
+  } catch (...) {
+    delivering_ = false;
+    throw;
   }
+  delivering_ = false;
   eof = eof || std::exchange(eof_held_, false);
   if (!eof || !connected()) return;  // the protocol closed us in data_received
-  // It paused in data_received: the EOF waits for resume.
-  if (reading_paused_) {
+  // It paused in data_received (or its answer filled the buffer): the EOF waits.
+  if (reading_paused_ || read_held_) {
     eof_held_ = true;
     return;
   }
@@ -99,7 +106,16 @@ void StringTransport::unregister_producer() {
   pull_wanted_ = false;
 }
 
+void StringTransport::set_pause_reading_when_full(bool enabled) {
+  hold_reads_ = enabled;
+  if (!enabled) read_held_ = false;
+}
+
 void StringTransport::check_marks() {
+  if (!producer_) {
+    if (hold_reads_ && delivering_ && buffered_.size() > limits_.high) read_held_ = true;
+    if (read_held_ && buffered_.size() <= limits_.low) read_held_ = false;
+  }
   if (!producer_ || !streaming_) return;
   // Closing or write-shut: nobody is resumed any more.
   if (producer_paused_ && (!connected() || write_closed_)) return;
@@ -129,6 +145,7 @@ void StringTransport::register_producer(Producer& producer, bool streaming) {
   streaming_ = streaming;
   producer_paused_ = false;
   pull_wanted_ = false;
+  read_held_ = false;  // the producer is paced instead
   if (streaming)
     check_marks();
   else

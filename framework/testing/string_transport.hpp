@@ -32,6 +32,10 @@ namespace torsion::testing {
 /// whenever drain() empties the buffer (synchronously, unlike the real transports, which
 /// ask from the loop). Producers are not resumed after lose_connection or
 /// lose_write_connection, and hear stop_producing() when disconnect() ends the connection.
+/// With no producer registered, a write made inside data_received that takes the buffer
+/// above the high mark holds input back (as paused reading does) until drain() brings the
+/// buffer to the low mark (set_pause_reading_when_full, on by default; it can only
+/// happen with buffering on).
 ///
 /// The protocol must outlive the transport's use of it (until disconnect() returns or the
 /// test stops using both). Not thread-safe.
@@ -112,6 +116,8 @@ class StringTransport final : public Transport {
   void set_write_buffer_limits(std::size_t high, std::size_t low) override;
   WriteBufferLimits write_buffer_limits() const override { return limits_; }
   bool connected() const override { return connected_ && !lose_called_ && !abort_called_; }
+  void set_pause_reading_when_full(bool enabled) override;
+  bool pauses_reading_when_full() const override { return hold_reads_; }
   void pause_producing() override { reading_paused_ = true; }
   void resume_producing() override { reading_paused_ = false; }
   void stop_producing() override { lose_connection(); }
@@ -141,6 +147,9 @@ class StringTransport final : public Transport {
   bool abort_called_ = false;
   bool write_closed_ = false;
   bool reading_paused_ = false;
+  bool delivering_ = false;  // inside data_received
+  bool hold_reads_ = true;   // set_pause_reading_when_full
+  bool read_held_ = false;   // an answer took the buffer above the high mark
   bool eof_held_ = false;
   bool eof_seen_ = false;
   bool pull_wanted_ = false;  // a pull producer was asked and has not written since

@@ -10,7 +10,10 @@
 //           received on that connection, which is checked.
 // connrate: C concurrent clients loop: connect, echo 32 bytes, close.
 // idle:     opens C connections, echoes 16 bytes on each, then reports the server's RSS
-//           growth per connection (VmRSS after minus VmRSS before, divided by C).
+//           growth per connection (VmRSS after minus VmRSS before, divided by C). With
+//           --burst B, each connection then echoes B bytes (32 connections at a time, the
+//           bytes read back as they come), and the growth is reported again with all of
+//           them idle: what a server keeps after a burst.
 //
 // Output: one line of key=value pairs (run.sh parses it). With --server-pid, the server's
 // CPU time over the measured window comes from /proc/PID/task/*/schedstat (nanoseconds,
@@ -56,6 +59,7 @@ struct Options {
   double seconds = 3;
   double warmup = 0.5;
   int server_pid = 0;
+  std::size_t burst = 0;
 };
 
 [[noreturn]] void die(const char* what) {
@@ -597,9 +601,55 @@ int run_idle(const Options& o) {
     }
   }
   const long after = rss_kib(o.server_pid);
-  std::printf("mode=idle conns=%d rss_before_kib=%ld rss_after_kib=%ld bytes_per_conn=%.0f\n",
+  long after_burst = after;
+  if (o.burst > 0) {
+    // Each connection writes o.burst bytes and reads its echo concurrently (a server that
+    // stops reading while its answer waits must still be served).
+    struct Burst {
+      std::size_t sent = 0, got = 0;
+    };
+    std::vector<Burst> st(conns.size());
+    std::vector<char> wbuf(64 * 1024, 'b'), rbuf(256 * 1024);
+    std::size_t nextb = 0, active = 0, doneb = 0;
+    const std::uint64_t burst_deadline = now_ns() + 300000000000ull;
+    while (doneb < conns.size()) {
+      while (nextb < conns.size() && active < 32) {
+        ep.mod(conns[nextb].fd, EPOLLIN | EPOLLOUT, nextb);
+        ++nextb, ++active;
+      }
+      if (now_ns() > burst_deadline) fail("idle: bursts not all echoed within 300 s");
+      const int n = ep.wait(events.data(), static_cast<int>(events.size()), 100);
+      for (int i = 0; i < n; ++i) {
+        const epoll_event& ev = events[static_cast<std::size_t>(i)];
+        const std::size_t idx = ev.data.u64;
+        Burst& b = st[idx];
+        const int fd = conns[idx].fd;
+        if ((ev.events & EPOLLOUT) != 0 && b.sent < o.burst) {
+          const ssize_t w = write(fd, wbuf.data(), std::min(wbuf.size(), o.burst - b.sent));
+          if (w > 0) b.sent += static_cast<std::size_t>(w);
+          else if (errno != EAGAIN) die("write (burst)");
+          if (b.sent == o.burst) ep.mod(fd, EPOLLIN, idx);
+        }
+        if ((ev.events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) {
+          const ssize_t r = read(fd, rbuf.data(), rbuf.size());
+          if (r == 0 || (r < 0 && errno != EAGAIN)) fail("idle: connection closed in its burst");
+          if (r > 0) b.got += static_cast<std::size_t>(r);
+          if (b.got >= o.burst) {
+            if (b.got > o.burst) fail("idle: more echoed than sent");
+            ep.mod(fd, 0, idx);
+            --active, ++doneb;
+          }
+        }
+      }
+    }
+    after_burst = rss_kib(o.server_pid);
+  }
+  std::printf("mode=idle conns=%d rss_before_kib=%ld rss_after_kib=%ld bytes_per_conn=%.0f "
+              "burst=%zu rss_after_burst_kib=%ld bytes_per_conn_after_burst=%.0f\n",
               o.conns, before, after,
-              static_cast<double>(after - before) * 1024.0 / static_cast<double>(o.conns));
+              static_cast<double>(after - before) * 1024.0 / static_cast<double>(o.conns),
+              o.burst, after_burst,
+              static_cast<double>(after_burst - before) * 1024.0 / static_cast<double>(o.conns));
   for (auto& c : conns) close(c.fd);
   return 0;
 }
@@ -619,10 +669,12 @@ int main(int argc, char** argv) {
     else if (a == "--seconds" && has) o.seconds = std::atof(argv[++i]);
     else if (a == "--warmup" && has) o.warmup = std::atof(argv[++i]);
     else if (a == "--server-pid" && has) o.server_pid = std::atoi(argv[++i]);
+    else if (a == "--burst" && has) o.burst = std::strtoul(argv[++i], nullptr, 10);
     else {
       std::fprintf(stderr,
                    "usage: %s --port P [--mode echo|sink|connrate|idle] [--conns C] [--depth D]\n"
-                   "          [--size S] [--seconds T] [--warmup W] [--server-pid PID]\n",
+                   "          [--size S] [--seconds T] [--warmup W] [--server-pid PID]"
+                   " [--burst B]\n",
                    argv[0]);
       return 2;
     }

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <optional>
@@ -660,4 +661,34 @@ TEST_CASE("a streaming producer: resumed at the low mark, quiet once closing") {
   CHECK(producer.resumes == 1);  // no resume once closing
   CHECK(producer.stops == 1);
   CHECK(p.server.received == "01234567890123456789");
+}
+
+TEST_CASE("an echo to a loopback peer that does not read stops reading at the high mark") {
+  LoopbackOptions options;
+  options.wire_capacity = 1000;
+  Pair p(options);
+  std::size_t max_buffer = 0;
+  int entered_above_high = 0;
+  p.server.on_made = [](Record& r) { r.transport->set_write_buffer_limits(2000, 500); };
+  p.server.on_data = [&](Record& r, std::string_view d) {
+    if (r.transport->buffer_size() > 2000) ++entered_above_high;
+    r.transport->write(d);
+    max_buffer = std::max(max_buffer, r.transport->buffer_size());
+  };
+  const std::string payload = pattern(100'000);
+  p.client.on_made = [&](Record& r) {
+    r.transport->pause_producing();
+    r.transport->write(payload);
+  };
+  Loopback& loop = p.connect();
+  loop.pump();
+  CHECK(loop.server_transport().pauses_reading_when_full());
+  CHECK(p.client.received.empty());
+  CHECK(p.server.received.size() < payload.size());  // it stopped reading
+  CHECK(loop.server_transport().buffer_size() > 2000);
+  loop.client_transport().resume_producing();
+  loop.pump();
+  CHECK(p.client.received == payload);
+  CHECK(entered_above_high == 0);
+  CHECK(max_buffer <= 2000 + 1000);  // the high mark plus one delivery
 }

@@ -298,3 +298,40 @@ TEST_CASE("stop_producing on the transport is lose_connection") {
   t.stop_producing();
   CHECK(t.disconnecting());
 }
+
+TEST_CASE("StringTransport holds input back while an answer keeps the buffer above the high mark") {
+  StringTransport t;
+  Echo echo;
+  t.set_buffering(true);
+  t.connect(echo);
+  t.set_write_buffer_limits(10, 4);
+  CHECK(t.pauses_reading_when_full());
+  t.receive("0123456789AB");  // the echo takes the buffer to 12 > 10
+  CHECK(t.buffer_size() == 12);
+  t.receive("held");
+  t.receive_eof();
+  CHECK(echo.received == "0123456789AB");
+  CHECK(t.held_back() == 4);
+  t.drain(7);  // 5 left: still above the low mark
+  t.receive("");
+  CHECK(t.held_back() == 4);
+  t.drain(1);  // 4: at the low mark, input flows again
+  t.receive("");
+  CHECK(echo.received == "0123456789ABheld");
+  CHECK(echo.eofs == 1);
+  CHECK(t.disconnecting());
+}
+
+TEST_CASE("StringTransport with set_pause_reading_when_full(false) reads on") {
+  StringTransport t;
+  Echo echo;
+  t.set_buffering(true);
+  t.connect(echo);
+  t.set_write_buffer_limits(10, 4);
+  t.set_pause_reading_when_full(false);
+  CHECK_FALSE(t.pauses_reading_when_full());
+  t.receive("0123456789AB");
+  t.receive("more");
+  CHECK(echo.received == "0123456789ABmore");
+  CHECK(t.buffer_size() == 16);
+}

@@ -602,3 +602,28 @@ TEST_CASE("a streaming producer is paused by writes corked outside data_received
   c.close();
   CHECK(producer.stopped == 0);
 }
+
+// --- Lean reading --------------------------------------------------------------------
+// Reads go into a buffer the reactor's thread lends (transports/detail/read_buffer.hpp):
+// a connection owns no read memory, idle or after a burst.
+
+TEST_CASE("two connections' reads are delivered from the same lent buffer") {
+  Connected a;
+  Connected b;  // a reactor of its own, on the same thread: the buffer is the thread's
+  const char* seen_a = nullptr;
+  const char* seen_b = nullptr;
+  a.srv().on_data = [&](Record&, std::string_view data) { seen_a = data.data(); };
+  b.srv().on_data = [&](Record&, std::string_view data) { seen_b = data.data(); };
+  a.cli().transport->write("to a");
+  b.cli().transport->write("to b, then a burst: " + pattern(300 * 1024, 3));
+  wait_for(
+      a.reactor, [&] { return a.srv().received == "to a"; }, "a to read");
+  wait_for(
+      b.reactor, [&] { return b.srv().received.size() == 20 + 300 * 1024; }, "b to read");
+  REQUIRE(seen_a != nullptr);
+  REQUIRE(seen_b != nullptr);
+  CHECK(seen_a == seen_b);
+  CHECK(b.srv().received == "to b, then a burst: " + pattern(300 * 1024, 3));
+  a.close();
+  b.close();
+}

@@ -33,7 +33,13 @@
 // Flow control (outgoing): every write path ends in after_write(), which pauses a streaming
 // producer above the high mark; on_writable() resumes it at the low mark. A pull producer
 // is asked for more (resume_producing, posted) when the queue is empty and it has written
-// since it was last asked, so one that has nothing to say is not spun on.
+// since it was last asked, so one that has nothing to say is not spun on. With no
+// producer registered, a write made inside data_received that takes the queue above the
+// high mark holds reading back instead (read_held_) until the low mark: a protocol that
+// answers what it reads cannot grow the queue without limit when its peer does not read
+// (back-pressure by default; set_pause_reading_when_full(false) turns it off).
+//
+// Reading: see "reading" below; a connection owns no read buffer (read_buffer.hpp).
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -59,6 +65,7 @@
 #include "framework/log.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "transports/detail/read_buffer.hpp"
 #include "transports/detail/write_queue.hpp"
 
 namespace torsion::detail {
@@ -108,7 +115,7 @@ class StreamTransport final : public Transport,
     }
     if (log_enabled(LogLevel::debug)) log(LogLevel::debug, log_context(), "connection made");
     guarded("connection_made", [&] { protocol_->make_connection(*this); });
-    if (state_ == State::open && !read_paused_) start_read();
+    if (want_read()) post_read();
   }
 
   Socket& socket() noexcept { return socket_; }
@@ -148,6 +155,7 @@ class StreamTransport final : public Transport,
     streaming_ = streaming;
     producer_paused_ = false;
     pull_wanted_ = false;
+    if (read_held_) release_reads();  // the producer is paced instead
     if (streaming_)
       check_high_water();
     else if (queue_.empty())
@@ -159,6 +167,12 @@ class StreamTransport final : public Transport,
     producer_paused_ = false;
     pull_wanted_ = false;
   }
+
+  void set_pause_reading_when_full(bool enabled) override {
+    hold_reads_ = enabled;
+    if (!enabled && read_held_) release_reads();
+  }
+  bool pauses_reading_when_full() const override { return hold_reads_; }
 
   void set_write_buffer_limits(std::size_t high, std::size_t low) override {
     if (low > high)
@@ -176,8 +190,7 @@ class StreamTransport final : public Transport,
   void resume_producing() override {
     if (!read_paused_) return;
     read_paused_ = false;
-    if (state_ != State::open || delivering_) return;  // deliver() restarts reading itself
-    asio::post(io_, [self = this->shared_from_this()] { self->resume_reading(); });
+    if (want_read()) post_read();  // inside data_received, deliver's caller reads on
   }
 
   void stop_producing() override { lose_connection(); }
@@ -261,8 +274,6 @@ class StreamTransport final : public Transport,
 
  private:
   enum class State : std::uint8_t { open, closing, closed };
-  static constexpr std::size_t kFirstRead = 8 * 1024;
-  static constexpr std::size_t kMaxRead = 128 * 1024;
   static constexpr std::size_t kMaxGather = 64;
   // string_view writes up to this size made inside data_received or a turn are corked
   // (copied into the queue); larger ones are sent at once, after what was corked.
@@ -288,86 +299,68 @@ class StreamTransport final : public Transport,
   }
 
   // --- reading -------------------------------------------------------------------
+  // Reads go into the thread's ReadLease (read_buffer.hpp) and are delivered at once, so a
+  // connection holds no read memory of its own. A read is tried from the loop (post_read),
+  // behind the handlers ready now, when the peer has often answered already; if the socket
+  // is empty it waits for readable (wait_readable) and tries again. While reading is paused
+  // nothing is read: the bytes and the EOF wait in the kernel, which slows the peer.
 
-  // `drained`: the last read came up short, so the socket is empty now and a read started
-  // at once would fail: Asio tries a read speculatively while its last epoll event said
-  // "readable", which would cost one recv failing with EAGAIN per message. The read is
-  // started from the back of the queue instead, after the other ready handlers, when the
-  // peer has often answered already (2.0 -> 1.2 recv per message with 50 echo
-  // connections; tests/benchmarks/PROFILE.md). `reading_` stays set meanwhile, so nothing
-  // else starts a second read.
-  void start_read(bool drained = false) {
-    if (!rbuf_) {
-      rcap_ = kFirstRead;
-      rbuf_ = std::make_unique_for_overwrite<char[]>(rcap_);
-    }
-    reading_ = true;
-    if (drained) {
-      asio::post(io_, [self = this->shared_from_this()] {
-        self->reading_ = false;
-        if (self->state_ == State::open && !self->read_paused_ && !self->delivering_ &&
-            !self->read_closed_)
-          self->start_read();
-      });
-      return;
-    }
-    socket_.async_read_some(asio::buffer(rbuf_.get(), rcap_),
-                            [self = this->shared_from_this()](const std::error_code& ec,
-                                                              std::size_t n) {
-                              self->on_read(ec, n);
-                            });
+  // Reading is wanted: open, not paused (by the protocol or by back-pressure), no EOF yet.
+  bool want_read() const noexcept {
+    return state_ == State::open && !read_paused_ && !read_held_ && !read_closed_ &&
+           !delivering_;
   }
 
-  void on_read(const std::error_code& ec, std::size_t n) {
-    reading_ = false;
-    if (state_ != State::open) return;  // closing or closed: input is no longer wanted
-    if (ec) {
-      if (ec == asio::error::eof) {
-        eof_pending_ = true;
-        if (!read_paused_) handle_eof();
-      } else if (ec != asio::error::operation_aborted) {
-        close_hard(Reason::from_os_error(ec));
+  // Tries a read from the loop, unless one is posted or a wait is armed already.
+  void post_read() {
+    if (read_armed_) return;
+    read_armed_ = true;
+    // self_ is set while open; copying it is cheaper than shared_from_this().
+    asio::post(io_, [self = self_] {
+      self->read_armed_ = false;
+      self->try_read();
+    });
+  }
+
+  void wait_readable() {
+    read_armed_ = true;
+    socket_.async_wait(Socket::wait_read, [self = self_](const std::error_code& ec) {
+      self->read_armed_ = false;
+      if (ec) {
+        if (ec != asio::error::operation_aborted && self->state_ == State::open)
+          self->close_hard(Reason::from_os_error(ec));
+        return;
       }
-      return;
-    }
-    if (read_paused_) {
-      stashed_ = n;  // held back until resume_producing
-      return;
-    }
-    deliver(n);
+      self->try_read();
+    });
   }
 
-  void deliver(std::size_t n) {
-    {
-      // The turn spans the callback and the uncork; it is opened here, not in on_read, and
-      // closed before start_read, so that both stay tail calls on the echo path.
-      const TurnScope turn;
-      delivering_ = true;
-      guarded("data_received",
-              [&] { protocol_->data_received(std::string_view(rbuf_.get(), n)); });
-      delivering_ = false;
-      if (corked_ && !uncork()) return;
+  void try_read() {
+    if (!want_read()) return;
+    const ReadLease lease;
+    std::error_code ec;
+    const std::size_t n = socket_.read_some(asio::buffer(lease.data(), lease.size()), ec);
+    if (ec) {
+      if (ec == asio::error::would_block || ec == asio::error::try_again)
+        wait_readable();
+      else if (ec == asio::error::eof)
+        handle_eof();
+      else if (ec != asio::error::interrupted)
+        close_hard(Reason::from_os_error(ec));
+      else
+        post_read();
+      return;
     }
-    if (state_ != State::open) return;
-    const bool drained = n < rcap_;
-    if (n == rcap_ && rcap_ < kMaxRead) {  // the peer sends faster than we read: grow
-      rcap_ *= 2;
-      rbuf_ = std::make_unique_for_overwrite<char[]>(rcap_);
-    }
-    if (!read_paused_ && !reading_) start_read(drained);
+    deliver(std::string_view(lease.data(), n));
+    if (want_read()) post_read();
   }
 
-  void resume_reading() {
-    if (state_ != State::open || read_paused_ || delivering_) return;
-    if (stashed_ > 0) {
-      const std::size_t n = stashed_;
-      stashed_ = 0;
-      deliver(n);
-    } else if (eof_pending_) {
-      handle_eof();
-    } else if (!reading_ && !read_closed_) {
-      start_read();
-    }
+  void deliver(std::string_view data) {
+    const TurnScope turn;  // the callback and the uncork; other transports' corks end with it
+    delivering_ = true;
+    guarded("data_received", [&] { protocol_->data_received(data); });
+    delivering_ = false;
+    if (corked_) uncork();
   }
 
   // The peer closed its write side. The protocol hears it (eof_received) in every case;
@@ -376,7 +369,6 @@ class StreamTransport final : public Transport,
   // lose_write_connection), both directions are done and the connection closes cleanly.
   void handle_eof() {
     const TurnScope turn;
-    eof_pending_ = false;
     read_closed_ = true;
     bool keep_open = false;
     guarded("eof_received", [&] { keep_open = protocol_->eof_received(); });
@@ -477,6 +469,7 @@ class StreamTransport final : public Transport,
       return false;
     }
     if (write_shut_requested_) {
+      check_low_water();  // held reads go on: only our side ends
       shut_write();
       return state_ != State::closed;
     }
@@ -512,6 +505,7 @@ class StreamTransport final : public Transport,
       return;
     }
     if (write_shut_requested_) {
+      check_low_water();  // held reads go on: only our side ends
       shut_write();
       return;
     }
@@ -542,14 +536,23 @@ class StreamTransport final : public Transport,
     }
   }
 
+  // Above the high mark: pause a streaming producer; with none registered and the write
+  // made inside data_received (an answer to what was read), stop reading (back-pressure by
+  // default, unless set_pause_reading_when_full(false)). Writes made elsewhere (a client's
+  // upload, a broadcast from another connection) never hold reading back: a peer that
+  // echoes what we send would otherwise wait for us to read while we wait for it to.
   void check_high_water() {
-    if (producer_ && streaming_ && !producer_paused_ && queue_.size() > limits_.high) {
+    if (queue_.size() <= limits_.high) return;
+    if (producer_ == nullptr) {
+      if (hold_reads_ && delivering_) read_held_ = true;
+    } else if (streaming_ && !producer_paused_) {
       producer_paused_ = true;
       guarded("pause_producing", [&] { producer_->pause_producing(); });
     }
   }
 
   void check_low_water() {
+    if (read_held_ && queue_.size() <= limits_.low) release_reads();
     if (!producer_ || state_ != State::open || write_shut_requested_) return;
     if (streaming_) {
       if (producer_paused_ && queue_.size() <= limits_.low) {
@@ -559,6 +562,12 @@ class StreamTransport final : public Transport,
     } else if (queue_.empty()) {
       schedule_pull();
     }
+  }
+
+  // Reading held back by a full write buffer goes on again.
+  void release_reads() {
+    read_held_ = false;
+    if (want_read()) post_read();
   }
 
   // Asks a pull producer for more, from the loop, if the queue is empty and the producer
@@ -649,20 +658,17 @@ class StreamTransport final : public Transport,
   LostHook on_lost_;
   std::shared_ptr<StreamTransport> self_;  // set from start() until finish()
 
-  std::unique_ptr<char[]> rbuf_;
-  std::size_t rcap_ = 0;
-  std::size_t stashed_ = 0;  // bytes read while paused, not yet delivered
-
   WriteQueue queue_;
   WriteBufferLimits limits_;
   Producer* producer_ = nullptr;
 
   State state_ = State::open;
-  bool reading_ = false;
+  bool read_armed_ = false;  // a read is posted or a readable wait armed
   bool delivering_ = false;
-  bool read_paused_ = false;
-  bool eof_pending_ = false;   // EOF read while paused, not yet handled
-  bool read_closed_ = false;   // the peer's EOF was handled: never read again
+  bool read_paused_ = false;  // by the protocol (pause_producing)
+  bool read_held_ = false;    // by back-pressure: the write buffer is above the high mark
+  bool hold_reads_ = true;    // set_pause_reading_when_full
+  bool read_closed_ = false;  // the peer's EOF was handled: never read again
   bool write_waiting_ = false;
   bool write_shut_requested_ = false;
   bool write_shut_done_ = false;  // FIN sent

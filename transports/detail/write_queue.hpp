@@ -6,7 +6,8 @@
 //
 // Small writes are copied into the tail chunk (up to kCoalesce bytes per chunk), so many
 // small writes become one writev. Large payloads moved in stay their own chunk (no copy).
-// Emptied chunk buffers are recycled, so steady-state writing does not allocate.
+// Emptied chunk buffers go back to a small pool per thread, shared by every queue of the
+// reactor, so steady-state writing does not allocate and an empty queue holds no buffer.
 
 #include <sys/uio.h>
 
@@ -123,27 +124,39 @@ class WriteQueue {
 
   void pop() {
     Chunk& c = at(0);
-    if (c.data.capacity() <= kCoalesce && spare_.size() < 4) {
+    std::vector<std::string>& spare = thread_spares();
+    if (c.data.capacity() <= kCoalesce && spare.size() < kSpares) {
       c.data.clear();
-      spare_.push_back(std::move(c.data));
+      spare.push_back(std::move(c.data));
     }
     c.data = std::string();
     head_ = (head_ + 1) & (ring_.size() - 1);
-    --count_;
+    if (--count_ == 0 && ring_.size() > kRingKept) {  // a burst is over: give the ring back
+      ring_ = std::vector<Chunk>();
+      head_ = 0;
+    }
   }
 
-  std::string take_spare() {
-    if (spare_.empty()) return {};
-    std::string s = std::move(spare_.back());
-    spare_.pop_back();
+  static std::string take_spare() {
+    std::vector<std::string>& spare = thread_spares();
+    if (spare.empty()) return {};
+    std::string s = std::move(spare.back());
+    spare.pop_back();
     return s;
   }
+
+  // Emptied chunk buffers, for every queue on this thread (one reactor runs on one thread).
+  static constexpr std::size_t kSpares = 16;
+  static std::vector<std::string>& thread_spares() noexcept {
+    static thread_local std::vector<std::string> spares;
+    return spares;
+  }
+  static constexpr std::size_t kRingKept = 4;  // a ring this small stays between bursts
 
   std::vector<Chunk> ring_;  // size is 0 or a power of two
   std::size_t head_ = 0;
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;
-  std::vector<std::string> spare_;
 };
 
 }  // namespace torsion::detail

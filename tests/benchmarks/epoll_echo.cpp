@@ -1,0 +1,167 @@
+// epoll_echo [--port N] [--sink]: the floor. A minimal echo server on Linux epoll, the
+// least a server can do per message: level-triggered, one recv into one buffer shared by
+// every connection and one send of what was read per readable event; only what the kernel
+// does not take is kept (and sent when writable). With --sink it discards what it reads
+// and answers end of file with the decimal count of bytes received.
+// Prints "listening on 127.0.0.1:PORT" first, like examples/echo_server.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+namespace {
+
+struct Conn {
+  std::string pending;  // what the kernel did not take
+  std::size_t count = 0;
+  bool closing = false;
+};
+
+[[noreturn]] void die(const char* what) {
+  std::perror(what);
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int port = 0;
+  bool sink = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--sink") == 0) sink = true;
+    else {
+      std::fprintf(stderr, "usage: %s [--port N] [--sink]\n", argv[0]);
+      return 2;
+    }
+  }
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (lfd < 0) die("socket");
+  const int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<std::uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) die("bind");
+  if (listen(lfd, 4096) != 0) die("listen");
+  socklen_t len = sizeof sa;
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+  std::printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
+  std::fflush(stdout);
+
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) die("epoll_create1");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = lfd;
+  epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+  std::unordered_map<int, Conn> conns;
+  static char buf[64 * 1024];
+  epoll_event events[256];
+
+  auto close_conn = [&](int fd) {
+    epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);
+    conns.erase(fd);
+  };
+  // Sends `data` (after what waits); keeps what the kernel refuses and waits for writable.
+  auto send_all = [&](int fd, Conn& c, const char* data, std::size_t size) {
+    if (c.pending.empty()) {
+      const ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+      if (n < 0 && errno != EAGAIN) return false;
+      const std::size_t sent = n < 0 ? 0 : static_cast<std::size_t>(n);
+      if (sent == size) return true;
+      c.pending.assign(data + sent, size - sent);
+      epoll_event w{};
+      w.events = EPOLLIN | EPOLLOUT;
+      w.data.fd = fd;
+      epoll_ctl(ep, EPOLL_CTL_MOD, fd, &w);
+      return true;
+    }
+    c.pending.append(data, size);
+    return true;
+  };
+
+  for (;;) {
+    const int n = epoll_wait(ep, events, 256, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die("epoll_wait");
+    }
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == lfd) {
+        for (;;) {
+          const int cfd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          if (cfd < 0) break;
+          setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          conns.emplace(cfd, Conn{});
+          epoll_event c{};
+          c.events = EPOLLIN;
+          c.data.fd = cfd;
+          epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &c);
+        }
+        continue;
+      }
+      auto it = conns.find(fd);
+      if (it == conns.end()) continue;
+      Conn& c = it->second;
+      if ((events[i].events & EPOLLOUT) != 0 && !c.pending.empty()) {
+        const ssize_t w = send(fd, c.pending.data(), c.pending.size(), MSG_NOSIGNAL);
+        if (w < 0 && errno != EAGAIN) {
+          close_conn(fd);
+          continue;
+        }
+        if (w > 0) c.pending.erase(0, static_cast<std::size_t>(w));
+        if (c.pending.empty()) {
+          if (c.closing) {
+            close_conn(fd);
+            continue;
+          }
+          epoll_event r{};
+          r.events = EPOLLIN;
+          r.data.fd = fd;
+          epoll_ctl(ep, EPOLL_CTL_MOD, fd, &r);
+        }
+      }
+      if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0 || c.closing) continue;
+      const ssize_t r = recv(fd, buf, sizeof buf, 0);
+      if (r < 0) {
+        if (errno != EAGAIN) close_conn(fd);
+        continue;
+      }
+      if (r == 0) {
+        if (!sink) {
+          close_conn(fd);
+          continue;
+        }
+        const std::string reply = std::to_string(c.count);
+        c.closing = true;
+        if (!send_all(fd, c, reply.data(), reply.size()) || c.pending.empty()) close_conn(fd);
+        continue;
+      }
+      if (sink) {
+        c.count += static_cast<std::size_t>(r);
+        continue;
+      }
+      if (!send_all(fd, c, buf, static_cast<std::size_t>(r))) close_conn(fd);
+    }
+  }
+}
