@@ -11,7 +11,8 @@
 #
 # Environment: RUN_SECONDS (1) per run, WARMUP (0.3) s before each, ROUNDS (5),
 # PIN (1: server on CPU 0, load generator on CPU 1), IDLE_CONNS (10000), MICRO (1),
-# SECTIONS ("echo idle pool micro": which parts to run), BASE_ECHO (a torsion_echo built
+# SECTIONS ("echo idle flood pool micro": which parts to run), BURST (262144: bytes each
+# idle connection echoes before memory is measured again), BASE_ECHO (a torsion_echo built
 # from another commit: run as server "base" beside the others, to compare before/after).
 set -euo pipefail
 
@@ -23,7 +24,8 @@ ROUNDS=${ROUNDS:-5}
 PIN=${PIN:-1}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 MICRO=${MICRO:-1}
-SECTIONS=" ${SECTIONS:-echo idle pool micro} "
+SECTIONS=" ${SECTIONS:-echo idle flood pool micro} "
+BURST=${BURST:-262144}
 want() { [[ $SECTIONS == *" $1 "* ]]; }
 
 if [ ! -f "$build/build.ninja" ]; then
@@ -39,7 +41,8 @@ bin=$build/tests/benchmarks
 
 servers=(torsion asio)
 [ -x "$bin/uv_echo" ] && servers+=(libuv)
-declare -A exe=([torsion]=torsion_echo [asio]=asio_echo [libuv]=uv_echo)
+servers+=(epoll)  # the floor: one recv and one send per message
+declare -A exe=([torsion]=torsion_echo [asio]=asio_echo [libuv]=uv_echo [epoll]=epoll_echo)
 # the executable of server NAME
 server_exe() { if [[ ${exe[$1]} == /* ]]; then echo "${exe[$1]}"; else echo "$bin/${exe[$1]}"; fi; }
 if [ -n "${BASE_ECHO:-}" ]; then
@@ -168,6 +171,10 @@ while IFS= read -r label; do
       "$(ratio "${med_mb[torsion]}" "${med_mb[base]}")x" "" "" \
       "$(ratio "${med_cpu[torsion]}" "${med_cpu[base]}")x" "$(ratio "${min_cpu[torsion]}" "${min_cpu[base]}")x"
   fi
+  # shellcheck disable=SC2059
+  printf "$fmt" "" "t/epoll" "$(ratio "${med_rate[torsion]}" "${med_rate[epoll]}")x" \
+    "$(ratio "${med_mb[torsion]}" "${med_mb[epoll]}")x" "" "" \
+    "$(ratio "${med_cpu[torsion]}" "${med_cpu[epoll]}")x" "$(ratio "${min_cpu[torsion]}" "${min_cpu[epoll]}")x"
   if [ -n "${med_rate[libuv]:-}" ]; then
     # shellcheck disable=SC2059
     printf "$fmt" "" "uv/asio" "$(ratio "${med_rate[libuv]}" "${med_rate[asio]}")x" \
@@ -181,16 +188,31 @@ fi
 
 if want idle; then
 # --- memory per idle connection --------------------------------------------------------
-echo "memory per idle connection ($IDLE_CONNS connections, server RSS growth / connections):"
-declare -A idle
+echo "memory per idle connection ($IDLE_CONNS connections, server RSS growth / connections),"
+echo "idle, then idle again after each has echoed $BURST bytes:"
+declare -A idle burst
 for s in "${servers[@]}"; do
   start "$s" 0 "$(server_exe "$s")"
-  line=$("$bin/loadgen" --port "$port" --server-pid "$pid" --mode idle --conns "$IDLE_CONNS")
+  line=$("$bin/loadgen" --port "$port" --server-pid "$pid" --mode idle --conns "$IDLE_CONNS" \
+    --burst "$BURST")
   kill "$pid" 2>/dev/null || true
   idle[$s]=$(field bytes_per_conn "$line")
-  printf '  %-8s %7s bytes/connection\n' "$s" "${idle[$s]}"
+  burst[$s]=$(field bytes_per_conn_after_burst "$line")
+  printf '  %-8s %7s bytes/connection idle, %7s after the burst\n' "$s" "${idle[$s]}" "${burst[$s]}"
 done
-echo "  torsion - asio: $((idle[torsion] - idle[asio])) bytes/connection"
+echo "  torsion - asio: $((idle[torsion] - idle[asio])) bytes/connection idle," \
+  "$((burst[torsion] - burst[asio])) after the burst"
+echo
+fi
+
+if want flood; then
+# --- a peer that sends 1 GiB and never reads ---------------------------------------------
+echo "a peer sends 1 GiB to an echo server and never reads (other clients echo meanwhile):"
+flood_torsion=$build/examples/echo_server  # the example as a user writes it
+[ -x "$flood_torsion" ] || flood_torsion=$(server_exe torsion)
+python3 "$root/tests/benchmarks/flood.py" --label "torsion ($(basename "$flood_torsion"))" \
+  -- "$flood_torsion" || true
+python3 "$root/tests/benchmarks/flood.py" --label asio -- "$(server_exe asio)" || true
 echo
 fi
 

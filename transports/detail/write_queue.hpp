@@ -110,6 +110,7 @@ class WriteQueue {
   const Chunk& at(std::size_t i) const noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
 
   Chunk& push() {
+    if (ring_.empty()) ring_ = take_ring();
     if (count_ == ring_.size()) {
       std::vector<Chunk> bigger(ring_.empty() ? 4 : ring_.size() * 2);
       for (std::size_t i = 0; i < count_; ++i) bigger[i] = std::move(at(i));
@@ -131,10 +132,27 @@ class WriteQueue {
     }
     c.data = std::string();
     head_ = (head_ + 1) & (ring_.size() - 1);
-    if (--count_ == 0 && ring_.size() > kRingKept) {  // a burst is over: give the ring back
-      ring_ = std::vector<Chunk>();
-      head_ = 0;
-    }
+    if (--count_ == 0) give_ring_back();
+  }
+
+  // An empty queue holds no ring: it goes back to the thread's pool (a large one, left by
+  // a burst, is freed), and push() takes one again.
+  void give_ring_back() {
+    std::vector<std::vector<Chunk>>& rings = thread_rings();
+    if (ring_.size() <= kRingKept && rings.size() < kSpares) rings.push_back(std::move(ring_));
+    ring_ = std::vector<Chunk>();
+    head_ = 0;
+  }
+  static std::vector<Chunk> take_ring() {
+    std::vector<std::vector<Chunk>>& rings = thread_rings();
+    if (rings.empty()) return std::vector<Chunk>(kRingKept);
+    std::vector<Chunk> r = std::move(rings.back());
+    rings.pop_back();
+    return r;
+  }
+  static std::vector<std::vector<Chunk>>& thread_rings() noexcept {
+    static thread_local std::vector<std::vector<Chunk>> rings;
+    return rings;
   }
 
   static std::string take_spare() {
@@ -151,7 +169,7 @@ class WriteQueue {
     static thread_local std::vector<std::string> spares;
     return spares;
   }
-  static constexpr std::size_t kRingKept = 4;  // a ring this small stays between bursts
+  static constexpr std::size_t kRingKept = 4;  // rings up to this size are pooled
 
   std::vector<Chunk> ring_;  // size is 0 or a power of two
   std::size_t head_ = 0;
