@@ -27,6 +27,30 @@ enum class VerifyClient : std::uint8_t {
   required,  ///< asks; a client without a certificate, or an untrusted one, is refused
 };
 
+/// A TLS protocol version, for the min_version / max_version options.
+enum class TlsVersion : std::uint8_t {
+  tls1_2,  ///< TLS 1.2
+  tls1_3,  ///< TLS 1.3
+};
+
+/// What both sides may restrict about the ciphers and versions they negotiate, and the
+/// passphrase of an encrypted private key. Every string empty means OpenSSL's default.
+struct TlsCryptoOptions {
+  /// The oldest version accepted (TLS 1.0 and 1.1 are never offered).
+  TlsVersion min_version = TlsVersion::tls1_2;
+  /// The newest version offered. Throws std::invalid_argument if below min_version.
+  TlsVersion max_version = TlsVersion::tls1_3;
+  /// TLS 1.2 ciphers, in OpenSSL's cipher-list syntax ("ECDHE+AESGCM:ECDHE+CHACHA20").
+  /// Throws std::invalid_argument if it names no cipher OpenSSL knows.
+  std::string cipher_list;
+  /// TLS 1.3 cipher suites, colon-separated ("TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256").
+  /// Throws std::invalid_argument if it names none OpenSSL knows.
+  std::string cipher_suites;
+  /// The passphrase of an encrypted PEM private key (file or memory); empty for a key that
+  /// is not encrypted. A wrong or missing passphrase throws std::invalid_argument.
+  std::string private_key_passphrase;
+};
+
 /// A certificate a TLS server presents to clients that ask for `host_name` by SNI.
 struct TlsSniCertificate {
   /// The name, compared without regard to case; "*.example.com" matches one label
@@ -39,11 +63,16 @@ struct TlsSniCertificate {
 };
 
 /// What a TLS server presents and accepts.
-struct TlsServerOptions {
+struct TlsServerOptions : TlsCryptoOptions {
   /// PEM file with the server's certificate followed by its chain.
   std::string certificate_chain_file;
   /// PEM file with the private key of that certificate.
   std::string private_key_file;
+  /// The certificate chain as PEM text, instead of certificate_chain_file (give one of
+  /// the two; both throws std::invalid_argument).
+  std::string certificate_chain_pem;
+  /// The private key as PEM text, instead of private_key_file (one of the two).
+  std::string private_key_pem;
   /// PEM file of more chain certificates, sent after those of certificate_chain_file
   /// (Twisted's extraCertChain); empty for none. Throws as for the other files.
   std::string extra_chain_file;
@@ -83,10 +112,13 @@ struct TlsServerOptions {
 };
 
 /// How a TLS client checks the server. Verification is on unless switched off here.
-struct TlsClientOptions {
-  /// PEM file of the certificate authorities to trust. When both this and ca_directory
-  /// are empty: the system's default store.
+struct TlsClientOptions : TlsCryptoOptions {
+  /// PEM file of the certificate authorities to trust. When this, ca_directory and ca_pem
+  /// are all empty: the system's default store.
   std::string ca_file;
+  /// Certificate authorities to trust, as PEM text (one or more certificates), with
+  /// ca_file and ca_directory if given. Throws std::invalid_argument if it holds none.
+  std::string ca_pem;
   /// A directory whose every `*.pem` file holds certificate authorities to trust (as
   /// Twisted's caCertsDir); with ca_file, both are trusted. Throws std::invalid_argument
   /// for an unreadable directory, one without a .pem file, or a .pem file that is not PEM.
@@ -96,6 +128,10 @@ struct TlsClientOptions {
   std::string certificate_file;
   /// PEM file with the key of certificate_file; empty: the key is in certificate_file.
   std::string private_key_file;
+  /// The client certificate (and chain) as PEM text, instead of certificate_file.
+  std::string certificate_pem;
+  /// Its private key as PEM text, instead of private_key_file.
+  std::string private_key_pem;
   /// Check the server's certificate chain and its name. Setting this false accepts any
   /// server (man-in-the-middle included): for tests and debugging only.
   bool verify_peer = true;

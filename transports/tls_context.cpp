@@ -255,6 +255,68 @@ void release_buffers_when_idle(asio::ssl::context& ctx) {
   SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
 }
 
+int openssl_version(TlsVersion v) { return v == TlsVersion::tls1_2 ? TLS1_2_VERSION : TLS1_3_VERSION; }
+
+// Versions, ciphers and the key's passphrase, as `o` says (before any key is loaded).
+void apply_crypto_options(asio::ssl::context& ctx, const TlsCryptoOptions& o, const char* who) {
+  if (o.min_version > o.max_version)
+    throw std::invalid_argument(std::string(who) + ": min_version is above max_version");
+  SSL_CTX* c = ctx.native_handle();
+  SSL_CTX_ctrl(c, SSL_CTRL_SET_MIN_PROTO_VERSION, openssl_version(o.min_version), nullptr);
+  SSL_CTX_ctrl(c, SSL_CTRL_SET_MAX_PROTO_VERSION, openssl_version(o.max_version), nullptr);
+  if (!o.cipher_list.empty() && SSL_CTX_set_cipher_list(c, o.cipher_list.c_str()) != 1) {
+    ERR_clear_error();
+    throw std::invalid_argument(std::string(who) + ": cipher_list '" + o.cipher_list +
+                                "' names no cipher OpenSSL knows");
+  }
+  if (!o.cipher_suites.empty() && SSL_CTX_set_ciphersuites(c, o.cipher_suites.c_str()) != 1) {
+    ERR_clear_error();
+    throw std::invalid_argument(std::string(who) + ": cipher_suites '" + o.cipher_suites +
+                                "' names no TLS 1.3 cipher suite OpenSSL knows");
+  }
+  // Always a callback, so that an encrypted key without a passphrase fails instead of
+  // OpenSSL asking for one on the terminal.
+  ctx.set_password_callback(
+      [pass = o.private_key_passphrase](std::size_t, asio::ssl::context::password_purpose) {
+        return pass;
+      });
+}
+
+// Loads the certificate chain and its key from a file or from PEM text (one of each), and
+// checks they match. `what_key` names the key in messages.
+void load_identity(asio::ssl::context& ctx, const std::string& chain_file,
+                   const std::string& chain_pem, const std::string& key_file,
+                   const std::string& key_pem, const char* who) {
+  std::error_code ec;
+  if (!chain_file.empty() && !chain_pem.empty())
+    throw std::invalid_argument(std::string(who) +
+                                ": give the certificate chain as a file or as PEM text, not both");
+  if (!key_file.empty() && !key_pem.empty())
+    throw std::invalid_argument(std::string(who) +
+                                ": give the private key as a file or as PEM text, not both");
+  const std::string chain_name = chain_pem.empty() ? "'" + chain_file + "'" : "(PEM text)";
+  if (!chain_pem.empty())
+    ctx.use_certificate_chain(asio::buffer(chain_pem), ec);
+  else
+    ctx.use_certificate_chain_file(chain_file, ec);
+  if (ec)
+    throw std::invalid_argument(std::string(who) + ": certificate chain " + chain_name + ": " +
+                                ec.message());
+  const std::string key_name = key_pem.empty() ? "'" + key_file + "'" : "(PEM text)";
+  if (!key_pem.empty())
+    ctx.use_private_key(asio::buffer(key_pem), asio::ssl::context::pem, ec);
+  else
+    ctx.use_private_key_file(key_file, asio::ssl::context::pem, ec);
+  if (ec)
+    throw std::invalid_argument(std::string(who) + ": private key " + key_name + ": " +
+                                ec.message());
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    ERR_clear_error();
+    throw std::invalid_argument(std::string(who) + ": private key " + key_name +
+                                " does not match the certificate");
+  }
+}
+
 constexpr auto kModernOnly = asio::ssl::context::default_workarounds |
                              asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
                              asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1;
@@ -268,18 +330,9 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options)
   auto& ctx = impl_->ctx;
   ctx.set_options(kModernOnly);
   release_buffers_when_idle(ctx);
-  std::error_code ec;
-  ctx.use_certificate_chain_file(options.certificate_chain_file, ec);
-  if (ec)
-    throw std::invalid_argument("TlsServerContext: certificate chain '" +
-                                options.certificate_chain_file + "': " + ec.message());
-  ctx.use_private_key_file(options.private_key_file, asio::ssl::context::pem, ec);
-  if (ec)
-    throw std::invalid_argument("TlsServerContext: private key '" + options.private_key_file +
-                                "': " + ec.message());
-  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
-    throw std::invalid_argument("TlsServerContext: private key '" + options.private_key_file +
-                                "' does not match the certificate");
+  apply_crypto_options(ctx, options, "TlsServerContext");
+  load_identity(ctx, options.certificate_chain_file, options.certificate_chain_pem,
+                options.private_key_file, options.private_key_pem, "TlsServerContext");
   if (!options.extra_chain_file.empty()) add_extra_chain(ctx, options.extra_chain_file);
   if (options.backlog < 1 || options.backlog > 65535)
     throw std::invalid_argument("TlsServerContext: backlog must be in 1..65535, got " +
@@ -316,29 +369,30 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options)
   auto& ctx = impl_->ctx;
   ctx.set_options(kModernOnly);
   release_buffers_when_idle(ctx);
+  apply_crypto_options(ctx, options, "TlsClientContext");
   std::error_code ec;
   if (!options.ca_file.empty())
     ctx.load_verify_file(options.ca_file, ec);
-  else if (options.ca_directory.empty())
+  else if (options.ca_directory.empty() && options.ca_pem.empty())
     ctx.set_default_verify_paths(ec);
   if (ec)
     throw std::invalid_argument("TlsClientContext: CA file '" + options.ca_file +
                                 "': " + ec.message());
   if (!options.ca_directory.empty()) load_ca_directory(ctx, options.ca_directory, "TlsClientContext");
-  if (!options.certificate_file.empty()) {
-    const std::string& key =
-        options.private_key_file.empty() ? options.certificate_file : options.private_key_file;
-    ctx.use_certificate_chain_file(options.certificate_file, ec);
+  if (!options.ca_pem.empty()) {
+    ctx.add_certificate_authority(asio::buffer(options.ca_pem), ec);
     if (ec)
-      throw std::invalid_argument("TlsClientContext: certificate '" + options.certificate_file +
-                                  "': " + ec.message());
-    ctx.use_private_key_file(key, asio::ssl::context::pem, ec);
-    if (ec)
-      throw std::invalid_argument("TlsClientContext: private key '" + key + "': " + ec.message());
-    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
-      throw std::invalid_argument("TlsClientContext: private key '" + key +
-                                  "' does not match the certificate");
-  } else if (!options.private_key_file.empty()) {
+      throw std::invalid_argument("TlsClientContext: ca_pem holds no usable PEM certificate: " +
+                                  ec.message());
+  }
+  if (!options.certificate_file.empty() || !options.certificate_pem.empty()) {
+    // Without a key of its own, the key is read from the certificate's file or text.
+    const bool key_given = !options.private_key_file.empty() || !options.private_key_pem.empty();
+    load_identity(ctx, options.certificate_file, options.certificate_pem,
+                  key_given ? options.private_key_file : options.certificate_file,
+                  key_given ? options.private_key_pem : options.certificate_pem,
+                  "TlsClientContext");
+  } else if (!options.private_key_file.empty() || !options.private_key_pem.empty()) {
     throw std::invalid_argument("TlsClientContext: private key '" + options.private_key_file +
                                 "' given without a certificate_file");
   }

@@ -6,7 +6,11 @@
 #include <asio/post.hpp>
 #include <cctype>
 #include <csignal>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <map>
 #include <memory>
@@ -1476,4 +1480,141 @@ TEST_CASE("tls a port caps the handshakes under way: the excess is closed at onc
   CHECK(std::count_if(logged.begin(), logged.end(), [](const std::string& l) {
           return l.find("2 handshakes under way") != std::string::npos;
         }) == 1);
+}
+
+// --- versions, ciphers, identities from memory, encrypted keys -------------------------
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE(in);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The key in `key_file`, as PEM encrypted with AES-256 under `passphrase`.
+std::string encrypted_key(const std::string& key_file, const std::string& passphrase) {
+  BIO* in = BIO_new_file(key_file.c_str(), "r");
+  REQUIRE(in != nullptr);
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr);
+  BIO_free(in);
+  REQUIRE(key != nullptr);
+  BIO* out = BIO_new(BIO_s_mem());
+  REQUIRE(PEM_write_bio_PrivateKey(out, key, EVP_aes_256_cbc(),
+                                   reinterpret_cast<const unsigned char*>(passphrase.data()),
+                                   static_cast<int>(passphrase.size()), nullptr, nullptr) == 1);
+  EVP_PKEY_free(key);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(out, &data);
+  std::string pem(data, static_cast<std::size_t>(n));
+  BIO_free(out);
+  return pem;
+}
+
+// One echo of "ping" from the client; returns what both sides negotiated.
+std::pair<std::optional<TlsInfo>, std::optional<Reason>> echo_once(TlsFixture& f) {
+  std::optional<TlsInfo> info;
+  f.server.setup = echo_setup;
+  f.client.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) {
+      info = tls_info(*rr.transport);
+      rr.transport->write("ping");
+    };
+    r.on_data = [](Record& rr, std::string_view) {
+      if (rr.received == "ping") rr.transport->lose_connection();
+    };
+  };
+  f.start();
+  wait_for(f.reactor, [&] { return f.client.lost == 1 || f.client.failed == 1; }, "the echo");
+  std::optional<Reason> failure = f.client.failure;
+  f.port->stop_listening();
+  wait_for(f.reactor, [&] { return f.reactor.connection_count() == 0; }, "every connection");
+  return {info, failure};
+}
+
+}  // namespace
+
+TEST_CASE("tls certificates, keys and CAs from memory; an encrypted key with its passphrase") {
+  TlsFixture f;
+  f.sopt.certificate_chain_file.clear();
+  f.sopt.private_key_file.clear();
+  f.sopt.certificate_chain_pem = read_file(f.pki.cert_file);
+  f.sopt.private_key_pem = encrypted_key(f.pki.key_file, "s3cret");
+  f.sopt.private_key_passphrase = "s3cret";
+  f.copt.ca_file.clear();
+  f.copt.ca_pem = read_file(f.pki.ca_file);
+  const auto [info, failure] = echo_once(f);
+  CHECK(!failure);
+  REQUIRE(f.client.records.size() == 1);
+  CHECK(f.client.records[0].received == "ping");
+  REQUIRE(info);
+  CHECK(info->peer_common_name == "localhost");
+
+  TlsServerOptions wrong = f.sopt;
+  wrong.private_key_passphrase = "guess";
+  CHECK_THROWS_WITH_AS(TlsServerContext{wrong}, doctest::Contains("private key (PEM text)"),
+                       std::invalid_argument);
+  wrong.private_key_passphrase.clear();  // fails; never asks on the terminal
+  CHECK_THROWS_AS(TlsServerContext{wrong}, std::invalid_argument);
+  TlsServerOptions both = server_options(f.pki);
+  both.certificate_chain_pem = f.sopt.certificate_chain_pem;
+  CHECK_THROWS_WITH_AS(TlsServerContext{both}, doctest::Contains("not both"),
+                       std::invalid_argument);
+  TlsClientOptions bad_ca;
+  bad_ca.ca_pem = "not PEM";
+  CHECK_THROWS_WITH_AS(TlsClientContext{bad_ca}, doctest::Contains("ca_pem"),
+                       std::invalid_argument);
+  // A client identity from memory, with its encrypted key.
+  TlsClientOptions client = client_options(f.pki);
+  client.certificate_pem = read_file(f.pki.client_cert_file);
+  client.private_key_pem = encrypted_key(f.pki.client_key_file, "other");
+  client.private_key_passphrase = "other";
+  CHECK_NOTHROW(TlsClientContext{client});
+}
+
+TEST_CASE("tls versions and ciphers: pinned, agreed, refused") {
+  SUBCASE("a server at most TLS 1.2 speaks 1.2") {
+    TlsFixture f;
+    f.sopt.max_version = TlsVersion::tls1_2;
+    f.sopt.cipher_list = "ECDHE-ECDSA-CHACHA20-POLY1305";
+    const auto [info, failure] = echo_once(f);
+    CHECK(!failure);
+    REQUIRE(info);
+    CHECK(info->version == "TLSv1.2");
+    CHECK(info->cipher == "ECDHE-ECDSA-CHACHA20-POLY1305");
+  }
+  SUBCASE("a TLS 1.3 suite chosen by the server") {
+    TlsFixture f;
+    f.sopt.cipher_suites = "TLS_CHACHA20_POLY1305_SHA256";
+    const auto [info, failure] = echo_once(f);
+    CHECK(!failure);
+    REQUIRE(info);
+    CHECK(info->version == "TLSv1.3");
+    CHECK(info->cipher == "TLS_CHACHA20_POLY1305_SHA256");
+  }
+  SUBCASE("a client requiring 1.3 refuses a 1.2 server") {
+    TlsFixture f;
+    f.sopt.max_version = TlsVersion::tls1_2;
+    f.copt.min_version = TlsVersion::tls1_3;
+    const auto [info, failure] = echo_once(f);
+    REQUIRE(failure);
+    CHECK(failure->is(error::tls_failed));
+    CHECK(!info);
+  }
+  SUBCASE("bad settings throw, naming them") {
+    TestPki pki;
+    TlsServerOptions o = server_options(pki);
+    o.cipher_list = "NO-SUCH-CIPHER";
+    CHECK_THROWS_WITH_AS(TlsServerContext{o}, doctest::Contains("cipher_list 'NO-SUCH-CIPHER'"),
+                         std::invalid_argument);
+    o.cipher_list.clear();
+    o.cipher_suites = "TLS_NOPE";
+    CHECK_THROWS_WITH_AS(TlsServerContext{o}, doctest::Contains("cipher_suites 'TLS_NOPE'"),
+                         std::invalid_argument);
+    TlsClientOptions c;
+    c.min_version = TlsVersion::tls1_3;
+    c.max_version = TlsVersion::tls1_2;
+    CHECK_THROWS_WITH_AS(TlsClientContext{c}, doctest::Contains("min_version is above"),
+                         std::invalid_argument);
+  }
 }
