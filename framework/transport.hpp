@@ -139,9 +139,9 @@ class Transport : public Producer {
   /// (find_transport), so they work however many wrappers a factory stacks.
   virtual Transport* lower_transport() const { return nullptr; }
 
-  // Producer, for incoming data: pause_producing() stops reading from the peer (a read
-  // already under way is held back, nothing is lost or reordered; an EOF is held too),
-  // resume_producing() delivers what was held, from the loop, and reads again. Both are
+  // Producer, for incoming data: pause_producing() stops delivering data from the peer
+  // (stream transports stop reading: bytes and an EOF wait in the kernel, nothing is lost
+  // or reordered), resume_producing() delivers what waits, from the loop. Both are
   // idempotent and may be called from any protocol callback, including connection_made
   // (no data_received until resumed). While paused the kernel's receive buffer fills and
   // TCP flow control slows the peer. stop_producing() is lose_connection().
