@@ -1,8 +1,10 @@
 #pragma once
 /// \file
 /// http_request: a small HTTP/1.1 client over TCP, returning a Deferred (awaitable in a
-/// Task).
+/// Task); HttpPool: the same requests over kept-alive connections reused per host.
 
+#include <cstddef>
+#include <memory>
 #include <string>
 
 #include "framework/deferred.hpp"
@@ -43,5 +45,49 @@ struct HttpClientOptions {
 Deferred<ClientResponse> http_request(Reactor& reactor, std::string method, const std::string& url,
                                       Headers headers = {}, std::string body = {},
                                       HttpClientOptions options = {});
+
+/// How an HttpPool keeps connections.
+struct HttpPoolOptions {
+  /// Idle connections kept per scheme, host and port; one more is closed when it frees.
+  std::size_t max_idle_per_host = 4;
+  /// Seconds an idle connection waits for its next request before the pool closes it.
+  double idle_timeout = 30;
+};
+
+namespace detail {
+struct PoolState;
+}
+
+/// A per-host pool of kept-alive connections (urllib3's PoolManager): request() sends
+/// on an idle connection to the same host and port when there is one, else on a new
+/// connection, and gives the connection back to the pool once its response ended, if
+/// both sides agreed to keep it (HTTP/1.1 without Connection: close, a response not
+/// delimited by the close). A connection the server closes while idle leaves the pool;
+/// an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) on a reused connection
+/// that is lost before any byte of its response is sent once more on a new connection.
+/// Destroying the pool closes its idle connections; requests in flight still end
+/// normally and their connections are closed after them, so the pool may go first.
+/// Reactor thread only. Not copyable.
+class HttpPool {
+ public:
+  /// A pool whose connections run on `reactor` and whose idle time-outs run on
+  /// `scheduler` (the reactor itself, or a ManualClock in tests).
+  HttpPool(Reactor& reactor, Scheduler& scheduler, HttpPoolOptions options = {});
+  /// A pool whose idle time-outs also run on `reactor`.
+  explicit HttpPool(Reactor& reactor, HttpPoolOptions options = {}) : HttpPool(reactor, reactor, options) {}
+  /// Closes the idle connections; see the class comment for those in use.
+  ~HttpPool();
+  HttpPool(const HttpPool&) = delete;
+  HttpPool& operator=(const HttpPool&) = delete;
+
+  /// As http_request, through the pool (the request carries no Connection: close).
+  Deferred<ClientResponse> request(std::string method, const std::string& url, Headers headers = {},
+                                   std::string body = {}, HttpClientOptions options = {});
+  /// How many idle connections the pool holds, over all hosts.
+  std::size_t idle_count() const noexcept;
+
+ private:
+  std::shared_ptr<detail::PoolState> state_;
+};
 
 }  // namespace torsion::web

@@ -13,6 +13,7 @@
 
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "framework/testing/manual_clock.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/process.hpp"
 #include "transports/tcp.hpp"
@@ -64,6 +65,38 @@ struct Child : ProcessProtocol {
   void process_ended(const ExitStatus& s) override { status = s; }
 };
 
+// Counts the connections a factory accepts.
+struct Counting : Factory {
+  Factory& inner;
+  int accepted = 0;
+  explicit Counting(Factory& f) : inner(f) {}
+  std::unique_ptr<Protocol> build_protocol(const Address& peer) override {
+    ++accepted;
+    return inner.build_protocol(peer);
+  }
+};
+
+Fetched fetch(Reactor& reactor, HttpPool& pool, std::string method, const std::string& url, std::string body = {}) {
+  Fetched o;
+  pool.request(std::move(method), url, {}, std::move(body))
+      .add_callbacks([&](ClientResponse r) { o.response = std::move(r); },
+                     [&](std::exception_ptr e) { o.error = e; });
+  REQUIRE(test::wait_for(reactor, [&] { return o.done(); }, url.c_str()));
+  return o;
+}
+
+// Answers the first request of each connection keep-alive, then closes the connection
+// on the next one without a byte: a server that timed the connection out.
+struct AnswersOnce : Protocol {
+  int answered = 0;
+  void data_received(std::string_view) override {
+    if (answered++ == 0)
+      transport().write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nonce");
+    else
+      transport().lose_connection();
+  }
+};
+
 bool have(const std::string& path) { return std::filesystem::exists(path); }
 
 // Kills a child still running when a test ends early (a failed REQUIRE), so that no
@@ -102,6 +135,149 @@ TEST_CASE("http_client: GET, POST, HEAD, chunked and 404 from torsion's server")
   CHECK(head.response->body.empty());
   CHECK(fetch(reactor, "GET", base + "/nothing").response->status == 404);
   CHECK(test::wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "connections closed"));
+}
+
+TEST_CASE("http_pool: sequential requests share one kept-alive connection to torsion's server") {
+  Reactor reactor;
+  Router router;
+  router.get("/hello", [](Request&, Response& res) { res.end("hello world"); });
+  router.post("/echo", [](Request& req, Response& res) { res.end("got " + req.body()); });
+  router.get("/stream", [](Request&, Response& res) {
+    res.write("a");
+    res.write("b");
+    res.end();
+  });
+  HttpFactory site(reactor, router);
+  Counting counting(site);
+  auto port = listen_tcp(reactor, 0, counting, loopback());
+  const std::string base = "http://127.0.0.1:" + std::to_string(port->port());
+  HttpPool pool(reactor);
+  for (int i = 0; i < 3; ++i) {
+    const Fetched o = fetch(reactor, pool, "GET", base + "/hello");
+    REQUIRE(o.response);
+    CHECK(o.response->body == "hello world");
+    CHECK(pool.idle_count() == 1);
+  }
+  CHECK(fetch(reactor, pool, "POST", base + "/echo", "x").response->body == "got x");
+  CHECK(fetch(reactor, pool, "GET", base + "/stream").response->body == "ab");
+  CHECK(fetch(reactor, pool, "HEAD", base + "/hello").response->body.empty());
+  CHECK(fetch(reactor, pool, "GET", base + "/nothing").response->status == 404);
+  CHECK(counting.accepted == 1);
+
+  // A request made from the callback of the last one reuses the same connection.
+  Fetched second;
+  pool.request("GET", base + "/hello").add_callbacks(
+      [&](ClientResponse) {
+        pool.request("GET", base + "/stream").add_callbacks([&](ClientResponse r) { second.response = std::move(r); },
+                                                            [&](std::exception_ptr e) { second.error = e; });
+      },
+      [&](std::exception_ptr e) { second.error = e; });
+  REQUIRE(test::wait_for(reactor, [&] { return second.done(); }, "the chained request"));
+  REQUIRE(second.response);
+  CHECK(second.response->body == "ab");
+  CHECK(counting.accepted == 1);
+
+  // Two at once need two connections; both are kept afterwards (the cap is 4).
+  Fetched a, b;
+  pool.request("GET", base + "/hello").add_callbacks([&](ClientResponse r) { a.response = std::move(r); },
+                                                     [&](std::exception_ptr e) { a.error = e; });
+  pool.request("GET", base + "/hello").add_callbacks([&](ClientResponse r) { b.response = std::move(r); },
+                                                     [&](std::exception_ptr e) { b.error = e; });
+  REQUIRE(test::wait_for(reactor, [&] { return a.done() && b.done(); }, "two requests at once"));
+  CHECK(a.response);
+  CHECK(b.response);
+  CHECK(counting.accepted == 2);
+  CHECK(pool.idle_count() == 2);
+}
+
+TEST_CASE("http_pool: a server that closes after each response, and a retry on a connection lost idle") {
+  Reactor reactor;
+  auto closing = FunctionFactory<Factory>([](const Address&) {
+    return std::make_unique<Canned>("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  Counting counting(closing);
+  auto port = listen_tcp(reactor, 0, counting, loopback());
+  const std::string url = "http://127.0.0.1:" + std::to_string(port->port()) + "/";
+  HttpPool pool(reactor);
+  for (int i = 0; i < 3; ++i) {
+    const Fetched o = fetch(reactor, pool, "GET", url);
+    REQUIRE(o.response);
+    CHECK(o.response->body == "ok");
+    // The server's close reaches the idle connection, which leaves the pool.
+    CHECK(test::wait_for(reactor, [&] { return pool.idle_count() == 0; }, "the closed connection leaves the pool"));
+  }
+  CHECK(counting.accepted == 3);
+
+  // The server drops a kept-alive connection just as the next request goes out: a GET is
+  // sent again, once, on a new connection; a POST is not (it may have been processed).
+  auto once = FunctionFactory<Factory>([](const Address&) { return std::make_unique<AnswersOnce>(); });
+  Counting counting_once(once);
+  auto port_once = listen_tcp(reactor, 0, counting_once, loopback());
+  const std::string url_once = "http://127.0.0.1:" + std::to_string(port_once->port()) + "/";
+  REQUIRE(fetch(reactor, pool, "GET", url_once).response);
+  REQUIRE(pool.idle_count() == 1);
+  const Fetched retried = fetch(reactor, pool, "GET", url_once);
+  REQUIRE(retried.response);
+  CHECK(retried.response->body == "once");
+  CHECK(counting_once.accepted == 2);
+  REQUIRE(pool.idle_count() == 1);
+  const Fetched post = fetch(reactor, pool, "POST", url_once, "data");
+  CHECK(error_is<ConnectionError>(post.error));
+  CHECK(counting_once.accepted == 2);
+
+  // HTTP/1.0 and Connection: close answers are not kept.
+  auto http10 = FunctionFactory<Factory>([](const Address&) {
+    return std::make_unique<Canned>("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  auto port10 = listen_tcp(reactor, 0, http10, loopback());
+  CHECK(fetch(reactor, pool, "GET", "http://127.0.0.1:" + std::to_string(port10->port()) + "/").response);
+  CHECK(pool.idle_count() == 0);
+  CHECK(test::wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "connections closed"));
+}
+
+TEST_CASE("http_pool: the idle time-out on the manual clock, and a pool destroyed with a request in flight") {
+  Reactor reactor;
+  testing::ManualClock clock;
+  Router router;
+  std::optional<Response> held;
+  router.get("/hello", [](Request&, Response& res) { res.end("hello"); });
+  router.get("/held", [&](Request&, Response& res) { held = res; });
+  HttpFactory site(reactor, router);
+  Counting counting(site);
+  auto port = listen_tcp(reactor, 0, counting, loopback());
+  const std::string base = "http://127.0.0.1:" + std::to_string(port->port());
+  {
+    HttpPoolOptions options;
+    options.idle_timeout = 5;
+    HttpPool pool(reactor, clock, options);
+    REQUIRE(fetch(reactor, pool, "GET", base + "/hello").response);
+    REQUIRE(pool.idle_count() == 1);
+    clock.advance(4.9);
+    CHECK(pool.idle_count() == 1);
+    REQUIRE(fetch(reactor, pool, "GET", base + "/hello").response);  // reused: the time-out starts again
+    CHECK(counting.accepted == 1);
+    clock.advance(4.9);
+    CHECK(pool.idle_count() == 1);
+    clock.advance(0.2);
+    CHECK(pool.idle_count() == 0);
+    CHECK(test::wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "the idle connection closed"));
+    REQUIRE(fetch(reactor, pool, "GET", base + "/hello").response);
+    CHECK(counting.accepted == 2);
+  }  // the pool's destructor closes its idle connection
+  CHECK(test::wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "the pool's connections closed"));
+
+  Fetched late;
+  {
+    HttpPool pool(reactor);
+    pool.request("GET", base + "/held").add_callbacks([&](ClientResponse r) { late.response = std::move(r); },
+                                                      [&](std::exception_ptr e) { late.error = e; });
+    REQUIRE(test::wait_for(reactor, [&] { return held.has_value(); }, "the request reached the handler"));
+  }
+  held->end("after the pool");
+  REQUIRE(test::wait_for(reactor, [&] { return late.done(); }, "the answer after the pool's end"));
+  REQUIRE(late.response);
+  CHECK(late.response->body == "after the pool");
+  CHECK(test::wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "its connection closed"));
 }
 
 TEST_CASE("http_client: clear failures") {
@@ -172,6 +348,15 @@ TEST_CASE("http_client: python3 http.server as the peer") {
   CHECK(o.response->status == 200);
   CHECK(o.response->body == "from http.server\n");
   CHECK(fetch(reactor, "GET", "http://127.0.0.1:" + std::to_string(port) + "/missing").response->status == 404);
+  {  // http.server answers HTTP/1.0 and closes: the pool keeps nothing and still works
+    HttpPool pool(reactor);
+    for (int i = 0; i < 2; ++i) {
+      const Fetched p = fetch(reactor, pool, "GET", "http://127.0.0.1:" + std::to_string(port) + "/file.txt");
+      REQUIRE(p.response);
+      CHECK(p.response->body == "from http.server\n");
+    }
+    CHECK(pool.idle_count() == 0);
+  }
   process->signal_process(SIGTERM);
   CHECK(test::wait_for(reactor, [&] { return server.status.has_value(); }, "http.server's end"));
   std::filesystem::remove_all(dir);
@@ -197,7 +382,8 @@ TEST_CASE("http_client: Debian's nginx as the peer") {
       << "events { worker_connections 64; }\n"
       << "http { access_log off; client_body_temp_path " << dir.string() << ";\n"
       << "  server { listen 127.0.0.1:" << port << ";\n"
-      << "    location = /hello { return 200 \"hello from nginx\"; } } }\n";
+      << "    location = /hello { return 200 \"hello from nginx\"; }\n"
+      << "    location = /connection { return 200 \"$connection\"; } } }\n";
   Child nginx;
   auto process = spawn_process(reactor, nginx, {"/usr/sbin/nginx", "-c", (dir / "nginx.conf").string(),
                                                 "-p", dir.string()});
@@ -213,6 +399,14 @@ TEST_CASE("http_client: Debian's nginx as the peer") {
   CHECK(o.response->body == "hello from nginx");
   CHECK(o.response->headers.get("server").value_or("").find("nginx") == 0);
   CHECK(fetch(reactor, "GET", "http://127.0.0.1:" + std::to_string(port) + "/none").response->status == 404);
+  {  // nginx's $connection is its serial number of the connection: the pool reuses one
+    HttpPool pool(reactor);
+    const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/connection";
+    const Fetched first = fetch(reactor, pool, "GET", url);
+    REQUIRE(first.response);
+    for (int i = 0; i < 3; ++i) CHECK(fetch(reactor, pool, "GET", url).response->body == first.response->body);
+    CHECK(pool.idle_count() == 1);
+  }
   process->signal_process(SIGTERM);
   CHECK(test::wait_for(reactor, [&] { return nginx.status.has_value(); }, "nginx's end"));
   std::filesystem::remove_all(dir);
