@@ -153,7 +153,7 @@ class Call final : public std::enable_shared_from_this<Call> {
 };
 
 // The factory of one new connection; it keeps itself alive (self_) until the attempt
-// or the connection is over, since the connector refers to it.
+// fails, then the connection keeps it, since the connector refers to it.
 class Dialer final : public ClientFactory, public std::enable_shared_from_this<Dialer> {
  public:
   explicit Dialer(std::shared_ptr<Call> call) : call_(std::move(call)) {}
@@ -165,11 +165,14 @@ class Dialer final : public ClientFactory, public std::enable_shared_from_this<D
     call_->connector_ = connect_tcp(reactor, host, port, *this, connect);
   }
   std::unique_ptr<Protocol> build_protocol(const Address&) override;
+  // Once connected, the connection owns its factory (the connector calls the factory
+  // after the protocol's connection_lost, before the protocol is destroyed).
+  std::shared_ptr<Dialer> hand_over() { return std::move(self_); }
   void client_connection_failed(Connector&, const Reason& reason) override {
     if (call_) call_->fail(std::make_exception_ptr(ConnectionError(reason)));
     release();
   }
-  void client_connection_lost(Connector&, const Reason&) override { release(); }
+  void client_connection_lost(Connector&, const Reason&) override {}
 
  private:
   // Drops the self-reference from the loop, not from inside our own callback.
@@ -216,6 +219,8 @@ class ClientConnection final : public Protocol, HttpParser::Sink {
     idle_timer_.cancel();
     transport().lose_connection();
   }
+
+  std::shared_ptr<void> owner_;  // the factory that made this connection
 
   void connection_made() override {
     if (call_) transport().write(call_->request());
@@ -328,6 +333,7 @@ std::unique_ptr<Protocol> Dialer::build_protocol(const Address&) {
   if (!call || call->done()) return nullptr;  // cancelled while connecting
   auto connection = std::make_unique<Connection>(call->pool(), call->key(), call->options().limits);
   connection->assign(std::move(call), false);
+  connection->owner_ = hand_over();
   return connection;
 }
 

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "framework/deferred.hpp"
@@ -9,6 +10,7 @@
 #include "framework/reactor.hpp"
 #include "framework/task.hpp"
 #include "transports/tcp.hpp"
+#include "web/http_client.hpp"
 #include "web/http_server.hpp"
 #include "web/router.hpp"
 
@@ -41,6 +43,18 @@ class RawClientFactory : public torsion::ClientFactory {
   std::string request_;
   std::string& reply_;
 };
+
+// [snippet:pool]
+// Three requests through one HttpPool: they share one kept-alive connection.
+torsion::Task<std::string> three_gets(torsion::web::HttpPool& pool, std::string base) {
+  std::string bodies;
+  for (const char* path : {"/hello", "/count", "/later/bob"}) {
+    torsion::web::ClientResponse response = co_await pool.request("GET", base + path);
+    bodies += response.body;
+  }
+  co_return bodies;
+}
+// [end]
 
 // [snippet:coroutine-handler]
 torsion::Task<Response> slow_hello(torsion::Reactor& reactor, Request& request) {
@@ -94,4 +108,24 @@ TEST_CASE("web: a router in three styles, pipelined requests answered in order")
   CHECK(at("later, ann\n") < at("you sent hi\n"));
   CHECK(at("you sent hi\n") < at("2\r\n1\n\r\n2\r\n2\n\r\n2\r\n3\n\r\n0\r\n\r\n"));
   CHECK(at("3\n\r\n0\r\n\r\n") < at("hello world\n"));
+}
+
+TEST_CASE("web: an HttpPool reuses one connection for several requests") {
+  using namespace docs;
+  torsion::Reactor reactor;
+  torsion::web::Router router;
+  router.get("/hello", [](Request&, Response& response) { response.end("hello world\n"); });
+  router.get("/count", [](Request&, Response& response) { response.end("1 2 3\n"); });
+  router.get("/later/:name", [&reactor](Request& request) { return slow_hello(reactor, request); });
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+  torsion::web::HttpPool pool(reactor);  // idle connections: 4 per host, closed after 30 s
+  std::optional<std::string> bodies;
+  three_gets(pool, "http://127.0.0.1:" + std::to_string(port->port())).deferred().add_callback(
+      [&](std::string b) { bodies = std::move(b); });
+  REQUIRE(reactor.run_until([&] { return bodies.has_value(); }, 10));
+  CHECK(*bodies == "hello world\n1 2 3\nlater, bob\n");
+  CHECK(pool.idle_count() == 1);
 }
