@@ -185,12 +185,12 @@ class Dialer final : public ClientFactory, public std::enable_shared_from_this<D
   Reactor* reactor_ = nullptr;
 };
 
-// One HTTP connection: it carries one call at a time and, in a pool, waits idle between
-// calls.
 }  // namespace
 
 namespace detail {
 
+// One HTTP connection: it carries one call at a time and, in a pool, waits idle between
+// calls.
 class ClientConnection final : public Protocol, HttpParser::Sink {
  public:
   ClientConnection(std::shared_ptr<PoolState> pool, std::string key, const HttpLimits& limits)
