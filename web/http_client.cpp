@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "transports/tcp.hpp"
+#if defined(TORSION_WEB_TLS)
+#include "transports/tls.hpp"
+#endif
 #include "web/http_parser.hpp"
 
 namespace torsion::web {
@@ -14,19 +17,30 @@ namespace torsion::web {
 namespace {
 
 struct Target {
+  bool tls = false;
   std::string host;
   int port = 80;
   std::string path;
 };
 
 Target parse_url(const std::string& url) {
-  constexpr std::string_view http = "http://";
-  if (url.rfind(http, 0) != 0)
-    throw std::invalid_argument("http_request: '" + url + "' is not an http:// URL (https is not supported yet)");
-  std::string_view rest = std::string_view(url).substr(http.size());
+  Target t;
+  std::string_view rest(url);
+  if (rest.rfind("http://", 0) == 0) {
+    rest.remove_prefix(7);
+  } else if (rest.rfind("https://", 0) == 0) {
+#if defined(TORSION_WEB_TLS)
+    rest.remove_prefix(8);
+    t.tls = true;
+    t.port = 443;
+#else
+    throw std::invalid_argument("http_request: '" + url + "' needs https, and torsion was built without OpenSSL");
+#endif
+  } else {
+    throw std::invalid_argument("http_request: '" + url + "' is not an http:// or https:// URL");
+  }
   const std::size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
-  Target t;
   t.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (t.path.front() == '?') t.path.insert(0, "/");
   if (authority.find('@') != std::string_view::npos)
@@ -75,6 +89,10 @@ struct PoolState {
   HttpPoolOptions options;
   bool closed = false;
   std::map<std::string, std::vector<Connection*>, std::less<>> idle;
+#if defined(TORSION_WEB_TLS)
+  // One loaded trust store per CA file and connect time-out, shared by the connections.
+  std::map<std::string, std::shared_ptr<const TlsClientContext>, std::less<>> tls_contexts;
+#endif
 
   Connection* take(const std::string& key) {
     auto it = idle.find(key);
@@ -128,14 +146,22 @@ class Call final : public std::enable_shared_from_this<Call> {
     return true;
   }
 
-  std::string key() const { return target_.host + ":" + std::to_string(target_.port); }
+  // Connections are shared by scheme, host, port and (https) trust store.
+  std::string key() const {
+    return (target_.tls ? "https://" : "http://") + target_.host + ":" + std::to_string(target_.port) +
+           (target_.tls ? " " + options_.ca_file : std::string());
+  }
   const std::string& request() const { return request_; }
   bool head() const { return head_; }
   bool done() const { return done_; }
   const HttpClientOptions& options() const { return options_; }
   const std::shared_ptr<PoolState>& pool() const { return pool_; }
+  const Target& target() const { return target_; }
   Connection* protocol_ = nullptr;
   std::shared_ptr<Connector> connector_;
+#if defined(TORSION_WEB_TLS)
+  std::shared_ptr<const TlsClientContext> tls_;  // for https
+#endif
 
  private:
   void cancel();
@@ -157,12 +183,19 @@ class Call final : public std::enable_shared_from_this<Call> {
 class Dialer final : public ClientFactory, public std::enable_shared_from_this<Dialer> {
  public:
   explicit Dialer(std::shared_ptr<Call> call) : call_(std::move(call)) {}
-  void start(Reactor& reactor, const std::string& host, int port, const HttpClientOptions& options) {
+  void start(Reactor& reactor) {
     self_ = shared_from_this();
     reactor_ = &reactor;
+    const Target& target = call_->target();
+#if defined(TORSION_WEB_TLS)
+    if (target.tls) {
+      call_->connector_ = connect_ssl(reactor, target.host, target.port, *this, call_->tls_);
+      return;
+    }
+#endif
     TcpConnectOptions connect;
-    connect.timeout = options.connect_timeout;
-    call_->connector_ = connect_tcp(reactor, host, port, *this, connect);
+    connect.timeout = call_->options().connect_timeout;
+    call_->connector_ = connect_tcp(reactor, target.host, target.port, *this, connect);
   }
   std::unique_ptr<Protocol> build_protocol(const Address&) override;
   // Once connected, the connection owns its factory (the connector calls the factory
@@ -354,7 +387,7 @@ Deferred<ClientResponse> Call::start() {
 
 void Call::dial() {
   auto dialer = std::make_shared<Dialer>(shared_from_this());
-  dialer->start(reactor_, target_.host, target_.port, options_);
+  dialer->start(reactor_);
 }
 
 void Call::cancel() {
@@ -369,7 +402,7 @@ std::string request_bytes(const std::string& method, const Target& target, Heade
   if (!headers.has("host")) {
     const bool v6 = target.host.find(':') != std::string::npos;
     request += "Host: " + (v6 ? "[" + target.host + "]" : target.host);
-    if (target.port != 80) request += ":" + std::to_string(target.port);
+    if (target.port != (target.tls ? 443 : 80)) request += ":" + std::to_string(target.port);
     request += "\r\n";
   }
   headers.remove("connection");
@@ -384,6 +417,24 @@ std::string request_bytes(const std::string& method, const Target& target, Heade
   return request;
 }
 
+#if defined(TORSION_WEB_TLS)
+// The client context for https with `options` (verification on): a pool loads each
+// once, a lone request for itself.
+std::shared_ptr<const TlsClientContext> tls_context(PoolState* pool, const HttpClientOptions& options) {
+  const std::string key = options.ca_file + "\n" + std::to_string(options.connect_timeout);
+  if (pool) {
+    auto it = pool->tls_contexts.find(key);
+    if (it != pool->tls_contexts.end()) return it->second;
+  }
+  TlsClientOptions tls;
+  tls.ca_file = options.ca_file;
+  tls.timeout = options.connect_timeout;
+  auto context = std::make_shared<const TlsClientContext>(tls);
+  if (pool) pool->tls_contexts.emplace(key, context);
+  return context;
+}
+#endif
+
 Deferred<ClientResponse> send(Reactor& reactor, std::shared_ptr<PoolState> pool, std::string method,
                               const std::string& url, Headers headers, std::string body,
                               const HttpClientOptions& options) {
@@ -391,8 +442,15 @@ Deferred<ClientResponse> send(Reactor& reactor, std::shared_ptr<PoolState> pool,
   std::string request = request_bytes(method, target, headers, body, pool == nullptr);
   const bool idempotent = method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
                           method == "OPTIONS" || method == "TRACE";
+#if defined(TORSION_WEB_TLS)
+  std::shared_ptr<const TlsClientContext> tls;
+  if (target.tls) tls = tls_context(pool.get(), options);
+#endif
   auto call = std::make_shared<Call>(reactor, std::move(pool), std::move(target), std::move(request),
                                      method == "HEAD", idempotent, options);
+#if defined(TORSION_WEB_TLS)
+  call->tls_ = std::move(tls);
+#endif
   return call->start();
 }
 

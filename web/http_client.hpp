@@ -31,17 +31,23 @@ struct HttpClientOptions {
   double connect_timeout = 30;
   /// From the connection to the end of the response.
   double response_timeout = 60;
+  /// https: PEM file of the certificate authorities to trust; empty for the system's.
+  /// The server's certificate and name are always verified. A file that cannot be read
+  /// makes the request throw std::invalid_argument.
+  std::string ca_file;
 };
 
-/// Sends one request to `url` ("http://host[:port]/path?query"; the scheme's default
-/// port is 80) and fires with the response once its body is complete (Content-Length,
-/// chunked or delimited by the close; interim 1xx answers are skipped). The request goes
-/// out with Host, Content-Length when there is a body, and Connection: close, on a
-/// connection of its own. Throws std::invalid_argument at once for a URL it cannot use
-/// (https is not supported by this client yet). The Deferred fails with ConnectionError (with its Reason) when the
-/// connection fails or is lost before the response ends, HttpError for a malformed or
-/// too large response, TimeoutError after a time-out. Cancelling it closes the
-/// connection. Reactor thread only.
+/// Sends one request to `url` ("http://host[:port]/path?query" or "https://...", the
+/// default ports 80 and 443; https connects with connect_ssl, verification on) and fires
+/// with the response once its body is complete (Content-Length, chunked or delimited by
+/// the close; interim 1xx answers are skipped). The request goes out with Host,
+/// Content-Length when there is a body, and Connection: close, on a connection of its
+/// own. Throws std::invalid_argument at once for a URL it cannot use (https when torsion
+/// was built without OpenSSL). The Deferred fails with ConnectionError (with its Reason)
+/// when the connection fails (a certificate that does not verify: error::tls_failed and
+/// why) or is lost before the response ends, HttpError for a malformed or too large
+/// response, TimeoutError after a time-out. Cancelling it closes the connection.
+/// Reactor thread only.
 Deferred<ClientResponse> http_request(Reactor& reactor, std::string method, const std::string& url,
                                       Headers headers = {}, std::string body = {},
                                       HttpClientOptions options = {});
@@ -59,7 +65,7 @@ struct PoolState;
 }
 
 /// A per-host pool of kept-alive connections (urllib3's PoolManager): request() sends
-/// on an idle connection to the same host and port when there is one, else on a new
+/// on an idle connection to the same scheme, host and port (and CA file) when there is one, else on a new
 /// connection, and gives the connection back to the pool once its response ended, if
 /// both sides agreed to keep it (HTTP/1.1 without Connection: close, a response not
 /// delimited by the close). A connection the server closes while idle leaves the pool;
