@@ -461,6 +461,11 @@ Deferred<ClientResponse> http_request(Reactor& reactor, std::string method, cons
   return send(reactor, nullptr, std::move(method), url, std::move(headers), std::move(body), options);
 }
 
+Deferred<ClientResponse> http_request(Reactor& reactor, std::string method, const std::string& url,
+                                      Headers headers, std::string body) {
+  return send(reactor, nullptr, std::move(method), url, std::move(headers), std::move(body), HttpClientOptions());
+}
+
 HttpPool::HttpPool(Reactor& reactor, Scheduler& scheduler, HttpPoolOptions options)
     : state_(std::make_shared<PoolState>(reactor, scheduler, options)) {}
 
@@ -475,6 +480,11 @@ HttpPool::~HttpPool() {
 Deferred<ClientResponse> HttpPool::request(std::string method, const std::string& url, Headers headers,
                                            std::string body, HttpClientOptions options) {
   return send(state_->reactor, state_, std::move(method), url, std::move(headers), std::move(body), options);
+}
+
+Deferred<ClientResponse> HttpPool::request(std::string method, const std::string& url, Headers headers,
+                                           std::string body) {
+  return request(std::move(method), url, std::move(headers), std::move(body), HttpClientOptions());
 }
 
 std::size_t HttpPool::idle_count() const noexcept {

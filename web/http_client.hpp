@@ -49,8 +49,11 @@ struct HttpClientOptions {
 /// response, TimeoutError after a time-out. Cancelling it closes the connection.
 /// Reactor thread only.
 Deferred<ClientResponse> http_request(Reactor& reactor, std::string method, const std::string& url,
-                                      Headers headers = {}, std::string body = {},
-                                      HttpClientOptions options = {});
+                                      Headers headers, std::string body, HttpClientOptions options);
+/// http_request with the default HttpClientOptions. (An overload, not a default argument:
+/// GCC 12 destroys a defaulted aggregate argument twice inside a co_await expression.)
+Deferred<ClientResponse> http_request(Reactor& reactor, std::string method, const std::string& url,
+                                      Headers headers = {}, std::string body = {});
 
 /// How an HttpPool keeps connections.
 struct HttpPoolOptions {
@@ -87,8 +90,11 @@ class HttpPool {
   HttpPool& operator=(const HttpPool&) = delete;
 
   /// As http_request, through the pool (the request carries no Connection: close).
+  Deferred<ClientResponse> request(std::string method, const std::string& url, Headers headers,
+                                   std::string body, HttpClientOptions options);
+  /// request() with the default HttpClientOptions (an overload, as for http_request).
   Deferred<ClientResponse> request(std::string method, const std::string& url, Headers headers = {},
-                                   std::string body = {}, HttpClientOptions options = {});
+                                   std::string body = {});
   /// How many idle connections the pool holds, over all hosts.
   std::size_t idle_count() const noexcept;
 
