@@ -351,7 +351,7 @@ class ClientConnection final : public Protocol, HttpParser::Sink {
   HttpParser parser_;
   std::shared_ptr<Call> call_;
   ClientResponse response_;
-  DelayedCall idle_timer_;
+  ScopedDelayedCall idle_timer_;  // never fires after the connection is gone
   bool reused_ = false;
   bool got_bytes_ = false;
   bool finished_ = false;

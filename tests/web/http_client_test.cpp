@@ -280,6 +280,24 @@ TEST_CASE("http_pool: the idle time-out on the manual clock, and a pool destroye
   CHECK(test::wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "its connection closed"));
 }
 
+TEST_CASE("http_pool: a reactor destroyed with pooled connections leaves no idle time-out behind") {
+  testing::ManualClock clock;  // outlives the reactor and the pool
+  std::optional<HttpPool> outlived;
+  {
+    Reactor reactor;
+    Router router;
+    router.get("/hello", [](Request&, Response& res) { res.end("hello"); });
+    HttpFactory site(reactor, router);
+    auto port = listen_tcp(reactor, 0, site, loopback());
+    outlived.emplace(reactor, clock);
+    REQUIRE(fetch(reactor, *outlived, "GET", "http://127.0.0.1:" + std::to_string(port->port()) + "/hello").response);
+    REQUIRE(outlived->idle_count() == 1);
+  }  // the reactor closes the connection without callbacks
+  CHECK(outlived->idle_count() == 0);
+  clock.advance(60);  // the idle time-out was cancelled with its connection
+  outlived.reset();
+}
+
 TEST_CASE("http_client: clear failures") {
   Reactor reactor;
   auto refused_port = [&] {
