@@ -88,9 +88,12 @@ std::string unix_path(const char* p) {
 }
 
 ProxyParseResult parse_v1(std::string_view data) {
-  // Find the CRLF; every byte before it must be printable ASCII.
+  // Find the CRLF; every byte before it must be printable ASCII. The whole line, CRLF
+  // included, is at most 107 bytes, so the CR may stand at index 105 at the latest: once
+  // 106 bytes hold no CR, no later byte can complete a line within the limit.
   std::size_t end = std::string_view::npos;
-  const std::size_t limit = std::min(data.size(), kProxyV1MaxLength);
+  constexpr std::size_t last_cr = kProxyV1MaxLength - 2;
+  const std::size_t limit = std::min(data.size(), last_cr + 1);
   for (std::size_t i = kV1Signature.size(); i < limit; ++i) {
     const char c = data[i];
     if (c == '\r') {
@@ -102,7 +105,7 @@ ProxyParseResult parse_v1(std::string_view data) {
     if (c < 0x20 || c > 0x7e) return invalid(error::malformed_input, "v1: non-printable byte");
   }
   if (end == std::string_view::npos) {
-    if (data.size() >= kProxyV1MaxLength)
+    if (data.size() > last_cr)
       return invalid(error::length_limit_exceeded, "v1: no CRLF within 107 bytes");
     return incomplete();
   }
@@ -364,7 +367,7 @@ class ProxyProtocolWrapper final : public ProtocolWrapper {
 
   void data_received(std::string_view data) override {
     if (done_) return ProtocolWrapper::data_received(data);
-    if (failed_) return;
+    if (failed_ || data.empty()) return;  // an empty read tells nothing, as for the parser
     const std::size_t take = std::min(data.size(), limit_ - buffer_.size());
     buffer_.append(data.substr(0, take));
     ProxyParseResult r = parse_proxy_header(buffer_, proxy_factory_.options());

@@ -69,8 +69,17 @@ void check_tlvs(const ProxyParseResult& r, const ProxyOptions& options) {
   (void)h.alpn(), (void)h.authority();
 }
 
-std::string run(const std::vector<std::string_view>& chunks, const ProxyOptions& options,
-                int& built, std::optional<ProxyHeader>* header = nullptr) {
+// What the wrapper did with the input: the bytes the wrapped protocol got, how many
+// protocols it built and how many headers it rejected.
+struct Outcome {
+  std::string received;
+  int built = 0;
+  std::size_t rejected = 0;
+  bool operator==(const Outcome&) const = default;
+};
+
+Outcome run(const std::vector<std::string_view>& chunks, const ProxyOptions& options,
+            std::optional<ProxyHeader>* header = nullptr) {
   SinkFactory inner;
   ProxyProtocolFactory factory(inner, options);
   auto p = factory.build_protocol(Address::ip("10.0.0.1", 1));
@@ -80,12 +89,11 @@ std::string run(const std::vector<std::string_view>& chunks, const ProxyOptions&
     if (!t.connected()) break;
     p->data_received(chunk);
   }
-  built = inner.built;
   if (header) *header = inner.header;
   FUZZ_CHECK(inner.built <= 1);
   FUZZ_CHECK(!(inner.built == 1 && factory.rejected_count() == 1));
   t.disconnect();
-  return inner.received;
+  return {inner.received, inner.built, factory.rejected_count()};
 }
 
 }  // namespace
@@ -109,19 +117,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
       const auto shorter = parse_proxy_header(in.data.substr(0, whole.consumed - 1), options);
       FUZZ_CHECK(shorter.status == Status::incomplete);
     }
+    if (whole.header.version == 1) FUZZ_CHECK(whole.consumed <= kProxyV1MaxLength);
     check_tlvs(whole, options);
   } else if (whole.status == Status::invalid) {
     FUZZ_CHECK(whole.error.has_value());
   }
-  int built_whole = 0, built_cut = 0;
+  // The parser and the wrapper agree, whether the bytes come in one read or cut up.
   std::optional<ProxyHeader> seen;
-  const std::string a = run({in.data}, options, built_whole, &seen);
-  const std::string b = run(torsion::fuzz::cut(in.data, seed), options, built_cut);
+  const Outcome a = run({in.data}, options, &seen);
+  const Outcome b = run(torsion::fuzz::cut(in.data, seed), options);
   FUZZ_CHECK(a == b);
-  FUZZ_CHECK(built_whole == built_cut);
+  FUZZ_CHECK(a.rejected == (whole.status == Status::invalid ? 1u : 0u));
+  FUZZ_CHECK(a.built == (whole.status == Status::complete ? 1 : 0));
   if (whole.status == Status::complete) {
-    FUZZ_CHECK(a == in.data.substr(whole.consumed));
-    FUZZ_CHECK(built_whole == 1 && seen.has_value());
+    FUZZ_CHECK(a.received == in.data.substr(whole.consumed));
+    FUZZ_CHECK(seen.has_value());
     if (seen) {
       FUZZ_CHECK(seen->version == whole.header.version);
       FUZZ_CHECK(seen->tlvs.size() == whole.header.tlvs.size());

@@ -534,6 +534,77 @@ TEST_CASE("a bad header closes cleanly at every split, and no protocol is built"
   }
 }
 
+TEST_CASE("v1_line_of_108_bytes: parser and wrapper both refuse it, at every split") {
+  // Issue 22: "PROXY UNKNOWN " + 92 bytes + CRLF is 108 bytes, one more than the 107 the
+  // specification allows. The parser used to accept it (its CR was the 107th byte) while
+  // the wrapper, which buffers at most 107 bytes, refused it. Around the limit, both must
+  // give the same verdict for every way the bytes arrive.
+  struct Case {
+    std::size_t filler;  // bytes between "PROXY UNKNOWN " and CRLF
+    Status expected;
+  };
+  for (const Case c : {Case{90, Status::complete}, Case{91, Status::complete},
+                       Case{92, Status::invalid}, Case{93, Status::invalid}}) {
+    const std::string header = "PROXY UNKNOWN " + std::string(c.filler, 'j') + "\r\n";
+    const std::string input = header + "v\r\n";
+    INFO("header of " << header.size() << " bytes");
+    const auto whole = parse_proxy_header(input);
+    REQUIRE(whole.status == c.expected);
+    if (c.expected == Status::complete) {
+      CHECK(whole.consumed == header.size());
+      CHECK(whole.consumed <= kProxyV1MaxLength);
+    } else {
+      REQUIRE(whole.error);
+      CHECK(whole.error->is(error::length_limit_exceeded));
+    }
+    for (const auto& cut : torsion::test::every_cut(input)) {
+      INFO("cut: " << cut.name);
+      LinesFactory inner;
+      ProxyProtocolFactory factory(inner);
+      auto p = factory.build_protocol(Address::ip("10.0.0.9", 4000));
+      StringTransport t;
+      t.connect(*p);
+      Feeder feeder(t, *p, cut.chunks);
+      feeder.pump();
+      if (c.expected == Status::complete) {
+        REQUIRE(inner.last);
+        CHECK(inner.last->lines == std::vector<std::string>{"v"});
+        CHECK(factory.rejected_count() == 0);
+      } else {
+        CHECK(inner.built_for.empty());
+        CHECK(factory.rejected_count() == 1);
+        REQUIRE(factory.last_rejection());
+        CHECK(factory.last_rejection()->is(error::length_limit_exceeded));
+      }
+      t.disconnect();
+    }
+  }
+  // Without a CR among the first 106 bytes no line can end within 107: refused at once.
+  CHECK(status("PROXY UNKNOWN " + std::string(92, 'j')) == Status::invalid);
+  CHECK(status("PROXY UNKNOWN " + std::string(91, 'j')) == Status::incomplete);
+}
+
+TEST_CASE("empty_read_is_no_verdict: the wrapper decides only on bytes, as the parser does") {
+  // Found by the fuzzer: with both versions turned off the wrapper refused a connection on
+  // an empty read, where the parser (and the same bytes cut differently) said incomplete.
+  ProxyOptions none;
+  none.accept_v1 = false;
+  none.accept_v2 = false;
+  CHECK(status("", none) == Status::incomplete);
+  LinesFactory inner;
+  ProxyProtocolFactory factory(inner, none);
+  auto p = factory.build_protocol(Address::ip("10.0.0.9", 4000));
+  StringTransport t;
+  t.connect(*p);
+  p->data_received("");
+  CHECK(factory.rejected_count() == 0);
+  CHECK(t.connected());
+  p->data_received("P");
+  CHECK(factory.rejected_count() == 1);
+  CHECK(t.disconnecting());
+  t.disconnect();
+}
+
 TEST_CASE("end of file before the header ends closes") {
   LinesFactory inner;
   ProxyProtocolFactory factory(inner);
