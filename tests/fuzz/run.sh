@@ -24,6 +24,7 @@ endpoints_fuzz
 http_chunked_fuzz
 http_request_fuzz
 http_response_fuzz
+line_deadline_fuzz
 line_receiver_fuzz
 netstring_fuzz
 prefixed_string_fuzz
