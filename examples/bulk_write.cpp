@@ -45,6 +45,7 @@
 #include <string>
 
 #include "examples/busy_jobs.hpp"
+#include "examples/cli.hpp"
 #include "examples/why_timing.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
@@ -119,7 +120,7 @@ class Factory : public torsion::ClientFactory {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   torsion::examples::TransferArgs args;
   if (!torsion::examples::parse_transfer_args(argc, argv, args)) return 2;
   torsion::Reactor reactor;
@@ -133,7 +134,7 @@ int main(int argc, char** argv) {
   const double wall_start = reactor.seconds();
   const double cpu_start = torsion::examples::cpu_seconds();
   if (!args.trace.empty()) trace.start();
-  torsion::connect_tcp(reactor, argv[1], std::atoi(argv[2]), factory);
+  torsion::connect_tcp(reactor, argv[1], torsion::examples::port_arg(argv[2], 1), factory);
   reactor.run();
   jobs.stop();
   const double wall = reactor.seconds() - wall_start;
@@ -145,4 +146,8 @@ int main(int argc, char** argv) {
   }
   torsion::examples::print_result(args.busy, run.bytes, wall, cpu, jobs);
   return run.status;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

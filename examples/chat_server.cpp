@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "protocols/line_receiver.hpp"
@@ -82,12 +83,12 @@ void Chat::connection_lost(const torsion::Reason&) {
 }  // namespace chat_example
 
 #ifndef TORSION_EXAMPLE_NO_MAIN
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   int port = 8123;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--port" && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
+      port = torsion::examples::port_arg(argv[++i]);
     } else {
       std::cerr << "usage: chat_server [--port N]\n";
       return 2;
@@ -98,5 +99,10 @@ int main(int argc, char** argv) {
   auto listening = torsion::listen_tcp(reactor, port, factory);
   std::cout << "chat server on port " << listening->port() << std::endl;
   reactor.run();
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }
 #endif

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/reactor.hpp"
 #include "framework/stream.hpp"
 #include "framework/task.hpp"
@@ -32,7 +33,7 @@ Task<void> echo_connection(Stream stream) {
   for (std::string data; !(data = co_await stream.read_some()).empty();) stream.write(data);
 }
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   Reactor reactor;
   std::string host = "127.0.0.1";
   int port = 0;
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
   std::shared_ptr<ListeningPort> local;
   if (argc >= 3) {
     host = argv[1];
-    port = std::atoi(argv[2]);
+    port = torsion::examples::port_arg(argv[2], 1);
     if (argc >= 4) message = argv[3];
   } else {
     TcpListenOptions options;
@@ -62,4 +63,8 @@ int main(int argc, char** argv) {
   });
   reactor.run();
   return status;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "examples/cli.hpp"
 #include "framework/reactor.hpp"
 #include "framework/stream.hpp"
 #include "framework/task.hpp"
@@ -91,7 +92,7 @@ Task<void> type_lines(Reactor& reactor, LineSource& source, std::vector<std::str
   source.end();
 }
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   Reactor reactor;
   LineSource source;
   StreamFactory demo_factory(reactor, [](Stream s) { you_said(std::move(s)); });
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
     port = demo_port->port();
   } else if (argc == 3) {
     host = argv[1];
-    port = std::atoi(argv[2]);
+    port = torsion::examples::port_arg(argv[2], 1);
   } else {
     std::fprintf(stderr, "usage: %s host port | --demo\n", argv[0]);
     return 2;
@@ -127,4 +128,8 @@ int main(int argc, char** argv) {
     read_stdin(reactor, source);
   reactor.run();
   return status;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

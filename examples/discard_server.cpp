@@ -15,6 +15,7 @@
 #include <exception>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tcp.hpp"
@@ -65,7 +66,7 @@ class Discard : public torsion::Protocol {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   int port = 0;
   double rate = 0;
   int rcvbuf = 0;
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
   options.interface = "127.0.0.1";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
+      port = torsion::examples::port_arg(argv[++i]);
     } else if (std::strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
       rate = std::atof(argv[++i]);
     } else if (std::strcmp(argv[i], "--rcvbuf") == 0 && i + 1 < argc) {
@@ -84,16 +85,16 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  try {
-    torsion::Reactor reactor;
-    torsion::FunctionFactory<> factory(
-        [&](const torsion::Address&) { return std::make_unique<Discard>(reactor, rate, rcvbuf); });
-    auto listening = torsion::listen_tcp(reactor, port, factory, options);
-    std::printf("listening on %s\n", listening->get_host().to_string().c_str());
-    std::fflush(stdout);
-    reactor.run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  torsion::Reactor reactor;
+  torsion::FunctionFactory<> factory(
+      [&](const torsion::Address&) { return std::make_unique<Discard>(reactor, rate, rcvbuf); });
+  auto listening = torsion::listen_tcp(reactor, port, factory, options);
+  std::printf("listening on %s\n", listening->get_host().to_string().c_str());
+  std::fflush(stdout);
+  reactor.run();
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tcp.hpp"
@@ -52,14 +53,18 @@ class Factory : public torsion::ClientFactory {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   if (argc != 4) {
     std::fprintf(stderr, "usage: %s HOST PORT MESSAGE\n", argv[0]);
     return 2;
   }
   torsion::Reactor reactor;
   Factory factory(reactor, argv[3]);
-  torsion::connect_tcp(reactor, argv[1], std::atoi(argv[2]), factory);
+  torsion::connect_tcp(reactor, argv[1], torsion::examples::port_arg(argv[2], 1), factory);
   reactor.run();
   return factory.status;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tcp.hpp"
@@ -60,7 +61,7 @@ class Echo : public Protocol {
   void data_received(std::string_view data) override { transport().write(data); }
 };
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   Reactor reactor;
   std::string host = "127.0.0.1";
   int port = 0;
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
   std::shared_ptr<ListeningPort> local;
   if (argc >= 3) {
     host = argv[1];
-    port = std::atoi(argv[2]);
+    port = torsion::examples::port_arg(argv[2], 1);
     if (argc >= 4) message = argv[3];
   } else {
     TcpListenOptions options;
@@ -82,4 +83,8 @@ int main(int argc, char** argv) {
   connect_tcp(reactor, host, port, client);
   reactor.run();
   return client.ok ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/deferred.hpp"
 #include "framework/reactor.hpp"
 #include "framework/stream.hpp"
@@ -43,7 +44,7 @@ void echo_connection(std::shared_ptr<Stream> stream) {
   });
 }
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   Reactor reactor;
   std::string host = "127.0.0.1";
   int port = 0;
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
   std::shared_ptr<ListeningPort> local;
   if (argc >= 3) {
     host = argv[1];
-    port = std::atoi(argv[2]);
+    port = torsion::examples::port_arg(argv[2], 1);
     if (argc >= 4) message = argv[3];
   } else {
     TcpListenOptions options;
@@ -75,4 +76,8 @@ int main(int argc, char** argv) {
       .add_callback([&] { reactor.shutdown(); });
   reactor.run();
   return status;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

@@ -6,6 +6,7 @@
 #include <exception>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tcp.hpp"
@@ -18,13 +19,13 @@ class Echo : public torsion::Protocol {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   int port = 0;
   torsion::TcpListenOptions options;
   options.interface = "127.0.0.1";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
+      port = torsion::examples::port_arg(argv[++i]);
     } else if (std::strcmp(argv[i], "--interface") == 0 && i + 1 < argc) {
       options.interface = argv[++i];
     } else {
@@ -32,15 +33,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  try {
-    torsion::Reactor reactor;
-    auto factory = torsion::make_factory<Echo>();
-    auto listening = torsion::listen_tcp(reactor, port, factory, options);
-    std::printf("listening on %s\n", listening->get_host().to_string().c_str());
-    std::fflush(stdout);
-    reactor.run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  torsion::Reactor reactor;
+  auto factory = torsion::make_factory<Echo>();
+  auto listening = torsion::listen_tcp(reactor, port, factory, options);
+  std::printf("listening on %s\n", listening->get_host().to_string().c_str());
+  std::fflush(stdout);
+  reactor.run();
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

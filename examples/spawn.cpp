@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "examples/cli.hpp"
 #include "framework/reactor.hpp"
 #include "transports/process.hpp"
 
@@ -34,7 +35,7 @@ class Tagger final : public torsion::ProcessProtocol {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s command [args...]\n", argv[0]);
     return 2;
@@ -46,4 +47,8 @@ int main(int argc, char** argv) {
   process->close_stdin();
   reactor.run();
   return tagger.code;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "examples/cli.hpp"
 #include "framework/deferred.hpp"
 #include "framework/looping_call.hpp"
 #include "framework/protocol.hpp"
@@ -47,7 +48,7 @@ class Echo : public Protocol {
   void data_received(std::string_view data) override { transport().write(data); }
 };
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   std::size_t threads = ThreadPool::default_size();
   int port = 0;
   std::vector<std::string> files;
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
       threads = static_cast<std::size_t>(std::atoi(argv[++i]));
     else if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-      port = std::atoi(argv[++i]);
+      port = torsion::examples::port_arg(argv[++i]);
     else
       files.emplace_back(argv[i]);
   }
@@ -104,4 +105,8 @@ int main(int argc, char** argv) {
   });
   reactor.run();
   return status;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

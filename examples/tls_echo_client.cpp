@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tls.hpp"
@@ -57,7 +58,7 @@ class Client final : public torsion::ClientFactory {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   if (argc < 4) {
     std::fprintf(stderr, "usage: %s host port ca.pem [message]\n", argv[0]);
     return 2;
@@ -68,7 +69,11 @@ int main(int argc, char** argv) {
   torsion::TlsClientContext context(options);
   torsion::Reactor reactor;
   Client client(reactor, argc > 4 ? argv[4] : "hello over TLS");
-  auto connector = torsion::connect_ssl(reactor, argv[1], std::atoi(argv[2]), client, context);
+  auto connector = torsion::connect_ssl(reactor, argv[1], torsion::examples::port_arg(argv[2], 1), client, context);
   reactor.run();
   return client.status;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tls.hpp"
@@ -24,7 +25,7 @@ class Echo final : public torsion::Protocol {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   if (argc < 4) {
     std::fprintf(stderr, "usage: %s port certificate-chain.pem private-key.pem\n", argv[0]);
     return 2;
@@ -36,9 +37,14 @@ int main(int argc, char** argv) {
   torsion::TlsServerContext context(options);
   torsion::Reactor reactor;
   auto factory = torsion::make_factory<Echo>();
-  auto port = torsion::listen_ssl(reactor, std::atoi(argv[1]), factory, context, "127.0.0.1");
+  auto port = torsion::listen_ssl(reactor, torsion::examples::port_arg(argv[1]), factory, context, "127.0.0.1");
   std::printf("TLS echo on %s\n", port->get_host().to_string().c_str());
   std::fflush(stdout);
   std::fflush(stdout);
   reactor.run();
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/reactor.hpp"
 #include "transports/udp.hpp"
 
@@ -23,12 +24,17 @@ class Echo final : public torsion::DatagramProtocol {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  const int port = argc > 1 ? std::atoi(argv[1]) : 9999;
+int example_main(int argc, char** argv) {
+  const int port = argc > 1 ? torsion::examples::port_arg(argv[1]) : 9999;
   torsion::Reactor reactor;
   Echo echo;
   torsion::UdpListenOptions options;
   options.interface = "127.0.0.1";
   auto endpoint = torsion::listen_udp(reactor, port, echo, options);
   reactor.run();
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/unix.hpp"
@@ -22,7 +23,7 @@ class Echo final : public torsion::Protocol {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   const std::string path = argc > 1 ? argv[1] : "/tmp/torsion-echo.sock";
   torsion::Reactor reactor;
   auto factory = torsion::make_factory<Echo>();
@@ -31,4 +32,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   std::fflush(stdout);
   reactor.run();
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

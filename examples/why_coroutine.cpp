@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "examples/busy_jobs.hpp"
+#include "examples/cli.hpp"
 #include "examples/why_timing.hpp"
 #include "framework/reactor.hpp"
 #include "framework/stream.hpp"
@@ -52,7 +53,7 @@ Task<void> send_all(Reactor& reactor, std::string host, int port, std::size_t by
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   examples::TransferArgs args;
   if (!examples::parse_transfer_args(argc, argv, args)) return 2;
   if (!args.trace.empty()) {
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
   int status = 0;
   const double wall_start = reactor.seconds();
   const double cpu_start = examples::cpu_seconds();
-  send_all(reactor, argv[1], std::atoi(argv[2]), bytes, args.sndbuf)
+  send_all(reactor, argv[1], examples::port_arg(argv[2], 1), bytes, args.sndbuf)
       .deferred()
       .add_both([&](Outcome<void> done) {
         if (!done.ok()) {
@@ -82,4 +83,8 @@ int main(int argc, char** argv) {
   const double cpu = examples::cpu_seconds() - cpu_start;
   examples::print_result(args.busy, bytes, wall, cpu, jobs);
   return status;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

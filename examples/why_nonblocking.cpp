@@ -19,6 +19,7 @@
 #include <cstring>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "examples/why_timing.hpp"
 
 namespace {
@@ -51,7 +52,7 @@ int connect_to(const char* host, const char* port) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr, "usage: %s HOST PORT [--mib N] [--sndbuf BYTES] [--work none|slices]\n",
                  argv[0]);
@@ -77,6 +78,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  torsion::examples::port_arg(argv[2], 1);  // a clear error for a bad port
   const int fd = connect_to(argv[1], argv[2]);
   if (fd < 0) return 1;
   if (sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
@@ -119,4 +121,8 @@ int main(int argc, char** argv) {
   std::printf("step=nonblocking bytes=%zu wall=%.2fs cpu=%.2fs work_slices=%ld\n", sent,
               wall_seconds() - wall_start, cpu_seconds() - cpu_start, slices);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

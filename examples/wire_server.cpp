@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "protocols/wire.hpp"
@@ -55,13 +56,13 @@ struct WireServices {
 }  // namespace wire_example
 
 #ifndef TORSION_EXAMPLE_NO_MAIN
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   int base = 10007;
   std::string interface;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--port" && i + 1 < argc) {
-      base = std::atoi(argv[++i]);
+      base = torsion::examples::port_arg(argv[++i]);
     } else if (arg == "--interface" && i + 1 < argc) {
       interface = argv[++i];
     } else {
@@ -75,5 +76,10 @@ int main(int argc, char** argv) {
   for (const auto& l : services.ports)
     std::cout << l.name << " on port " << l.port->port() << std::endl;
   reactor.run();
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }
 #endif

@@ -143,11 +143,11 @@ check "stdio_lines numbers and reverses lines" $? "got '$out'"
 if [ -x "$ex/tls_echo_server" ]; then
   sh "$(dirname "$0")/../../examples/make_test_cert.sh" "$work/certs" >/dev/null
   start tls "$ex/tls_echo_server" 0 "$work/certs/server.pem" "$work/certs/server.key"
-  out=$(timeout 10 "$ex/tls_echo_client" localhost "$PORT" "$work/certs/ca.pem" "over tls" 2>&1)
+  out=$(timeout 10 "$ex/tls_echo_client" 127.0.0.1 "$PORT" "$work/certs/ca.pem" "over tls" 2>&1)
   [[ "$out" == *"echoed: over tls"* ]]; check "tls_echo_client gets its echo over verified TLS" $? "$out"
   other=$(mktemp -d)
   sh "$(dirname "$0")/../../examples/make_test_cert.sh" "$other" >/dev/null
-  out=$(timeout 10 "$ex/tls_echo_client" localhost "$PORT" "$other/ca.pem" "x" 2>&1)
+  out=$(timeout 10 "$ex/tls_echo_client" 127.0.0.1 "$PORT" "$other/ca.pem" "x" 2>&1)
   status=$?
   rm -rf "$other"
   [ $status -ne 0 ] && [[ "$out" == *"failed"* ]]; check "tls_echo_client refuses a server its CA did not sign" $? "$out"
@@ -223,6 +223,44 @@ if command -v curl >/dev/null; then
   [ $? -eq 1 ] && [[ "$out" == *"refused"* ]]; check "http_get reports a refused connection" $? "$out"
 else
   echo "SKIP http_server: curl is not installed"
+fi
+
+# Bad input: every example that takes arguments refuses a port out of range, a port in
+# use, a missing or unreadable certificate or CA file, with one line on stderr and status 2.
+bad_input() {  # bad_input CMD...
+  local err status
+  err=$(timeout 10 "$@" 2>&1 >/dev/null)
+  status=$?
+  [ $status -eq 2 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [[ "$err" == *"error: "* ]]
+  check "bad input: ${*#"$ex/"}" $? "status $status: $err"
+}
+start busy "$ex/echo_server"  # holds a TCP port for the 'in use' cases
+busy=$PORT
+for server in echo_server discard_server chat_server wire_server thread_pool; do
+  bad_input "$ex/$server" --port 99999
+  bad_input "$ex/$server" --port "$busy"
+done
+bad_input "$ex/echo_server" --port -1
+bad_input "$ex/udp_echo" 65536
+bad_input "$ex/unix_echo" "$work/no-such-dir/echo.sock"
+bad_input "$ex/port_forward" 99999 127.0.0.1 1
+bad_input "$ex/port_forward" "$busy" 127.0.0.1 1
+bad_input "$ex/port_forward" 0 127.0.0.1 0
+for client in echo_client echo_client_callbacks echo_client_deferreds coro_echo_client; do
+  bad_input "$ex/$client" 127.0.0.1 99999 x
+done
+for client in coro_line_chat_client bulk_write why_coroutine why_blocking why_nonblocking; do
+  bad_input "$ex/$client" 127.0.0.1 65536
+done
+bad_input "$ex/spawn" "$work/no-such-program"
+if [ -x "$ex/tls_echo_server" ]; then
+  bad_input "$ex/tls_echo_server" 99999 "$work/certs/server.pem" "$work/certs/server.key"
+  bad_input "$ex/tls_echo_server" "$busy" "$work/certs/server.pem" "$work/certs/server.key"
+  bad_input "$ex/tls_echo_server" 0 "$work/no-such.pem" "$work/certs/server.key"
+  bad_input "$ex/tls_echo_server" 0 "$work/certs/server.pem" "$work/certs"  # a directory
+  bad_input "$ex/tls_echo_client" 127.0.0.1 99999 "$work/certs/ca.pem"
+  bad_input "$ex/tls_echo_client" 127.0.0.1 "$busy" "$work/no-such-ca.pem"
+  bad_input "$ex/tls_echo_client" 127.0.0.1 "$busy" /dev/null  # no certificate in it
 fi
 
 echo "examples: $passed passed, $failed failed"

@@ -145,7 +145,7 @@ TEST_CASE("call_from_thread is safe from another thread") {
   Reactor reactor;
   std::atomic<int> count{0};
   int seen = 0;
-  std::thread worker([&] {
+  std::jthread worker([&] {  // joined on the way out if the wait fails
     for (int i = 0; i < 1000; ++i) reactor.call_from_thread([&] { ++seen; ++count; });
   });
   wait_for(reactor, [&] { return seen == 1000; }, "1000 calls from a thread");
