@@ -19,18 +19,19 @@
 #include <string>
 #include <string_view>
 
+#include "examples/cli.hpp"
 #include "examples/kv_server.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tcp.hpp"
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   int port = 6380;
   torsion::TcpListenOptions options;
   options.interface = "127.0.0.1";
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--port" && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
+      port = torsion::examples::port_arg(argv[++i]);
     } else if (arg == "--interface" && i + 1 < argc) {
       options.interface = argv[++i];
     } else {
@@ -43,4 +44,9 @@ int main(int argc, char** argv) {
   auto listening = torsion::listen_tcp(reactor, port, factory, options);
   std::cout << "listening on " << options.interface << ":" << listening->port() << std::endl;
   reactor.run();
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }
