@@ -3,6 +3,9 @@
 # made in a temporary folder outside the tree, is built and run
 #   1. against an installed torsion (meson install --prefix into the temporary folder, then
 #      PKG_CONFIG_PATH), with meson and with a bare g++ $(pkg-config ...) line;
+#      with CMake (find_package(torsion CONFIG): torsion::torsion, torsion::tls, the
+#      version checked), and staged (meson install --destdir) or moved, through the
+#      relocatable .pc and CMake files;
 #   2. against torsion as a meson subproject (subprojects/torsion -> this tree).
 # The consumer serves and connects through endpoint strings, uses the testing toolkit and
 # checks that the version macro, the library and torsion.pc agree. A second program,
@@ -284,6 +287,72 @@ g++ -std=c++20 -Wall -Werror "$work/consumer/tls_main.cpp" -o "$work/tls-consume
   && grep -q "^tls consumer ok" "$work/c2tls.log"
 check "g++ \$(pkg-config --cflags --libs torsion_tls) builds and runs the TLS consumer" $? "$work/c2tls.log"
 unset PKG_CONFIG_PATH
+
+# CMake: find_package(torsion CONFIG) from the package files meson installed beside the
+# .pc files; torsion::torsion and torsion::tls, with the version checked.
+cat > "$work/consumer/CMakeLists.txt" <<'EOF'
+cmake_minimum_required(VERSION 3.16)
+project(consumer CXX)
+find_package(torsion ${WANT} CONFIG REQUIRED COMPONENTS tls)
+add_executable(consumer main.cpp)
+target_link_libraries(consumer PRIVATE torsion::torsion)
+add_executable(tls_consumer tls_main.cpp)
+target_link_libraries(tls_consumer PRIVATE torsion::tls)
+EOF
+# cmake_consumer NAME PREFIX: configures (asking for this version), builds and runs.
+cmake_consumer() {
+  local dir="$work/cmake-$1" log="$work/cmake-$1.log"
+  cmake -S "$work/consumer" -B "$dir" -DCMAKE_PREFIX_PATH="$2" -DWANT="$project_version" \
+    -DCMAKE_CXX_FLAGS="-Wall -Werror" >"$log" 2>&1 \
+    && cmake --build "$dir" -j"$jobs" >>"$log" 2>&1 \
+    && "$dir/consumer" >>"$log" 2>&1 && grep -q "^consumer ok" "$log" \
+    && "$dir/tls_consumer" "$certs" >>"$log" 2>&1 && grep -q "^tls consumer ok" "$log"
+}
+if command -v cmake >/dev/null; then
+  [ -f "$prefix/$libdir/cmake/torsion/torsionConfig.cmake" ] \
+    && [ -f "$prefix/$libdir/cmake/torsion/torsionConfigVersion.cmake" ]
+  check "torsionConfig.cmake and torsionConfigVersion.cmake are in <prefix>/$libdir/cmake/torsion" $?
+  cmake_consumer installed "$prefix"
+  check "a CMake consumer (find_package, torsion::torsion, torsion::tls) builds and runs" $? \
+    "$work/cmake-installed.log"
+  # Before 1.0 the same minor version is required: a newer one, or another minor, is refused.
+  major=${project_version%%.*}
+  minor=${project_version#*.}; minor=${minor%%.*}
+  refused=0
+  for want in 99.0 "$major.$((minor + 1))"; do
+    cmake -S "$work/consumer" -B "$work/cmake-want-$want" -DCMAKE_PREFIX_PATH="$prefix" \
+      -DWANT="$want" >>"$work/cmake-want.log" 2>&1 || refused=$((refused + 1))
+  done
+  [ "$(grep -c "compatible with requested version" "$work/cmake-want.log")" -eq 2 ] \
+    && [ $refused -eq 2 ]
+  check "find_package(torsion X.Y) refuses versions other than $major.$minor.x" $? "$work/cmake-want.log"
+else
+  check "cmake is installed (Debian cmake)" 1
+fi
+
+# Staged (meson install --destdir) and moved installs: the .pc and CMake files find
+# everything relative to themselves, so plain pkg-config and find_package work from there.
+stage="$work/stage"
+meson install -C "$work/torsion-build" --quiet --destdir "$stage" >"$work/stage.log" 2>&1
+check "meson install --destdir stages the install" $? "$work/stage.log"
+cp -a "$prefix" "$work/moved"
+for where in "$stage$prefix" "$work/moved"; do
+  name=$([ "$where" = "$work/moved" ] && echo moved || echo staged)
+  # shellcheck disable=SC2046
+  PKG_CONFIG_PATH="$where/$libdir/pkgconfig" pkg-config --cflags torsion_tls \
+    >"$work/$name-pc.log" 2>&1 \
+    && grep -q -- "-I$where/" "$work/$name-pc.log" \
+    && g++ -std=c++20 -Wall -Werror "$work/consumer/tls_main.cpp" -o "$work/$name-gxx" \
+      $(PKG_CONFIG_PATH="$where/$libdir/pkgconfig" pkg-config --cflags --libs torsion_tls) \
+      >>"$work/$name-pc.log" 2>&1 \
+    && "$work/$name-gxx" "$certs" >>"$work/$name-pc.log" 2>&1
+  check "a $name install works with plain pkg-config (prefix from \${pcfiledir})" $? \
+    "$work/$name-pc.log"
+  if command -v cmake >/dev/null; then
+    cmake_consumer "$name" "$where"
+    check "a $name install works with find_package(torsion)" $? "$work/cmake-$name.log"
+  fi
+done
 
 # --- 2. torsion as a subproject -----------------------------------------------------------
 mkdir -p "$work/consumer/subprojects"
