@@ -7,18 +7,19 @@
 #include <exception>
 #include <string>
 
+#include "examples/cli.hpp"
 #include "framework/reactor.hpp"
 #include "transports/tcp.hpp"
 #include "web/http_server.hpp"
 #include "web/router.hpp"
 #include "web/static_files.hpp"
 
-int main(int argc, char** argv) {
+int example_main(int argc, char** argv) {
   int port = 8080;
   std::string root = ".";
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
+      port = torsion::examples::port_arg(argv[++i]);
     } else if (std::strcmp(argv[i], "--root") == 0 && i + 1 < argc) {
       root = argv[++i];
     } else {
@@ -26,22 +27,22 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  try {
-    torsion::Reactor reactor;
-    torsion::web::Router router;
-    router.get("/hello", [](torsion::web::Request&, torsion::web::Response& response) {
-      response.end("hello world");
-    });
-    router.get("/*path", torsion::web::static_files(root));
-    torsion::web::HttpFactory site(reactor, router);
-    torsion::TcpListenOptions options;
-    options.interface = "127.0.0.1";
-    auto listening = torsion::listen_tcp(reactor, port, site, options);
-    std::printf("listening on %s\n", listening->get_host().to_string().c_str());
-    std::fflush(stdout);
-    reactor.run();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
-  }
+  torsion::Reactor reactor;
+  torsion::web::Router router;
+  router.get("/hello", [](torsion::web::Request&, torsion::web::Response& response) {
+    response.end("hello world");
+  });
+  router.get("/*path", torsion::web::static_files(root));
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions options;
+  options.interface = "127.0.0.1";
+  auto listening = torsion::listen_tcp(reactor, port, site, options);
+  std::printf("listening on %s\n", listening->get_host().to_string().c_str());
+  std::fflush(stdout);
+  reactor.run();
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  return torsion::examples::run_main(argc, argv, example_main);
 }

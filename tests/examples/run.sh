@@ -236,7 +236,7 @@ bad_input() {  # bad_input CMD...
 }
 start busy "$ex/echo_server"  # holds a TCP port for the 'in use' cases
 busy=$PORT
-for server in echo_server discard_server chat_server wire_server thread_pool kv_server; do
+for server in echo_server discard_server chat_server wire_server thread_pool kv_server http_server; do
   bad_input "$ex/$server" --port 99999
   bad_input "$ex/$server" --port "$busy"
 done

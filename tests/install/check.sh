@@ -293,7 +293,10 @@ unset PKG_CONFIG_PATH
 cat > "$work/consumer/CMakeLists.txt" <<'EOF'
 cmake_minimum_required(VERSION 3.16)
 project(consumer CXX)
-find_package(torsion ${WANT} CONFIG REQUIRED COMPONENTS tls)
+find_package(torsion ${WANT} CONFIG REQUIRED COMPONENTS tls web)
+if(NOT TARGET torsion::web)
+  message(FATAL_ERROR "no torsion::web")
+endif()
 add_executable(consumer main.cpp)
 target_link_libraries(consumer PRIVATE torsion::torsion)
 add_executable(tls_consumer tls_main.cpp)
@@ -313,7 +316,7 @@ if command -v cmake >/dev/null; then
     && [ -f "$prefix/$libdir/cmake/torsion/torsionConfigVersion.cmake" ]
   check "torsionConfig.cmake and torsionConfigVersion.cmake are in <prefix>/$libdir/cmake/torsion" $?
   cmake_consumer installed "$prefix"
-  check "a CMake consumer (find_package, torsion::torsion, torsion::tls) builds and runs" $? \
+  check "a CMake consumer (find_package, torsion::torsion, torsion::tls; torsion::web found) builds and runs" $? \
     "$work/cmake-installed.log"
   # Before 1.0 the same minor version is required: a newer one, or another minor, is refused.
   major=${project_version%%.*}
