@@ -253,6 +253,7 @@ for client in coro_line_chat_client bulk_write why_coroutine why_blocking why_no
   bad_input "$ex/$client" 127.0.0.1 65536
 done
 bad_input "$ex/spawn" "$work/no-such-program"
+bad_input "$ex/http_get" "http://127.0.0.1:99999/"
 if [ -x "$ex/tls_echo_server" ]; then
   bad_input "$ex/tls_echo_server" 99999 "$work/certs/server.pem" "$work/certs/server.key"
   bad_input "$ex/tls_echo_server" "$busy" "$work/certs/server.pem" "$work/certs/server.key"
