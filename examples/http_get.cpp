@@ -28,7 +28,7 @@ int example_main(int argc, char** argv) {
           [](std::exception_ptr e) {
             std::fprintf(stderr, "error: %s\n", torsion::describe_error(e).c_str());
           })
-      .add_callback([&reactor] { reactor.stop(); });
+      .add_callback([&reactor] { reactor.shutdown(); });
   reactor.run();
   return status;
 }
