@@ -41,8 +41,13 @@ Target parse_url(const std::string& url) {
   }
   const std::size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
-  t.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  if (t.path.front() == '?') t.path.insert(0, "/");
+  // A target that starts with its query ("http://h?q") gets the root path in front.
+  if (slash == std::string_view::npos) {
+    t.path = "/";
+  } else {
+    if (rest[slash] == '?') t.path = "/";
+    t.path.append(rest.substr(slash));
+  }
   if (authority.find('@') != std::string_view::npos)
     throw std::invalid_argument("http_request: user information in '" + url + "' is not supported");
   std::string_view host = authority;

@@ -497,7 +497,11 @@ void Response::end() {
 
 void Response::end(std::string body) {
   if (x_->finished || !x_->conn) return;
-  set_body(std::move(body));
+  if (x_->started) {
+    write(body);  // a streamed body: the last piece, then the end
+  } else {
+    set_body(std::move(body));
+  }
   end();
 }
 

@@ -115,7 +115,8 @@ class Response {
   /// Bound responses: sends the status, fields and body; the exchange is over. Calls
   /// after the first end() (or once the connection is gone) do nothing.
   void end();
-  /// set_body(body), then end().
+  /// set_body(body), then end(); once the body is streamed (write() was called), `body`
+  /// is its last piece instead.
   void end(std::string body);
   /// Sends `other` (a value built elsewhere, as a Deferred handler returns) as this
   /// exchange's response.

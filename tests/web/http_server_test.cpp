@@ -297,6 +297,16 @@ TEST_CASE("http_server: streamed bodies: chunked for HTTP/1.1, close-delimited f
   CHECK(d.t.disconnecting());
 }
 
+TEST_CASE("http_server: end(body) after write() sends body as the last streamed piece") {
+  Conn c([](Request&, Response& res) {
+    res.write("a");
+    res.end("b");
+  });
+  CHECK(c.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n") ==
+        "HTTP/1.1 200 OK\r\nServer: torsion\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "1\r\na\r\n1\r\nb\r\n0\r\n\r\n");
+}
+
 TEST_CASE("http_server: a streaming producer is paused at the high mark") {
   struct Source : Producer {
     Response res;
