@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "transports/tls.hpp"
+
 namespace torsion::test {
 
 struct KeyFree {
@@ -151,5 +153,20 @@ struct TestPki {
   TestPki(const TestPki&) = delete;
   TestPki& operator=(const TestPki&) = delete;
 };
+
+// Server options that present the PKI's server certificate.
+inline TlsServerOptions server_options(const TestPki& pki) {
+  TlsServerOptions o;
+  o.certificate_chain_file = pki.cert_file;
+  o.private_key_file = pki.key_file;
+  return o;
+}
+
+// Client options that trust the PKI's CA.
+inline TlsClientOptions client_options(const TestPki& pki) {
+  TlsClientOptions o;
+  o.ca_file = pki.ca_file;
+  return o;
+}
 
 }  // namespace torsion::test

@@ -42,23 +42,12 @@ using torsion::test::RecordingFactory;
 using torsion::test::reverse_ping;
 using torsion::test::s_client_command;
 using torsion::test::s_server_command;
+using torsion::test::client_options;
+using torsion::test::server_options;
 using torsion::test::TestPki;
 using torsion::test::wait_for;
 
 namespace {
-
-TlsServerOptions server_options(const TestPki& pki) {
-  TlsServerOptions o;
-  o.certificate_chain_file = pki.cert_file;
-  o.private_key_file = pki.key_file;
-  return o;
-}
-
-TlsClientOptions client_options(const TestPki& pki) {
-  TlsClientOptions o;
-  o.ca_file = pki.ca_file;
-  return o;
-}
 
 void echo_setup(Record& r) {
   r.on_data = [](Record& rr, std::string_view d) { rr.transport->write(d); };

@@ -21,25 +21,10 @@ using torsion::test::loopback;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
+using torsion::test::client_options;
+using torsion::test::server_options;
 using torsion::test::TestPki;
 using torsion::test::wait_for;
-
-namespace {
-
-TlsServerOptions server_options(const TestPki& pki) {
-  TlsServerOptions o;
-  o.certificate_chain_file = pki.cert_file;
-  o.private_key_file = pki.key_file;
-  return o;
-}
-
-TlsClientOptions client_options(const TestPki& pki) {
-  TlsClientOptions o;
-  o.ca_file = pki.ca_file;
-  return o;
-}
-
-}  // namespace
 
 TEST_CASE("tls_info sees the client's certificate through a TimeoutFactory (mutual TLS)") {
   TestPki pki;
