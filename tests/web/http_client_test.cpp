@@ -14,7 +14,9 @@
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "framework/testing/manual_clock.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/wait.hpp"
+#include "tests/web/client_support.hpp"
 #include "transports/process.hpp"
 #include "transports/tcp.hpp"
 #include "web/http_server.hpp"
@@ -22,29 +24,17 @@
 
 using namespace torsion;
 using namespace torsion::web;
+using torsion::test::loopback;
+using torsion::test::await_response;
+using torsion::test::Counting;
+using torsion::test::Fetched;
 
 namespace {
 
-struct Fetched {
-  std::optional<ClientResponse> response;
-  std::exception_ptr error;
-  bool done() const { return response || error; }
-};
-
 Fetched fetch(Reactor& reactor, std::string method, const std::string& url, std::string body = {},
               HttpClientOptions options = {}) {
-  Fetched o;
-  http_request(reactor, std::move(method), url, {}, std::move(body), options)
-      .add_callbacks([&](ClientResponse r) { o.response = std::move(r); },
-                     [&](std::exception_ptr e) { o.error = e; });
-  REQUIRE(test::wait_for(reactor, [&] { return o.done(); }, url.c_str()));
-  return o;
-}
-
-TcpListenOptions loopback() {
-  TcpListenOptions o;
-  o.interface = "127.0.0.1";
-  return o;
+  return await_response(reactor, http_request(reactor, std::move(method), url, {}, std::move(body), options),
+                        url.c_str());
 }
 
 // A server that answers every connection with fixed bytes, then closes.
@@ -65,24 +55,8 @@ struct Child : ProcessProtocol {
   void process_ended(const ExitStatus& s) override { status = s; }
 };
 
-// Counts the connections a factory accepts.
-struct Counting : Factory {
-  Factory& inner;
-  int accepted = 0;
-  explicit Counting(Factory& f) : inner(f) {}
-  std::unique_ptr<Protocol> build_protocol(const Address& peer) override {
-    ++accepted;
-    return inner.build_protocol(peer);
-  }
-};
-
 Fetched fetch(Reactor& reactor, HttpPool& pool, std::string method, const std::string& url, std::string body = {}) {
-  Fetched o;
-  pool.request(std::move(method), url, {}, std::move(body))
-      .add_callbacks([&](ClientResponse r) { o.response = std::move(r); },
-                     [&](std::exception_ptr e) { o.error = e; });
-  REQUIRE(test::wait_for(reactor, [&] { return o.done(); }, url.c_str()));
-  return o;
+  return await_response(reactor, pool.request(std::move(method), url, {}, std::move(body)), url.c_str());
 }
 
 // Answers the first request of each connection keep-alive, then closes the connection

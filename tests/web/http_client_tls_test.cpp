@@ -9,6 +9,7 @@
 #include "framework/reactor.hpp"
 #include "tests/support/tls_certs.hpp"
 #include "tests/support/wait.hpp"
+#include "tests/web/client_support.hpp"
 #include "transports/tls.hpp"
 #include "web/http_client.hpp"
 #include "web/http_server.hpp"
@@ -16,32 +17,15 @@
 
 using namespace torsion;
 using namespace torsion::web;
+using torsion::test::Counting;
+using torsion::test::Fetched;
 
 namespace {
 
-struct Got {
-  std::optional<ClientResponse> response;
-  std::exception_ptr error;
-  bool done() const { return response || error; }
-};
-
-Got await_response(Reactor& reactor, Deferred<ClientResponse> d) {
-  Got o;
-  d.add_callbacks([&](ClientResponse r) { o.response = std::move(r); }, [&](std::exception_ptr e) { o.error = e; });
-  REQUIRE(test::wait_for(reactor, [&] { return o.done(); }, "the https request"));
-  return o;
+// The https request's outcome.
+Fetched await_response(Reactor& reactor, Deferred<ClientResponse> d) {
+  return test::await_response(reactor, std::move(d), "the https request");
 }
-
-// Counts the connections (handshakes done) the server accepts.
-struct Counting : Factory {
-  Factory& inner;
-  int accepted = 0;
-  explicit Counting(Factory& f) : inner(f) {}
-  std::unique_ptr<Protocol> build_protocol(const Address& peer) override {
-    ++accepted;
-    return inner.build_protocol(peer);
-  }
-};
 
 }  // namespace
 
@@ -61,7 +45,7 @@ TEST_CASE("http_client: https with a verified certificate, reused by a pool; ref
   HttpClientOptions trusted;
   trusted.ca_file = pki.ca_file;
 
-  const Got lone = await_response(reactor, http_request(reactor, "GET", url, {}, {}, trusted));
+  const Fetched lone = await_response(reactor, http_request(reactor, "GET", url, {}, {}, trusted));
   REQUIRE(lone.response);
   CHECK(lone.response->status == 200);
   CHECK(lone.response->body == "hello over tls");
@@ -70,19 +54,19 @@ TEST_CASE("http_client: https with a verified certificate, reused by a pool; ref
   {
     HttpPool pool(reactor);
     for (int i = 0; i < 3; ++i) {
-      const Got o = await_response(reactor, pool.request("GET", url, {}, {}, trusted));
+      const Fetched o = await_response(reactor, pool.request("GET", url, {}, {}, trusted));
       REQUIRE(o.response);
       CHECK(o.response->body == "hello over tls");
     }
     CHECK(counting.accepted == 2);  // one more connection, kept for the three
     CHECK(pool.idle_count() == 1);
     // Plain http to the same host and port is another pool entry, not the TLS connection.
-    const Got plain = await_response(reactor, pool.request("GET", "http://127.0.0.1:" + std::to_string(port->port()) + "/hello"));
+    const Fetched plain = await_response(reactor, pool.request("GET", "http://127.0.0.1:" + std::to_string(port->port()) + "/hello"));
     CHECK(plain.error);
   }
 
   // The system's trust store does not know the test CA: the handshake fails and says why.
-  const Got untrusted = await_response(reactor, http_request(reactor, "GET", url));
+  const Fetched untrusted = await_response(reactor, http_request(reactor, "GET", url));
   REQUIRE(untrusted.error);
   CHECK(error_is<ConnectionError>(untrusted.error));
   CHECK(describe_error(untrusted.error).find("certificate verify failed") != std::string::npos);
@@ -93,7 +77,7 @@ TEST_CASE("http_client: https with a verified certificate, reused by a pool; ref
   other.private_key_file = pki.other_key_file;
   TlsServerContext other_context(other);
   auto other_port = listen_ssl(reactor, 0, counting, other_context, "127.0.0.1");
-  const Got mismatch = await_response(reactor, http_request(reactor, "GET",
+  const Fetched mismatch = await_response(reactor, http_request(reactor, "GET",
       "https://127.0.0.1:" + std::to_string(other_port->port()) + "/hello", {}, {}, trusted));
   REQUIRE(mismatch.error);
   CHECK(error_is<ConnectionError>(mismatch.error));
