@@ -239,7 +239,7 @@ pc=$(find "$prefix" -name torsion.pc -print -quit)
 tls_pc=$(find "$prefix" -name torsion_tls.pc -print -quit)
 [ -n "$pc" ] && [ -f "$prefix/include/torsion/framework/protocol.hpp" ] \
   && [ -f "$prefix/include/torsion/framework/version.hpp" ] \
-  && [ -f "$prefix/include/torsion/transports/detail/stream_transport.hpp" ] \
+  && [ -f "$prefix/include/torsion/transports/detail/stream_engine.hpp" ] \
   && [ -n "$(find "$prefix" -name 'libtorsion.*' -print -quit)" ] \
   && [ -f "$prefix/include/torsion/transports/tls_endpoints.hpp" ] \
   && [ -n "$(find "$prefix" -name 'libtorsion_tls.*' -print -quit)" ] \
@@ -372,7 +372,7 @@ check "a meson consumer (torsion, torsion_tls) builds and runs with torsion as a
 
 # As a subproject torsion builds its library only: no examples or tests in the consumer's tree.
 [ ! -e "$work/consumer-sub/subprojects/torsion/examples/echo_server" ] \
-  && [ ! -e "$work/consumer-sub/subprojects/torsion/tests/torsion_tests" ]
+  && [ ! -e "$work/consumer-sub/subprojects/torsion/tests/framework_tests" ]
 check "the subproject builds no examples or tests" $?
 
 echo "install: $passed passed, $failed failed"
