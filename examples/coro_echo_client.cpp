@@ -14,7 +14,7 @@
 #include "framework/stream.hpp"
 #include "framework/task.hpp"
 #include "transports/tcp.hpp"
-#include "transports/tcp_stream.hpp"
+#include "transports/connect_stream.hpp"
 
 using namespace torsion;
 

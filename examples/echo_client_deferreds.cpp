@@ -15,7 +15,7 @@
 #include "framework/reactor.hpp"
 #include "framework/stream.hpp"
 #include "transports/tcp.hpp"
-#include "transports/tcp_stream.hpp"
+#include "transports/connect_stream.hpp"
 
 using namespace torsion;
 

@@ -22,7 +22,7 @@
 #include "framework/reactor.hpp"
 #include "framework/stream.hpp"
 #include "framework/task.hpp"
-#include "transports/tcp_stream.hpp"
+#include "transports/connect_stream.hpp"
 
 using namespace torsion;
 

@@ -7,7 +7,7 @@
 ///  - another Task<U>,
 ///  - sleep(scheduler, seconds),
 ///  - the operations of a Stream (framework/stream.hpp) and connect_stream
-///    (transports/tcp_stream.hpp).
+///    (transports/connect_stream.hpp).
 ///
 /// Model (Twisted's inlineCallbacks, spelled co_await):
 ///  - A Task starts running at once, in the call that creates it, up to its first

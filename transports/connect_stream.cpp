@@ -1,4 +1,4 @@
-#include "transports/tcp_stream.hpp"
+#include "transports/connect_stream.hpp"
 
 #include <utility>
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <system_error>
 
-#include "transports/detail/stream_transport.hpp"
+#include "transports/detail/stream_engine.hpp"
 
 namespace torsion {
 namespace {
@@ -40,7 +40,7 @@ struct Restoring {
   }
 };
 
-// The socket-like pair StreamTransport runs on: reads from one descriptor, writes to
+// The socket-like pair StreamEngine runs on: reads from one descriptor, writes to
 // another; "shutdown send" closes the output; socket options do not apply.
 class StdioSocket {
  public:
@@ -98,7 +98,7 @@ class StdioSocket {
   Restoring out_;
 };
 
-using StdioTransport = detail::StreamTransport<StdioSocket>;
+using StdioTransport = detail::StreamEngine<StdioSocket>;
 
 int duplicate(int fd, const char* which) {
   if (fd < 0)

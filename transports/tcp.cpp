@@ -59,7 +59,7 @@ using tcp = asio::ip::tcp;
 auto make_transport(Reactor& reactor, tcp::socket socket, const Address& peer, bool no_delay) {
   std::error_code ec;
   if (no_delay) socket.set_option(tcp::no_delay(true), ec);  // a failure here is harmless
-  return detail::make_stream_transport(reactor, std::move(socket), peer);
+  return detail::make_stream_engine(reactor, std::move(socket), peer);
 }
 
 class TcpPort final : public detail::StreamPort<tcp> {

@@ -41,7 +41,7 @@ SSL* new_ssl(const asio::ssl::context& ctx) {
 auto make_below(Reactor& reactor, tcp::socket socket, const Address& peer, bool no_delay = true) {
   std::error_code ec;
   if (no_delay) socket.set_option(tcp::no_delay(true), ec);  // a failure here is harmless
-  return detail::make_stream_transport(reactor, std::move(socket), peer);
+  return detail::make_stream_engine(reactor, std::move(socket), peer);
 }
 
 // What a port's handshakes share with it: how many are under way, and the limits on

@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// TLS over TCP (OpenSSL, through memory BIOs over the stream transport): listen_ssl,
+/// TLS over TCP (OpenSSL, through memory BIOs over the stream engine): listen_ssl,
 /// listen_ssl_pool, connect_ssl and start_tls. Link `torsion_tls` (meson:
 /// torsion_tls_dep), which brings in OpenSSL.
 

@@ -92,7 +92,7 @@ class UnixPort final : public detail::StreamPort<stream> {
  private:
   void accepted(stream::socket socket, const Address& peer) override {
     if (auto protocol = detail::build_server_protocol(factory_, peer))
-      detail::make_stream_transport(reactor_, std::move(socket), peer)->start(std::move(protocol));
+      detail::make_stream_engine(reactor_, std::move(socket), peer)->start(std::move(protocol));
   }
 
   void stopped() override { remove_file(); }
@@ -121,7 +121,7 @@ class UnixConnector final : public detail::StreamConnector<stream> {
 
  private:
   void established(std::uint64_t, stream::socket socket, const stream::endpoint& ep) override {
-    attach(detail::make_stream_transport(reactor_, std::move(socket), detail::to_address(ep)));
+    attach(detail::make_stream_engine(reactor_, std::move(socket), detail::to_address(ep)));
   }
 };
 

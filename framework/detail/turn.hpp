@@ -2,7 +2,7 @@
 // Private: the loop's "turns", so that a transport can tell whether two writes were made
 // before the loop got control back (and may leave in one send) or in different callbacks.
 //
-// A turn is one callback the loop hands control to: a stream transport's delivery or
+// A turn is one callback the loop hands control to: a stream engine's delivery or
 // other I/O completion, one batch of call_soon callbacks, the timers due together, an idle
 // callback, a call_from_thread function. Each opens a TurnScope at its top. Outside any
 // scope (code run before the loop, a handler of raw Asio or of a transport that opens no
@@ -26,7 +26,7 @@ inline std::uint64_t current_turn() noexcept { return (turn_state & 1) != 0 ? tu
 
 class TurnScope;
 
-// Something to be told when the current turn ends (a stream transport with corked writes).
+// Something to be told when the current turn ends (a stream engine with corked writes).
 class TurnEndHook {
  public:
   TurnEndHook() = default;

@@ -89,7 +89,7 @@ struct LoopbackOptions {
 class Loopback;
 
 /// One end of a Loopback: the Transport its protocol talks to. It follows the rules of
-/// the real stream transports (transports/detail/stream_transport.hpp), applied in
+/// the stream engine (transports/detail/stream_engine.hpp), applied in
 /// Loopback::pump() instead of from the reactor loop:
 ///  - write() queues bytes (buffer_size()); the pump moves them to the peer. A streaming
 ///    producer is paused from inside write() when the buffer rises above the high mark and

@@ -1,6 +1,6 @@
 // TLS small writes (Google Benchmark): a server answers each one-byte request with 1000
 // writes of 32 bytes made inside one data_received, over listen_ssl/connect_ssl and over
-// start_tls: the same TLS layer (memory BIOs over the stream transport) either way, set
+// start_tls: the same TLS layer (memory BIOs over the stream engine) either way, set
 // up by the port and connector or by start_tls. Both ends run on one reactor in this
 // process.
 //
@@ -24,7 +24,7 @@
 
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
-#include "transports/detail/stream_transport.hpp"
+#include "transports/detail/stream_engine.hpp"
 #include "transports/tcp.hpp"
 #include "transports/tls.hpp"
 

@@ -18,7 +18,7 @@
 #include "tests/support/loopback.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
-#include "transports/tcp_stream.hpp"
+#include "transports/connect_stream.hpp"
 
 using namespace torsion;
 using torsion::test::loopback;

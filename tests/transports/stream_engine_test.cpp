@@ -1,4 +1,4 @@
-#include "transports/detail/stream_transport.hpp"
+#include "transports/detail/stream_engine.hpp"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -17,7 +17,7 @@
 #include "transports/unix.hpp"
 
 // Corking: writes made inside data_received leave together, in one send, when it returns,
-// in order with every other write (see the top of transports/detail/stream_transport.hpp).
+// in order with every other write (see the top of transports/detail/stream_engine.hpp).
 
 using namespace torsion;
 using torsion::test::loopback;
@@ -244,7 +244,7 @@ TEST_CASE("an exception in data_received after corked writes aborts; nothing cor
 // Writes made in a call_soon batch, a timer, connection_made, a producer's
 // resume_producing or another connection's callback: every write of the loop's turn, the
 // first included, leaves in one send when the turn ends, before the loop has control again (see
-// the top of transports/detail/stream_transport.hpp and framework/detail/turn.hpp).
+// the top of transports/detail/stream_engine.hpp and framework/detail/turn.hpp).
 
 namespace {
 

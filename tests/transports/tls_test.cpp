@@ -28,7 +28,7 @@
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
 #include "tests/support/wait.hpp"
-#include "transports/detail/stream_transport.hpp"
+#include "transports/detail/stream_engine.hpp"
 #include "transports/process.hpp"
 #include "transports/tcp.hpp"
 

@@ -1,7 +1,7 @@
 #pragma once
-// Private: the read buffer a reactor's thread lends to whichever stream transport reads.
+// Private: the read buffer a reactor's thread lends to whichever stream engine reads.
 //
-// A stream transport reads only when its socket is readable, into this buffer, and hands
+// A stream engine reads only when its socket is readable, into this buffer, and hands
 // the bytes to its protocol at once; data_received's view is valid for the call only, so
 // nothing is left behind when it returns. An idle connection therefore holds no read
 // memory, and none is kept after a burst (libuv's alloc_cb lends its buffer the same way).

@@ -2,7 +2,7 @@
 // Private: what the accept loop (stream_port.hpp) and the client connector
 // (stream_connector.hpp) of TCP, Unix and TLS share: turning an Asio endpoint into an
 // Address, logging an exception a user callback threw, wrapping a connected socket in a
-// StreamTransport.
+// StreamEngine.
 
 #include <asio/ip/tcp.hpp>
 #include <asio/local/stream_protocol.hpp>
@@ -14,7 +14,7 @@
 #include "framework/address.hpp"
 #include "framework/log.hpp"
 #include "framework/reactor.hpp"
-#include "transports/detail/stream_transport.hpp"
+#include "transports/detail/stream_engine.hpp"
 
 namespace torsion::detail {
 
@@ -50,11 +50,11 @@ inline void check_port(int port, int min, const char* what) {
 // A transport, not yet started, for a connected socket; its host is the socket's own
 // address.
 template <class Socket>
-std::shared_ptr<StreamTransport<Socket>> make_stream_transport(Reactor& reactor, Socket socket,
+std::shared_ptr<StreamEngine<Socket>> make_stream_engine(Reactor& reactor, Socket socket,
                                                                Address peer) {
   std::error_code ec;
   const auto local = socket.local_endpoint(ec);
-  return std::make_shared<StreamTransport<Socket>>(
+  return std::make_shared<StreamEngine<Socket>>(
       reactor, std::move(socket), ec ? Address() : to_address(local), std::move(peer));
 }
 

@@ -2,7 +2,7 @@
 // Private: the one client connector behind connect_tcp, connect_unix and connect_ssl.
 // They differ in where they connect to (a host resolved at each attempt unless it is
 // numeric, for TCP; a fixed endpoint for Unix) and in what becomes of a connected socket
-// (established(): a StreamTransport at once, or a TLS handshake first; either way it ends
+// (established(): a StreamEngine at once, or a TLS handshake first; either way it ends
 // in attach() or fail()). What they share:
 //
 //   connect() --posted--> started_connecting --> [resolve] --> connect to each endpoint in

@@ -18,7 +18,7 @@
 // the first write included: a request answered with one write costs one send, a pipelined
 // batch answered with many costs one send too. Outside data_received the same holds per
 // turn of the loop (framework/detail/turn.hpp: one call_soon batch, the timers due
-// together, a stream transport's delivery or other completion, connection_made): the
+// together, a stream engine's delivery or other completion, connection_made): the
 // first write of a turn corks and asks to be told when the turn ends (TurnEndHook), which
 // happens before the loop gets control back: no post, no allocation. Outside any turn
 // (code outside the loop, handlers of other transports or of raw Asio) every write is sent
@@ -70,7 +70,7 @@
 
 namespace torsion::detail {
 
-// How many system calls a stream transport made to write (each send, sendmsg or writev,
+// How many system calls a stream engine made to write (each send, sendmsg or writev,
 // including those the kernel refused): for tests and benchmarks that check how writes are
 // coalesced. A plain base, so that dynamic_cast<WriteCounter*>(&transport) finds it
 // whatever the socket type.
@@ -79,15 +79,15 @@ struct WriteCounter {
 };
 
 template <class Socket>
-class StreamTransport final : public Transport,
+class StreamEngine final : public Transport,
                               public Tracked,
                               public WriteCounter,
                               public TurnEndHook,
-                              public std::enable_shared_from_this<StreamTransport<Socket>> {
+                              public std::enable_shared_from_this<StreamEngine<Socket>> {
  public:
   using LostHook = std::function<void(const Reason&)>;
 
-  StreamTransport(Reactor& reactor, Socket socket, Address host, Address peer)
+  StreamEngine(Reactor& reactor, Socket socket, Address host, Address peer)
       : connections_(reactor.connections()),
         io_(reactor.context()),
         socket_(std::move(socket)),
@@ -97,7 +97,7 @@ class StreamTransport final : public Transport,
   // Who this connection is, for log lines: "conn 7 127.0.0.1:8080 <- 127.0.0.1:40312: ...".
   LogContext log_context() const { return LogContext{id_, host_, peer_}; }
 
-  ~StreamTransport() override { connections_.unlink(*this); }
+  ~StreamEngine() override { connections_.unlink(*this); }
 
   // Attaches the protocol, calls connection_made and starts reading. From the loop only.
   // `on_lost` runs after the protocol's connection_lost (client factories use it).
@@ -656,7 +656,7 @@ class StreamTransport final : public Transport,
   Address peer_;
   std::unique_ptr<Protocol> protocol_;
   LostHook on_lost_;
-  std::shared_ptr<StreamTransport> self_;  // set from start() until finish()
+  std::shared_ptr<StreamEngine> self_;  // set from start() until finish()
 
   WriteQueue queue_;
   WriteBufferLimits limits_;

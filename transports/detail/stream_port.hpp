@@ -1,7 +1,7 @@
 #pragma once
 // Private: the one accept loop behind listen_tcp, listen_unix and listen_ssl. They differ
 // in how the listening socket is opened (done by the caller on acceptor(), before start())
-// and in what becomes of an accepted socket (accepted(): a StreamTransport at once, or a
+// and in what becomes of an accepted socket (accepted(): a StreamEngine at once, or a
 // TLS handshake first). What they share:
 //   - one async_accept at a time, re-armed after each connection;
 //   - running out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) pauses

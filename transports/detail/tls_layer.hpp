@@ -1,11 +1,11 @@
 #pragma once
-// Private: TLS as a layer over any stream transport (Twisted's TLSMemoryBIOProtocol, the
+// Private: TLS as a layer over any stream engine (Twisted's TLSMemoryBIOProtocol, the
 // BIO pair inside asio::ssl's engine). listen_ssl, connect_ssl and start_tls all run the
-// same layer over the one stream engine (stream_transport.hpp), which keeps doing what it
+// same layer over the one stream engine (stream_engine.hpp), which keeps doing what it
 // does for every connection: the read loop, the write queue, corking, flow control and the
 // TCP close. The layer only turns ciphertext into plaintext and back:
 //
-//     inner protocol  <--plaintext-->  TlsLayer  <--ciphertext-->  StreamTransport  <-->  socket
+//     inner protocol  <--plaintext-->  TlsLayer  <--ciphertext-->  StreamEngine  <-->  socket
 //     (its transport()                  (Protocol of the engine,     (read loop, queue,
 //      is the layer)                     Transport of the inner)       flow control, close)
 //

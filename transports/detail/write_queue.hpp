@@ -1,5 +1,5 @@
 #pragma once
-// Private: the byte queue behind every stream transport's write().
+// Private: the byte queue behind the stream engine's write().
 //
 //   chunks (a ring):  [ pos|---unsent--- ] [ ------- ] [ tail: small writes coalesce ]
 //                        ^ front: gather() hands out up to N views from here
