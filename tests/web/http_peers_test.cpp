@@ -13,6 +13,7 @@
 
 #include "framework/reactor.hpp"
 #include "tests/support/wait.hpp"
+#include "tests/web/peers.hpp"
 #include "transports/process.hpp"
 #include "transports/tcp.hpp"
 #include "web/http_server.hpp"
@@ -20,32 +21,11 @@
 
 using namespace torsion;
 using namespace torsion::web;
+using torsion::web::test::Child;
+using torsion::web::test::have;
+using torsion::web::test::python;
 
 namespace {
-
-bool have(const std::string& program) {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/bin:/bin";
-  for (std::size_t at = 0; at <= dirs.size();) {
-    const std::size_t colon = std::min(dirs.find(':', at), dirs.size());
-    if (std::filesystem::exists(std::filesystem::path(dirs.substr(at, colon - at)) / program)) return true;
-    at = colon + 1;
-  }
-  return false;
-}
-
-// Debian's python3 (where python3-h11 is installed), even when PATH puts another first.
-std::string python() {
-  return std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-}
-
-struct Child : ProcessProtocol {
-  std::string out, err;
-  std::optional<ExitStatus> status;
-  void out_received(std::string_view d) override { out.append(d); }
-  void err_received(std::string_view d) override { err.append(d); }
-  void process_ended(const ExitStatus& s) override { status = s; }
-};
 
 // A server on 127.0.0.1:0 with /hello, /echo (the body back) and /stream (chunked).
 struct Server {
@@ -74,7 +54,7 @@ struct Server {
   Child run(const std::vector<std::string>& argv) {
     Child child;
     spawn_process(reactor, child, argv);
-    REQUIRE(test::wait_for(reactor, [&] { return child.status.has_value(); }, argv[0].c_str()));
+    REQUIRE(torsion::test::wait_for(reactor, [&] { return child.status.has_value(); }, argv[0].c_str()));
     return child;
   }
 };
