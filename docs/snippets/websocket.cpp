@@ -1,0 +1,76 @@
+// docs/websocket.md's snippets, with their own test case (they need torsion_web).
+#include <doctest/doctest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "framework/reactor.hpp"
+#include "framework/task.hpp"
+#include "transports/tcp.hpp"
+#include "web/router.hpp"
+#include "web/websocket.hpp"
+#include "web/websocket_client.hpp"
+#include "web/websocket_server.hpp"
+
+namespace docs {
+namespace {
+
+using torsion::web::Message;
+
+// [snippet:echo-protocol]
+// A server-side protocol: answers every message; connection_closed tells how it ended.
+struct Shout : torsion::web::WebSocketProtocol {
+  void connection_opened() override { send_text("welcome"); }
+  void message_received(Message message) override {
+    if (message.text())
+      send_text(message.data + "!");
+    else
+      send_binary(message.data);
+  }
+  void connection_closed(const torsion::web::WsCloseStatus& status) override {
+    closes += status.clean ? 1 : 0;
+  }
+  static inline int closes = 0;
+};
+// [end]
+
+// [snippet:client-coroutine]
+torsion::Task<std::string> talk(torsion::Reactor& reactor, std::string url) {
+  auto ws = co_await torsion::web::connect_websocket(reactor, url);
+  std::string heard = (co_await ws->receive()).data;  // "welcome"
+  ws->send_text("hello");
+  heard += " " + (co_await ws->receive()).data;       // "hello!"
+  ws->close(1000, "bye");
+  co_return heard;
+}
+// [end]
+
+}  // namespace
+
+TEST_CASE("websocket: a server and a coroutine client") {
+  torsion::Reactor reactor;
+  reactor.set_handle_signals(false);
+  // [snippet:server]
+  torsion::web::Router router;
+  torsion::web::WebSocketServerOptions options;
+  options.subprotocols = {"shout.v1"};  // chosen if the client offers it
+  options.check_origin = [](const torsion::web::Request& request) {
+    return request.header("Origin").value_or("http://localhost") == "http://localhost";
+  };
+  router.get("/shout", torsion::web::websocket(reactor, [](torsion::web::Request&) {
+    return std::make_unique<Shout>();
+  }, options));
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+  // [end]
+  const std::string url = "ws://127.0.0.1:" + std::to_string(port->port()) + "/shout";
+  std::optional<std::string> heard;
+  talk(reactor, url).deferred().add_callback([&](std::string s) { heard = std::move(s); });
+  REQUIRE(reactor.run_until([&] { return heard.has_value() && Shout::closes == 1; }, 30));
+  CHECK(*heard == "welcome hello!");
+}
+
+}  // namespace docs
