@@ -225,6 +225,30 @@ else
   echo "SKIP http_server: curl is not installed"
 fi
 
+# ws_chat: two python3-websockets clients in the room; each hears the other's line.
+if /usr/bin/python3 -c 'import websockets' 2>/dev/null; then
+  start ws_chat "$ex/ws_chat" --port 0
+  out=$(timeout 20 /usr/bin/python3 -c '
+import asyncio, sys, urllib.request, websockets
+async def main(port):
+    page = urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10).read().decode()
+    async with websockets.connect("ws://127.0.0.1:%d/chat" % port) as a:
+        first = await a.recv()
+        async with websockets.connect("ws://127.0.0.1:%d/chat" % port) as b:
+            await b.recv()
+            await a.recv()
+            await a.send("hi from a")
+            await a.recv()  # its own line comes back too
+            print(first, "|", await b.recv(), "|", "new WebSocket" in page)
+        print(await a.recv())
+asyncio.run(main(int(sys.argv[1])))
+' "$PORT" 2>&1)
+  [ "$out" = "$(printf 'user1 joined | user1: hi from a | True\nuser2 left')" ]
+  check "ws_chat: a line from one member reaches another; leaving is announced" $? "$out"
+else
+  echo "SKIP ws_chat: python3-websockets is not installed"
+fi
+
 # Bad input: every example that takes arguments refuses a port out of range, a port in
 # use, a missing or unreadable certificate or CA file, with one line on stderr and status 2.
 bad_input() {  # bad_input CMD...
@@ -236,7 +260,7 @@ bad_input() {  # bad_input CMD...
 }
 start busy "$ex/echo_server"  # holds a TCP port for the 'in use' cases
 busy=$PORT
-for server in echo_server discard_server chat_server wire_server thread_pool kv_server http_server; do
+for server in echo_server discard_server chat_server wire_server thread_pool kv_server http_server ws_chat; do
   bad_input "$ex/$server" --port 99999
   bad_input "$ex/$server" --port "$busy"
 done
