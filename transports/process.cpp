@@ -1,6 +1,7 @@
 #include "transports/process.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -12,12 +13,17 @@
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <system_error>
 
 #include "framework/detail/tracked.hpp"
+#include "framework/detail/turn.hpp"
 #include "framework/log.hpp"
+#include "framework/protocol.hpp"
+#include "transports/detail/pipe_socket.hpp"
+#include "transports/detail/stream_engine.hpp"
 
 extern char** environ;
 
@@ -32,9 +38,6 @@ std::string ExitStatus::to_string() const {
 }
 
 namespace {
-
-using Descriptor = asio::posix::stream_descriptor;
-constexpr std::size_t kReadSize = 64 * 1024;
 
 [[noreturn]] void throw_errno(int err, const std::string& what) {
   throw std::system_error(err, std::system_category(), what);
@@ -59,83 +62,68 @@ void make_pipe(Fd& read_end, Fd& write_end) {
   write_end.fd = fds[1];
 }
 
-// Writes to a pipe without letting a closed read end raise SIGPIPE in this process: the
-// signal is blocked for this thread around the write and a SIGPIPE the write caused is
-// consumed before unblocking.
-ssize_t write_no_sigpipe(int fd, const char* data, std::size_t size) {
-  sigset_t pipe_set, old;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  sigset_t pending;
-  sigpending(&pending);
-  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  const ssize_t n = ::write(fd, data, size);
-  const int err = errno;
-  if (n < 0 && err == EPIPE && !was_pending) {
-    const timespec zero{};
-    while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  errno = err;
-  return n;
-}
+// The child's three pipes, each a transport on the one stream engine (stream_engine.hpp)
+// over a PipeSocket: stdin write-only, stdout and stderr read-only.
+using Pipe = detail::StreamEngine<detail::PipeSocket>;
+enum class Stdio : std::uint8_t { in = 0, out = 1, err = 2 };
+
+class ChildProcess;
+
+// The engine's protocol for one pipe: forwards what it reads and its end to the child.
+class PipeEnd final : public Protocol {
+ public:
+  PipeEnd(ChildProcess& child, Stdio which) : child_(child), which_(which) {}
+  void data_received(std::string_view data) override;
+  bool eof_received() override { return false; }  // a pipe has one direction: EOF ends it
+  void connection_lost(const Reason& reason) override;
+
+ private:
+  ChildProcess& child_;
+  Stdio which_;
+};
 
 class ChildProcess final : public ProcessTransport,
                            public detail::Tracked,
                            public std::enable_shared_from_this<ChildProcess> {
  public:
-  ChildProcess(Reactor& reactor, ProcessProtocol& protocol)
-      : connections_(reactor.connections()), protocol_(protocol), stdin_(reactor.context()),
-        stdout_(reactor.context()), stderr_(reactor.context()), pidfd_(reactor.context()) {}
+  ChildProcess(Reactor& reactor, ProcessProtocol& protocol,
+               std::unique_ptr<ProcessProtocol> owned)
+      : reactor_(reactor), connections_(reactor.connections()), protocol_(protocol),
+        owned_(std::move(owned)), pidfd_(reactor.context()) {}
 
   ~ChildProcess() override { connections_.unlink(*this); }
 
-  // Takes the parent's pipe ends and the pidfd; starts from the loop.
+  // Takes the parent's pipe ends and the pidfd. connection_made follows from the loop;
+  // the pipes start now (so that writes made before it are queued, not lost), and their
+  // first reads are posted behind connection_made.
   void start(int pid, Fd& in, Fd& out, Fd& err, Fd& pidfd) {
     pid_ = pid;
-    stdin_.assign(in.release());
-    stdout_.assign(out.release());
-    stderr_.assign(err.release());
+    auto& io = reactor_.context();
+    pipes_[0] = std::make_shared<Pipe>(reactor_, detail::PipeSocket(io, -1, in.release(), false),
+                                       Address(), Address());
+    pipes_[1] = std::make_shared<Pipe>(reactor_, detail::PipeSocket(io, out.release(), -1, false),
+                                       Address(), Address());
+    pipes_[2] = std::make_shared<Pipe>(reactor_, detail::PipeSocket(io, err.release(), -1, false),
+                                       Address(), Address());
     pidfd_.assign(pidfd.release());
-    std::error_code ec;
-    stdin_.non_blocking(true, ec);
-    stdout_.non_blocking(true, ec);
-    stderr_.non_blocking(true, ec);
     self_ = shared_from_this();
     connections_.link(*this);
-    asio::post(pidfd_.get_executor(), [self = shared_from_this()] { self->begin(); });
+    asio::post(reactor_.context(), [self = shared_from_this()] { self->begin(); });
+    for (std::size_t i = 0; i < 3; ++i)
+      pipes_[i]->start(std::make_unique<PipeEnd>(*this, static_cast<Stdio>(i)));
   }
 
   int pid() const override { return pid_; }
-  std::size_t buffer_size() const override { return queue_.size() - sent_; }
   std::optional<ExitStatus> exit_status() const override { return status_; }
 
-  void write(std::string_view data) override {
-    if (stdin_closing_ || !stdin_.is_open() || data.empty()) return;
-    if (queue_.empty()) {
-      const std::size_t n = write_now(data);
-      if (n == data.size() || !stdin_.is_open()) return;
-      data.remove_prefix(n);
-    }
-    queue_.append(data);
-    wait_writable();
-  }
-
-  void close_stdin() override {
-    if (stdin_closing_) return;
-    stdin_closing_ = true;
-    if (buffer_size() == 0) close_stdin_now();
-  }
+  void close_stdin() override { pipe(Stdio::in).lose_connection(); }
 
   void lose_connection() override {
-    stdin_closing_ = true;
-    close_stdin_now();
-    std::error_code ec;
-    stdout_.cancel(ec);
-    stderr_.cancel(ec);
-    // The cancelled reads complete as aborted, which ends each stream.
+    for (auto& p : pipes_) p->lose_connection();
+  }
+
+  void abort_connection() override {
+    for (auto& p : pipes_) p->abort_connection();
   }
 
   bool signal_process(int sig) override {
@@ -148,81 +136,113 @@ class ChildProcess final : public ProcessTransport,
     return true;
   }
 
-  // Tracked: a reactor shutdown closes the pipes; the child runs on (it is not ours to
-  // kill), and the reactor stops after its grace period even if the child has not exited.
-  void lose_tracked() override { lose_connection(); }
-  void abort_tracked() override { lose_connection(); }
+  // Producer, for the child's output.
+  void pause_producing() override {
+    pipe(Stdio::out).pause_producing();
+    pipe(Stdio::err).pause_producing();
+  }
+  void resume_producing() override {
+    pipe(Stdio::out).resume_producing();
+    pipe(Stdio::err).resume_producing();
+  }
+  void stop_producing() override { lose_connection(); }
+
+  // Tracked. The pipes are tracked too, and close as any connection does; the child is
+  // asked to end (SIGTERM) when the shutdown starts and made to (SIGKILL) when its grace
+  // period ends, so that it is reaped, and process_ended delivered, inside the shutdown.
+  void lose_tracked() override {
+    lose_connection();
+    signal_process(SIGTERM);
+  }
+  void abort_tracked() override {
+    abort_connection();
+    signal_process(SIGKILL);
+  }
+  // The reactor is being destroyed with the child unreaped: kill and reap it here, with
+  // no event, so that nothing is left running or as a zombie.
   void release_tracked() override {
+    if (!status_ && pidfd_.is_open()) {
+      signal_process(SIGKILL);
+      reap_now();
+    }
     released_ = true;
     std::error_code ec;
-    for (Descriptor* d : {&stdin_, &stdout_, &stderr_, &pidfd_}) d->close(ec);
-    if (!status_) {
-      int raw = 0;
-      ::waitpid(pid_, &raw, WNOHANG);  // reap it if it is already done
-    }
+    pidfd_.close(ec);
     connections_.unlink(*this);
     auto keep = std::move(self_);
   }
 
+  // From the pipes' protocols.
+  void received(Stdio which, std::string_view data) {
+    if (which == Stdio::out)
+      guarded("out_received", [&] { protocol_.out_received(data); });
+    else if (which == Stdio::err)
+      guarded("err_received", [&] { protocol_.err_received(data); });
+  }
+
+  void pipe_closed(Stdio which, const Reason& reason) {
+    const auto i = static_cast<std::size_t>(which);
+    open_[i] = false;
+    if (which != Stdio::in && !reason.clean() && !reason.is(error::connection_aborted))
+      log(LogLevel::warning,
+          "reading from process " + std::to_string(pid_) + ": " + reason.message());
+    // Every pipe's end is posted behind connection_made (begin() was posted first).
+    switch (which) {
+      case Stdio::in: guarded("in_closed", [&] { protocol_.in_closed(); }); break;
+      case Stdio::out: guarded("out_closed", [&] { protocol_.out_closed(); }); break;
+      case Stdio::err: guarded("err_closed", [&] { protocol_.err_closed(); }); break;
+    }
+    maybe_end();
+  }
+
+ protected:
+  Transport& stdin_pipe() const override { return *pipes_[0]; }
+
  private:
+  Pipe& pipe(Stdio which) { return *pipes_[static_cast<std::size_t>(which)]; }
+
+  // Runs a protocol callback; an exception is logged and aborts the transport (the child
+  // itself is not touched: its exit still arrives).
   template <class F>
   void guarded(const char* what, F&& fn) {
     try {
       fn();
     } catch (const std::exception& e) {
       log(LogLevel::error, std::string("exception in ") + what + " (process " +
-                               std::to_string(pid_) + "): " + e.what());
+                               std::to_string(pid_) + "): " + e.what() + "; aborting its pipes");
+      abort_connection();
     } catch (...) {
       log(LogLevel::error, std::string("non-standard exception in ") + what + " (process " +
-                               std::to_string(pid_) + ")");
+                               std::to_string(pid_) + "); aborting its pipes");
+      abort_connection();
     }
+  }
+
+  // Waits (at most 10 s: a process stuck in the kernel cannot be helped) for the killed
+  // child and reaps it. The pidfd is non-blocking, so waitid is polled.
+  void reap_now() {
+    const int fd = pidfd_.native_handle();
+    for (int waited_ms = 0; waited_ms < 10'000; waited_ms += 100) {
+      siginfo_t info{};
+      const int r = ::waitid(P_PIDFD, static_cast<id_t>(fd), &info, WEXITED | WNOHANG);
+      if (r != 0 && errno != EINTR && errno != EAGAIN) return;  // ECHILD: reaped elsewhere
+      if (r == 0 && info.si_pid != 0) return;
+      ::pollfd p{fd, POLLIN, 0};
+      ::poll(&p, 1, 100);
+    }
+    log(LogLevel::warning, "process " + std::to_string(pid_) +
+                               " did not end after SIGKILL; it is left unreaped");
   }
 
   void begin() {
     if (released_) return;
+    started_ = true;
     attach(protocol_);
-    guarded("connection_made", [&] { protocol_.connection_made(); });
-    read(stdout_, out_buf_, true);
-    read(stderr_, err_buf_, false);
-    wait_exit();
-  }
-
-  // --- output ----------------------------------------------------------------------
-
-  void read(Descriptor& d, std::unique_ptr<char[]>& buf, bool out) {
-    if (!buf) buf = std::make_unique<char[]>(kReadSize);
-    d.async_read_some(asio::buffer(buf.get(), kReadSize),
-                      [self = shared_from_this(), &d, &buf, out](const std::error_code& ec,
-                                                                 std::size_t n) {
-                        if (self->released_) return;
-                        if (ec) {
-                          if (ec != asio::error::eof && ec != asio::error::operation_aborted)
-                            log(LogLevel::warning, "reading from process " +
-                                                       std::to_string(self->pid_) + ": " +
-                                                       ec.message());
-                          self->stream_closed(d, out);
-                          return;
-                        }
-                        const std::string_view data(buf.get(), n);
-                        if (out)
-                          self->guarded("out_received", [&] { self->protocol_.out_received(data); });
-                        else
-                          self->guarded("err_received", [&] { self->protocol_.err_received(data); });
-                        if (!self->released_) self->read(d, buf, out);
-                      });
-  }
-
-  void stream_closed(Descriptor& d, bool out) {
-    std::error_code ec;
-    d.close(ec);
-    if (out) {
-      out_open_ = false;
-      guarded("out_closed", [&] { protocol_.out_closed(); });
-    } else {
-      err_open_ = false;
-      guarded("err_closed", [&] { protocol_.err_closed(); });
+    {
+      const detail::TurnScope turn;  // writes made in connection_made leave in one batch
+      guarded("connection_made", [&] { protocol_.connection_made(); });
     }
-    maybe_end();
+    wait_exit();
   }
 
   // --- exit ------------------------------------------------------------------------
@@ -272,81 +292,41 @@ class ChildProcess final : public ProcessTransport,
     maybe_end();
   }
 
+  // The end: reaped and both outputs closed. Stdin, if a grandchild still reads it, is
+  // closed now (dropping what is queued), so that process_ended comes last.
   void maybe_end() {
-    if (ended_ || out_open_ || err_open_ || !status_) return;
+    if (ended_ || !started_ || !status_ || open_[1] || open_[2]) return;
+    if (open_[0]) {
+      pipe(Stdio::in).abort_connection();  // its connection_lost calls here again
+      return;
+    }
     ended_ = true;
-    stdin_closing_ = true;
-    close_stdin_now();
     guarded("process_ended", [&] { protocol_.process_ended(*status_); });
     detach(protocol_);
     connections_.unlink(*this);
+    auto keep_protocol = std::move(owned_);
     auto keep = std::move(self_);
   }
 
-  // --- stdin -----------------------------------------------------------------------
+  using Descriptor = asio::posix::stream_descriptor;
 
-  std::size_t write_now(std::string_view data) {
-    const ssize_t n = write_no_sigpipe(stdin_.native_handle(), data.data(), data.size());
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EAGAIN || errno == EINTR) return 0;
-    // EPIPE: the child closed its stdin (or exited); what it did not read is dropped.
-    stdin_closing_ = true;
-    close_stdin_now();
-    return 0;
-  }
-
-  void wait_writable() {
-    if (write_waiting_ || !stdin_.is_open()) return;
-    write_waiting_ = true;
-    stdin_.async_wait(Descriptor::wait_write, [self = shared_from_this()](const std::error_code& ec) {
-      self->write_waiting_ = false;
-      if (ec || self->released_ || !self->stdin_.is_open()) return;
-      self->drain();
-    });
-  }
-
-  void drain() {
-    while (sent_ < queue_.size()) {
-      const std::size_t n = write_now(std::string_view(queue_).substr(sent_));
-      if (!stdin_.is_open()) return;
-      if (n == 0) {
-        wait_writable();
-        return;
-      }
-      sent_ += n;
-    }
-    queue_.clear();
-    sent_ = 0;
-    if (stdin_closing_) close_stdin_now();
-  }
-
-  void close_stdin_now() {
-    queue_.clear();
-    sent_ = 0;
-    std::error_code ec;
-    stdin_.close(ec);
-  }
-
+  Reactor& reactor_;
   detail::TrackedList& connections_;
   ProcessProtocol& protocol_;
-  Descriptor stdin_;
-  Descriptor stdout_;
-  Descriptor stderr_;
+  std::unique_ptr<ProcessProtocol> owned_;  // the protocol, when the transport owns it
+  std::array<std::shared_ptr<Pipe>, 3> pipes_;
   Descriptor pidfd_;
-  std::shared_ptr<ChildProcess> self_;
-  std::unique_ptr<char[]> out_buf_;
-  std::unique_ptr<char[]> err_buf_;
-  std::string queue_;  // bytes for stdin; sent_ of them already written
-  std::size_t sent_ = 0;
+  std::shared_ptr<ChildProcess> self_;  // from start() until process_ended or release
   std::optional<ExitStatus> status_;
   int pid_ = -1;
-  bool out_open_ = true;
-  bool err_open_ = true;
-  bool stdin_closing_ = false;
-  bool write_waiting_ = false;
+  std::array<bool, 3> open_{true, true, true};
+  bool started_ = false;  // connection_made was called
   bool ended_ = false;
   bool released_ = false;
 };
+
+void PipeEnd::data_received(std::string_view data) { child_.received(which_, data); }
+void PipeEnd::connection_lost(const Reason& reason) { child_.pipe_closed(which_, reason); }
 
 // posix_spawn's attributes and file actions, destroyed on every path.
 struct SpawnSetup {
@@ -379,11 +359,10 @@ void check_no_nul(const std::vector<std::string>& strings, const char* what) {
                                   " contains a NUL byte");
 }
 
-}  // namespace
-
-std::shared_ptr<ProcessTransport> spawn_process(Reactor& reactor, ProcessProtocol& protocol,
-                                                const std::vector<std::string>& argv,
-                                                const ProcessOptions& options) {
+std::shared_ptr<ProcessTransport> spawn(Reactor& reactor, ProcessProtocol& protocol,
+                                        std::unique_ptr<ProcessProtocol> owned,
+                                        const std::vector<std::string>& argv,
+                                        const ProcessOptions& options) {
   if (argv.empty() || argv[0].empty())
     throw std::invalid_argument("spawn_process: argv must name a program");
   check_no_nul(argv, "an argument");
@@ -432,9 +411,26 @@ std::shared_ptr<ProcessTransport> spawn_process(Reactor& reactor, ProcessProtoco
     throw_errno(err, "spawn_process: pidfd_open");
   }
   ::fcntl(pidfd.fd, F_SETFD, FD_CLOEXEC);
-  auto child = std::make_shared<ChildProcess>(reactor, protocol);
+  auto child = std::make_shared<ChildProcess>(reactor, protocol, std::move(owned));
   child->start(pid, in_w, out_r, err_r, pidfd);
   return child;
+}
+
+}  // namespace
+
+std::shared_ptr<ProcessTransport> spawn_process(Reactor& reactor, ProcessProtocol& protocol,
+                                                const std::vector<std::string>& argv,
+                                                const ProcessOptions& options) {
+  return spawn(reactor, protocol, nullptr, argv, options);
+}
+
+std::shared_ptr<ProcessTransport> spawn_process(Reactor& reactor,
+                                                std::unique_ptr<ProcessProtocol> protocol,
+                                                const std::vector<std::string>& argv,
+                                                const ProcessOptions& options) {
+  if (!protocol) throw std::invalid_argument("spawn_process: null protocol");
+  ProcessProtocol& p = *protocol;
+  return spawn(reactor, p, std::move(protocol), argv, options);
 }
 
 }  // namespace torsion
