@@ -10,6 +10,11 @@
 #include "framework/testing/string_transport.hpp"
 #include "transports/endpoints.hpp"
 
+TEST_CASE("transports: process helpers and maybe_deferred") {
+  torsion::Reactor reactor;
+  CHECK(docs::process_helpers(reactor) == "hello\n3\n-1");
+}
+
 TEST_CASE("reactor-and-timers: call_later, cancel, reset, delay") {
   torsion::Reactor reactor;
   CHECK(docs::timers_in_order(reactor) == std::vector<std::string>{"soon", "later"});

@@ -109,8 +109,12 @@ class ChildProcess final : public ProcessTransport,
     self_ = shared_from_this();
     connections_.link(*this);
     asio::post(reactor_.context(), [self = shared_from_this()] { self->begin(); });
-    for (std::size_t i = 0; i < 3; ++i)
+    // The child counts as one connection of the reactor: the pipes leave the reactor's
+    // list (their start() joined it) and are closed and released through this object.
+    for (std::size_t i = 0; i < 3; ++i) {
       pipes_[i]->start(std::make_unique<PipeEnd>(*this, static_cast<Stdio>(i)));
+      connections_.unlink(*pipes_[i]);
+    }
   }
 
   int pid() const override { return pid_; }
@@ -147,9 +151,10 @@ class ChildProcess final : public ProcessTransport,
   }
   void stop_producing() override { lose_connection(); }
 
-  // Tracked. The pipes are tracked too, and close as any connection does; the child is
-  // asked to end (SIGTERM) when the shutdown starts and made to (SIGKILL) when its grace
-  // period ends, so that it is reaped, and process_ended delivered, inside the shutdown.
+  // Tracked (for the child and its pipes). The pipes close as any connection does; the
+  // child is asked to end (SIGTERM) when the shutdown starts and made to (SIGKILL) when
+  // its grace period ends, so that it is reaped, and process_ended delivered, inside the
+  // shutdown.
   void lose_tracked() override {
     lose_connection();
     signal_process(SIGTERM);
@@ -166,6 +171,7 @@ class ChildProcess final : public ProcessTransport,
       reap_now();
     }
     released_ = true;
+    for (auto& p : pipes_) p->release_tracked();
     std::error_code ec;
     pidfd_.close(ec);
     connections_.unlink(*this);

@@ -36,6 +36,10 @@ struct SharedState {
 SharedState shared_state();
 std::size_t connections_left_to_the_reactor();
 
+// processes.cpp: "hello\n" from get_process_output, "3\n" from run_process (wc -w),
+// "-1" from maybe_deferred over a throwing parse.
+std::string process_helpers(torsion::Reactor& reactor);
+
 // transports.cpp
 void three_ways_to_write(torsion::Transport& t, std::string big_payload);
 std::string request_with_half_close(torsion::Reactor& reactor);
