@@ -20,10 +20,15 @@
 ///    like a Deferred.
 ///  - An exception that escapes the coroutine fails the Task; awaiting it rethrows it.
 ///    A failed Task nobody consumed is logged as an unhandled Deferred error.
-///  - cancel() cancels what the coroutine is awaiting at that moment: that operation then
-///    throws CancelledError into the coroutine (which may catch it). If the coroutine
-///    does not finish in that call, the Task fails with CancelledError at once and what
-///    the coroutine returns later is ignored.
+///  - cancel() asks the coroutine to stop (asyncio's Task.cancel): it cancels what the
+///    coroutine is awaiting at that moment, and that operation throws CancelledError into
+///    the coroutine; if the coroutine is running rather than suspended, its next
+///    co_await that suspends throws CancelledError instead. The coroutine may catch it,
+///    clean up (awaiting again) and return or rethrow: the Task finishes only when the
+///    coroutine does, with what it returns or throws, so whoever awaits a cancelled Task
+///    resumes after the coroutine's locals are gone (framework/task_group.hpp relies on
+///    it). cancel() may be called again to cancel a clean-up that is awaited.
+///  - The Task fires after the coroutine's locals are destroyed (not inside co_return).
 ///  - If what a suspended coroutine waits for is destroyed without ever firing, the
 ///    coroutine frame is destroyed too (its locals' destructors run) and its Task never
 ///    fires; tasks waiting on that Task are destroyed in turn. A coroutine keeps itself
@@ -34,6 +39,7 @@
 #include <coroutine>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -46,24 +52,37 @@ namespace detail {
 class TaskPromiseBase {
  public:
   std::suspend_never initial_suspend() noexcept { return {}; }
-  std::suspend_never final_suspend() noexcept { return {}; }
-  // Called by awaiters when the coroutine suspends on them.
-  void set_awaited_cancel(UniqueFunction<void()> cancel) { awaited_cancel_ = std::move(cancel); }
+  // Called by awaiters when the coroutine suspends on them: `cancel` cancels what it
+  // awaits and says whether that was still pending. A cancel requested while the
+  // coroutine ran is delivered here, to the operation it now awaits.
+  void set_awaited_cancel(UniqueFunction<bool()> cancel) {
+    awaited_cancel_ = std::move(cancel);
+    if (cancel_pending_) {
+      cancel_pending_ = false;
+      cancel_awaited();
+    }
+  }
 
  protected:
-  void cancel_awaited() {
+  bool cancel_awaited() {
     auto cancel = std::move(awaited_cancel_);
     awaited_cancel_ = nullptr;
-    if (cancel) cancel();
+    return cancel && cancel();
   }
-  UniqueFunction<void()> awaited_cancel_;
+  // Task::cancel: the awaited operation now, or the next one if the coroutine runs.
+  void request_cancel() {
+    if (!cancel_awaited()) cancel_pending_ = true;
+  }
+  UniqueFunction<bool()> awaited_cancel_;
+  bool cancel_pending_ = false;
 };
 
 template <class T>
 class TaskPromiseOf : public TaskPromiseBase {
  public:
   TaskPromiseOf() : state_(std::make_shared<DeferredState<T>>()) {
-    state_->canceller_ = [this](Deferred<T>&) { cancel_awaited(); };
+    state_->cancel_waits_ = true;  // the Task fires when the coroutine ends
+    arm_canceller();
   }
   TaskPromiseOf(const TaskPromiseOf&) = delete;
   TaskPromiseOf& operator=(const TaskPromiseOf&) = delete;
@@ -73,10 +92,32 @@ class TaskPromiseOf : public TaskPromiseBase {
     if (!state_->fired()) state_->drop_consumer();
   }
   Task<T> get_return_object();
-  void unhandled_exception() { state_->fire(Outcome<T>::failure(std::current_exception())); }
+  void unhandled_exception() { result_.emplace(Outcome<T>::failure(std::current_exception())); }
+
+  // Fires the Task once the body's locals are gone, then lets the frame be destroyed.
+  struct FinalAwaiter {
+    TaskPromiseOf* promise;
+    bool await_ready() noexcept {
+      promise->finish();
+      return true;
+    }
+    void await_suspend(std::coroutine_handle<>) noexcept {}
+    void await_resume() noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return FinalAwaiter{this}; }
 
  protected:
+  void arm_canceller() {
+    state_->canceller_ = [this](Deferred<T>&) {
+      arm_canceller();  // a later cancel() reaches a clean-up the coroutine awaits
+      request_cancel();
+    };
+  }
+  void finish() noexcept {
+    if (result_ && !state_->fired()) state_->fire(std::move(*result_));
+  }
   StatePtr<T> state_;
+  std::optional<Outcome<T>> result_;
 };
 
 template <class T>
@@ -85,14 +126,14 @@ class TaskPromise : public TaskPromiseOf<T> {
   template <class U = T>
     requires std::is_constructible_v<T, U &&>
   void return_value(U&& value) {
-    this->state_->fire(Outcome<T>::success(T(std::forward<U>(value))));
+    this->result_.emplace(Outcome<T>::success(T(std::forward<U>(value))));
   }
 };
 
 template <>
 class TaskPromise<void> : public TaskPromiseOf<void> {
  public:
-  void return_void() { state_->fire(Outcome<void>::success()); }
+  void return_void() { result_.emplace(Outcome<void>::success()); }
 };
 
 }  // namespace detail

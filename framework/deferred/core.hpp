@@ -190,6 +190,9 @@ class DeferredState : public std::enable_shared_from_this<DeferredState<T>> {
 
   UniqueFunction<void(Deferred<T>&)> canceller_;
   UniqueFunction<void()> cancel_upstream_;  // cancels what this state waits for
+  // Set by producers that always fire after a cancel request (a Task: when its coroutine
+  // ends; a TaskGroup's join: when its children have ended): cancel() then only asks.
+  bool cancel_waits_ = false;
   DelayedCall timeout_;
   double timeout_seconds_ = 0;
   bool timed_out_ = false;
@@ -262,8 +265,10 @@ class Deferred {
 
   /// Cancels: if it has not fired, calls the canceller, or cancels the Deferred this one
   /// is waiting for (the previous link of its chain, or a Deferred a callback returned);
-  /// if it still has not fired then, fails it with CancelledError. Returns false (and does
-  /// nothing) if it had already fired. Later callback()/errback() calls are ignored.
+  /// if it still has not fired then, fails it with CancelledError (except a Task's
+  /// Deferred, which fires when its coroutine ends: framework/task.hpp). Returns false
+  /// (and does nothing) if it had already fired. Later callback()/errback() calls are
+  /// ignored.
   bool cancel() { return s_->cancel(); }
 
   /// Calls `f(value)` (or `f()` for Deferred<void>) on success; errors skip it. Returns
@@ -402,7 +407,7 @@ bool DeferredState<T>::cancel() {
     cancel_upstream_ = nullptr;
     up();
   }
-  if (!fired_) {
+  if (!fired_ && !cancel_waits_) {
     cancelled_ = false;  // let this one through
     fire(Outcome<T>::failure(std::make_exception_ptr(CancelledError())));
     cancelled_ = true;
@@ -526,10 +531,11 @@ class DeferredAwaiter {
 
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) {
-    if constexpr (requires { h.promise().set_awaited_cancel(UniqueFunction<void()>()); }) {
+    if constexpr (requires { h.promise().set_awaited_cancel(UniqueFunction<bool()>()); }) {
       std::weak_ptr<DeferredState<T>> w = s_;
       h.promise().set_awaited_cancel([w] {
-        if (auto p = w.lock()) p->cancel();
+        auto p = w.lock();
+        return p && p->cancel();
       });
     }
     auto state = std::move(s_);
