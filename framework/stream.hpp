@@ -15,6 +15,9 @@
 /// Rules:
 ///  - One read at a time: a read started while another is pending throws
 ///    std::logic_error.
+///  - Cancelling a pending read (its Deferred, the Task awaiting it, a TaskGroup or a
+///    time-out: framework/task_group.hpp) consumes nothing: the bytes it had seen stay
+///    buffered for the next read, and the stream stays usable.
 ///  - Reads complete from the scheduler's loop (a zero-delay call), never from inside a
 ///    transport call such as data_received, so code after co_await never runs re-entrantly
 ///    inside the transport.
