@@ -19,6 +19,9 @@
 ///  - Destroying a group whose join() has not finished cancels the children still
 ///    running (a child that catches the CancelledError and awaits again keeps running;
 ///    await join() to be sure all have ended). An error nobody joined is logged.
+///  - A child destroyed without ending (what it awaited was destroyed unfired, as when
+///    its reactor goes away) means the group can never end properly: join() never fires
+///    and a coroutine awaiting it is destroyed the same way (framework/task.hpp).
 /// Works as a Deferred too: join() is a Deferred<void>. Reactor thread only.
 
 #include <cstddef>
@@ -76,8 +79,9 @@ class ChildSet : public std::enable_shared_from_this<ChildSet> {
       if (auto p = w.lock()) p->cancel();
     });
     ++running_;
-    child.state()->attach([self = shared_from_this(), id, on_end = std::move(on_end)](
+    child.state()->attach([token = Token(shared_from_this(), id), id, on_end = std::move(on_end)](
                               Outcome<T>&& outcome) mutable {
+      auto self = token.release();
       self->cancels_.erase(id);
       on_end(std::move(outcome));
       if (--self->running_ == 0) self->fire_idle();
@@ -94,8 +98,10 @@ class ChildSet : public std::enable_shared_from_this<ChildSet> {
       if (cancels_.count(id)) cancel_one(id);
   }
 
-  // Calls `fn` once no child runs (at once if none does).
+  // Calls `fn` once no child runs (at once if none does). If a child was destroyed
+  // without ending, `fn` is destroyed without being called instead.
   void when_idle(UniqueFunction<void()> fn) {
+    if (lost_child_) return;
     if (running_ == 0) {
       fn();
       return;
@@ -112,9 +118,35 @@ class ChildSet : public std::enable_shared_from_this<ChildSet> {
     cancels_.at(id) = [] {};
     cancel();
   }
+  // Held by a child's consumer: if the consumer is destroyed without running (what the
+  // child waited for was destroyed unfired, and the child's frame with it), the set can
+  // never tell a true end, so whoever waits for it is dropped the same way.
+  class Token {
+   public:
+    Token(std::shared_ptr<ChildSet> set, std::uint64_t id) : set_(std::move(set)), id_(id) {}
+    Token(Token&& other) noexcept : set_(std::move(other.set_)), id_(other.id_) {}
+    Token& operator=(Token&&) = delete;
+    ~Token() {
+      if (set_) set_->dropped(id_);
+    }
+    std::shared_ptr<ChildSet> release() noexcept { return std::move(set_); }
+
+   private:
+    std::shared_ptr<ChildSet> set_;
+    std::uint64_t id_;
+  };
+
+  void dropped(std::uint64_t id) {
+    auto keep = shared_from_this();
+    cancels_.erase(id);
+    lost_child_ = true;
+    if (--running_ == 0) fire_idle();
+  }
+
   void fire_idle() {
     auto idle = std::move(idle_);
     idle_.clear();
+    if (lost_child_) return;  // dropped unrun with `idle`
     for (auto& fn : idle) fn();
   }
 
@@ -123,6 +155,7 @@ class ChildSet : public std::enable_shared_from_this<ChildSet> {
   std::uint64_t next_id_ = 0;
   std::size_t running_ = 0;
   bool cancelling_ = false;
+  bool lost_child_ = false;
 };
 
 // A Deferred<T> that cancel() only asks to stop: it fires when its producer says so.

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -350,4 +352,26 @@ TEST_CASE("cancelling_first_of_cancels_every_input") {
   std::string outcome;
   d.add_both([&](Outcome<std::size_t> o) { outcome = o.ok() ? "ok" : describe_error(o.error()); });
   CHECK(outcome == "the operation was cancelled");
+}
+
+TEST_CASE("a_child_destroyed_unfinished_destroys_the_coroutine_awaiting_the_group") {
+  struct Flag {
+    bool* flag;
+    ~Flag() { *flag = true; }
+  };
+  bool parent_gone = false;
+  std::optional<Task<void>> parent;
+  {
+    auto producer = std::make_unique<Deferred<int>>();
+    parent = [](Deferred<int> d, bool* gone) -> Task<void> {
+      Flag guard{gone};
+      TaskGroup group;
+      group.spawn([](Deferred<int> in) -> Task<void> { co_await std::move(in); }(std::move(d)));
+      co_await group;
+    }(*producer, &parent_gone);
+    CHECK_FALSE(parent_gone);
+    producer.reset();  // the child can never be resumed: its frame goes, then the parent's
+  }
+  CHECK(parent_gone);
+  CHECK_FALSE(parent->done());
 }
