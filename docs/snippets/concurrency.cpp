@@ -15,7 +15,7 @@
 #include "framework/task_group.hpp"
 #include "framework/testing/manual_clock.hpp"
 #include "transports/listen_stream.hpp"
-#include "transports/tcp_stream.hpp"
+#include "transports/connect_stream.hpp"
 
 namespace docs {
 namespace {

@@ -12,7 +12,7 @@
 #include "framework/task.hpp"
 #include "framework/task_group.hpp"
 #include "transports/tcp.hpp"
-#include "transports/tcp_stream.hpp"
+#include "transports/connect_stream.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/wait.hpp"
 

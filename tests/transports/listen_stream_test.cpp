@@ -9,7 +9,7 @@
 
 #include "framework/task.hpp"
 #include "transports/endpoints.hpp"
-#include "transports/tcp_stream.hpp"
+#include "transports/connect_stream.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
