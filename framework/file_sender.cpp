@@ -1,13 +1,16 @@
 #include "framework/file_sender.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
 
+#include "framework/file_region.hpp"
 #include "framework/reason.hpp"
 
 namespace torsion {
@@ -18,7 +21,7 @@ namespace {
 
 class FdSource final : public ByteSource {
  public:
-  explicit FdSource(int fd) : fd_(fd) {}
+  FdSource(int fd, bool regular) : fd_(fd), regular_(regular) {}
   ~FdSource() override { ::close(fd_); }
   FdSource(const FdSource&) = delete;
   FdSource& operator=(const FdSource&) = delete;
@@ -33,9 +36,14 @@ class FdSource final : public ByteSource {
     }
   }
 
+  int file_descriptor() const noexcept override { return regular_ ? fd_ : -1; }
+
  private:
   int fd_;
+  bool regular_;
 };
+
+std::error_code last_os_error() { return std::error_code(errno, std::system_category()); }
 
 class StringSource final : public ByteSource {
  public:
@@ -57,9 +65,10 @@ class StringSource final : public ByteSource {
 std::unique_ptr<ByteSource> open_file_source(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    throw std::system_error(std::error_code(errno, std::system_category()),
-                            "open_file_source: '" + path + "'");
-  return std::make_unique<FdSource>(fd);
+    throw std::system_error(last_os_error(), "open_file_source: '" + path + "'");
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  return std::make_unique<FdSource>(fd, regular);
 }
 
 std::unique_ptr<ByteSource> string_source(std::string data) {
@@ -75,11 +84,13 @@ FileSender::~FileSender() {
 }
 
 void FileSender::begin_transfer(Transport& transport, std::unique_ptr<ByteSource> source,
-                                Done done) {
+                                Done done, std::optional<std::uint64_t> length) {
   if (transport_) throw std::logic_error("FileSender::begin_transfer: a transfer is active");
   if (!source) throw std::invalid_argument("FileSender::begin_transfer: null source");
   source_ = std::move(source);
   done_ = std::move(done);
+  length_ = length;
+  path_ = zero_copy_ ? Path::untried : Path::buffered;
   sent_ = 0;
   transport_ = &transport;
   try {
@@ -98,7 +109,16 @@ void FileSender::stop() {
 
 void FileSender::resume_producing() {
   if (!transport_) return;
-  buffer_.resize(chunk_size_);
+  std::uint64_t want = chunk_size_;
+  if (length_) {
+    if (sent_ >= *length_) {
+      finish({}, true);
+      return;
+    }
+    want = std::min(want, *length_ - sent_);
+  }
+  if (path_ != Path::buffered && send_region(want)) return;
+  buffer_.resize(static_cast<std::size_t>(want));
   std::error_code ec;
   const std::size_t n = source_->read(std::span<char>(buffer_.data(), buffer_.size()), ec);
   if (ec) {
@@ -106,11 +126,56 @@ void FileSender::resume_producing() {
     return;
   }
   if (n == 0) {
-    finish({}, true);
+    finish(length_ ? std::make_error_code(std::errc::io_error) : std::error_code(), true);
     return;
   }
   sent_ += n;
   transport_->write(std::string_view(buffer_.data(), n));
+}
+
+// The sendfile path: hands the transport the next region of the file. False when the
+// source or the transport cannot do it (the caller reads and writes instead, from then
+// on); true when a region was written or the transfer ended.
+bool FileSender::send_region(std::uint64_t want) {
+  const int fd = source_->file_descriptor();
+  if (fd < 0) {
+    path_ = Path::buffered;
+    return false;
+  }
+  if (path_ == Path::untried) {
+    const ::off_t start = ::lseek(fd, 0, SEEK_CUR);
+    if (start < 0) {
+      path_ = Path::buffered;
+      return false;
+    }
+    file_offset_ = static_cast<std::uint64_t>(start);
+    file_end_ = file_offset_;  // unknown yet: looked up below
+  }
+  if (!length_) {  // to the end: the size is looked up again each time it is reached
+    if (file_offset_ >= file_end_) {
+      struct stat st {};
+      if (::fstat(fd, &st) != 0) {
+        finish(last_os_error(), true);
+        return true;
+      }
+      file_end_ = static_cast<std::uint64_t>(st.st_size);
+      if (file_offset_ >= file_end_) {
+        finish({}, true);
+        return true;
+      }
+    }
+    want = std::min(want, file_end_ - file_offset_);
+  }
+  auto* writer = dynamic_cast<FileWriter*>(transport_);
+  if (writer == nullptr) {
+    path_ = Path::buffered;
+    return false;
+  }
+  writer->write_file(FileRegion{fd, file_offset_, want, source_});
+  path_ = Path::file;
+  file_offset_ += want;
+  sent_ += want;
+  return true;
 }
 
 void FileSender::stop_producing() {

@@ -95,13 +95,19 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       if (body_allowed_ && !x.body.empty() && !x.file) transport().write(std::move(x.body));
       if (x.file) {
         sender_ = std::make_unique<FileSender>();
-        sender_->begin_transfer(transport(), std::move(x.file), [this](std::error_code ec) {
-          if (ec) {
-            transport().abort_connection();
-          } else {
-            exchange_done();
-          }
-        });
+        sender_->set_zero_copy(options_.sendfile);
+        // Exactly Content-Length bytes: a file that shrinks ends the connection (io_error,
+        // or over sendfile the transport's EIO), one that grows is cut at the length.
+        sender_->begin_transfer(
+            transport(), std::move(x.file),
+            [this](std::error_code ec) {
+              if (ec) {
+                transport().abort_connection();
+              } else {
+                exchange_done();
+              }
+            },
+            x.file_size);
         return;
       }
     } else if (chunked_ && body_allowed_) {

@@ -220,6 +220,9 @@ struct HttpServerOptions {
   /// After an error response: how long the server keeps reading (and discarding) what
   /// the client still sends, after its half-close, before it closes.
   double linger_timeout = 2;
+  /// Files (Response::set_file) go with sendfile(2) over TCP and Unix sockets; false
+  /// reads and writes them chunk by chunk, as over TLS always.
+  bool sendfile = true;
 };
 
 /// The Factory that serves HTTP/1.1 on every connection it builds (Twisted's Site). Its

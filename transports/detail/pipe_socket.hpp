@@ -32,31 +32,19 @@
 #include <system_error>
 #include <utility>
 
+#include "transports/detail/no_sigpipe.hpp"
+
 namespace torsion::detail {
 
-// Writes without letting a closed read end raise SIGPIPE in this process: the signal is
-// blocked for this thread around the write and a SIGPIPE the write caused is consumed
-// before unblocking.
+// Writes without letting a closed read end raise SIGPIPE in this process (no_sigpipe.hpp).
 inline ::ssize_t writev_no_sigpipe(int fd, const ::iovec* iov, int count) {
-  sigset_t pipe_set, old, pending;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  sigpending(&pending);
-  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  ::ssize_t n;
-  do {
-    n = ::writev(fd, iov, count);
-  } while (n < 0 && errno == EINTR);
-  const int err = errno;
-  if (n < 0 && err == EPIPE && !was_pending) {
-    const timespec zero{};
-    while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  errno = err;
-  return n;
+  return without_sigpipe([&] {
+    ::ssize_t n;
+    do {
+      n = ::writev(fd, iov, count);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  });
 }
 
 class PipeSocket {

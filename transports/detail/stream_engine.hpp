@@ -39,11 +39,18 @@
 // answers what it reads cannot grow the queue without limit when its peer does not read
 // (back-pressure by default; set_pause_reading_when_full(false) turns it off).
 //
+// Files (FileWriter): write_file queues a file region in the same queue, behind what was
+// written, and flush() sends it with sendfile(2) when it reaches the front. It corks,
+// counts and closes exactly as a write of its length does. Only socket transports offer
+// it (file_writer()); stdio's descriptors do not.
+//
 // Reading: see "reading" below; a connection owns no read buffer (read_buffer.hpp).
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
@@ -58,13 +65,16 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "framework/detail/tracked.hpp"
 #include "framework/detail/turn.hpp"
+#include "framework/file_region.hpp"
 #include "framework/log.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "transports/detail/no_sigpipe.hpp"
 #include "transports/detail/read_buffer.hpp"
 #include "transports/detail/write_queue.hpp"
 
@@ -78,8 +88,19 @@ struct WriteCounter {
   std::uint64_t write_calls = 0;
 };
 
+// Socket transports send file regions (FileWriter); the others (stdio) do not offer it,
+// so dynamic_cast<FileWriter*> finds nothing and FileSender writes bytes instead.
+struct NoFileWriter {
+  virtual ~NoFileWriter() = default;
+  virtual void write_file(FileRegion region) = 0;
+};
+template <class Socket>
+using FileWriterBase =
+    std::conditional_t<requires { typename Socket::protocol_type; }, FileWriter, NoFileWriter>;
+
 template <class Socket>
 class StreamEngine final : public Transport,
+                              public FileWriterBase<Socket>,
                               public Tracked,
                               public WriteCounter,
                               public TurnEndHook,
@@ -267,6 +288,23 @@ class StreamEngine final : public Transport,
     after_write();
   }
 
+  // FileWriter: a file region, queued behind what waits, corked like write_parts.
+  void write_file(FileRegion region) override {
+    if (!writable() || region.length == 0) return;
+    pull_wanted_ = false;
+    const bool was_empty = queue_.empty();
+    queue_.append_file(std::move(region));
+    if (was_empty) {
+      if (cork_here()) {
+        corked_ = true;
+      } else {
+        if (!flush()) return;
+        if (!queue_.empty()) wait_writable();
+      }
+    }
+    after_write();
+  }
+
   // TurnEndHook: the turn in which writes were corked outside data_received has ended.
   void turn_ended() noexcept override {
     if (corked_) uncork();
@@ -275,6 +313,7 @@ class StreamEngine final : public Transport,
  private:
   enum class State : std::uint8_t { open, closing, closed };
   static constexpr std::size_t kMaxGather = 64;
+  static constexpr std::uint64_t kMaxSendfile = 1u << 30;  // per sendfile call
   // string_view writes up to this size made inside data_received or a turn are corked
   // (copied into the queue); larger ones are sent at once, after what was corked.
   static constexpr std::size_t kCorkMax = 4 * 1024;
@@ -422,16 +461,44 @@ class StreamEngine final : public Transport,
     }
   }
 
-  // Writes the queue with gathered writes until it is empty or the kernel is full.
-  // Returns false if the connection failed.
+  // The file region at the queue's front, with sendfile(2): the count sent, 0 with `ec`
+  // on failure (EIO when the file ended before the region).
+  std::size_t send_file(const WriteQueue::FileFront& file, std::size_t& offered,
+                        std::error_code& ec) {
+    ++write_calls;
+    offered = static_cast<std::size_t>(std::min<std::uint64_t>(file.left, kMaxSendfile));
+    auto offset = static_cast<::off_t>(file.offset);
+    for (;;) {
+      const ::ssize_t n = without_sigpipe(
+          [&] { return ::sendfile(socket_.native_handle(), file.fd, &offset, offered); });
+      if (n > 0) return static_cast<std::size_t>(n);
+      if (n == 0) {
+        ec = std::make_error_code(std::errc::io_error);
+        return 0;
+      }
+      if (errno == EINTR) continue;
+      ec = std::error_code(errno, asio::error::get_system_category());
+      return 0;
+    }
+  }
+
+  // Writes the queue with gathered writes (and file regions with sendfile) until it is
+  // empty or the kernel is full. Returns false if the connection failed.
   bool flush() {
     while (!queue_.empty()) {
       std::size_t offered = 0;
       std::error_code ec;
-      const std::size_t n = send_gathered(offered, ec);
+      const WriteQueue::FileFront file = queue_.front_file();
+      const std::size_t n =
+          file.fd >= 0 ? send_file(file, offered, ec) : send_gathered(offered, ec);
       if (ec) {
         if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-        close_hard(Reason::from_os_error(ec));
+        std::string detail;
+        if (file.fd >= 0)
+          detail = ec == std::make_error_code(std::errc::io_error)
+                       ? "the file ended before the region given to write_file"
+                       : "sendfile";
+        close_hard(Reason::from_os_error(ec, std::move(detail)));
         return false;
       }
       queue_.consume(n);

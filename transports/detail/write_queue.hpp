@@ -8,14 +8,21 @@
 // small writes become one writev. Large payloads moved in stay their own chunk (no copy).
 // Emptied chunk buffers go back to a small pool per thread, shared by every queue of the
 // reactor, so steady-state writing does not allocate and an empty queue holds no buffer.
+// A file region (FileWriter::write_file) is a chunk of its own that holds no bytes, only
+// the file and the range still to send; gather() stops in front of it and the transport
+// sends it with sendfile(2) (front_file()).
 
 #include <sys/uio.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "framework/file_region.hpp"
 
 namespace torsion::detail {
 
@@ -56,13 +63,38 @@ class WriteQueue {
     c.sealed = true;
   }
 
+  // Queues a file region (not empty) behind what waits.
+  void append_file(FileRegion region) {
+    bytes_ += region.length;
+    Chunk& c = push();
+    c.file = region.fd;
+    c.file_pos = region.offset;
+    c.file_end = region.offset + region.length;
+    c.keep = std::move(region.keep);
+    c.sealed = true;
+  }
+
+  // The file region at the front: its descriptor, the next offset to send and the bytes
+  // left in it; fd is -1 when the front holds bytes (send those with gather()).
+  struct FileFront {
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t left = 0;
+  };
+  FileFront front_file() const noexcept {
+    if (count_ == 0 || at(0).file < 0) return {};
+    const Chunk& c = at(0);
+    return {c.file, c.file_pos, c.file_end - c.file_pos};
+  }
+
   // Fills `out` (anything constructible from pointer and size) with up to `max` views of
-  // the unsent bytes, front first. Returns how many.
+  // the unsent bytes, front first, up to the first file region. Returns how many.
   template <class Buffer>
   std::size_t gather(Buffer* out, std::size_t max) const {
     std::size_t n = 0;
     for (; n < count_ && n < max; ++n) {
       const Chunk& c = at(n);
+      if (c.file >= 0) break;
       out[n] = Buffer(c.data.data() + c.pos, c.data.size() - c.pos);
     }
     return n;
@@ -73,6 +105,7 @@ class WriteQueue {
     std::size_t n = 0;
     for (; n < count_ && n < max; ++n) {
       const Chunk& c = at(n);
+      if (c.file >= 0) break;
       out[n].iov_base = const_cast<char*>(c.data.data() + c.pos);
       out[n].iov_len = c.data.size() - c.pos;
     }
@@ -84,6 +117,16 @@ class WriteQueue {
     bytes_ -= n;
     while (n > 0) {
       Chunk& c = at(0);
+      if (c.file >= 0) {
+        const std::uint64_t file_left = c.file_end - c.file_pos;
+        if (n < file_left) {
+          c.file_pos += n;
+          return;
+        }
+        n -= static_cast<std::size_t>(file_left);
+        pop();
+        continue;
+      }
       const std::size_t left = c.data.size() - c.pos;
       if (n < left) {
         c.pos += n;
@@ -104,6 +147,10 @@ class WriteQueue {
     std::string data;
     std::size_t pos = 0;
     bool sealed = false;  // no more appends (a moved-in payload, or full)
+    int file = -1;        // a file region: the descriptor (data is unused)
+    std::uint64_t file_pos = 0;
+    std::uint64_t file_end = 0;
+    std::shared_ptr<const void> keep;  // keeps `file` open
   };
 
   Chunk& at(std::size_t i) noexcept { return ring_[(head_ + i) & (ring_.size() - 1)]; }
@@ -131,6 +178,10 @@ class WriteQueue {
       spare.push_back(std::move(c.data));
     }
     c.data = std::string();
+    if (c.file >= 0) {
+      c.file = -1;
+      c.keep.reset();
+    }
     head_ = (head_ + 1) & (ring_.size() - 1);
     if (--count_ == 0) give_ring_back();
   }

@@ -1,0 +1,35 @@
+#pragma once
+// Private: runs a system call that writes to a pipe or socket without letting a closed
+// read end raise SIGPIPE in this process (for calls that have no MSG_NOSIGNAL: write(2)
+// on a pipe, sendfile(2)). SIGPIPE is blocked for this thread around the call, and one
+// the call raised is consumed before it is unblocked; errno is kept.
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace torsion::detail {
+
+template <class Call>
+ssize_t without_sigpipe(Call&& call) {
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  const ssize_t n = call();
+  const int err = errno;
+  if (n < 0 && err == EPIPE && !was_pending) {
+    const timespec zero{};
+    while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = err;
+  return n;
+}
+
+}  // namespace torsion::detail
