@@ -75,8 +75,13 @@ std::unique_ptr<ByteSource> string_source(std::string data) {
   return std::make_unique<StringSource>(std::move(data));
 }
 
-FileSender::FileSender(std::size_t chunk_size) : chunk_size_(chunk_size) {
+FileSender::FileSender(std::size_t chunk_size) : chunk_size_(chunk_size), region_size_(chunk_size) {
   if (chunk_size == 0) throw std::invalid_argument("FileSender: chunk_size must be > 0, got 0");
+}
+
+void FileSender::set_region_size(std::size_t bytes) {
+  if (bytes == 0) throw std::invalid_argument("FileSender::set_region_size: must be > 0, got 0");
+  region_size_ = bytes;
 }
 
 FileSender::~FileSender() {
@@ -109,15 +114,13 @@ void FileSender::stop() {
 
 void FileSender::resume_producing() {
   if (!transport_) return;
-  std::uint64_t want = chunk_size_;
-  if (length_) {
-    if (sent_ >= *length_) {
-      finish({}, true);
-      return;
-    }
-    want = std::min(want, *length_ - sent_);
+  if (length_ && sent_ >= *length_) {
+    finish({}, true);
+    return;
   }
-  if (path_ != Path::buffered && send_region(want)) return;
+  const std::uint64_t left = length_ ? *length_ - sent_ : UINT64_MAX;
+  if (path_ != Path::buffered && send_region(std::min<std::uint64_t>(region_size_, left))) return;
+  const std::uint64_t want = std::min<std::uint64_t>(chunk_size_, left);
   buffer_.resize(static_cast<std::size_t>(want));
   std::error_code ec;
   const std::size_t n = source_->read(std::span<char>(buffer_.data(), buffer_.size()), ec);

@@ -96,6 +96,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       if (x.file) {
         sender_ = std::make_unique<FileSender>();
         sender_->set_zero_copy(options_.sendfile);
+        sender_->set_region_size(1024 * 1024);  // no memory: fewer turns and sendfile calls
         // Exactly Content-Length bytes: a file that shrinks ends the connection (io_error,
         // or over sendfile the transport's EIO), one that grows is cut at the length.
         sender_->begin_transfer(

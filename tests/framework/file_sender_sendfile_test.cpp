@@ -60,6 +60,7 @@ struct CountingSource final : ByteSource {
 struct FileServer : Factory {
   std::string path;
   std::size_t chunk = 256 * 1024;
+  std::size_t region = 0;  // set_region_size when > 0
   std::optional<std::uint64_t> length;
   std::string before, after;
   int send_buffer = 0;  // SO_SNDBUF when > 0, to force partial sends
@@ -74,7 +75,9 @@ struct FileServer : Factory {
     struct P : Protocol {
       FileServer& s;
       FileSender sender;
-      explicit P(FileServer& server) : s(server), sender(server.chunk) {}
+      explicit P(FileServer& server) : s(server), sender(server.chunk) {
+        if (server.region) sender.set_region_size(server.region);
+      }
       void connection_made() override {
         s.transport = &transport();
         if (s.send_buffer > 0)
@@ -174,7 +177,8 @@ TEST_CASE("sendfile: a file reaches a slow reader over TCP in partial sends, nev
   PatternFile file(size);
   FileServer server;
   server.path = file.path;
-  server.chunk = 1024 * 1024;
+  server.chunk = 4096;  // the buffered path's size; regions are set apart
+  server.region = 1024 * 1024;
   server.send_buffer = 16 * 1024;  // every 1 MiB region takes many sends
   ReaderState st;
   st.nap = true;
@@ -187,7 +191,8 @@ TEST_CASE("sendfile: a file reaches a slow reader over TCP in partial sends, nev
   CHECK_FALSE(st.corrupt);
   CHECK(server.reads == 0);                   // the kernel copied the file
   CHECK(server.write_calls > 7);              // 7 regions, most of them partial sends
-  CHECK(server.max_buffer <= server.chunk);   // one region queued at a time
+  CHECK(server.max_buffer <= server.region);  // one region queued at a time
+  CHECK(server.max_buffer > server.chunk);
 }
 
 TEST_CASE("sendfile: over a Unix socket, with bytes written before and after the file") {
@@ -287,6 +292,7 @@ TEST_CASE("FileSender keeps the buffered path where the transport cannot send fi
   Protocol protocol;
   transport.connect(protocol);
   FileSender sender(64 * 1024);
+  CHECK_THROWS_AS(sender.set_region_size(0), std::invalid_argument);
   std::optional<std::error_code> result;
   int reads = 0;
   sender.begin_transfer(
