@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # HTTP benchmark: examples/http_server (torsion_web) against nginx (1 worker, access_log
-# off, `return 200 "hello world"`) and twisted.web, interleaved round by round, each server
-# pinned to CPU 0 and wrk to CPU 1. Modes: keep-alive GET /hello (wrk -t1 -c50), the same
-# pipelined 16 deep (a wrk Lua script), and a 1 MiB file (torsion and nginx). Prints the
+# off, `return 200 "hello world"`, sendfile on), h2o (1 thread, no access log, an mruby
+# handler returning "hello world", file.dir for files) and twisted.web, interleaved round
+# by round, each server pinned to CPU 0 and wrk to CPU 1. Modes: keep-alive GET /hello (wrk -t1 -c50), the same
+# pipelined 16 deep (a wrk Lua script), and a 1 MiB file (not twisted). Prints the
 # median over ROUNDS of requests/s, p50/p99 latency and the server's CPU per request
-# (utime+stime from /proc/PID/stat over the run), and the ratios to nginx.
+# (utime+stime from /proc/PID/stat over the run, all threads), and the ratios to nginx
+# and to h2o.
 #
 #   tests/benchmarks/http_bench.sh BUILD_DIR     (needs examples/http_server built there)
 #   ROUNDS=3 SECONDS_PER_RUN=5 CONNS=50 tests/benchmarks/http_bench.sh build
@@ -76,6 +78,32 @@ CONF
   PID=$!; pids+=($PID)
   curl -s -o /dev/null --retry 10 --retry-connrefused "http://127.0.0.1:$PORT/hello"
 }
+start_h2o() {
+  command -v h2o >/dev/null || { PID=; return; }
+  PORT=$(free_port)
+  # As root h2o would switch to nobody, who cannot read the mktemp directory.
+  cat > "$work/h2o.conf" <<CONF
+num-threads: 1
+user: $(id -un)
+error-log: $work/h2o.err
+listen:
+  host: 127.0.0.1
+  port: $PORT
+hosts:
+  default:
+    paths:
+      /hello:
+        mruby.handler: |
+          Proc.new do |env|
+            [200, {"content-type" => "text/plain"}, ["hello world"]]
+          end
+      /:
+        file.dir: $work
+CONF
+  "${pin_server[@]}" h2o -c "$work/h2o.conf" > "$work/h2o.out" 2>&1 &
+  PID=$!; pids+=($PID)
+  curl -s -o /dev/null --retry 10 --retry-connrefused "http://127.0.0.1:$PORT/hello"
+}
 start_twisted() {
   "$python" -c 'import twisted' 2>/dev/null || { PID=; return; }
   mkfifo "$work/tw.fifo"
@@ -94,7 +122,8 @@ print("listening on 127.0.0.1:%d" % port.getHost().port, flush=True)
 reactor.run()
 ' > "$work/tw.fifo" 2>&1 &
   PID=$!; pids+=($PID)
-  local line; read -r -t 10 line < "$work/tw.fifo"; PORT=${line##*:}
+  local line; read -r -t 60 line < "$work/tw.fifo"; PORT=${line##*:}
+  [ -n "$PORT" ] || { echo "note: twisted.web did not start: $line" >&2; PID=; }
   cat "$work/tw.fifo" > /dev/null &
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -123,7 +152,7 @@ run() {
 
 median() { sort -g | awk '{a[NR] = $1} END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-servers="torsion nginx twisted"
+servers="torsion nginx h2o twisted"
 for s in $servers; do
   "start_$s"
   eval "pid_$s=\${PID:-}; port_$s=\${PORT:-}"
@@ -137,13 +166,15 @@ for round in $(seq "$rounds"); do
       eval "PID=\$pid_$s; PORT=\$port_$s"
       [ -n "$PID" ] || continue
       [ "$s" = twisted ] && [ "$mode" = file ] && continue
-      run "$s" "$mode" >> "$work/$s.$mode"
+      line=$(run "$s" "$mode")
+      case $line in [0-9]*) echo "$line" >> "$work/$s.$mode" ;; *) echo "  ($s $mode: no figures)" >&2 ;; esac
     done
   done
 done
-printf '\n%-8s %-10s %12s %9s %9s %12s %10s %10s\n' server mode "req/s" "p50 us" "p99 us" "CPU us/req" "rps/nginx" "cpu/nginx"
+printf '\n%-8s %-10s %12s %9s %9s %12s %10s %10s %9s %9s\n' server mode "req/s" "p50 us" "p99 us" "CPU us/req" "rps/nginx" "cpu/nginx" "rps/h2o" "cpu/h2o"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 for mode in keepalive pipelined file; do
-  for s in nginx torsion twisted; do  # nginx first: the others' ratios need its figures
+  for s in nginx h2o torsion twisted; do  # the anchors first: the others' ratios need them
     [ -f "$work/$s.$mode" ] || continue
     rps=$(cut -d' ' -f1 "$work/$s.$mode" | median)
     p50=$(cut -d' ' -f2 "$work/$s.$mode" | median)
@@ -151,13 +182,15 @@ for mode in keepalive pipelined file; do
     cpu=$(cut -d' ' -f4 "$work/$s.$mode" | median)
     eval "rps_${s}_$mode=$rps; cpu_${s}_$mode=$cpu"
     nr=$(eval "echo \${rps_nginx_$mode:-}"); nc=$(eval "echo \${cpu_nginx_$mode:-}")
-    ratio_r=-; ratio_c=-
-    if [ -n "$nr" ] && [ "$s" != nginx ]; then
-      ratio_r=$(awk -v a="$rps" -v b="$nr" 'BEGIN { printf "%.2f", a / b }')
-      ratio_c=$(awk -v a="$cpu" -v b="$nc" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-    fi
-    printf '%-8s %-10s %12s %9s %9s %12s %10s %10s\n' "$s" "$mode" "$rps" "$p50" "$p99" "$cpu" "$ratio_r" "$ratio_c"
+    hr=$(eval "echo \${rps_h2o_$mode:-}"); hc=$(eval "echo \${cpu_h2o_$mode:-}")
+    rn=-; cn=-; rh=-; ch=-
+    [ "$s" != nginx ] && { rn=$(ratio "$rps" "$nr"); cn=$(ratio "$cpu" "$nc"); }
+    [ "$s" != nginx ] && [ "$s" != h2o ] && { rh=$(ratio "$rps" "$hr"); ch=$(ratio "$cpu" "$hc"); }
+    printf '%-8s %-10s %12s %9s %9s %12s %10s %10s %9s %9s\n' "$s" "$mode" "$rps" "$p50" "$p99" "$cpu" "$rn" "$cn" "$rh" "$ch"
     echo "  $s $mode rounds: $(cut -d' ' -f1 "$work/$s.$mode" | tr '\n' ' ')" >> "$work/spread"
   done
 done
+tr=$(eval "echo \${rps_torsion_keepalive:-}"); wr=$(eval "echo \${rps_twisted_keepalive:-}")
+[ -n "$tr" ] && [ -n "$wr" ] && echo "# keep-alive /hello: torsion $(ratio "$tr" "$wr")x twisted.web's req/s (target >= 3x)"
+echo "# load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo; echo "# every round (req/s), to judge the noise:"; cat "$work/spread"
