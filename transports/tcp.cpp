@@ -88,7 +88,11 @@ class TcpConnector final : public detail::StreamConnector<tcp> {
                const TcpConnectOptions& options)
       : StreamConnector(reactor, factory,
                         Address::ip(std::move(host), static_cast<std::uint16_t>(port)),
-                        options.timeout),
+                        detail::ConnectTiming{.timeout = options.timeout,
+                                              .attempt_delay = options.attempt_delay,
+                                              .attempt_timeout = options.attempt_timeout,
+                                              .clock = options.clock,
+                                              .resolver = options.resolver}),
         no_delay_(options.no_delay) {}
 
  private:
@@ -127,9 +131,14 @@ std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& f
 std::shared_ptr<Connector> connect_tcp(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory, const TcpConnectOptions& options) {
   detail::check_port(port, 1, "connect_tcp");
-  if (std::isnan(options.timeout) || options.timeout < 0)
-    throw std::invalid_argument("connect_tcp: timeout must be >= 0 seconds, got " +
-                                std::to_string(options.timeout));
+  const auto check = [](double seconds, const char* name) {
+    if (std::isnan(seconds) || seconds < 0)
+      throw std::invalid_argument(std::string("connect_tcp: ") + name +
+                                  " must be >= 0 seconds, got " + std::to_string(seconds));
+  };
+  check(options.timeout, "timeout");
+  check(options.attempt_delay, "attempt_delay");
+  check(options.attempt_timeout, "attempt_timeout");
   if (host.empty()) throw std::invalid_argument("connect_tcp: empty host");
   auto connector = std::make_shared<TcpConnector>(reactor, std::move(host), port, factory, options);
   connector->connect();

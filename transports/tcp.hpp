@@ -2,9 +2,11 @@
 /// \file
 /// TCP: listen_tcp and connect_tcp.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "framework/listening_port.hpp"
 #include "framework/protocol.hpp"
@@ -34,6 +36,19 @@ struct TcpConnectOptions {
   /// Seconds for name resolution plus connecting before giving up with
   /// error::timed_out; 0 for no limit (the OS's own limit still applies).
   double timeout = 30;
+  /// Happy Eyeballs (RFC 8305): when a name has several addresses, seconds to wait for one
+  /// address to connect before the next one is tried beside it (default 0.25, the RFC's
+  /// Connection Attempt Delay). The next one starts at once when the previous one fails.
+  double attempt_delay = 0.25;
+  /// Seconds one address may take to connect before it is given up (as timed_out) and the
+  /// next one is tried; 0 for no per-address limit (`timeout` still holds).
+  double attempt_timeout = 0;
+  /// Where the time-outs and attempt_delay are timed; null (default) for the reactor. A
+  /// testing::ManualClock here lets a test step through the attempts.
+  Scheduler* clock = nullptr;
+  /// Replaces the system resolver for names (not for numeric hosts): returns a name's
+  /// numeric addresses, none (or a throw) for lookup_failed. A fixed host table, or tests.
+  std::function<std::vector<std::string>(const std::string& host)> resolver;
   /// TCP_NODELAY on the connection, as TcpListenOptions::no_delay (default on).
   bool no_delay = true;
 };
@@ -56,8 +71,11 @@ std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& f
                                           std::error_code& ec);
 
 /// Connects to `host` (a name, resolved without blocking the reactor, or a numeric
-/// address, IPv4 or IPv6) on `port`, trying every address the name resolves to in turn,
-/// in the resolver's order; if all fail, the last failure is reported. From the loop:
+/// address, IPv4 or IPv6) on `port`. A name with several addresses is connected by Happy
+/// Eyeballs (RFC 8305): IPv6 addresses first, the families alternating; each address gets
+/// attempt_delay seconds before the next is tried beside it (at once if it fails); the first
+/// to connect wins and the others are closed. If all fail, the last failure is reported
+/// (time-outs included). From the loop:
 /// factory.started_connecting, then either a protocol's connection_made (and later
 /// connection_lost, then factory.client_connection_lost) or
 /// factory.client_connection_failed with the last failure (connection_refused,
@@ -66,7 +84,7 @@ std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& f
 /// disconnect() and connect() again; keeping it is optional (the attempt, the connection
 /// and a ReconnectingClientFactory's pending retry keep it alive). Exceptions from
 /// client_connection_failed/lost are logged. Throws
-/// std::invalid_argument for a port outside 1..65535 or a negative timeout.
+/// std::invalid_argument for a port outside 1..65535 or a negative (or NaN) time.
 std::shared_ptr<Connector> connect_tcp(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory,
                                        const TcpConnectOptions& options = {});

@@ -130,7 +130,7 @@ class TlsConnector final : public detail::StreamConnector<tcp> {
                const TlsClientContext& context)
       : StreamConnector(reactor, factory,
                         Address::ip(std::move(host), static_cast<std::uint16_t>(port)),
-                        context.impl().options.timeout),
+                        detail::ConnectTiming::within(context.impl().options.timeout)),
         context_(context) {}
 
   // For the shared_ptr overload: the connector keeps this alive.

@@ -116,7 +116,8 @@ class UnixConnector final : public detail::StreamConnector<stream> {
  public:
   UnixConnector(Reactor& reactor, const std::string& path, ClientFactory& factory,
                 const UnixConnectOptions& options)
-      : StreamConnector(reactor, factory, Address::unix_socket(path), options.timeout,
+      : StreamConnector(reactor, factory, Address::unix_socket(path),
+                        detail::ConnectTiming::within(options.timeout),
                         to_endpoint(path, "connect_unix")) {}
 
  private:

@@ -5,13 +5,20 @@
 // (established(): a StreamEngine at once, or a TLS handshake first; either way it ends
 // in attach() or fail()). What they share:
 //
-//   connect() --posted--> started_connecting --> [resolve] --> connect to each endpoint in
-//   turn --> established() --> build_protocol --> transport started: connected
+//   connect() --posted--> started_connecting --> [resolve] --> race the endpoints (Happy
+//   Eyeballs) --> established() --> build_protocol --> transport started: connected
 //                 \--> client_connection_failed, with the last failure; idle again
 //
+//   - Happy Eyeballs (RFC 8305 section 5): the endpoints are ordered IPv6 first, the
+//     families interleaved; one connect starts, and the next starts when it fails or after
+//     attempt_delay seconds, whichever comes first, so several may be in flight. The first
+//     to connect wins; the others are closed at once. The attempt fails with the last
+//     failure when every endpoint has failed;
+//   - an attempt_timeout (0: none) gives up one endpoint (timed_out) and starts the next;
 //   - every handler belongs to one attempt (attempt_); fail() and disconnect() make the
 //     attempt's handlers stale at once, so connect() may start another right away;
 //   - a timeout (0: none) covers everything up to attach(), a TLS handshake included;
+//   - the timers run on timing.clock (a ManualClock in tests), the sockets on the reactor;
 //   - an exception from started_connecting or build_protocol fails the attempt with
 //     error::callback_threw; null from build_protocol with error::refused_by_factory;
 //     one from client_connection_failed is logged.
@@ -19,6 +26,7 @@
 #include <asio/ip/address.hpp>
 #include <asio/post.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -31,6 +39,23 @@
 #include "transports/detail/stream_common.hpp"
 
 namespace torsion::detail {
+
+// How a connector paces its attempts (see TcpConnectOptions, where they are documented).
+struct ConnectTiming {
+  double timeout = 30;          // the whole attempt; 0: none
+  double attempt_delay = 0.25;  // Happy Eyeballs stagger
+  double attempt_timeout = 0;   // one endpoint; 0: none
+  Scheduler* clock = nullptr;   // timers; null: the reactor
+  // Replaces the system resolver (TCP): a name's numeric addresses.
+  std::function<std::vector<std::string>(const std::string&)> resolver;
+
+  // The defaults, with an overall `seconds`.
+  static ConnectTiming within(double seconds) {
+    ConnectTiming timing;
+    timing.timeout = seconds;
+    return timing;
+  }
+};
 
 template <class Proto>
 class StreamConnector : public Connector {
@@ -63,12 +88,12 @@ class StreamConnector : public Connector {
 
  protected:
   // TCP: connects to `destination`'s host (a name or a numeric address) and port.
-  // Unix: to `endpoint`, always. `timeout` in seconds, 0 for none.
-  StreamConnector(Reactor& reactor, ClientFactory& factory, Address destination, double timeout,
-                  Endpoint endpoint = {})
+  // Unix: to `endpoint`, always.
+  StreamConnector(Reactor& reactor, ClientFactory& factory, Address destination,
+                  ConnectTiming timing, Endpoint endpoint = {})
       : reactor_(reactor), factory_(factory), destination_(std::move(destination)),
-        timeout_seconds_(timeout), resolver_(reactor.context()), socket_(reactor.context()),
-        endpoints_{endpoint} {}
+        timing_(std::move(timing)), clock_(timing_.clock ? *timing_.clock : reactor),
+        resolver_(reactor.context()), endpoints_{endpoint} {}
 
   // The attempt's socket connected to `ep`: set a transport up on it, then attach() it
   // (or fail(), or leave the attempt pending while the set-up runs: see pending_).
@@ -141,27 +166,50 @@ class StreamConnector : public Connector {
       return;
     }
     if (!current(attempt)) return;
-    if (timeout_seconds_ > 0) {
+    if (timing_.timeout > 0) {
       std::weak_ptr<StreamConnector> weak = self_ptr();
-      timeout_ = reactor_.call_later(timeout_seconds_, [weak, attempt] {
+      timeout_ = clock_.call_later(timing_.timeout, [weak, attempt] {
         auto self = weak.lock();
         if (!self || !self->current(attempt)) return;
         self->fail(Reason(error::timed_out, {},
                           "connecting to " + self->destination_.to_string() + " took over " +
-                              std::to_string(self->timeout_seconds_) + " s"));
+                              std::to_string(self->timing_.timeout) + " s"));
       });
     }
     if constexpr (kResolves) {
       std::error_code ec;
       const auto address = asio::ip::make_address(destination_.host(), ec);
-      if (ec) {
+      if (!ec) {
+        endpoints_ = {Endpoint(address, destination_.port())};
+      } else if (timing_.resolver) {
+        if (!resolve_with_hook()) {
+          fail(Reason(error::lookup_failed, {}, destination_.host()));
+          return;
+        }
+      } else {
         resolve(attempt);
         return;
       }
-      endpoints_ = {Endpoint(address, destination_.port())};
     }
-    next_ = 0;
-    try_next(attempt);
+    race(attempt);
+  }
+
+  // The endpoints from timing_.resolver; false when it gave no numeric address (or threw).
+  bool resolve_with_hook() {
+    std::vector<std::string> found;
+    try {
+      found = timing_.resolver(destination_.host());
+    } catch (...) {
+      log_exception("the connector's resolver");
+      return false;
+    }
+    endpoints_.clear();
+    for (const auto& text : found) {
+      std::error_code ec;
+      const auto address = asio::ip::make_address(text, ec);
+      if (!ec) endpoints_.emplace_back(address, destination_.port());
+    }
+    return !endpoints_.empty();
   }
 
   void resolve(std::uint64_t attempt) {
@@ -176,33 +224,102 @@ class StreamConnector : public Connector {
           }
           self->endpoints_.clear();
           for (const auto& entry : r) self->endpoints_.push_back(entry.endpoint());
-          self->next_ = 0;
-          self->try_next(attempt);
+          self->race(attempt);
         });
   }
 
-  void try_next(std::uint64_t attempt) {
+  // One endpoint's connect in flight.
+  struct Racer {
+    explicit Racer(asio::io_context& io) : socket(io) {}
+    Socket socket;
+    DelayedCall deadline;  // attempt_timeout
+  };
+
+  // Orders endpoints_ as RFC 8305 section 4 asks (IPv6 first, then the families in
+  // turn, each in the resolver's order) and starts the first connect.
+  void race(std::uint64_t attempt) {
+    if constexpr (kResolves) {
+      std::vector<Endpoint> v6, v4;
+      for (const auto& ep : endpoints_) (ep.address().is_v6() ? v6 : v4).push_back(ep);
+      endpoints_.clear();
+      for (std::size_t i = 0; i < v6.size() || i < v4.size(); ++i) {
+        if (i < v6.size()) endpoints_.push_back(v6[i]);
+        if (i < v4.size()) endpoints_.push_back(v4[i]);
+      }
+    }
+    next_ = 0;
+    start_next(attempt);
+  }
+
+  // Starts a connect to the next endpoint, and the stagger timer for the one after it.
+  void start_next(std::uint64_t attempt) {
+    stagger_.cancel();
     if (next_ >= endpoints_.size()) {
-      fail(last_failure_);
+      if (racers_.empty()) fail(last_failure_);
       return;
     }
     const Endpoint ep = endpoints_[next_++];
-    std::error_code ignored;
-    socket_.close(ignored);
-    socket_.async_connect(
-        ep, [self = self_ptr(), attempt, ep](const std::error_code& ec) {
-          if (!self->current(attempt)) return;
+    auto racer = std::make_shared<Racer>(reactor_.context());
+    racers_.push_back(racer);
+    std::weak_ptr<StreamConnector> weak = self_ptr();
+    if (timing_.attempt_timeout > 0)
+      racer->deadline = clock_.call_later(timing_.attempt_timeout, [weak, attempt, ep,
+                                                                    one = std::weak_ptr(racer)] {
+        auto self = weak.lock();
+        auto late = one.lock();
+        if (!self || !late || !self->current(attempt) || !self->racing(*late)) return;
+        self->lost(attempt, *late,
+                   Reason(error::timed_out, {},
+                          "connecting to " + to_address(ep).to_string() + " took over " +
+                              std::to_string(self->timing_.attempt_timeout) + " s"));
+      });
+    if (next_ < endpoints_.size())
+      stagger_ = clock_.call_later(timing_.attempt_delay, [weak, attempt] {
+        auto self = weak.lock();
+        if (self && self->current(attempt)) self->start_next(attempt);
+      });
+    racer->socket.async_connect(
+        ep, [self = self_ptr(), attempt, racer, ep](const std::error_code& ec) {
+          if (!self->current(attempt) || !self->racing(*racer)) return;
           if (ec) {
             const std::string where = to_address(ep).to_string();
-            self->last_failure_ = Reason::from_os_error(ec, where);
-            if (self->last_failure_.is(error::connection_lost))
-              self->last_failure_ = Reason(error::connect_failed, ec, where);
-            self->try_next(attempt);
+            Reason reason = Reason::from_os_error(ec, where);
+            if (reason.is(error::connection_lost)) reason = Reason(error::connect_failed, ec, where);
+            self->lost(attempt, *racer, std::move(reason));
             return;
           }
-          self->established(attempt,
-                            std::exchange(self->socket_, Socket(self->reactor_.context())), ep);
+          // The winner: the others are closed now, before the transport is set up.
+          Socket won = std::move(racer->socket);
+          self->stop_racing();
+          self->established(attempt, std::move(won), ep);
         });
+  }
+
+  bool racing(const Racer& racer) const {
+    for (const auto& r : racers_)
+      if (r.get() == &racer) return true;
+    return false;
+  }
+
+  // `racer` failed: forget it and start the next endpoint now (or fail if none is left).
+  void lost(std::uint64_t attempt, Racer& racer, Reason reason) {
+    last_failure_ = std::move(reason);
+    racer.deadline.cancel();
+    std::error_code ignored;
+    racer.socket.close(ignored);
+    std::erase_if(racers_, [&](const auto& r) { return r.get() == &racer; });
+    start_next(attempt);
+  }
+
+  // Closes every connect in flight and the stagger timer.
+  void stop_racing() {
+    stagger_.cancel();
+    for (auto& r : racers_) {
+      r->deadline.cancel();
+      std::error_code ignored;
+      r->socket.close(ignored);
+    }
+    racers_.clear();
   }
 
   // Makes every handler of the current attempt stale and releases its resources.
@@ -211,8 +328,7 @@ class StreamConnector : public Connector {
     state_ = State::idle;
     timeout_.cancel();
     resolver_.cancel();
-    std::error_code ignored;
-    socket_.close(ignored);
+    stop_racing();
     if (auto t = std::move(pending_)) t->abort_connection();
   }
 
@@ -226,11 +342,13 @@ class StreamConnector : public Connector {
 
   ClientFactory& factory_;
   const Address destination_;
-  const double timeout_seconds_;
+  const ConnectTiming timing_;
+  Scheduler& clock_;
   std::conditional_t<kResolves, asio::ip::tcp::resolver, NoResolver> resolver_;
-  Socket socket_;
   std::vector<Endpoint> endpoints_;  // TCP: found at each attempt; Unix: the one endpoint
-  std::size_t next_ = 0;
+  std::size_t next_ = 0;             // the next endpoint to race
+  std::vector<std::shared_ptr<Racer>> racers_;  // connects in flight
+  DelayedCall stagger_;                          // starts the next endpoint
   Reason last_failure_{error::connect_failed};
   DelayedCall timeout_;
   std::weak_ptr<Transport> transport_;
