@@ -47,7 +47,7 @@ if [ "${1:-}" = --inside ]; then
     ./consumer
     g++ -std=c++20 -Wall -Werror tls_main.cpp -o tls_consumer $(pkg-config --cflags --libs torsion_tls)
     ./tls_consumer /tmp/certs
-    cmake -S . -B cmake-build -DWANT="$(pkg-config --modversion torsion)" >/dev/null
+    cmake -G Ninja -S . -B cmake-build -DWANT="$(pkg-config --modversion torsion)" >/dev/null
     cmake --build cmake-build >/dev/null
     cmake-build/consumer && cmake-build/tls_consumer /tmp/certs'
   result $? "a consumer builds and runs against the packages (pkg-config and CMake)"
