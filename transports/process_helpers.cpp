@@ -89,9 +89,4 @@ Deferred<std::string> get_process_output(Reactor& reactor, const std::vector<std
       });
 }
 
-Task<ProcessOutput> run_process(Reactor& reactor, std::vector<std::string> argv,
-                                ProcessRunOptions options) {
-  co_return co_await get_process_output_and_value(reactor, argv, std::move(options));
-}
-
 }  // namespace torsion

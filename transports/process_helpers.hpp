@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framework/deferred.hpp"
@@ -77,7 +78,13 @@ class ProcessError : public std::runtime_error {
 /// child, closes its stdin and returns what it wrote and how it ended (asyncio's
 /// `await (await create_subprocess_exec(...)).communicate(input)`). A start error is
 /// thrown from the co_await; cancelling the Task kills the child.
-[[nodiscard]] Task<ProcessOutput> run_process(Reactor& reactor, std::vector<std::string> argv,
-                                              ProcessRunOptions options = {});
+// Defined here, inline: compiled in process_helpers.cpp, this coroutine trips a clang 14
+// back-end error under the fuzz build's -fsanitize=undefined,fuzzer-no-link ("Cannot
+// represent a difference across sections"); inline, only its callers compile it.
+[[nodiscard]] inline Task<ProcessOutput> run_process(Reactor& reactor,
+                                                     std::vector<std::string> argv,
+                                                     ProcessRunOptions options = {}) {
+  co_return co_await get_process_output_and_value(reactor, argv, std::move(options));
+}
 
 }  // namespace torsion

@@ -348,9 +348,8 @@ std::string request_bytes(const std::string& method, const Target& target, Heade
                           const std::string& body, bool close) {
   std::string request = method + " " + target.path + " HTTP/1.1\r\n";
   if (!headers.has("host")) {
-    const bool v6 = target.host.find(':') != std::string::npos;
-    request += "Host: " + (v6 ? "[" + target.host + "]" : target.host);
-    if (target.port != (target.tls ? 443 : 80)) request += ":" + std::to_string(target.port);
+    request += "Host: ";
+    request += detail::host_field(target);
     request += "\r\n";
   }
   headers.remove("connection");

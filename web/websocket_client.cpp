@@ -36,12 +36,6 @@ struct Attempt {
   }
 };
 
-std::string host_field(const detail::Target& t) {
-  std::string host = t.host.find(':') != std::string::npos ? "[" + t.host + "]" : t.host;
-  if (t.port != (t.tls ? 443 : 80)) host += ":" + std::to_string(t.port);
-  return host;
-}
-
 // Speaks HTTP until the 101, then passes everything to the WebSocketProtocol.
 class ClientHandshake final : public Protocol {
  public:
@@ -51,7 +45,7 @@ class ClientHandshake final : public Protocol {
   void connection_made() override {
     const auto& o = attempt_->options;
     std::string request = "GET " + attempt_->target.path + " HTTP/1.1\r\nHost: " +
-                          host_field(attempt_->target) +
+                          detail::host_field(attempt_->target) +
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
                           attempt_->key + "\r\nSec-WebSocket-Version: 13\r\n";
     if (!o.subprotocols.empty()) {
