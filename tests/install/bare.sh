@@ -21,14 +21,9 @@ if [ "${1:-}" = --inside ]; then
   }
   result() { echo "$1 $2" >>"$work/results"; }
   [ ! -e "$root/etc/hosts" ]; result $? "the root has no /etc/hosts, as minimal containers have none"
-  mkdir -p "$root/src" "$root/debs"
-  if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
-    (cd "$src" && git ls-files -z --cached --others --exclude-standard \
-       | xargs -0 -I{} sh -c '[ -e "{}" ] && printf "%s\0" "{}"' \
-       | tar --null -T - -cf -) | tar -xf - -C "$root/src"
-  else
-    (cd "$src" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$root/src"
-  fi
+  . "$src/tests/install/common.sh"  # copy_tree
+  mkdir -p "$root/debs"
+  copy_tree "$src" "$root/src"
   cp "$debs"/*.deb "$root/debs/" 2>/dev/null
   # The README's first code block: its first two commands, comments dropped.
   mapfile -t readme < <(awk '/^```/{n++; next} n==1' "$src/README.md" \
@@ -66,16 +61,7 @@ src=$(cd "$1" && pwd)
 debs=$(cd "$2" 2>/dev/null && pwd || echo "$2")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-check() {  # check NAME STATUS [LOG]
-  if [ "$2" -eq 0 ]; then
-    passed=$((passed + 1)); echo "PASS $1"
-  else
-    failed=$((failed + 1)); echo "FAIL $1"
-    [ -n "${3:-}" ] && [ -f "$3" ] && tail -40 "$3"
-  fi
-}
+. "$(dirname "$0")/common.sh"  # check
 finish() { echo "bare: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit; }
 
 if [ "$(id -u)" -ne 0 ] || ! command -v mmdebstrap >/dev/null; then

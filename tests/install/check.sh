@@ -18,17 +18,7 @@ src=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
 jobs=${JOBS:-2}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-
-check() {  # check NAME STATUS [LOG]
-  if [ "$2" -eq 0 ]; then
-    passed=$((passed + 1)); echo "PASS $1"
-  else
-    failed=$((failed + 1)); echo "FAIL $1"
-    [ -n "${3:-}" ] && [ -f "$3" ] && tail -30 "$3"
-  fi
-}
+. "$(dirname "$0")/common.sh"  # check
 
 # --- the consumer project -----------------------------------------------------------------
 cp -r "$src/tests/install/consumer" "$work/consumer"  # meson.build, CMakeLists.txt, main.cpp, tls_main.cpp

@@ -10,16 +10,7 @@ out=$2
 jobs=${JOBS:-2}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-check() {  # check NAME STATUS [LOG]
-  if [ "$2" -eq 0 ]; then
-    passed=$((passed + 1)); echo "PASS $1"
-  else
-    failed=$((failed + 1)); echo "FAIL $1"
-    [ -n "${3:-}" ] && [ -f "$3" ] && tail -40 "$3"
-  fi
-}
+. "$(dirname "$0")/common.sh"  # check, copy_tree
 
 project_version=$(sed -n "s/^ *version: '\([^']*\)'.*/\1/p" "$src/meson.build" | head -1)
 deb_version=$(cd "$src" && dpkg-parsechangelog -S Version 2>/dev/null)
@@ -29,14 +20,7 @@ check "debian/changelog's version ($deb_version) is meson.build's ($project_vers
 # A copy of the tracked (and new, not ignored) files: the packages are built from what
 # the repository holds, never from a build directory lying in the tree.
 tree="$work/torsion-$project_version"
-mkdir -p "$tree"
-if git -C "$src" rev-parse --git-dir >/dev/null 2>&1; then
-  (cd "$src" && git ls-files -z --cached --others --exclude-standard \
-     | xargs -0 -I{} sh -c '[ -e "{}" ] && printf "%s\0" "{}"' \
-     | tar --null -T - -cf -) | tar -xf - -C "$tree"
-else
-  (cd "$src" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$tree"
-fi
+copy_tree "$src" "$tree"
 
 (cd "$tree" && DEB_BUILD_OPTIONS="nocheck parallel=$jobs" dpkg-buildpackage -us -uc -b) \
   >"$work/build.log" 2>&1
