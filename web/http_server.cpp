@@ -69,7 +69,11 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   }
 
   bool eof_received() override {
-    if (upgraded_) return upgraded_->eof_received();
+    if (upgraded_ && upgraded_->has_transport()) return upgraded_->eof_received();
+    if (upgraded_) {  // the upgraded protocol hears it after the bytes before it
+      peer_done_ = true;
+      return true;
+    }
     peer_done_ = true;
     // A client may send its requests and then half-close: answer them first (in order),
     // then close.
@@ -146,12 +150,21 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       transport().resume_producing();
     }
     // Not from inside the handler: the new protocol starts from the loop, with whatever
-    // the client sent after the request.
+    // the client sent after the request. Until then input waits in pending_, and past
+    // read_ahead this layer pauses reading: that pause is lifted before the new protocol
+    // runs, as the transport's pause is one flag and from now on only the new protocol
+    // may hold it (lifting it later would undo a pause of its own; not lifting it left
+    // the connection unread for good).
     upgrade_call_ = scheduler_.call_later(0, [this] {
+      if (reading_paused_) {
+        reading_paused_ = false;
+        transport().resume_producing();
+      }
       upgraded_->make_connection(transport());
       std::string rest = std::move(pending_);
       pending_.clear();
       if (!rest.empty() && upgraded_) upgraded_->data_received(rest);
+      if (peer_done_ && upgraded_ && !upgraded_->eof_received()) transport().lose_connection();
     });
   }
 
