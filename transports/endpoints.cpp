@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "transports/systemd.hpp"
 #include "transports/tcp.hpp"
 #include "transports/unix.hpp"
 
@@ -188,6 +189,50 @@ std::unique_ptr<ClientEndpoint> parse_unix_client(Reactor& reactor, EndpointDesc
   return std::make_unique<UnixClientEndpoint>(reactor, std::move(path), options);
 }
 
+// --- systemd ---------------------------------------------------------------------------
+// systemd:index=N or systemd:name=NAME (a socket systemd passed, transports/systemd.hpp);
+// a bare value is an index when it is a number, else a name. Twisted's domain= is
+// accepted and ignored: the family is read from the socket.
+
+class SystemdServerEndpoint final : public ServerEndpoint {
+ public:
+  SystemdServerEndpoint(Reactor& reactor, long index, std::string name)
+      : reactor_(reactor), index_(index), name_(std::move(name)) {}
+
+  using ServerEndpoint::listen;
+  std::shared_ptr<ListeningPort> listen(Factory& factory, std::error_code& ec) override {
+    if (index_ >= 0) return listen_systemd(reactor_, static_cast<std::size_t>(index_), factory, ec);
+    return listen_systemd(reactor_, name_, factory, ec);
+  }
+
+  std::string description() const override {
+    return index_ >= 0 ? "systemd:index=" + std::to_string(index_)
+                       : "systemd:name=" + escape_endpoint_value(name_);
+  }
+
+ private:
+  Reactor& reactor_;
+  long index_;  // -1: by name
+  std::string name_;
+};
+
+std::unique_ptr<ServerEndpoint> parse_systemd_server(Reactor& reactor, EndpointDescription& d) {
+  d.name_positional({"socket"});
+  d.check_known({"socket", "index", "name", "domain"});
+  (void)d.string("domain", "");
+  auto socket = d.get("socket");
+  const bool numeric = socket && !socket->empty() && socket->size() <= 4 &&
+                       socket->find_first_not_of("0123456789") == std::string::npos;
+  const int given = (socket ? 1 : 0) + (d.get("index") ? 1 : 0) + (d.get("name") ? 1 : 0);
+  if (given != 1) throw d.error("index", "", "give exactly one of index=N or name=NAME");
+  if (socket && numeric) return std::make_unique<SystemdServerEndpoint>(reactor, std::stol(*socket), "");
+  if (d.get("index"))
+    return std::make_unique<SystemdServerEndpoint>(reactor, d.required_integer("index", 0, 4095), "");
+  std::string name = socket ? *socket : d.required("name");
+  if (name.empty() || name.size() > 255) throw d.error("name", name, "must be 1..255 bytes");
+  return std::make_unique<SystemdServerEndpoint>(reactor, -1, std::move(name));
+}
+
 // --- the registry ---------------------------------------------------------------------
 // A new transport adds its parsers to the built-in lists below (one line each), so that
 // they exist without any registration call: self-registering statics in a static library
@@ -198,6 +243,7 @@ struct Registry {
   std::map<std::string, ServerEndpointParser, std::less<>> servers{
       {"tcp", parse_tcp_server},
       {"unix", parse_unix_server},
+      {"systemd", parse_systemd_server},
   };
   std::map<std::string, ClientEndpointParser, std::less<>> clients{
       {"tcp", parse_tcp_client},

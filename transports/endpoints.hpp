@@ -12,6 +12,8 @@
 ///  - server "unix": `unix:PATH[:mode=OCTAL][:backlog=N][:remove_stale=BOOL]`
 ///    (PATH may also be `path=PATH`; '@' starts an abstract name; mode as chmod: 660);
 ///  - client "unix": `unix:PATH[:timeout=SECONDS]`;
+///  - server "systemd": `systemd:index=N` or `systemd:name=NAME` (`systemd:0`, `systemd:web`
+///    for short): a socket systemd passed to this process (transports/systemd.hpp);
 ///  - server "ssl", clients "ssl" and "tls": TLS, once register_tls_endpoints()
 ///    (transports/tls_endpoints.hpp, in the torsion_tls library) has run; before that,
 ///    these types are refused with an EndpointError that says so.
