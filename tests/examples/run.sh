@@ -50,6 +50,32 @@ status=$?
 [ $status -eq 1 ] && [[ "$err" == *"connection refused"* ]]
 check "echo_client reports connection refused" $? "status $status: $err"
 
+# echo_server --systemd under the real systemd-socket-activate (Debian systemd): it binds
+# the port (picked by binding port 0 first; it takes no port 0 itself), passes it as
+# descriptor 3 with LISTEN_FDS/LISTEN_PID, and starts the server at the first connection.
+if command -v systemd-socket-activate >/dev/null; then
+  sd_port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  mkfifo "$work/sd.err" "$work/sd.out"
+  systemd-socket-activate -l "127.0.0.1:$sd_port" "$ex/echo_server" --systemd \
+    > "$work/sd.out" 2> "$work/sd.err" &
+  sd_pid=$!
+  pids+=($sd_pid)
+  exec {SDOUT}<"$work/sd.out" {SDERR}<"$work/sd.err"  # the order the server opens them
+  line=""
+  read -r -t 10 -u "$SDERR" line  # "Listening on 127.0.0.1:PORT as 3."
+  [ "$line" = "Listening on 127.0.0.1:$sd_port as 3." ]
+  check "systemd-socket-activate listens for echo_server" $? "'$line'"
+  out=$(timeout 10 "$ex/echo_client" 127.0.0.1 "$sd_port" "socket activated")
+  [ "$out" = "socket activated" ]; check "echo_server --systemd echoes on the passed socket" $? "got '$out'"
+  line=""
+  read -r -t 10 -u "$SDOUT" line
+  [ "$line" = "listening on 127.0.0.1:$sd_port" ]; check "echo_server --systemd reports the passed socket" $? "'$line'"
+  kill -TERM "$sd_pid"; wait "$sd_pid"
+  check "echo_server --systemd exits 0 on SIGTERM" $?
+  exec {SDERR}<&- {SDOUT}<&-
+else
+  echo "SKIP echo_server --systemd: systemd-socket-activate is not installed (Debian systemd)"
+fi
 # bulk_write against a rate-limited discard_server, in each busy mode (short runs).
 start discard "$ex/discard_server" --rate 50000000 --rcvbuf 131072
 for busy in none idle normal; do
@@ -265,6 +291,7 @@ for server in echo_server discard_server chat_server wire_server thread_pool kv_
   bad_input "$ex/$server" --port "$busy"
 done
 bad_input "$ex/echo_server" --port -1
+bad_input "$ex/echo_server" --systemd  # no sockets passed
 bad_input "$ex/udp_echo" 65536
 bad_input "$ex/unix_echo" "$work/no-such-dir/echo.sock"
 bad_input "$ex/port_forward" 99999 127.0.0.1 1
