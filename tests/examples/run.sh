@@ -76,6 +76,16 @@ if command -v systemd-socket-activate >/dev/null; then
 else
   echo "SKIP echo_server --systemd: systemd-socket-activate is not installed (Debian systemd)"
 fi
+# The unit files of docs/deploying.md, pointed at this build's echo_server.
+if command -v systemd-analyze >/dev/null; then
+  root=$(cd "$(dirname "$0")/../.." && pwd)
+  mkdir "$work/units"
+  cp "$root/examples/systemd/torsion-echo.socket" "$work/units/"
+  sed "s|/usr/local/bin/echo_server|$(cd "$ex" && pwd)/echo_server|" \
+    "$root/examples/systemd/torsion-echo.service" > "$work/units/torsion-echo.service"
+  out=$(systemd-analyze verify "$work/units/torsion-echo.socket" "$work/units/torsion-echo.service" 2>&1)
+  [ $? -eq 0 ] && [ -z "$out" ]; check "systemd-analyze verify passes the example units" $? "$out"
+fi
 # bulk_write against a rate-limited discard_server, in each busy mode (short runs).
 start discard "$ex/discard_server" --rate 50000000 --rcvbuf 131072
 for busy in none idle normal; do
