@@ -45,20 +45,31 @@
 // it (file_writer()); stdio's descriptors do not.
 //
 // Reading: see "reading" below; a connection owns no read buffer (read_buffer.hpp).
+//
+// Descriptors (Unix sockets only, transports/descriptors.hpp): send_with_descriptors
+// queues bytes and remembers at which stream offset their descriptors go
+// (pending_fds_); a gathered send stops short of that offset, and the send that starts
+// there carries the descriptors (SCM_RIGHTS), so they leave with their first byte and
+// the order of writes is kept. Reads use recvmsg with room for
+// max_descriptors_per_message; what arrives goes to a DescriptorReceiver protocol just
+// before the bytes, and whatever it does not take is closed.
 
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <asio/buffer.hpp>
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
+#include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
 #include <asio/socket_base.hpp>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -67,6 +78,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "framework/detail/tracked.hpp"
 #include "framework/detail/turn.hpp"
@@ -74,6 +86,7 @@
 #include "framework/log.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "transports/descriptors.hpp"
 #include "transports/detail/no_sigpipe.hpp"
 #include "transports/detail/read_buffer.hpp"
 #include "transports/detail/write_queue.hpp"
@@ -118,7 +131,36 @@ class StreamEngine final : public Transport,
   // Who this connection is, for log lines: "conn 7 127.0.0.1:8080 <- 127.0.0.1:40312: ...".
   LogContext log_context() const { return LogContext{id_, host_, peer_}; }
 
-  ~StreamEngine() override { connections_.unlink(*this); }
+  ~StreamEngine() override {
+    drop_pending_fds();
+    connections_.unlink(*this);
+  }
+
+  // True for Unix stream sockets, the only ones that carry descriptors.
+  static constexpr bool kLocal = std::is_same_v<Socket, asio::local::stream_protocol::socket>;
+
+  // send_descriptors (descriptors.hpp): queues `data` with `fds` (owned from now on,
+  // closed once sent or when the connection closes). Unix sockets only.
+  void send_with_descriptors(std::vector<int> fds, std::string_view data) {
+    static_assert(kLocal);
+    if (!writable()) {
+      close_all(fds);
+      return;
+    }
+    pull_wanted_ = false;
+    pending_fds_.push_back(PendingFds{sent_bytes_ + queue_.size(), std::move(fds)});
+    const bool was_empty = queue_.empty();
+    queue_.append(data);
+    if (was_empty) {
+      if (cork_here()) {
+        corked_ = true;
+      } else {
+        if (!flush()) return;
+        if (!queue_.empty()) wait_writable();
+      }
+    }
+    after_write();
+  }
 
   // Attaches the protocol, calls connection_made and starts reading. From the loop only.
   // `on_lost` runs after the protocol's connection_lost (client factories use it).
@@ -378,7 +420,12 @@ class StreamEngine final : public Transport,
     if (!want_read()) return;
     const ReadLease lease;
     std::error_code ec;
-    const std::size_t n = socket_.read_some(asio::buffer(lease.data(), lease.size()), ec);
+    ReceivedFds fds;
+    std::size_t n = 0;
+    if constexpr (kLocal)
+      n = receive_with_fds(lease, fds, ec);
+    else
+      n = socket_.read_some(asio::buffer(lease.data(), lease.size()), ec);
     if (ec) {
       if (ec == asio::error::would_block || ec == asio::error::try_again)
         wait_readable();
@@ -390,14 +437,69 @@ class StreamEngine final : public Transport,
         post_read();
       return;
     }
-    deliver(std::string_view(lease.data(), n));
+    deliver(std::string_view(lease.data(), n), fds);
     if (want_read()) post_read();
   }
 
-  void deliver(std::string_view data) {
+  // Descriptors from one read; every entry still >= 0 is closed with it.
+  struct ReceivedFds {
+    int fds[max_descriptors_per_message];
+    std::size_t count = 0;
+    ReceivedFds() = default;
+    ReceivedFds(const ReceivedFds&) = delete;
+    ReceivedFds& operator=(const ReceivedFds&) = delete;
+    ~ReceivedFds() {
+      for (std::size_t i = 0; i < count; ++i)
+        if (fds[i] >= 0) ::close(fds[i]);
+    }
+  };
+
+  // One recvmsg into the lease, with room for max_descriptors_per_message descriptors.
+  // As read_some: eof at the end of the stream.
+  std::size_t receive_with_fds(const ReadLease& lease, ReceivedFds& out, std::error_code& ec) {
+    ::iovec iov{lease.data(), lease.size()};
+    alignas(::cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_descriptors_per_message)];
+    ::msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ::ssize_t n = -1;
+    do n = ::recvmsg(socket_.native_handle(), &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      ec = std::error_code(errno, asio::error::get_system_category());
+      return 0;
+    }
+    for (::cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (out.count < max_descriptors_per_message)
+          out.fds[out.count++] = fd;
+        else
+          ::close(fd);
+      }
+    }
+    if (msg.msg_flags & MSG_CTRUNC)
+      log(LogLevel::warning, log_context(),
+          "the peer sent more than " + std::to_string(max_descriptors_per_message) +
+              " descriptors with one message; the kernel closed the rest");
+    if (n == 0) ec = asio::error::eof;
+    return static_cast<std::size_t>(n);
+  }
+
+  void deliver(std::string_view data, ReceivedFds& fds) {
     const TurnScope turn;  // the callback and the uncork; other transports' corks end with it
     delivering_ = true;
-    guarded("data_received", [&] { protocol_->data_received(data); });
+    if (fds.count > 0)
+      if (auto* receiver = dynamic_cast<DescriptorReceiver*>(protocol_.get()))
+        guarded("descriptors_received",
+                [&] { receiver->descriptors_received(std::span<int>(fds.fds, fds.count)); });
+    if (state_ != State::closed)
+      guarded("data_received", [&] { protocol_->data_received(data); });
     delivering_ = false;
     if (corked_) uncork();
   }
@@ -426,6 +528,7 @@ class StreamEngine final : public Transport,
       close_hard(Reason::from_os_error(ec));
       return 0;
     }
+    if constexpr (kLocal) sent_bytes_ += n;
     return n;
   }
 
@@ -445,9 +548,22 @@ class StreamEngine final : public Transport,
       ::msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = count;
+      alignas(::cmsghdr) char control[kLocal ? CMSG_SPACE(sizeof(int) * max_descriptors_per_message) : 1];
+      bool attached = false;
+      if constexpr (kLocal)
+        if (!pending_fds_.empty()) attached = attach_fds(msg, control, offered);
       for (;;) {
         const ::ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
-        if (n >= 0) return static_cast<std::size_t>(n);
+        if (n >= 0) {
+          if constexpr (kLocal) {
+            sent_bytes_ += static_cast<std::size_t>(n);
+            if (attached && n > 0) {  // they left with the first byte
+              close_all(pending_fds_.front().fds);
+              pending_fds_.erase(pending_fds_.begin());
+            }
+          }
+          return static_cast<std::size_t>(n);
+        }
         if (errno == EINTR) continue;
         ec = std::error_code(errno, asio::error::get_system_category());
         return 0;
@@ -471,7 +587,10 @@ class StreamEngine final : public Transport,
     for (;;) {
       const ::ssize_t n = without_sigpipe(
           [&] { return ::sendfile(socket_.native_handle(), file.fd, &offset, offered); });
-      if (n > 0) return static_cast<std::size_t>(n);
+      if (n > 0) {
+        if constexpr (kLocal) sent_bytes_ += static_cast<std::size_t>(n);
+        return static_cast<std::size_t>(n);
+      }
       if (n == 0) {
         ec = std::make_error_code(std::errc::io_error);
         return 0;
@@ -480,6 +599,50 @@ class StreamEngine final : public Transport,
       ec = std::error_code(errno, asio::error::get_system_category());
       return 0;
     }
+  }
+
+  // Shapes the gathered send `msg` around the next pending descriptors: a send that starts
+  // before their offset stops there; the one that starts at it carries them (in `control`)
+  // and stops at the offset of the descriptors after them. Adjusts `offered`; returns true
+  // when the descriptors are attached.
+  bool attach_fds(::msghdr& msg, char* control, std::size_t& offered) {
+    const PendingFds& next = pending_fds_.front();
+    const bool attach = next.offset == sent_bytes_;
+    std::size_t cap = SIZE_MAX;
+    if (!attach)
+      cap = static_cast<std::size_t>(next.offset - sent_bytes_);
+    else if (pending_fds_.size() > 1)
+      cap = static_cast<std::size_t>(pending_fds_[1].offset - sent_bytes_);
+    if (offered > cap) {
+      std::size_t kept = 0, count = 0;
+      while (kept < cap) {
+        ::iovec& v = msg.msg_iov[count++];
+        if (v.iov_len > cap - kept) v.iov_len = cap - kept;
+        kept += v.iov_len;
+      }
+      msg.msg_iovlen = count;
+      offered = cap;
+    }
+    if (!attach) return false;
+    const std::size_t bytes = sizeof(int) * next.fds.size();
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(bytes);
+    ::cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(bytes);
+    std::memcpy(CMSG_DATA(c), next.fds.data(), bytes);
+    return true;
+  }
+
+  static void close_all(std::vector<int>& fds) noexcept {
+    for (int fd : fds) ::close(fd);
+    fds.clear();
+  }
+
+  void drop_pending_fds() noexcept {
+    for (auto& p : pending_fds_) close_all(p.fds);
+    pending_fds_.clear();
   }
 
   // Writes the queue with gathered writes (and file regions with sendfile) until it is
@@ -693,6 +856,7 @@ class StreamEngine final : public Transport,
     if (protocol_) logged("connection_lost", [&] { protocol_->end_connection(reason); });
     if (on_lost_) logged("client_connection_lost", [&] { on_lost_(reason); });
     connections_.unlink(*this);
+    drop_pending_fds();
     protocol_.reset();
     on_lost_ = nullptr;
     self_.reset();  // the last owner may now be a pending operation, or nobody
@@ -726,6 +890,13 @@ class StreamEngine final : public Transport,
   std::shared_ptr<StreamEngine> self_;  // set from start() until finish()
 
   WriteQueue queue_;
+  // Descriptors to send with the byte at `offset` of the outgoing stream (Unix only).
+  struct PendingFds {
+    std::uint64_t offset;
+    std::vector<int> fds;
+  };
+  std::vector<PendingFds> pending_fds_;
+  std::uint64_t sent_bytes_ = 0;  // bytes the kernel took so far (counted for Unix only)
   WriteBufferLimits limits_;
   Producer* producer_ = nullptr;
 
