@@ -75,7 +75,7 @@ void serve(Reactor& reactor, Factory& factory, Socket socket, const Address& pee
     std::error_code ignored;  // as listen_tcp: TCP_NODELAY, a failure is harmless
     socket.set_option(tcp::no_delay(true), ignored);
   }
-  detail::make_stream_transport(reactor, std::move(socket), peer)->start(std::move(protocol));
+  detail::make_stream_engine(reactor, std::move(socket), peer)->start(std::move(protocol));
 }
 
 template <class Proto>
