@@ -4,7 +4,9 @@
 // open descriptors and the bytes malloc holds for the program.
 
 #include <dirent.h>
+#include <doctest/doctest.h>
 #include <malloc.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,10 +17,16 @@
 namespace torsion::test {
 
 // Forks; the child runs `fn` and exits with its return value (an exception exits 99).
-// Returns the child's pid.
+// Returns the child's pid (always > 0: a failed fork fails the test, so that a caller's
+// kill(pid, ...) can never be kill(-1, ...)). The child starts with SIGTERM and SIGINT at
+// their default disposition: doctest's crash handlers, inherited from the test process,
+// would otherwise report a signal sent to the child as a crash of the running test case.
 inline pid_t fork_child(const std::function<int()>& fn) {
   const pid_t pid = ::fork();
+  REQUIRE_MESSAGE(pid >= 0, "fork failed");
   if (pid == 0) {
+    ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGINT, SIG_DFL);
     int status = 99;
     try {
       status = fn();

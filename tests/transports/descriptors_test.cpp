@@ -260,6 +260,7 @@ TEST_CASE("descriptors: a listening socket handed to another process, which serv
     return !client.records.empty() && client.records[0].received == "served by the child\n";
   }, "a greeting from the child"));
 
+  REQUIRE(child > 0);  // the child's pid only, never 0 or -1
   REQUIRE(::kill(child, SIGTERM) == 0);
   int status = -1;
   REQUIRE(wait_for(reactor, [&] { return child_exited(child, status); }, "the child's exit"));

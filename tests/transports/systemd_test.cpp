@@ -196,6 +196,7 @@ TEST_CASE("systemd: graceful restart: a new process takes the socket, the old on
   const int listener = raw_listener();
   const int port = port_of(listener);
   const pid_t old_server = start_activated({listener}, "web", [] { return serve_activated("web", "old"); });
+  REQUIRE(old_server > 0);  // signals go to the child's pid only, never to 0 or -1
 
   Reactor reactor;  // after the fork: the child never sees it
   RecordingClientFactory client;
