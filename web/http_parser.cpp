@@ -224,6 +224,7 @@ std::size_t ChunkedDecoder::feed(std::string_view data, Sink& sink) {
 // --- HttpParser ---------------------------------------------------------------------
 
 HttpParser::Sink::~Sink() = default;
+std::uint64_t HttpParser::Sink::body_limit(const HttpHead&, std::uint64_t limit) { return limit; }
 
 struct HttpParser::ChunkSink final : ChunkedDecoder::Sink {
   HttpParser::Sink& sink;
@@ -348,6 +349,9 @@ bool HttpParser::frame_body() {
     if (!ok || !any) return fail(400, "invalid or conflicting Content-Length"), false;
   }
   if (has_te && length) return fail(400, "both Content-Length and Transfer-Encoding"), false;
+  body_limit_ = limits_.max_body;
+  if (request && (chunked || length)) body_limit_ = sink_.body_limit(h, limits_.max_body);
+  if (chunked) chunked_.set_max_body(body_limit_);
 
   h.upgrade = fields.has_token("connection", "upgrade") && fields.has("upgrade");
   if (h.version_minor == 1)
@@ -366,7 +370,7 @@ bool HttpParser::frame_body() {
   } else if (chunked) {
     h.body = BodyKind::chunked;
   } else if (length) {
-    if (*length > limits_.max_body) return fail(413, "Content-Length larger than the limit"), false;
+    if (*length > body_limit_) return fail(413, "Content-Length larger than the limit"), false;
     h.body = *length == 0 ? BodyKind::none : BodyKind::length;
     h.content_length = *length;
   } else if (request) {
@@ -389,7 +393,8 @@ void HttpParser::complete() {
 
 std::size_t HttpParser::feed(std::string_view data) {
   std::size_t used = 0;
-  while (used < data.size() && !error_) {
+  yield_ = false;
+  while (used < data.size() && !error_ && !yield_) {
     switch (state_) {
       case State::idle:
         if (kind_ == Kind::request && (data[used] == '\r' || data[used] == '\n')) {
@@ -494,8 +499,8 @@ std::size_t HttpParser::feed(std::string_view data) {
         // Up to the limit, then the refusal: the same bytes reach the sink however the
         // input is cut.
         std::string_view piece = data.substr(used);
-        const bool over = piece.size() > limits_.max_body - body_size_;
-        if (over) piece = piece.substr(0, static_cast<std::size_t>(limits_.max_body - body_size_));
+        const bool over = piece.size() > body_limit_ - body_size_;
+        if (over) piece = piece.substr(0, static_cast<std::size_t>(body_limit_ - body_size_));
         body_size_ += piece.size();
         used += piece.size();
         if (!piece.empty()) sink_.body_data(piece);

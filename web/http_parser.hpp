@@ -49,6 +49,8 @@ class ChunkedDecoder {
   std::uint64_t body_size() const noexcept { return body_size_; }
   /// Ready for a new body (the limits stay).
   void reset();
+  /// Replaces the limit on the decoded body's size (HttpLimits::max_body).
+  void set_max_body(std::uint64_t max_body) noexcept { limits_.max_body = max_body; }
 
  private:
   enum class State { size_line, data, data_cr, data_lf, trailer_line, done };
@@ -93,6 +95,10 @@ class HttpParser {
     virtual void body_data(std::string_view data) = 0;
     /// The message ended; `trailers` holds the chunked trailer fields (else empty).
     virtual void message_complete(const Headers& trailers) = 0;
+    /// A request with a body (Content-Length or chunked): called once its head is
+    /// parsed and valid, before the body's size is checked; returns the limit on this
+    /// body's size (`limit`, HttpLimits::max_body, unless the sink overrides it).
+    virtual std::uint64_t body_limit(const HttpHead& head, std::uint64_t limit);
   };
 
   /// A parser of `kind` messages calling `sink`, bounded by `limits`.
@@ -108,6 +114,11 @@ class HttpParser {
   /// inside a message it is an error (400 "connection closed inside a message").
   /// Returns true if the stream ended cleanly (between messages or after such a body).
   bool feed_eof();
+
+  /// Called from a Sink callback: feed() returns right after that callback, leaving the
+  /// rest of its input unused (a server that wants a request's body in measured pieces
+  /// stops after the head).
+  void yield() noexcept { yield_ = true; }
 
   /// For a response parser: the next response answers a HEAD request (no body whatever
   /// its headers say). Set before its head is fed; cleared when the message completes.
@@ -141,7 +152,9 @@ class HttpParser {
   std::size_t head_bytes_ = 0;  // bytes of the head so far, bounded by limits_.max_head
   std::uint64_t remaining_ = 0;
   std::uint64_t body_size_ = 0;
+  std::uint64_t body_limit_ = 0;  // this message's limit on its body
   bool head_response_ = false;
+  bool yield_ = false;  // yield() was called during this feed
   ChunkedDecoder chunked_;
   std::optional<HttpError> error_;
 };

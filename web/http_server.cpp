@@ -6,8 +6,12 @@
 #include <stdexcept>
 #include <system_error>
 
+#include <limits>
+
 #include "framework/file_sender.hpp"
 #include "framework/log.hpp"
+#include "framework/reason.hpp"
+#include "framework/stream.hpp"
 #include "web/http_parser.hpp"
 
 namespace torsion::web {
@@ -31,6 +35,17 @@ struct Exchange {
   bool started = false;
   bool finished = false;
   HttpConnection* conn = nullptr;  // null for a value, and once the exchange is over
+  // A streamed request body (HandlerOptions::stream_body): what the handler has not read.
+  struct BodyStream {
+    bool on = false;                 // the handler streams this request's body
+    std::size_t mark = 0;            // HandlerOptions::body_buffer
+    std::string buffer;              // arrived, not read yet
+    bool ended = false;              // the body's last byte is in `buffer` (or was read)
+    bool continue_pending = false;   // Expect: 100-continue, answered at the first read
+    std::exception_ptr error;        // why the body cannot end
+    std::optional<Deferred<std::string>> waiting;  // a read_some waiting for bytes
+    bool full() const noexcept { return buffer.size() >= mark; }
+  } stream;
 };
 
 // The protocol behind every HTTP connection: parses one request at a time, runs the
@@ -59,13 +74,10 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   void data_received(std::string_view data) override {
     if (upgraded_ && upgraded_->has_transport()) return upgraded_->data_received(data);
     if (phase_ == Phase::lingering || phase_ == Phase::closing) return;
-    if (phase_ == Phase::reading && pending_.empty()) data.remove_prefix(parse(data));
-    if (data.empty() || phase_ == Phase::lingering || phase_ == Phase::closing) return;
-    pending_.append(data);
-    if (pending_.size() > options_.read_ahead && !reading_paused_) {
-      reading_paused_ = true;
-      transport().pause_producing();
-    }
+    if (parsing() && pending_.empty()) data.remove_prefix(parse(data));
+    if (!data.empty() && phase_ != Phase::lingering && phase_ != Phase::closing) pending_.append(data);
+    deliver_body();
+    update_reading();
   }
 
   bool eof_received() override {
@@ -75,13 +87,20 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       return true;
     }
     peer_done_ = true;
+    if (phase_ == Phase::streaming && pending_.empty()) {
+      body_cut();
+      return true;
+    }
     // A client may send its requests and then half-close: answer them first (in order),
     // then close.
-    return phase_ == Phase::handling || (phase_ == Phase::reading && !pending_.empty());
+    return phase_ == Phase::handling || phase_ == Phase::streaming ||
+           (phase_ == Phase::reading && !pending_.empty());
   }
 
   void connection_lost(const Reason& reason) override {
     drop_timers();
+    if (exchange_ && exchange_->stream.on && !exchange_->stream.ended && !exchange_->stream.error)
+      exchange_->stream.error = std::make_exception_ptr(ConnectionError(reason));
     forget_exchange();
     if (upgraded_) {
       auto upgraded = std::move(upgraded_);
@@ -168,7 +187,26 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     });
   }
 
+  // Request::read_some's calls: the handler wants more of a streamed body (the first
+  // time, an Expect: 100-continue is answered).
+  void body_wanted(Exchange& x) {
+    if (x.stream.continue_pending) {
+      x.stream.continue_pending = false;
+      transport().write("HTTP/1.1 100 Continue\r\n\r\n");
+      arm_body_rate();
+    }
+    if (!pending_.empty() || reading_paused_) kick_ = scheduler_.call_later(0, [this] { parse_pending(); });
+  }
+
   // --- HttpParser::Sink -------------------------------------------------------------
+
+  std::uint64_t body_limit(const HttpHead& head, std::uint64_t limit) override {
+    route_options_ = handler_.options_for(head.method, head.target);
+    options_resolved_ = true;
+    if (!route_options_ || !route_options_->max_body) return limit;
+    return *route_options_->max_body == 0 ? std::numeric_limits<std::uint64_t>::max()
+                                          : *route_options_->max_body;
+  }
 
   void head_received(HttpHead& head) override {
     timer_.cancel();
@@ -180,45 +218,74 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     r.version_minor_ = head.version_minor;
     r.headers_ = std::move(head.headers);
     r.peer_ = peer_;
-    exchange_ = std::move(x);
+    r.exchange_ = x;
+    exchange_ = x;
     version_minor_ = head.version_minor;
     head_request_ = r.method_ == "HEAD";
     ++served_;
     keep_alive_ = head.keep_alive && (options_.max_requests == 0 || served_ < options_.max_requests);
-    if (head.body != BodyKind::none) {
-      if (head.expect_continue) transport().write("HTTP/1.1 100 Continue\r\n\r\n");
-      if (head.body == BodyKind::length)
-        r.body_.reserve(static_cast<std::size_t>(head.content_length));
-      body_received_ = 0;
-      if (options_.min_body_rate > 0 && options_.body_rate_window > 0)
-        arm(options_.body_rate_window, &HttpConnection::check_body_rate);
+    const HandlerOptions* ho = options_resolved_ ? route_options_ : handler_.options_for(r.method_, r.target_);
+    options_resolved_ = false;
+    if (ho && ho->check && !passes_check(*ho, r)) return parser_.yield();
+    if (head.body == BodyKind::none) return;
+    body_received_ = 0;
+    if (ho && ho->stream_body) {  // the handler runs now and reads the body itself
+      x->stream.on = true;
+      x->stream.mark = ho->body_buffer;
+      x->stream.continue_pending = head.expect_continue;
+      if (!head.expect_continue) arm_body_rate();
+      phase_ = Phase::streaming;
+      parser_.yield();  // the body goes in pieces that fit the handler's buffer
+      dispatch(false);
+      return;
     }
+    if (head.expect_continue) transport().write("HTTP/1.1 100 Continue\r\n\r\n");
+    if (head.body == BodyKind::length) r.body_.reserve(static_cast<std::size_t>(head.content_length));
+    arm_body_rate();
   }
 
   void body_data(std::string_view data) override {
+    if (!exchange_) return;  // refused at its head (HandlerOptions::check)
     body_received_ += data.size();
-    exchange_->request.body_.append(data);
+    if (exchange_->stream.on)
+      exchange_->stream.buffer.append(data);
+    else
+      exchange_->request.body_.append(data);
   }
 
   void message_complete(const Headers& trailers) override {
+    if (!exchange_) return;  // refused at its head (HandlerOptions::check)
     timer_.cancel();
     exchange_->request.trailers_ = trailers;
+    const bool streamed = phase_ == Phase::streaming;
     phase_ = Phase::handling;
-    dispatch();
+    if (!streamed) return dispatch(true);
+    exchange_->stream.ended = true;  // read_some gives the end once the buffer is read
+    if (!exchange_->started) arm_handler_timeout();
   }
 
  private:
-  enum class Phase { reading, handling, closing, lingering, upgraded, closed };
+  enum class Phase { reading, streaming, handling, closing, lingering, upgraded, closed };
   using TimerFn = void (HttpConnection::*)();
 
   // Parses requests from `data` while reading; returns the bytes used. A handler that
   // answers at once lets the loop go on to the next pipelined request.
+  // True while input goes to the parser: between requests and in a request's head, or
+  // in a streamed body that the handler's buffer still has room for.
+  bool parsing() const {
+    return phase_ == Phase::reading || (phase_ == Phase::streaming && !exchange_->stream.full());
+  }
+
   std::size_t parse(std::string_view data) {
     in_parse_ = true;
     std::size_t used = 0;
-    while (phase_ == Phase::reading && used < data.size()) {
+    while (parsing() && used < data.size()) {
       const bool was_idle = !parser_.in_message();
-      used += parser_.feed(data.substr(used));
+      // A streamed body goes up to the handler's mark; the rest waits in pending_.
+      std::string_view piece = data.substr(used);
+      if (phase_ == Phase::streaming)
+        piece = piece.substr(0, exchange_->stream.mark - exchange_->stream.buffer.size());
+      used += parser_.feed(piece);
       if (parser_.failed()) {
         refuse(parser_.error()->status(), parser_.error()->what());
         break;
@@ -237,25 +304,106 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   void parse_pending() {
     const std::size_t used = parse(pending_);
     pending_.erase(0, used);
-    if (reading_paused_ && pending_.size() <= options_.read_ahead && phase_ == Phase::reading) {
-      reading_paused_ = false;
-      transport().resume_producing();
-    }
+    deliver_body();
+    update_reading();
     if (peer_done_ && phase_ == Phase::reading) {
       phase_ = Phase::closing;
       transport().lose_connection();
+    } else if (peer_done_ && phase_ == Phase::streaming && pending_.empty()) {
+      body_cut();
     }
+  }
+
+  // Stops reading from the client while input waits (read_ahead) or while a streamed
+  // body fills the handler's buffer; reads again once there is room.
+  void update_reading() {
+    if (phase_ == Phase::lingering || phase_ == Phase::closing || phase_ == Phase::closed) return;
+    const bool hold = pending_.size() > options_.read_ahead || (phase_ == Phase::streaming && exchange_->stream.full());
+    if (hold && !reading_paused_) {
+      reading_paused_ = true;
+      stalled_ = true;
+      transport().pause_producing();
+    } else if (!hold && reading_paused_ && (phase_ == Phase::reading || phase_ == Phase::streaming)) {
+      reading_paused_ = false;
+      transport().resume_producing();
+    }
+  }
+
+  // Hands what a streamed body has to a waiting read_some.
+  void deliver_body() {
+    if (!exchange_ || !exchange_->stream.waiting) return;
+    Exchange::BodyStream& st = exchange_->stream;
+    if (st.buffer.empty() && !st.ended && !st.error) return;
+    Deferred<std::string> reader = std::move(*st.waiting);
+    st.waiting.reset();
+    if (!st.buffer.empty()) {
+      std::string piece = std::move(st.buffer);
+      st.buffer.clear();
+      if (!pending_.empty()) kick_ = scheduler_.call_later(0, [this] { parse_pending(); });
+      reader.callback(std::move(piece));
+    } else if (st.error) {
+      reader.errback(st.error);
+    } else {
+      reader.callback(std::string());
+    }
+  }
+
+  // The client half-closed inside a streamed body.
+  void body_cut() {
+    parser_.feed_eof();
+    if (parser_.failed()) refuse(parser_.error()->status(), parser_.error()->what());
+  }
+
+  // Runs HandlerOptions::check on a head; false if it answered (then the connection
+  // closes after the answer, the body unread).
+  bool passes_check(const HandlerOptions& ho, const Request& r) {
+    std::optional<Response> answer;
+    try {
+      answer = ho.check(r);
+    } catch (...) {
+      log(LogLevel::error, "HTTP check for " + r.method() + " " + r.target() +
+                               " threw: " + describe_error(std::current_exception()));
+      answer.emplace(500, "internal server error\n");
+    }
+    if (!answer) return true;
+    std::shared_ptr<Exchange> x = answer->x_;
+    x->file.reset();
+    answer_and_linger(*x);
+    return false;
   }
 
   void forget_exchange() {
     if (!exchange_) return;
-    exchange_->conn = nullptr;
-    exchange_->finished = true;
+    std::shared_ptr<Exchange> x = std::move(exchange_);
     exchange_.reset();
+    x->conn = nullptr;
+    x->finished = true;
+    Exchange::BodyStream& st = x->stream;
+    if (st.on && !st.ended && !st.error)
+      st.error = std::make_exception_ptr(ConnectionError(
+          Reason(error::connection_done, {}, "the response ended before the request's body was read")));
+    if (st.waiting) {
+      Deferred<std::string> reader = std::move(*st.waiting);
+      st.waiting.reset();
+      if (st.error)
+        reader.errback(st.error);
+      else
+        reader.callback(std::string());
+    }
   }
 
-  void dispatch() {
+  void arm_body_rate() {
+    if (options_.min_body_rate > 0 && options_.body_rate_window > 0)
+      arm(options_.body_rate_window, &HttpConnection::check_body_rate);
+  }
+  void arm_handler_timeout() {
     if (options_.handler_timeout > 0) arm(options_.handler_timeout, &HttpConnection::handler_timed_out);
+  }
+
+  // Runs the handler; `timed`: its time-out starts now (a handler streaming the body gets
+  // it once the body has ended).
+  void dispatch(bool timed) {
+    if (timed) arm_handler_timeout();
     std::shared_ptr<Exchange> x = exchange_;
     Response response(x);
     try {
@@ -276,6 +424,8 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   void send_head(Exchange& x, bool streaming) {
     x.started = true;
     if (phase_ == Phase::handling) timer_.cancel();  // the handler answered in time
+    if (phase_ == Phase::streaming) keep_alive_ = false;  // the body's rest is not read
+    x.stream.continue_pending = false;
     const bool no_body = x.status / 100 == 1 || x.status == 204 || x.status == 304;
     body_allowed_ = !no_body && !head_request_;
     if (peer_done_ && pending_.empty()) keep_alive_ = false;
@@ -329,7 +479,9 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       producer_registered_ = false;
       transport().unregister_producer();
     }
+    const bool body_unread = phase_ == Phase::streaming;
     forget_exchange();
+    if (body_unread) return linger();
     if (!keep_alive_) {
       phase_ = Phase::closing;
       transport().lose_connection();
@@ -344,17 +496,37 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
 
   // Answers an error, half-closes, and drains the client for a while (lingering close),
   // so that it reads the answer instead of a reset.
+  // A handler that streams the body and has already sent its head gets the error from
+  // read_some, and the connection is aborted (the response cannot be finished).
   void refuse(int status, std::string_view message) {
-    forget_exchange();
+    if (exchange_ && exchange_->stream.on && !exchange_->stream.ended && !exchange_->stream.error)
+      exchange_->stream.error = std::make_exception_ptr(HttpError(status, std::string(message)));
+    if (exchange_ && exchange_->started) {
+      forget_exchange();
+      phase_ = Phase::closing;
+      transport().abort_connection();
+      return;
+    }
     Exchange x;
     x.status = status;
     x.body.assign(message).append("\n");
     x.headers.add("Content-Type", "text/plain; charset=utf-8");
-    keep_alive_ = false;
     head_request_ = false;
+    answer_and_linger(x);
+  }
+
+  // Sends `x` as the last response of the connection, then closes it lingering.
+  void answer_and_linger(Exchange& x) {
+    forget_exchange();
+    keep_alive_ = false;
     if (version_minor_ < 0) version_minor_ = 1;
     send_head(x, false);
-    transport().write(std::move(x.body));
+    if (body_allowed_) transport().write(std::move(x.body));
+    linger();
+  }
+
+  // Half-closes and drains the client for a while (lingering close).
+  void linger() {
     phase_ = Phase::lingering;
     pending_.clear();
     if (reading_paused_) {
@@ -386,6 +558,11 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     transport().lose_connection();
   }
   void check_body_rate() {
+    if (reading_paused_ || stalled_) {  // our back-pressure, not the client, held the body
+      stalled_ = reading_paused_;
+      body_received_ = 0;
+      return arm(options_.body_rate_window, &HttpConnection::check_body_rate);
+    }
     const double needed = options_.min_body_rate * options_.body_rate_window;
     if (static_cast<double>(body_received_) < needed) return refuse(408, "request body too slow");
     body_received_ = 0;
@@ -433,6 +610,9 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   bool between_requests_ = false;
   bool peer_done_ = false;
   bool producer_registered_ = false;
+  bool stalled_ = false;           // reading was paused during the body-rate window
+  bool options_resolved_ = false;  // body_limit found route_options_ for the current head
+  const HandlerOptions* route_options_ = nullptr;
 };
 
 }  // namespace detail
@@ -450,6 +630,32 @@ std::string_view Request::query() const noexcept {
   const std::string_view t = target_;
   const std::size_t q = t.find('?');
   return q == std::string_view::npos ? std::string_view() : t.substr(q + 1);
+}
+
+Deferred<std::string> Request::read_some() {
+  const std::shared_ptr<Exchange> x = exchange_.lock();
+  if (!x || !x->stream.on) {  // the whole body is here
+    if (body_given_) return succeed(std::string());
+    body_given_ = true;
+    return succeed(std::string(body_));
+  }
+  Exchange::BodyStream& st = x->stream;
+  if (st.waiting) throw std::logic_error("Request::read_some: a read is already waiting");
+  if (!st.buffer.empty()) {
+    std::string piece = std::move(st.buffer);
+    st.buffer.clear();
+    if (x->conn) x->conn->body_wanted(*x);
+    return succeed(std::move(piece));
+  }
+  if (st.error) return fail<std::string>(st.error);
+  if (st.ended) return succeed(std::string());
+  if (!x->conn)
+    return fail<std::string>(std::make_exception_ptr(
+        ConnectionError(Reason(error::connection_lost, {}, "the connection is gone"))));
+  Deferred<std::string> reader;
+  st.waiting = reader;
+  x->conn->body_wanted(*x);
+  return reader;
 }
 
 std::string_view Request::param(std::string_view name) const {
@@ -563,6 +769,17 @@ Request& Response::request() const noexcept { return x_->request; }
 
 Handler::Handler()
     : fn_([](Request&, Response& response) { response.end(Response(404, "not found\n")); }) {}
+
+const HandlerOptions* Handler::options_for(std::string_view method, std::string_view target) const {
+  return resolve_ ? resolve_(method, target) : options_.get();
+}
+
+void Handler::set_options(HandlerOptions options) {
+  if (options.body_buffer == 0) throw std::invalid_argument("HandlerOptions: body_buffer must be at least 1");
+  if (options.max_body == std::uint64_t{0} && !options.stream_body)
+    throw std::invalid_argument("HandlerOptions: max_body 0 (no limit) needs stream_body");
+  options_ = std::make_shared<const HandlerOptions>(std::move(options));
+}
 
 void Handler::answer_later(Deferred<Response> reply, Response response) {
   reply.add_callbacks([response](Response value) mutable { response.end(value); },

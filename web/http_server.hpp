@@ -35,9 +35,10 @@ struct ServerConfig;
 class HttpConnection;
 }  // namespace detail
 
-/// One request as the server received it: head and whole body. Handlers get it by
-/// reference; it stays valid as long as any Response handle of the same exchange lives
-/// (a coroutine handler may keep using it across co_await).
+/// One request as the server received it: its head, and its body either whole (body())
+/// or, for a handler with HandlerOptions::stream_body, piece by piece (read_some()).
+/// Handlers get it by reference; it stays valid as long as any Response handle of the
+/// same exchange lives (a coroutine handler may keep using it across co_await).
 class Request {
  public:
   /// The method, as sent ("GET").
@@ -56,8 +57,21 @@ class Request {
   std::optional<std::string_view> header(std::string_view name) const { return headers_.get(name); }
   /// The trailer fields of a chunked body (empty otherwise).
   const Headers& trailers() const noexcept { return trailers_; }
-  /// The body, complete (bounded by HttpLimits::max_body).
+  /// The body, complete (bounded by HttpLimits::max_body); empty for a handler that
+  /// streams the body (read it with read_some()).
   const std::string& body() const noexcept { return body_; }
+  /// The next piece of the body: fires with the bytes that arrived since the last read
+  /// (waiting for some if there are none), and with an empty string once the body has
+  /// ended. A handler that streams the body (HandlerOptions::stream_body) gets it this
+  /// way, with back-pressure: the server stops reading from the client while
+  /// HandlerOptions::body_buffer bytes wait for a read, and answers an Expect:
+  /// 100-continue at the first read. Other handlers get the whole body (a copy of
+  /// body()) from the first read. Fails with HttpError (413, 400, 408) if the body breaks
+  /// a limit or the client stalls, and with ConnectionError if the connection is lost or
+  /// the response ended before the body was read. One read at a time (a second one
+  /// while the first waits throws std::logic_error). Read up to the empty piece to keep
+  /// the connection: a response sent before the body's end closes it after the answer.
+  Deferred<std::string> read_some();
   /// A path parameter bound by the Router (":name" or "*name"), or empty.
   std::string_view param(std::string_view name) const;
   /// The client's address.
@@ -74,6 +88,8 @@ class Request {
   std::string body_;
   std::vector<std::pair<std::string, std::string>> params_;
   Address peer_;
+  std::weak_ptr<detail::Exchange> exchange_;  // for read_some; empty for a Request built by hand
+  bool body_given_ = false;                   // read_some gave the whole body
 };
 
 /// A response: a status, header fields and a body. Two uses:
@@ -155,6 +171,27 @@ class Response {
   std::shared_ptr<detail::Exchange> x_;
 };
 
+/// How a handler takes its requests, given with it: `Handler(f, {.stream_body = true})`.
+struct HandlerOptions {
+  /// The handler runs as soon as a request's head has arrived and reads the body with
+  /// Request::read_some(); the server keeps at most `body_buffer` unread bytes (plus one
+  /// read from the socket) and meanwhile stops reading from the client, so memory stays
+  /// bounded whatever the upload's size. false: the handler runs once the whole body is
+  /// in Request::body().
+  bool stream_body = false;
+  /// The back-pressure mark of a streamed body, in bytes (at least 1).
+  std::size_t body_buffer = 64 * 1024;
+  /// This handler's limit on a request body instead of HttpLimits::max_body (413 above
+  /// it, before any body byte is read when Content-Length says so). 0: no limit, allowed
+  /// only with stream_body.
+  std::optional<std::uint64_t> max_body;
+  /// Sees each request's head before any byte of its body is read and before `100
+  /// Continue` is sent. A Response it returns is the answer (401, 413, 417...): the body
+  /// is not read and the connection closes after the answer (lingering, so the client
+  /// reads it). nullopt lets the request through to the handler. If it throws, 500.
+  std::function<std::optional<Response>(const Request&)> check;
+};
+
 /// What answers requests. Built from any of the three styles:
 ///  - a callback `void(Request&, Response&)` that ends the response now or later;
 ///  - a function returning `Deferred<Response>`;
@@ -179,12 +216,28 @@ class Handler {
       : fn_([f = std::move(f)](Request& request, Response& response) mutable {
           answer_later(Deferred<Response>(f(request)), response);
         }) {}
+  /// Any of the styles above, with `options` (streamed body, own body limit, check).
+  /// Throws std::invalid_argument for a max_body of 0 without stream_body, or a
+  /// body_buffer of 0.
+  template <class F>
+    requires(!std::same_as<std::decay_t<F>, Handler>)
+  Handler(F f, HandlerOptions options) : Handler(std::move(f)) {
+    set_options(std::move(options));
+  }
   /// Runs the handler (exceptions propagate; the server turns them into 500).
   void operator()(Request& request, Response& response) const { fn_(request, response); }
+  /// The options of the handler that answers `method` on `target` (for a Router, those of
+  /// the route that matches), or null for the defaults.
+  const HandlerOptions* options_for(std::string_view method, std::string_view target) const;
 
  private:
+  friend class Router;
   static void answer_later(Deferred<Response> reply, Response response);
+  void set_options(HandlerOptions options);
   Callback fn_;
+  std::shared_ptr<const HandlerOptions> options_;
+  // A Router's: finds the options of the route for a method and target.
+  std::function<const HandlerOptions*(std::string_view, std::string_view)> resolve_;
 };
 
 /// Everything a server enforces, with its defaults. Every time-out is in seconds; 0

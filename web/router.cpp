@@ -4,7 +4,7 @@
 
 namespace torsion::web {
 
-Router::Router() : routes_(std::make_shared<std::vector<Route>>()) {}
+Router::Router() : table_(std::make_shared<Table>()) {}
 
 Router& Router::route(std::string method, std::string_view pattern, Handler handler) {
   if (pattern.empty() || pattern.front() != '/')
@@ -22,18 +22,21 @@ Router& Router::route(std::string method, std::string_view pattern, Handler hand
     if (!r.segments[i].empty() && r.segments[i][0] == '*')
       throw std::invalid_argument("Router::route: in '" + std::string(pattern) +
                                   "', a '*' segment must be the last");
-  routes_->push_back(std::move(r));
+  if (r.handler.options_ || r.handler.resolve_) table_->any_options = true;
+  table_->routes.push_back(std::move(r));
   return *this;
 }
 
-bool Router::match(const Route& route, std::string_view path, Request& request) {
-  std::vector<std::pair<std::string, std::string>> params;
+bool Router::match(const Route& route, std::string_view path, Params* bound) {
+  Params params;
   std::string_view rest = path.substr(1);
   for (std::size_t i = 0; i < route.segments.size(); ++i) {
     const std::string& seg = route.segments[i];
     if (!seg.empty() && seg[0] == '*') {
-      params.emplace_back(seg.substr(1), std::string(rest));
-      request.params_ = std::move(params);
+      if (bound) {
+        params.emplace_back(seg.substr(1), std::string(rest));
+        *bound = std::move(params);
+      }
       return true;
     }
     if (rest.data() == nullptr) return false;  // the path has fewer segments
@@ -41,42 +44,56 @@ bool Router::match(const Route& route, std::string_view path, Request& request) 
     const std::string_view part = rest.substr(0, slash);
     if (!seg.empty() && seg[0] == ':') {
       if (part.empty()) return false;
-      params.emplace_back(seg.substr(1), std::string(part));
+      if (bound) params.emplace_back(seg.substr(1), std::string(part));
     } else if (seg != part) {
       return false;
     }
     rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
   }
   if (rest.data() != nullptr) return false;  // the path has more segments
-  request.params_ = std::move(params);
+  if (bound) *bound = std::move(params);
   return true;
 }
 
-void Router::handle(Request& request, Response& response) const {
-  const std::string_view path = request.path();
-  if (path.empty() || path.front() != '/') return response.end(Response(404, "not found\n"));
-  std::string allow;
+const Router::Route* Router::find(std::string_view method, std::string_view path, Params* params,
+                                  std::string* allow) const {
+  if (path.empty() || path.front() != '/') return nullptr;
   const Route* fallback = nullptr;
-  for (const Route& r : *routes_) {
-    if (!match(r, path, request)) continue;
-    if (r.method == request.method()) return r.handler(request, response);
-    if (request.method() == "HEAD" && r.method == "GET" && !fallback) fallback = &r;
-    if (allow.find(r.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + r.method;
+  for (const Route& r : table_->routes) {
+    if (!match(r, path, nullptr)) continue;
+    if (r.method == method) {
+      if (params) match(r, path, params);
+      return &r;
+    }
+    if (method == "HEAD" && r.method == "GET" && !fallback) fallback = &r;
+    if (allow && allow->find(r.method) == std::string::npos) *allow += (allow->empty() ? "" : ", ") + r.method;
   }
-  if (fallback) {
-    match(*fallback, path, request);
-    return fallback->handler(request, response);
-  }
+  if (fallback && params) match(*fallback, path, params);
+  return fallback;
+}
+
+void Router::handle(Request& request, Response& response) const {
+  std::string allow;
+  if (const Route* r = find(request.method(), request.path(), &request.params_, &allow))
+    return r->handler(request, response);
   if (allow.empty()) return response.end(Response(404, "not found\n"));
   Response refusal(405, "method not allowed\n");
   refusal.set_header("Allow", allow);
   response.end(refusal);
 }
 
+const HandlerOptions* Router::options_for(std::string_view method, std::string_view target) const {
+  if (!table_->any_options) return nullptr;
+  const Route* r = find(method, target.substr(0, target.find('?')), nullptr, nullptr);
+  return r ? r->handler.options_for(method, target) : nullptr;
+}
+
 Router::operator Handler() const {
-  return Handler([routes = *this](Request& request, Response& response) {
-    routes.handle(request, response);
-  });
+  Handler handler([routes = *this](Request& request, Response& response) { routes.handle(request, response); });
+  handler.resolve_ = [routes = *this](std::string_view method, std::string_view target) {
+    return routes.options_for(method, target);
+  };
+  return handler;
 }
 
 }  // namespace torsion::web

@@ -34,6 +34,9 @@ class Router {
   Router& del(std::string_view pattern, Handler handler) { return route("DELETE", pattern, std::move(handler)); }
   /// Answers `request` with the matching route's handler (or 404/405).
   void handle(Request& request, Response& response) const;
+  /// The HandlerOptions of the route that answers `method` on `target`, or null (no
+  /// route, or one without options).
+  const HandlerOptions* options_for(std::string_view method, std::string_view target) const;
   /// A Handler that routes with this router's routes.
   operator Handler() const;  // NOLINT: implicit on purpose
 
@@ -43,8 +46,17 @@ class Router {
     std::vector<std::string> segments;
     Handler handler;
   };
-  static bool match(const Route& route, std::string_view path, Request& request);
-  std::shared_ptr<std::vector<Route>> routes_;
+  using Params = std::vector<std::pair<std::string, std::string>>;
+  struct Table {
+    std::vector<Route> routes;
+    bool any_options = false;  // a route's handler has options (or is a Router that may)
+  };
+  // True if `path` matches `route`; binds the parameters into `params` if not null.
+  static bool match(const Route& route, std::string_view path, Params* params);
+  // The route for `method` on `path` (HEAD falls back to GET), or null; `allow` collects
+  // the methods of the routes for the path if not null.
+  const Route* find(std::string_view method, std::string_view path, Params* params, std::string* allow) const;
+  std::shared_ptr<Table> table_;
 };
 
 }  // namespace torsion::web

@@ -1,6 +1,7 @@
 // docs/web.md's snippets, with their own test case (they need torsion_web).
 #include <doctest/doctest.h>
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,31 @@ torsion::Task<std::string> three_gets(torsion::web::HttpPool& pool, std::string 
     bodies += response.body;
   }
   co_return bodies;
+}
+// [end]
+
+// [snippet:upload]
+// An upload: the body comes in pieces as the client sends it, at most body_buffer
+// (64 KiB) waiting at a time; a request without the token is refused before its body is
+// read (no 100 Continue goes out).
+torsion::web::Handler upload_handler(std::size_t& stored) {
+  torsion::web::HandlerOptions options;
+  options.stream_body = true;  // read with request.read_some()
+  options.max_body = 0;        // no limit on the size: memory stays bounded anyway
+  options.check = [](const Request& request) -> std::optional<Response> {
+    if (request.header("x-token") != "secret") return Response(401, "token?\n");
+    return std::nullopt;  // go on to the handler
+  };
+  return torsion::web::Handler(
+      [&stored](Request& request) -> torsion::Task<Response> {
+        for (;;) {
+          const std::string piece = co_await request.read_some();  // "" at the end
+          if (piece.empty()) break;
+          stored += piece.size();  // write it to a file, hash it...
+        }
+        co_return Response(201, "stored " + std::to_string(stored) + " bytes\n");
+      },
+      options);
 }
 // [end]
 
@@ -128,4 +154,31 @@ TEST_CASE("web: an HttpPool reuses one connection for several requests") {
   REQUIRE(reactor.run_until([&] { return bodies.has_value(); }, 10));
   CHECK(*bodies == "hello world\n1 2 3\nlater, bob\n");
   CHECK(pool.idle_count() == 1);
+}
+
+TEST_CASE("web: a streamed upload, and one refused at its head") {
+  using namespace docs;
+  torsion::Reactor reactor;
+  std::size_t stored = 0;
+  torsion::web::Router router;
+  router.put("/upload", upload_handler(stored));
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+  std::string ok, refused;
+  RawClientFactory with_token("PUT /upload HTTP/1.1\r\nHost: x\r\nX-Token: secret\r\nConnection: close\r\n"
+                              "Content-Length: 5\r\n\r\nhello",
+                              ok);
+  RawClientFactory without("PUT /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+                           refused);
+  torsion::connect_tcp(reactor, "127.0.0.1", port->port(), with_token);
+  torsion::connect_tcp(reactor, "127.0.0.1", port->port(), without);
+  REQUIRE(reactor.run_until([&] {
+    return ok.find("bytes\n") != std::string::npos && refused.find("token?\n") != std::string::npos;
+  }, 10));
+  CHECK(ok.find("HTTP/1.1 201 Created\r\n") == 0);
+  CHECK(ok.find("stored 5 bytes\n") != std::string::npos);
+  CHECK(refused.find("HTTP/1.1 401 Unauthorized\r\n") == 0);
+  CHECK(stored == 5);
 }

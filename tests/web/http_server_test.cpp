@@ -10,6 +10,7 @@
 #include "framework/testing/string_transport.hpp"
 #include "tests/protocols/splitting.hpp"
 #include "tests/web/http_recorder.hpp"
+#include "tests/web/server_support.hpp"
 #include "web/router.hpp"
 
 using namespace torsion;
@@ -17,41 +18,11 @@ using namespace torsion::web;
 using torsion::testing::ManualClock;
 using torsion::testing::StringTransport;
 using Events = std::vector<std::string>;
+using torsion::web::test::Conn;
+using torsion::web::test::responses;
+using torsion::web::test::without_date;
 
 namespace {
-
-// Drops the Date field (it follows the wall clock) from server output.
-std::string without_date(std::string s) {
-  for (std::size_t at; (at = s.find("Date: ")) != std::string::npos;)
-    s.erase(at, s.find("\r\n", at) + 2 - at);
-  return s;
-}
-
-// The responses in `out`, as the parser's events (Date dropped).
-Events responses(const std::string& out, bool head = false) {
-  const std::string plain = without_date(out);
-  return web::test::parse_chunks(HttpParser::Kind::response, {plain}, {}, false, head).events;
-}
-
-// An HTTP connection over a StringTransport, on a manual clock.
-struct Conn {
-  ManualClock clock;
-  HttpFactory factory;
-  StringTransport t;
-  std::unique_ptr<Protocol> p;
-  explicit Conn(Handler h, HttpServerOptions o = {})
-      : factory(clock, std::move(h), std::move(o)), p(factory.build_protocol(Address())) {
-    t.connect(*p);
-  }
-  ~Conn() {
-    if (!t.lost()) t.disconnect();
-  }
-  std::string send(std::string_view data) {
-    t.receive(data);
-    clock.advance(0);
-    return without_date(t.take());
-  }
-};
 
 // Answers "METHOD TARGET BODY" at once.
 void echo(Request& req, Response& res) {
