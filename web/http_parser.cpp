@@ -349,9 +349,6 @@ bool HttpParser::frame_body() {
     if (!ok || !any) return fail(400, "invalid or conflicting Content-Length"), false;
   }
   if (has_te && length) return fail(400, "both Content-Length and Transfer-Encoding"), false;
-  body_limit_ = limits_.max_body;
-  if (request && (chunked || length)) body_limit_ = sink_.body_limit(h, limits_.max_body);
-  if (chunked) chunked_.set_max_body(body_limit_);
 
   h.upgrade = fields.has_token("connection", "upgrade") && fields.has("upgrade");
   if (h.version_minor == 1)
@@ -365,6 +362,9 @@ bool HttpParser::frame_body() {
 
   const bool no_body = !request && (head_response_ || h.status / 100 == 1 || h.status == 204 ||
                                     h.status == 304);
+  body_limit_ = limits_.max_body;
+  if (request ? (chunked || length) : !no_body) body_limit_ = sink_.body_limit(h, limits_.max_body);
+  if (chunked) chunked_.set_max_body(body_limit_);
   if (no_body) {
     h.body = BodyKind::none;
   } else if (chunked) {

@@ -95,9 +95,10 @@ class HttpParser {
     virtual void body_data(std::string_view data) = 0;
     /// The message ended; `trailers` holds the chunked trailer fields (else empty).
     virtual void message_complete(const Headers& trailers) = 0;
-    /// A request with a body (Content-Length or chunked): called once its head is
-    /// parsed and valid, before the body's size is checked; returns the limit on this
-    /// body's size (`limit`, HttpLimits::max_body, unless the sink overrides it).
+    /// A message with a body (a request with Content-Length or chunked, a response that
+    /// may have one): called once its head is parsed and valid, before the body's size
+    /// is checked; returns the limit on this body's size (`limit`, HttpLimits::max_body,
+    /// unless the sink overrides it).
     virtual std::uint64_t body_limit(const HttpHead& head, std::uint64_t limit);
   };
 

@@ -57,6 +57,25 @@ torsion::Task<std::string> three_gets(torsion::web::HttpPool& pool, std::string 
 }
 // [end]
 
+// [snippet:download]
+// A download of any size in bounded memory: the body comes in pieces as the loop asks
+// for them, and the connection stops reading while body_buffer (64 KiB) bytes wait.
+torsion::Task<std::size_t> download(torsion::web::HttpPool& pool, std::string url) {
+  torsion::web::HttpClientOptions options;
+  options.stream_body = true;  // the request's Deferred fires at the head
+  options.max_redirects = 5;   // off (0) by default
+  options.idle_timeout = 30;   // the longest silence between two bytes of the response
+  torsion::web::ClientResponse response = co_await pool.request("GET", url, {}, {}, options);
+  std::size_t size = 0;
+  for (;;) {
+    const std::string piece = co_await response.read_some();  // "" at the end
+    if (piece.empty()) break;
+    size += piece.size();  // write it to a file, hash it...
+  }
+  co_return size;
+}
+// [end]
+
 // [snippet:upload]
 // An upload: the body comes in pieces as the client sends it, at most body_buffer
 // (64 KiB) waiting at a time; a request without the token is refused before its body is
@@ -181,4 +200,27 @@ TEST_CASE("web: a streamed upload, and one refused at its head") {
   CHECK(ok.find("stored 5 bytes\n") != std::string::npos);
   CHECK(refused.find("HTTP/1.1 401 Unauthorized\r\n") == 0);
   CHECK(stored == 5);
+}
+
+TEST_CASE("web: a streamed download through a redirect") {
+  using namespace docs;
+  torsion::Reactor reactor;
+  torsion::web::Router router;
+  router.get("/big", [](Request&, Response& response) { response.end(std::string(1024 * 1024, 'b')); });
+  router.get("/old", [](Request&, Response& response) {
+    Response moved(301);
+    moved.set_header("Location", "/big");
+    response.end(moved);
+  });
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+  torsion::web::HttpPool pool(reactor);
+  std::optional<std::size_t> size;
+  download(pool, "http://127.0.0.1:" + std::to_string(port->port()) + "/old").deferred().add_callback(
+      [&](std::size_t n) { size = n; });
+  REQUIRE(reactor.run_until([&] { return size.has_value(); }, 10));
+  CHECK(*size == 1024 * 1024);
+  CHECK(pool.idle_count() == 1);
 }

@@ -4,9 +4,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <exception>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "framework/deferred.hpp"
@@ -32,6 +35,32 @@ inline Fetched await_response(Reactor& reactor, Deferred<web::ClientResponse> d,
   REQUIRE(wait_for(reactor, [&] { return o.done(); }, what));
   return o;
 }
+
+// Reads a streamed response body (ClientResponse::read_some) to its end, keeping its
+// first MiB; `largest` is the largest piece a read gave.
+struct Drain {
+  explicit Drain(web::ClientResponse r) : response(std::move(r)) {}
+  web::ClientResponse response;
+  std::string body;
+  std::size_t largest = 0;
+  std::size_t bytes = 0;
+  bool ended = false;
+  std::exception_ptr error;
+  void next() {
+    response.read_some().add_callbacks(
+        [this](std::string piece) {
+          if (piece.empty()) {
+            ended = true;
+            return;
+          }
+          largest = std::max(largest, piece.size());
+          bytes += piece.size();
+          if (body.size() < 1024 * 1024) body += piece;
+          next();
+        },
+        [this](std::exception_ptr e) { error = e; });
+  }
+};
 
 // Counts the connections a factory accepts.
 struct Counting : Factory {

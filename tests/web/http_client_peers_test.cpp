@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "framework/reactor.hpp"
 #include "tests/support/wait.hpp"
@@ -20,6 +21,7 @@
 using namespace torsion;
 using namespace torsion::web;
 using torsion::test::await_response;
+using torsion::test::Drain;
 using torsion::test::Fetched;
 using torsion::web::test::Child;
 using torsion::web::test::python;
@@ -31,7 +33,9 @@ namespace {
 // HTTP/1.1 client), /close (a body delimited by the close: h11 only frames one that way
 // for HTTP/1.0 clients, so after h11 has parsed the request the script writes that
 // response itself), /connection (the serial number of the connection, to see reuse).
-// A request h11 refuses is reported on stderr as "h11 refused" and answered 400.
+// /big (8 MiB, chunked, in 64 KiB pieces: sendall blocks while the client does not read),
+// /redirect (302 to /hello). A request h11 refuses is reported on stderr as "h11 refused"
+// and answered 400.
 constexpr const char* kH11Server = R"(
 import h11, socket, sys, threading
 listener = socket.socket()
@@ -77,6 +81,16 @@ def serve(sock, serial):
                 sock.sendall(conn.send(h11.EndOfMessage()))
             elif request.target == b'/connection':
                 reply(str(serial).encode())
+            elif request.target == b'/big':
+                sock.sendall(conn.send(h11.Response(status_code=200, headers=[])))
+                piece = b'h' * 65536
+                for _ in range(128):
+                    sock.sendall(conn.send(h11.Data(data=piece)))
+                sock.sendall(conn.send(h11.EndOfMessage()))
+            elif request.target == b'/redirect':
+                sock.sendall(conn.send(h11.Response(status_code=302,
+                    headers=[('Location', '/hello'), ('Content-Length', '0')])))
+                sock.sendall(conn.send(h11.EndOfMessage()))
             else:
                 sock.sendall(conn.send(h11.Response(status_code=404, headers=[('Content-Length', '0')])))
                 sock.sendall(conn.send(h11.EndOfMessage()))
@@ -99,18 +113,27 @@ while True:
     threading.Thread(target=serve, args=(sock, serial), daemon=True).start()
 )";
 
-// The h11 server as a child process, killed when the test ends, however it ends.
+// The h11 server as a child process of its own reactor, killed when the test ends,
+// however it ends. `running` is false (and `why` says why) if python3 or h11 is missing.
 struct H11Server {
-  Reactor& reactor;
+  Reactor reactor;
   Child child;
   std::shared_ptr<ProcessTransport> process;
   int port = 0;
-  explicit H11Server(Reactor& r) : reactor(r) {}
+  bool running = false;
+  std::string why;
+  H11Server() {
+    reactor.set_handle_signals(false);
+    running = start();
+  }
   ~H11Server() {
     if (process && !process->exit_status()) process->signal_process(SIGKILL);
   }
-  // Starts the server; false (with the reason in `why`) if python3 or h11 is missing.
-  bool start(std::string& why) {
+  bool start() {
+    if (!std::filesystem::exists(python()) && !torsion::web::test::have("python3")) {
+      why = "python3 is not installed";
+      return false;
+    }
     Child probe;
     spawn_process(reactor, probe, {python(), "-c", "import h11"});
     REQUIRE(torsion::test::wait_for(reactor, [&] { return probe.status.has_value(); }, "python3 -c 'import h11'"));
@@ -140,18 +163,12 @@ Fetched fetch(Reactor& reactor, Deferred<ClientResponse> d) { return await_respo
 }  // namespace
 
 TEST_CASE("http_client_peers: h11 as a strict server: GET, POST, chunked, close-delimited, pool reuse") {
-  if (!std::filesystem::exists(python()) && !torsion::web::test::have("python3")) {
-    MESSAGE("skipped: python3 is not installed");
+  H11Server h11;
+  if (!h11.running) {
+    MESSAGE("skipped: " << h11.why);
     return;
   }
-  Reactor reactor;
-  reactor.set_handle_signals(false);
-  H11Server h11(reactor);
-  std::string why;
-  if (!h11.start(why)) {
-    MESSAGE("skipped: " << why);
-    return;
-  }
+  Reactor& reactor = h11.reactor;
 
   Fetched o = fetch(reactor, http_request(reactor, "GET", h11.url("/hello")));
   REQUIRE(o.response);
@@ -191,6 +208,53 @@ TEST_CASE("http_client_peers: h11 as a strict server: GET, POST, chunked, close-
     REQUIRE(next.response);
     CHECK(next.response->body != first.response->body);
   }
+
+  h11.stop();
+  INFO(h11.child.err);
+  CHECK(h11.child.err.find("h11 refused") == std::string::npos);
+}
+
+TEST_CASE("http_client_peers: h11 as a strict server: a streamed body, a redirect, a pool capped at one connection") {
+  H11Server h11;
+  if (!h11.running) {
+    MESSAGE("skipped: " << h11.why);
+    return;
+  }
+  Reactor& reactor = h11.reactor;
+  HttpPoolOptions po;
+  po.max_per_host = 1;
+  HttpPool pool(reactor, po);
+
+  HttpClientOptions streamed;
+  streamed.stream_body = true;
+  streamed.body_buffer = 32 * 1024;
+  Fetched head = fetch(reactor, pool.request("GET", h11.url("/big"), {}, {}, streamed));
+  REQUIRE(head.response);
+  CHECK(head.response->headers.get("transfer-encoding") == "chunked");
+  Drain drain(*head.response);
+  head.response.reset();
+  drain.next();
+  REQUIRE(torsion::test::wait_for(reactor, [&] { return drain.ended || drain.error; }, "h11's 8 MiB"));
+  CHECK_FALSE(drain.error);
+  CHECK(drain.bytes == 8 * 1024 * 1024);
+  CHECK(drain.largest <= 32 * 1024);
+  CHECK(drain.body == std::string(drain.body.size(), 'h'));
+
+  HttpClientOptions follow;
+  follow.max_redirects = 1;
+  const Fetched moved = fetch(reactor, pool.request("GET", h11.url("/redirect"), {}, {}, follow));
+  REQUIRE(moved.response);
+  CHECK(moved.response->body == "hello from h11");
+  CHECK(moved.response->url == h11.url("/hello"));
+
+  // Three at once through a pool capped at one connection: they take turns on it.
+  std::vector<std::string> serials;
+  for (int i = 0; i < 3; ++i)
+    pool.request("GET", h11.url("/connection")).add_callback([&](ClientResponse r) { serials.push_back(r.body); });
+  REQUIRE(torsion::test::wait_for(reactor, [&] { return serials.size() == 3; }, "three answers"));
+  CHECK(serials[0] == serials[1]);
+  CHECK(serials[1] == serials[2]);
+  CHECK(pool.idle_count() == 1);
 
   h11.stop();
   INFO(h11.child.err);
