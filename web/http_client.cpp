@@ -566,7 +566,8 @@ class ClientConnection final : public Protocol, HttpParser::Sink {
 
   void update_reading() {
     if (!has_transport()) return;
-    const bool hold = call_ && stream_full();
+    // Input kept for the reader is bounded too: about one buffer, plus one read.
+    const bool hold = call_ && (stream_full() || (stream_.lock() && pending_.size() >= call_->options().body_buffer));
     if (hold && !reading_paused_) {
       reading_paused_ = true;
       wait_timer_.cancel();  // our reader, not the server, is slow
