@@ -34,7 +34,7 @@ namespace {
 // for HTTP/1.0 clients, so after h11 has parsed the request the script writes that
 // response itself), /connection (the serial number of the connection, to see reuse).
 // /big (8 MiB, chunked, in 64 KiB pieces: sendall blocks while the client does not read),
-// /redirect (302 to /hello). A request h11 refuses is reported on stderr as "h11 refused"
+// /redirect (302 to /hello), /stall (2 bytes of 10, then silence until the client closes). A request h11 refuses is reported on stderr as "h11 refused"
 // and answered 400.
 constexpr const char* kH11Server = R"(
 import h11, socket, sys, threading
@@ -87,6 +87,12 @@ def serve(sock, serial):
                 for _ in range(128):
                     sock.sendall(conn.send(h11.Data(data=piece)))
                 sock.sendall(conn.send(h11.EndOfMessage()))
+            elif request.target == b'/stall':
+                sock.sendall(conn.send(h11.Response(status_code=200, headers=[('Content-Length', '10')])))
+                sock.sendall(conn.send(h11.Data(data=b'ab')))
+                while sock.recv(65536):
+                    pass
+                return
             elif request.target == b'/redirect':
                 sock.sendall(conn.send(h11.Response(status_code=302,
                     headers=[('Location', '/hello'), ('Content-Length', '0')])))
@@ -255,6 +261,13 @@ TEST_CASE("http_client_peers: h11 as a strict server: a streamed body, a redirec
   CHECK(serials[0] == serials[1]);
   CHECK(serials[1] == serials[2]);
   CHECK(pool.idle_count() == 1);
+
+  // Two bytes, then silence: the idle time-out (real time, short) ends the wait.
+  HttpClientOptions impatient;
+  impatient.idle_timeout = 0.3;
+  const Fetched stalled = fetch(reactor, http_request(reactor, "GET", h11.url("/stall"), {}, {}, impatient));
+  REQUIRE(stalled.error);
+  CHECK(error_is<TimeoutError>(stalled.error));
 
   h11.stop();
   INFO(h11.child.err);

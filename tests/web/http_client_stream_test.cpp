@@ -280,6 +280,33 @@ TEST_CASE("http_client_stream: the idle time-out is between bytes, not counting 
   CHECK(error_is<TimeoutError>(last->error));
 }
 
+TEST_CASE("http_client_stream: torsion's server stalling inside a body hits the idle time-out") {
+  Reactor reactor;
+  ManualClock clock;
+  std::optional<Response> held;
+  Router router;
+  router.get("/stall", [&](Request&, Response& res) {
+    res.set_header("Content-Length", "10");
+    res.write("ab");
+    held = res;
+  });
+  HttpFactory site(reactor, router);
+  auto port = listen_tcp(reactor, 0, site, loopback());
+  HttpPool pool(reactor, clock);
+  HttpClientOptions o;
+  o.idle_timeout = 5;
+  o.stream_body = true;
+  Fetched head = await_response(reactor, pool.request("GET", "http://127.0.0.1:" + std::to_string(port->port()) + "/stall", {}, {}, o), "the head");
+  REQUIRE(head.response);
+  Drain drain(*head.response);
+  drain.next();
+  REQUIRE(test::wait_for(reactor, [&] { return drain.bytes == 2; }, "ab"));
+  clock.advance(5.5);
+  REQUIRE(drain.error);
+  CHECK(error_is<TimeoutError>(drain.error));
+  REQUIRE(test::wait_for(reactor, [&] { return !held->connected(); }, "the server saw the connection go"));
+}
+
 TEST_CASE("http_client_stream: HttpPool caps the connections per host; requests beyond wait in order") {
   Reactor reactor;
   std::vector<Response> held;
