@@ -1,9 +1,12 @@
 #include "web/websocket.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cstdint>
 #include <random>
 #include <utility>
 
+#include "web/detail/ws_deflate.hpp"
 #include "web/detail/ws_setup.hpp"
 
 namespace torsion::web {
@@ -26,13 +29,25 @@ WebSocketClosedError::WebSocketClosedError(WsCloseStatus status)
     : std::runtime_error(describe(status)), status_(std::move(status)) {}
 
 void detail::WsSetup::start(WebSocketProtocol& protocol, Scheduler& scheduler, WsRole role,
-                            std::string subprotocol) {
+                            std::string subprotocol, const WsDeflateAgreement* deflate,
+                            const WsDeflateOptions* deflate_options) {
   protocol.scheduler_ = &scheduler;
   protocol.role_ = role;
   protocol.subprotocol_ = std::move(subprotocol);
   WsParserOptions parser;
   parser.role = role;
   parser.max_message = protocol.options_.max_message;
+  protocol.deflate_.reset();
+  if (deflate != nullptr) {
+    protocol.deflate_ = std::make_unique<WsDeflateSession>();
+    protocol.deflate_->agreed = *deflate;
+    if (deflate_options != nullptr) protocol.deflate_->options = *deflate_options;
+    parser.allow_rsv1 = true;
+    // A compressed message is limited after inflation (message_data); on the wire it
+    // may be a little larger than its inflated size (deflate's stored blocks), no more.
+    const std::uint64_t m = protocol.options_.max_message;
+    parser.max_compressed = m + std::min<std::uint64_t>(m / 16 + 1024, UINT64_MAX - m);
+  }
   protocol.parser_ = WsFrameParser(parser);
   if (role == WsRole::client) {
     std::random_device device;
@@ -100,14 +115,47 @@ void WebSocketProtocol::connection_lost(const Reason& reason) {
   connection_closed(status_);
 }
 
-void WebSocketProtocol::message_begin(WsOpcode opcode, bool) {
+void WebSocketProtocol::message_begin(WsOpcode opcode, bool compressed) {
   current_.type = opcode == WsOpcode::text ? Message::Type::text : Message::Type::binary;
   current_.data.clear();
+  inflating_ = compressed;  // the parser allows RSV1 only when deflate_ is set
+  if (!compressed) return;
+  inflated_utf8_.reset();
+  inflated_checked_ = 0;
+  if (!deflate_->inflater)
+    deflate_->inflater = std::make_unique<detail::WsInflater>(deflate_->agreed.decompress_reset);
 }
 
-void WebSocketProtocol::message_data(std::string_view data) { current_.data.append(data); }
+void WebSocketProtocol::message_data(std::string_view data) {
+  if (!inflating_) {
+    current_.data.append(data);
+    return;
+  }
+  inflate(static_cast<int>(deflate_->inflater->feed(data, current_.data, options_.max_message)));
+}
+
+// Checks what the inflater made (the size limit, the stream, the text), failing the
+// parser with the close code.
+void WebSocketProtocol::inflate(int result) {
+  using Result = detail::WsInflater::Result;
+  const std::size_t checked = inflated_checked_;
+  inflated_checked_ = current_.data.size();
+  if (static_cast<Result>(result) == Result::too_big)
+    return parser_.fail(ws_close::message_too_big, "message over the size limit once inflated");
+  if (static_cast<Result>(result) == Result::corrupt)
+    return parser_.fail(ws_close::invalid_payload, "compressed data that does not inflate");
+  if (current_.text() && !inflated_utf8_.feed(std::string_view(current_.data).substr(checked)))
+    parser_.fail(ws_close::invalid_payload, "text that is not UTF-8");
+}
 
 void WebSocketProtocol::message_end() {
+  if (inflating_) {
+    inflate(static_cast<int>(deflate_->inflater->finish(current_.data, options_.max_message)));
+    inflated_checked_ = 0;
+    if (parser_.failed()) return;
+    if (current_.text() && !inflated_utf8_.complete())
+      return parser_.fail(ws_close::invalid_payload, "text that ends inside a UTF-8 character");
+  }
   if (state_ == State::closed) return;
   message_received(std::exchange(current_, Message{}));
 }
@@ -181,11 +229,11 @@ void WebSocketProtocol::send_text(std::string_view text) {
   Utf8Validator check;
   if (!check.feed(text) || !check.complete())
     throw std::invalid_argument("WebSocketProtocol::send_text: the text is not UTF-8");
-  if (state_ == State::open) send_frame(WsOpcode::text, text);
+  if (state_ == State::open) send_message(WsOpcode::text, text);
 }
 
 void WebSocketProtocol::send_binary(std::string_view data) {
-  if (state_ == State::open) send_frame(WsOpcode::binary, data);
+  if (state_ == State::open) send_message(WsOpcode::binary, data);
 }
 
 void WebSocketProtocol::ping(std::string_view payload) {
@@ -211,11 +259,25 @@ void WebSocketProtocol::close(std::uint16_t code, std::string_view reason) {
     });
 }
 
-void WebSocketProtocol::send_frame(WsOpcode opcode, std::string_view payload) {
+// A data message, compressed when permessage-deflate was agreed (and this side may
+// compress: not held to a window of 8, and within zlib's counts).
+void WebSocketProtocol::send_message(WsOpcode opcode, std::string_view payload) {
+  if (!deflate_ || deflate_->agreed.compress_bits == 0 || payload.size() >= (1u << 30) ||
+      !has_transport())
+    return send_frame(opcode, payload);
+  detail::WsDeflateSession& d = *deflate_;
+  if (!d.deflater)
+    d.deflater = std::make_unique<detail::WsDeflater>(d.agreed.compress_bits, d.options.level,
+                                                      d.options.mem_level, d.agreed.compress_reset);
+  d.deflater->compress(payload, d.buffer);
+  send_frame(opcode, d.buffer, true);
+}
+
+void WebSocketProtocol::send_frame(WsOpcode opcode, std::string_view payload, bool rsv1) {
   if (!has_transport()) return;
   char head[ws_max_header];
   if (role_ == WsRole::server) {
-    const std::size_t n = ws_frame_header(head, opcode, true, false, payload.size());
+    const std::size_t n = ws_frame_header(head, opcode, true, rsv1, payload.size());
     const std::array<std::string_view, 2> parts{std::string_view(head, n), payload};
     transport().write_sequence(parts);
     return;
@@ -228,7 +290,7 @@ void WebSocketProtocol::send_frame(WsOpcode opcode, std::string_view payload) {
                                 static_cast<unsigned char>(mask_state_ >> 8),
                                 static_cast<unsigned char>(mask_state_ >> 16),
                                 static_cast<unsigned char>(mask_state_ >> 24)};
-  const std::size_t n = ws_frame_header(head, opcode, true, false, payload.size(), key);
+  const std::size_t n = ws_frame_header(head, opcode, true, rsv1, payload.size(), key);
   std::string frame;
   frame.reserve(n + payload.size());
   frame.append(head, n);

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -27,6 +28,7 @@ namespace torsion::web {
 
 namespace detail {
 struct WsSetup;
+struct WsDeflateSession;
 }  // namespace detail
 
 /// A whole WebSocket message.
@@ -67,6 +69,32 @@ class WebSocketClosedError : public std::runtime_error {
 
  private:
   WsCloseStatus status_;
+};
+
+/// permessage-deflate (RFC 7692), for websocket() servers and connect_websocket clients.
+/// On by default, as in python websockets: a client offers it, a server accepts an offer.
+/// Either side may still send a message uncompressed; received compressed messages are
+/// bounded by WebSocketOptions::max_message after inflation (1009 past it).
+struct WsDeflateOptions {
+  /// Negotiate it at all.
+  bool enabled = true;
+  /// The window this side compresses with, 9..15 (zlib's windowBits; memory per
+  /// connection grows with it); lowered to what the peer asks. A peer that asks for 8,
+  /// which zlib cannot produce, gets this side's messages uncompressed.
+  int window_bits = 12;
+  /// zlib's memLevel for this side's compressor, 1..9.
+  int mem_level = 5;
+  /// zlib's compression level, 0..9 (or -1: zlib's default).
+  int level = 6;
+  /// Compress each message on its own (no_context_takeover for this side's messages):
+  /// less memory kept between messages, less compression.
+  bool no_context_takeover = false;
+  /// Ask the peer to compress each message on its own (a server asks every client; a
+  /// client asks the server, which must then agree).
+  bool peer_no_context_takeover = false;
+  /// Ask the peer to compress with at most this window, 9..15 (15: no request). A server
+  /// can ask only a client that offered client_max_window_bits, as browsers do.
+  int peer_window_bits = 15;
 };
 
 /// Limits and timers of a WebSocket connection; every time is in seconds, 0 turns it off.
@@ -137,6 +165,8 @@ class WebSocketProtocol : public Protocol, private WsFrameParser::Sink {
   WsRole role() const noexcept { return role_; }
   /// The options in force.
   const WebSocketOptions& options() const noexcept { return options_; }
+  /// True when permessage-deflate was negotiated in the handshake.
+  bool compression() const noexcept { return deflate_ != nullptr; }
 
   // Protocol: WebSocketProtocol handles the bytes itself.
   void connection_made() final;
@@ -155,7 +185,9 @@ class WebSocketProtocol : public Protocol, private WsFrameParser::Sink {
   void control_received(WsOpcode opcode, std::string_view payload) override;
   void close_received(std::uint16_t code, std::string_view reason) override;
 
-  void send_frame(WsOpcode opcode, std::string_view payload);
+  void inflate(int result);
+  void send_message(WsOpcode opcode, std::string_view payload);
+  void send_frame(WsOpcode opcode, std::string_view payload, bool rsv1 = false);
   void fail(std::uint16_t code, std::string_view why);
   void keepalive_tick();
   void cancel_timers();
@@ -175,6 +207,10 @@ class WebSocketProtocol : public Protocol, private WsFrameParser::Sink {
   DelayedCall ping_timer_;
   DelayedCall pong_deadline_;
   std::uint32_t mask_state_ = 0;
+  std::unique_ptr<detail::WsDeflateSession> deflate_;  // null unless negotiated
+  bool inflating_ = false;  // the current message is compressed
+  Utf8Validator inflated_utf8_;  // a compressed text message's inflated bytes
+  std::size_t inflated_checked_ = 0;  // of them, checked so far
 };
 
 }  // namespace torsion::web

@@ -9,6 +9,7 @@
 #include "transports/tls.hpp"
 #endif
 #include "web/detail/url.hpp"
+#include "web/detail/ws_deflate.hpp"
 #include "web/detail/ws_setup.hpp"
 #include "web/detail/ws_sha1.hpp"
 #include "web/websocket_server.hpp"
@@ -54,6 +55,8 @@ class ClientHandshake final : public Protocol {
         request += (i ? ", " : "") + o.subprotocols[i];
       request += "\r\n";
     }
+    if (const std::string offer = detail::ws_deflate_offer(o.deflate); !offer.empty())
+      request += "Sec-WebSocket-Extensions: " + offer + "\r\n";
     for (const auto& [name, value] : o.headers.fields()) request += name + ": " + value + "\r\n";
     request += "\r\n";
     transport().write(request);
@@ -83,7 +86,8 @@ class ClientHandshake final : public Protocol {
     head_.shrink_to_fit();
     timer_.cancel();
     upgraded_ = true;
-    detail::WsSetup::start(ws(), *attempt_->reactor, WsRole::client, subprotocol_);
+    detail::WsSetup::start(ws(), *attempt_->reactor, WsRole::client, subprotocol_,
+                           deflate_accepted_ ? &deflate_ : nullptr, &attempt_->options.deflate);
     ws().make_connection(transport());
     if (!attempt_->done) {
       attempt_->done = true;
@@ -137,8 +141,10 @@ class ClientHandshake final : public Protocol {
       return refuse(502, "no Upgrade: websocket in the 101"), false;
     if (fields.get("Sec-WebSocket-Accept").value_or("") != websocket_accept(attempt_->key))
       return refuse(502, "wrong Sec-WebSocket-Accept"), false;
-    if (fields.has("Sec-WebSocket-Extensions"))
-      return refuse(502, "an extension that was not offered"), false;
+    if (const std::string why =
+            detail::ws_deflate_check(fields, attempt_->options.deflate, deflate_, deflate_accepted_);
+        !why.empty())
+      return refuse(502, why), false;
     if (auto chosen = fields.get("Sec-WebSocket-Protocol")) {
       bool offered = false;
       for (const auto& p : attempt_->options.subprotocols) offered = offered || p == *chosen;
@@ -154,6 +160,8 @@ class ClientHandshake final : public Protocol {
   std::shared_ptr<ClientFactory> factory_;
   std::string head_;
   std::string subprotocol_;
+  detail::WsDeflateAgreement deflate_;
+  bool deflate_accepted_ = false;
   bool upgraded_ = false;
   DelayedCall timer_;
 };
@@ -191,6 +199,7 @@ Deferred<std::shared_ptr<WebSocketProtocol>> connect_websocket(Reactor& reactor,
                                                                std::shared_ptr<WebSocketProtocol> protocol,
                                                                const WebSocketClientOptions& options) {
   if (!protocol) throw std::invalid_argument("connect_websocket: no protocol");
+  detail::check_deflate_options(options.deflate, "connect_websocket");
   auto attempt = std::make_shared<Attempt>();
   attempt->reactor = &reactor;
   attempt->target = detail::parse_url(url, "ws", "connect_websocket");

@@ -36,6 +36,9 @@ struct WebSocketClientOptions {
   std::string ca_file;
   /// The largest response head accepted.
   std::size_t max_head = 16 * 1024;
+  /// permessage-deflate: offered unless deflate.enabled is false; the server's answer
+  /// must keep to the offer (else the handshake fails with HttpError 502).
+  WsDeflateOptions deflate;
 };
 
 /// Connects `protocol` (a WebSocketProtocol or a subclass, in a shared_ptr so that the
@@ -45,7 +48,8 @@ struct WebSocketClientOptions {
 /// ConnectionError (refused, TLS failure, lost), HttpError (a status other than 101, or a
 /// response that does not complete the handshake: wrong Sec-WebSocket-Accept, a
 /// subprotocol or extension not offered) or TimeoutError; cancelling it closes the
-/// connection. Throws std::invalid_argument for a URL that is not ws:// or wss://.
+/// connection. Throws std::invalid_argument for a URL that is not ws:// or wss://, or
+/// deflate options out of range.
 /// Once the connection is over, the protocol's sends do nothing: a kept shared_ptr never
 /// refers to freed memory.
 Deferred<std::shared_ptr<WebSocketProtocol>> connect_websocket(Reactor& reactor, const std::string& url,

@@ -147,7 +147,10 @@ bool WsFrameParser::take_header(Sink& sink) {
     if (remaining_ == 0) finish_control(sink);
     return true;
   }
-  if (length > options_.max_message || message_size_ > options_.max_message - length)
+  const bool compressed = opcode_ == WsOpcode::continuation ? compressed_ : (b0 & 0x40u) != 0;
+  const std::uint64_t limit =
+      compressed && options_.max_compressed != 0 ? options_.max_compressed : options_.max_message;
+  if (length > limit || message_size_ > limit - length)
     return fail(ws_close::message_too_big, "message over the size limit"), true;
   message_size_ += length;
   if (opcode_ != WsOpcode::continuation) {

@@ -76,6 +76,9 @@ struct WsParserOptions {
   std::uint64_t max_message = 1024 * 1024;
   /// RSV1 may be set on a message's first frame (permessage-deflate was negotiated).
   bool allow_rsv1 = false;
+  /// The limit for a message with RSV1 set (compressed), on the wire; 0: max_message.
+  /// Its inflated size is the reader's to limit.
+  std::uint64_t max_compressed = 0;
 };
 
 /// An incremental WebSocket frame parser: feed() it bytes cut at any point; it tells a

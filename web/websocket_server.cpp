@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "web/detail/ws_deflate.hpp"
 #include "web/detail/ws_setup.hpp"
 #include "web/detail/ws_sha1.hpp"
 
@@ -54,6 +55,7 @@ std::string websocket_accept(std::string_view key) {
 }
 
 Handler websocket(Scheduler& scheduler, WebSocketBuilder build, WebSocketServerOptions options) {
+  detail::check_deflate_options(options.deflate, "websocket");
   auto config = std::make_shared<const WebSocketServerOptions>(std::move(options));
   return [&scheduler, build = std::move(build), config](Request& request, Response& response) {
     const Headers& h = request.headers();
@@ -82,12 +84,16 @@ Handler websocket(Scheduler& scheduler, WebSocketBuilder build, WebSocketServerO
     }
     std::unique_ptr<WebSocketProtocol> protocol = build(request);
     if (!protocol) return refuse(response, 403, "refused");
-    detail::WsSetup::start(*protocol, scheduler, WsRole::server, chosen);
+    detail::WsDeflateAgreement deflate;
+    const auto extensions = detail::ws_deflate_accept(h, config->deflate, deflate);
+    detail::WsSetup::start(*protocol, scheduler, WsRole::server, chosen,
+                           extensions ? &deflate : nullptr, &config->deflate);
     response.set_status(101);
     response.set_header("Upgrade", "websocket");
     response.set_header("Connection", "Upgrade");
     response.set_header("Sec-WebSocket-Accept", websocket_accept(*key));
     if (!chosen.empty()) response.set_header("Sec-WebSocket-Protocol", chosen);
+    if (extensions) response.set_header("Sec-WebSocket-Extensions", *extensions);
     response.switch_protocols(std::move(protocol));
   };
 }

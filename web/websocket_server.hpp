@@ -27,6 +27,9 @@ struct WebSocketServerOptions {
   /// Called with the request (its Origin field, its path...); false refuses it with 403.
   /// Unset: every origin is accepted.
   std::function<bool(const Request&)> check_origin;
+  /// permessage-deflate: accepted when a client offers it, unless deflate.enabled is
+  /// false (the first acceptable offer wins; one this side cannot honour is passed over).
+  WsDeflateOptions deflate;
 };
 
 /// Builds the protocol for an accepted request (path parameters are there); null
@@ -37,8 +40,9 @@ using WebSocketBuilder = std::function<std::unique_ptr<WebSocketProtocol>(Reques
 /// Upgrade`, a `Sec-WebSocket-Key` of 16 bytes in base64 and `Sec-WebSocket-Version: 13`.
 /// Answers 426 with `Sec-WebSocket-Version: 13` to another version or to a plain request,
 /// 400 to a malformed one, 403 when check_origin or `build` refuses; otherwise 101 with
-/// `Sec-WebSocket-Accept`, and the protocol gets the connection. Timers run on
-/// `scheduler`.
+/// `Sec-WebSocket-Accept` (and `Sec-WebSocket-Extensions` when permessage-deflate was
+/// agreed), and the protocol gets the connection. Timers run on `scheduler`. Throws
+/// std::invalid_argument for deflate options out of range.
 Handler websocket(Scheduler& scheduler, WebSocketBuilder build, WebSocketServerOptions options = {});
 
 /// The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (base64 of the SHA-1 of the key

@@ -46,7 +46,46 @@ torsion::Task<std::string> talk(torsion::Reactor& reactor, std::string url) {
 }
 // [end]
 
+// [snippet:deflate-client]
+// permessage-deflate is offered by default; this client also compresses each message on
+// its own, keeping no window between messages.
+torsion::Task<std::string> squeeze(torsion::Reactor& reactor, std::string url) {
+  torsion::web::WebSocketClientOptions options;
+  options.deflate.no_context_takeover = true;
+  auto ws = co_await torsion::web::connect_websocket(reactor, url, options);
+  co_await ws->receive();                   // "welcome"
+  ws->send_text(std::string(100000, 'z'));  // a few hundred bytes on the wire
+  const Message echo = co_await ws->receive();
+  ws->close();
+  co_return (ws->compression() ? "compressed " : "plain ") + std::to_string(echo.data.size());
+}
+// [end]
+
 }  // namespace
+
+TEST_CASE("websocket: permessage-deflate, with less memory per connection") {
+  torsion::Reactor reactor;
+  reactor.set_handle_signals(false);
+  torsion::web::Router router;
+  // [snippet:deflate-server]
+  torsion::web::WebSocketServerOptions options;
+  options.deflate.window_bits = 9;                  // a 512-byte window for what it sends
+  options.deflate.peer_window_bits = 10;            // clients asked for at most 1 KiB
+  options.deflate.peer_no_context_takeover = true;  // and to keep no window between messages
+  router.get("/shout", torsion::web::websocket(reactor, [](torsion::web::Request&) {
+    return std::make_unique<Shout>();
+  }, options));
+  // [end]
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(port->port()) + "/shout";
+  std::optional<std::string> result;
+  squeeze(reactor, url).deferred().add_callback([&](std::string s) { result = std::move(s); });
+  REQUIRE(reactor.run_until([&] { return result.has_value(); }, 30));
+  CHECK(*result == "compressed 100001");
+}
 
 TEST_CASE("websocket: a server and a coroutine client") {
   torsion::Reactor reactor;

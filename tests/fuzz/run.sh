@@ -30,6 +30,7 @@ netstring_fuzz
 prefixed_string_fuzz
 proxy_protocol_fuzz
 resp_fuzz
+ws_deflate_fuzz
 ws_frame_fuzz
 "}
 

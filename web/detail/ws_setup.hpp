@@ -1,6 +1,7 @@
 #pragma once
 // Private: how the server upgrade and the client connect prepare a WebSocketProtocol
-// before it gets its transport (the scheduler for its timers, its side, the subprotocol).
+// before it gets its transport (the scheduler for its timers, its side, the subprotocol,
+// permessage-deflate).
 
 #include <string>
 
@@ -9,9 +10,13 @@
 
 namespace torsion::web::detail {
 
+struct WsDeflateAgreement;
+
 struct WsSetup {
+  // `deflate` (with its options): permessage-deflate was agreed.
   static void start(WebSocketProtocol& protocol, Scheduler& scheduler, WsRole role,
-                    std::string subprotocol = {});
+                    std::string subprotocol = {}, const WsDeflateAgreement* deflate = nullptr,
+                    const WsDeflateOptions* deflate_options = nullptr);
 };
 
 }  // namespace torsion::web::detail
