@@ -5,8 +5,6 @@
 
 #include <doctest/doctest.h>
 
-#include <csignal>
-#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,13 +13,12 @@
 #include "framework/task.hpp"
 #include "tests/support/wait.hpp"
 #include "tests/web/peers.hpp"
-#include "transports/process.hpp"
 #include "web/websocket_client.hpp"
 
 using namespace torsion;
 using namespace torsion::web;
-using torsion::web::test::Child;
-using torsion::web::test::python;
+using torsion::web::test::python_has;
+using torsion::web::test::PythonServer;
 
 namespace {
 
@@ -111,22 +108,14 @@ std::string run(Reactor& reactor, int port, bool server_closes) {
 TEST_CASE("websocket_client_autobahn: torsion's client against autobahn's server, compressed or not") {
   Reactor reactor;
   reactor.set_handle_signals(false);
-  {
-    Child probe;
-    spawn_process(reactor, probe, {python(), "-c", "import autobahn.asyncio.websocket"});
-    REQUIRE(torsion::test::wait_for(reactor, [&] { return probe.status.has_value(); }, "python3"));
-    if (!probe.status->success()) {
-      MESSAGE("skipped: python3-autobahn is not installed");
-      return;
-    }
+  if (!python_has(reactor, "autobahn.asyncio.websocket")) {
+    MESSAGE("skipped: python3-autobahn is not installed");
+    return;
   }
-  Child server;
-  auto process = spawn_process(reactor, server, {python(), "-c", kServer});
-  REQUIRE(torsion::test::wait_for(reactor, [&] { return server.out.find('\n') != std::string::npos || server.status; },
-                                  "autobahn's ports"));
-  INFO(server.err);
-  int compressed = 0, plain = 0;
-  REQUIRE(std::sscanf(server.out.c_str(), "%d %d", &compressed, &plain) == 2);
+  PythonServer server(reactor, kServer);
+  INFO(server.child.err);
+  REQUIRE(server.ports.size() == 2);
+  const int compressed = server.ports[0], plain = server.ports[1];
 
   const std::string middle = "|1006|big|after the ping|are you there;";
   CHECK(run(reactor, compressed, true) == "z v1" + middle + "|4002 asked clean");
@@ -134,6 +123,5 @@ TEST_CASE("websocket_client_autobahn: torsion's client against autobahn's server
   CHECK(run(reactor, plain, true) == "- v1" + middle + "|4002 asked clean");
   CHECK(run(reactor, plain, false) == "- v1" + middle + "|1000 clean");
 
-  REQUIRE(process->signal_process(SIGTERM));
-  REQUIRE(torsion::test::wait_for(reactor, [&] { return server.status.has_value(); }, "autobahn's exit"));
+  server.stop();
 }

@@ -24,8 +24,6 @@
 
 using namespace torsion;
 using namespace torsion::web;
-using torsion::web::test::Child;
-using torsion::web::test::python;
 
 namespace {
 
@@ -197,14 +195,9 @@ TEST_CASE("websocket_client: handshake failures: 404, refused, a silent server, 
 TEST_CASE("websocket_client: against python3-websockets' server, and raw servers that break the rules") {
   Reactor reactor;
   reactor.set_handle_signals(false);
-  {
-    Child probe;
-    spawn_process(reactor, probe, {python(), "-c", "import websockets"});
-    REQUIRE(torsion::test::wait_for(reactor, [&] { return probe.status.has_value(); }, "python3"));
-    if (!probe.status->success()) {
-      MESSAGE("skipped: python3-websockets is not installed");
-      return;
-    }
+  if (!torsion::web::test::python_has(reactor, "websockets")) {
+    MESSAGE("skipped: python3-websockets is not installed");
+    return;
   }
   // One server process: /echo through websockets; /masked, /utf8, /close1005 and /drop
   // answer the handshake by hand and then misbehave. It prints its port, then serves
@@ -256,13 +249,10 @@ async def main():
     await asyncio.Future()
 asyncio.run(main())
 )";
-  Child server;
-  auto process = spawn_process(reactor, server, {python(), "-c", script});
-  REQUIRE(torsion::test::wait_for(reactor, [&] { return server.out.find('\n') != std::string::npos || server.status; },
-                                  "the python server's ports"));
-  INFO(server.err);
-  int ws_port = 0, raw_port = 0;
-  REQUIRE(std::sscanf(server.out.c_str(), "%d %d", &ws_port, &raw_port) == 2);
+  torsion::web::test::PythonServer server(reactor, script);
+  INFO(server.child.err);
+  REQUIRE(server.ports.size() == 2);
+  const int ws_port = server.ports[0], raw_port = server.ports[1];
 
   auto echoed = echo_with(reactor, ws_port);
   const auto talk = await(reactor, echoed.deferred(), "the echo with websockets");
@@ -293,6 +283,5 @@ asyncio.run(main())
                          "the bad accept");
   CHECK(fails_with<HttpError>(bad.error));
 
-  REQUIRE(process->signal_process(SIGTERM));
-  REQUIRE(torsion::test::wait_for(reactor, [&] { return server.status.has_value(); }, "the python server's exit"));
+  server.stop();
 }

@@ -33,6 +33,9 @@ using torsion::testing::ManualClock;
 using torsion::testing::StringTransport;
 using torsion::web::test::Child;
 using torsion::web::test::python;
+using torsion::web::test::python_has;
+using torsion::web::test::PythonServer;
+using torsion::web::test::run_child;
 using torsion::web::test::ws_frame;
 using Events = std::vector<std::string>;
 namespace wd = torsion::web::detail;
@@ -310,15 +313,6 @@ struct Site {
     port = listen_tcp(reactor, 0, *site, torsion::test::loopback());
   }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port->port()) + "/echo"; }
-  Child run(const std::vector<std::string>& argv) {
-    Child child;
-    spawn_process(reactor, child, argv);
-    REQUIRE(torsion::test::wait_for(reactor, [&] { return child.status.has_value(); }, argv[0].c_str()));
-    return child;
-  }
-  bool has_module(const char* module) {
-    return run({python(), "-c", std::string("import ") + module}).status->success();
-  }
 };
 
 Task<std::string> talk(Reactor& reactor, std::string url, WebSocketClientOptions options) {
@@ -384,7 +378,7 @@ TEST_CASE("websocket_deflate: torsion's client and server, with and without it, 
 
 TEST_CASE("websocket_deflate: python3-websockets' client negotiates it; its zip bomb gets 1009") {
   Site s;
-  if (!s.has_module("websockets")) {
+  if (!python_has(s.reactor, "websockets")) {
     MESSAGE("skipped: python3-websockets is not installed");
     return;
   }
@@ -406,7 +400,7 @@ async def main(port):
     print('|'.join(out))
 asyncio.run(main(int(sys.argv[1])))
 )";
-  const Child c = s.run({python(), "-c", script, std::to_string(s.port->port())});
+  const Child c = run_child(s.reactor, {python(), "-c", script, std::to_string(s.port->port())});
   INFO(c.err);
   CHECK(c.status->success());
   CHECK(c.out == "PerMessageDeflate|6000|100008|1009\n");
@@ -418,8 +412,7 @@ asyncio.run(main(int(sys.argv[1])))
 TEST_CASE("websocket_deflate: torsion's client against python3-websockets' server, with and without it") {
   Reactor reactor;
   reactor.set_handle_signals(false);
-  Site probe_site;
-  if (!probe_site.has_module("websockets")) {
+  if (!python_has(reactor, "websockets")) {
     MESSAGE("skipped: python3-websockets is not installed");
     return;
   }
@@ -435,26 +428,22 @@ async def main():
     await asyncio.Future()
 asyncio.run(main())
 )";
-  Child server;
-  auto process = spawn_process(reactor, server, {python(), "-c", script});
-  REQUIRE(torsion::test::wait_for(reactor, [&] { return server.out.find('\n') != std::string::npos || server.status; },
-                                  "the python server's ports"));
-  INFO(server.err);
-  int on = 0, off = 0;
-  REQUIRE(std::sscanf(server.out.c_str(), "%d %d", &on, &off) == 2);
+  PythonServer server(reactor, script);
+  INFO(server.child.err);
+  REQUIRE(server.ports.size() == 2);
+  const int on = server.ports[0], off = server.ports[1];
   CHECK(run_talk(reactor, "ws://127.0.0.1:" + std::to_string(on) + "/", {}) == "z|caf\xc3\xa9|big|1000 clean");
   CHECK(run_talk(reactor, "ws://127.0.0.1:" + std::to_string(off) + "/", {}) == "-|caf\xc3\xa9|big|1000 clean");
   WebSocketClientOptions small;
   small.deflate.peer_window_bits = 10;
   small.deflate.no_context_takeover = true;
   CHECK(run_talk(reactor, "ws://127.0.0.1:" + std::to_string(on) + "/", small) == "z|caf\xc3\xa9|big|1000 clean");
-  REQUIRE(process->signal_process(SIGTERM));
-  REQUIRE(torsion::test::wait_for(reactor, [&] { return server.status.has_value(); }, "the python server's exit"));
+  server.stop();
 }
 
 TEST_CASE("websocket_deflate: autobahn's client (asyncio) offers it and echoes compressed messages") {
   Site s;
-  if (!s.has_module("autobahn.asyncio.websocket")) {
+  if (!python_has(s.reactor, "autobahn.asyncio.websocket")) {
     MESSAGE("skipped: python3-autobahn is not installed");
     return;
   }
@@ -491,7 +480,7 @@ loop.call_later(20, loop.stop)
 loop.run_forever()
 print('|'.join(out))
 )";
-  const Child c = s.run({python(), "-c", script, std::to_string(s.port->port())});
+  const Child c = run_child(s.reactor, {python(), "-c", script, std::to_string(s.port->port())});
   INFO(c.err);
   CHECK(c.status->success());
   CHECK(c.out == "permessage-deflate|t:6500|b:70000|True 1000\n");

@@ -62,15 +62,8 @@ struct Server {
     listen.interface = "127.0.0.1";
     port = listen_tcp(reactor, 0, *site, listen);
   }
-  Child run(const std::vector<std::string>& argv) {
-    Child child;
-    spawn_process(reactor, child, argv);
-    REQUIRE(torsion::test::wait_for(reactor, [&] { return child.status.has_value(); }, argv[0].c_str()));
-    return child;
-  }
-  bool has_module(const char* module) {
-    return run({python(), "-c", std::string("import ") + module}).status->success();
-  }
+  Child run(const std::vector<std::string>& argv) { return torsion::web::test::run_child(reactor, argv); }
+  bool has_module(const char* module) { return torsion::web::test::python_has(reactor, module); }
 };
 
 }  // namespace
