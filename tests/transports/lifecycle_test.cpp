@@ -58,74 +58,7 @@ struct LogCapture {
 
 }  // namespace
 
-// --- half-close -----------------------------------------------------------------------
-
-TEST_CASE("half close, client first: both sides shut their write side, both see a clean end") {
-  Reactor reactor;
-  RecordingFactory server;
-  server.setup = [](Record& r) {
-    r.keep_open_on_eof = true;
-    r.on_data = [](Record&, std::string_view) {};
-  };
-  auto port = listen_tcp(reactor, 0, server, on("127.0.0.1"));
-  RecordingClientFactory client;
-  client.setup = [](Record& r) {
-    r.on_made = [](Record& rr) {
-      rr.transport->write("question");
-      rr.transport->lose_write_connection();
-      rr.transport->write("dropped: written after lose_write_connection");
-      CHECK(rr.transport->connected());  // reading goes on
-    };
-  };
-  connect_tcp(reactor, "127.0.0.1", port->port(), client);
-  wait_for(reactor, [&] { return server.records.size() == 1 && server.records[0].eofs == 1; },
-           "the server to hear EOF");
-  Record& s = server.records[0];
-  CHECK(s.received == "question");
-  CHECK(s.lost == 0);
-  // The server answers after the client's EOF, then shuts its own write side.
-  s.transport->write("answer after your EOF");
-  s.transport->lose_write_connection();
-  wait_for(reactor, [&] { return client.lost == 1 && s.done(); }, "both sides to end");
-  Record& c = client.records[0];
-  CHECK(c.received == "answer after your EOF");
-  CHECK(c.eofs == 1);  // told even though its own write side was already shut
-  CHECK(c.reason->clean());
-  CHECK(s.reason->clean());
-  CHECK(reactor.connection_count() == 0);
-}
-
-TEST_CASE("half close, server first: the client keeps writing after the server's EOF") {
-  Reactor reactor;
-  RecordingFactory server;
-  server.setup = [](Record& r) {
-    r.on_made = [](Record& rr) {
-      rr.transport->write(std::string(300000, 's'));  // queued: FIN goes after the bytes
-      rr.transport->lose_write_connection();
-    };
-  };
-  auto port = listen_tcp(reactor, 0, server, on("127.0.0.1"));
-  RecordingClientFactory client;
-  client.setup = [](Record& r) {
-    r.keep_open_on_eof = true;
-    r.on_data = [](Record&, std::string_view) {};
-  };
-  connect_tcp(reactor, "127.0.0.1", port->port(), client);
-  wait_for(reactor, [&] { return client.records.size() == 1 && client.records[0].eofs == 1; },
-           "the client to hear EOF");
-  Record& c = client.records[0];
-  CHECK(c.received == std::string(300000, 's'));
-  CHECK(c.lost == 0);
-  for (int i = 0; i < 100; ++i) c.transport->write("reply ");
-  c.transport->lose_connection();
-  wait_for(reactor, [&] { return client.lost == 1 && server.records[0].done(); }, "the end");
-  Record& s = server.records[0];
-  CHECK(s.received.size() == 600);
-  CHECK(s.eofs == 1);
-  CHECK(s.reason->clean());
-  CHECK(c.reason->clean());
-  CHECK(reactor.connection_count() == 0);
-}
+// --- half-close (the conformance suite has the rest: conformance_test.cpp) -----------
 
 TEST_CASE("by default EOF closes the connection after the queue drains") {
   Reactor reactor;
