@@ -196,12 +196,12 @@ void start_tls(Transport& transport, const TlsClientContext& context,
   TlsLayer& layer = wrapper(transport);
   SSL* ssl = new_ssl(impl.ctx);
   detail::configure_client(ssl, impl, server_name);
-  layer.begin(ssl, /*server=*/false);
+  layer.begin(ssl, /*server=*/false, impl.options.close_timeout);
 }
 
 void start_tls(Transport& transport, const TlsServerContext& context) {
   TlsLayer& layer = wrapper(transport);
-  layer.begin(new_ssl(context.impl().ctx), /*server=*/true);
+  layer.begin(new_ssl(context.impl().ctx), /*server=*/true, context.impl().close_timeout);
 }
 
 namespace {

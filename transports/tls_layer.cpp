@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "framework/detail/turn.hpp"
+#include "transports/detail/stream_engine.hpp"
 #include "transports/detail/tls_context.hpp"
 
 namespace torsion::detail {
@@ -51,7 +52,7 @@ TlsLayer::~TlsLayer() {
   if (ssl_) SSL_free(ssl_);
 }
 
-void TlsLayer::begin(SSL* ssl, bool server) {
+void TlsLayer::begin(SSL* ssl, bool server, double close_timeout) {
   if (ssl_) {
     SSL_free(ssl);
     throw std::logic_error("start_tls: TLS was already started on this connection");
@@ -62,12 +63,18 @@ void TlsLayer::begin(SSL* ssl, bool server) {
   }
   ssl_ = ssl;
   server_ = server;
+  if (auto* engine = dynamic_cast<OnReactor*>(&below())) {
+    settings_.reactor = &engine->home_reactor;
+    settings_.wait_close_notify = true;
+    settings_.close_timeout = close_timeout;
+  }
   SSL_set_bio(ssl_, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
   if (server_)
     SSL_set_accept_state(ssl_);
   else
     SSL_set_connect_state(ssl_);
   phase_ = Phase::handshaking;
+  if (paused_) below().resume_producing();  // the handshake needs reading; see pause_producing
   if (!server_) step();  // a client sends its ClientHello now
 }
 
@@ -175,6 +182,7 @@ void TlsLayer::handshake_done() {
   phase_ = Phase::open;
   timer_.cancel();
   flush();
+  if (paused_) below().pause_producing();  // held while the handshake read on
   if (auto hook = std::move(on_handshake_)) {
     hook(*this, nullptr);  // attaches the inner protocol (connection_made), or closes
     if (!inner_ || stopped()) return;
@@ -183,7 +191,9 @@ void TlsLayer::handshake_done() {
     const std::string held = std::move(held_);
     held_.clear();
     encrypt(held);
+    if (stopped()) return;
   }
+  release_held_pause();
   if (closing_) {
     finish_close();
   } else if (write_shut_) {
@@ -255,6 +265,7 @@ void TlsLayer::write_bytes(std::string_view data) {
   }
   if (phase_ != Phase::open) {
     held_.append(data);
+    check_held_high_water();
     return;
   }
   if (corked_.empty()) {
@@ -356,6 +367,49 @@ void TlsLayer::lose_connection() {
   if (phase_ == Phase::open) finish_close();  // else once the handshake ends
 }
 
+// --- writing flow control -----------------------------------------------------------------
+
+void TlsLayer::register_producer(Producer& p, bool streaming) {
+  if (producer_.inner)
+    throw std::logic_error("register_producer: a producer is already registered");
+  producer_ = ProducerMembrane{};
+  producer_.inner = &p;
+  producer_.streaming = streaming;
+  below().register_producer(producer_, streaming);
+  check_held_high_water();
+}
+
+void TlsLayer::unregister_producer() {
+  below().unregister_producer();
+  producer_ = ProducerMembrane{};
+}
+
+// Writes held before the handshake is done count against the high mark like the
+// engine's queue: a streaming producer is paused from inside the write that passes it.
+void TlsLayer::check_held_high_water() {
+  if (!producer_.inner || !producer_.streaming || producer_.paused_held ||
+      producer_.paused_below || buffer_size() <= below().write_buffer_limits().high)
+    return;
+  producer_.paused_held = true;
+  producer_.inner->pause_producing();
+}
+
+// The held bytes have gone below: the engine takes over a pause the layer made. If its
+// queue is above the low mark and it has not paused the producer itself, it is made to
+// (the water marks are set again, which is where the engine checks them; the membrane
+// keeps the producer from hearing a second pause), so that it resumes the producer at
+// the low mark as it always does; at or below the low mark the producer resumes now.
+void TlsLayer::release_held_pause() {
+  if (!producer_.paused_held) return;
+  const WriteBufferLimits limits = below().write_buffer_limits();
+  if (!producer_.paused_below && below().buffer_size() > limits.low) {
+    below().set_write_buffer_limits(limits.low, limits.low);
+    below().set_write_buffer_limits(limits.high, limits.low);
+  }
+  producer_.paused_held = false;
+  if (!producer_.paused_below) producer_.inner->resume_producing();
+}
+
 void TlsLayer::abort_connection() {
   corked_.clear();
   held_.clear();
@@ -412,9 +466,11 @@ void TlsLayer::finish_close() {
 
 // --- reading flow control ----------------------------------------------------------------
 
+// During the handshake the engine reads on (the handshake would stall otherwise); the
+// records stay in OpenSSL and the engine is paused once the handshake is done.
 void TlsLayer::pause_producing() {
   paused_ = true;
-  below().pause_producing();
+  if (phase_ != Phase::handshaking) below().pause_producing();
 }
 
 void TlsLayer::resume_producing() {

@@ -101,6 +101,14 @@ struct WriteCounter {
   std::uint64_t write_calls = 0;
 };
 
+// The reactor a stream engine runs on, for a layer above it that needs the reactor's
+// timers and loop (start_tls's close_notify wait, its delivery after resume_producing). A
+// plain base, found with dynamic_cast as WriteCounter is.
+struct OnReactor {
+  explicit OnReactor(Reactor& r) noexcept : home_reactor(r) {}
+  Reactor& home_reactor;
+};
+
 // Socket transports send file regions (FileWriter); the others (stdio) do not offer it,
 // so dynamic_cast<FileWriter*> finds nothing and FileSender writes bytes instead.
 struct NoFileWriter {
@@ -116,13 +124,15 @@ class StreamEngine final : public Transport,
                               public FileWriterBase<Socket>,
                               public Tracked,
                               public WriteCounter,
+                              public OnReactor,
                               public TurnEndHook,
                               public std::enable_shared_from_this<StreamEngine<Socket>> {
  public:
   using LostHook = std::function<void(const Reason&)>;
 
   StreamEngine(Reactor& reactor, Socket socket, Address host, Address peer)
-      : connections_(reactor.connections()),
+      : OnReactor(reactor),
+        connections_(reactor.connections()),
         io_(reactor.context()),
         socket_(std::move(socket)),
         host_(std::move(host)),

@@ -41,7 +41,16 @@
 // Flow control is the engine's: register_producer, the water marks and buffer_size() pass
 // through (buffer_size() adds what the layer still holds). pause_producing pauses the
 // engine and stops handing on records the layer has already read; resume_producing
-// resumes both (the records waiting are delivered from the loop).
+// resumes both (the records waiting are delivered from the loop). During the handshake
+// the engine goes on reading (the handshake needs it) and only the delivery is held; it
+// is paused once the handshake is done.
+//
+// Before the handshake is done (start_tls), writes are held as plaintext (held_), which
+// the engine cannot see: the producer is registered below through a membrane
+// (ProducerMembrane), and the layer pauses a streaming producer itself once held_ takes
+// buffer_size() above the high mark. When the handshake is done the held bytes go below
+// and the engine takes the pause over: it resumes the producer at the low mark, as
+// always; the membrane makes sure the producer hears each pause and resume once.
 
 #include <openssl/ssl.h>
 
@@ -88,8 +97,12 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
   TlsLayer& operator=(const TlsLayer&) = delete;
 
   // start_tls: switches to TLS on `ssl` (owned). Throws std::logic_error if TLS was
-  // started already or the connection is not up.
-  void begin(SSL* ssl, bool server);
+  // started already or the connection is not up. Over a stream engine, lose_connection
+  // then waits up to `close_timeout` seconds (0: no limit) for the peer's close_notify,
+  // reading and dropping what comes, as listen_ssl/connect_ssl do; so that the peer's
+  // last records (a TLS 1.3 session ticket) are read, not answered with a reset that
+  // would destroy what the peer has not read yet.
+  void begin(SSL* ssl, bool server, double close_timeout);
 
   // Attaches the inner protocol (after a successful handshake) and calls its
   // connection_made; `on_lost` runs after its connection_lost (client connectors).
@@ -114,10 +127,8 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
   std::size_t buffer_size() const override {
     return below().buffer_size() + held_.size() + corked_.size();
   }
-  void register_producer(Producer& p, bool streaming) override {
-    below().register_producer(p, streaming);
-  }
-  void unregister_producer() override { below().unregister_producer(); }
+  void register_producer(Producer& p, bool streaming) override;
+  void unregister_producer() override;
   void set_write_buffer_limits(std::size_t high, std::size_t low) override {
     below().set_write_buffer_limits(high, low);
     if (!corked_.empty()) cork_room_ = room_below_high_mark();
@@ -139,6 +150,29 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
 
  private:
   enum class Phase : std::uint8_t { plain, handshaking, open, failed };
+
+  // The producer as the engine sees it: it passes every call on, except that a pause
+  // (from the engine, or from the layer while the handshake holds the writes) and the
+  // matching resume reach the producer once, whichever of the two asked.
+  struct ProducerMembrane final : Producer {
+    Producer* inner = nullptr;
+    bool streaming = false;
+    bool paused_below = false;  // by the engine
+    bool paused_held = false;   // by the layer: held_ is above the high mark
+    void pause_producing() override {
+      const bool was = paused_below || paused_held;
+      paused_below = true;
+      if (!was && inner) inner->pause_producing();
+    }
+    void resume_producing() override {
+      paused_below = false;
+      if (!paused_held && inner) inner->resume_producing();
+    }
+    void stop_producing() override {
+      if (inner) inner->stop_producing();
+    }
+  };
+
   static constexpr std::size_t kRecord = 16 * 1024;  // the most plaintext one record holds
 
   Transport& below() const { return Protocol::transport(); }
@@ -156,8 +190,11 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
   void shut_write();
   void finish_close();
   void post_drain();
+  void check_held_high_water();
+  void release_held_pause();
 
   std::unique_ptr<Protocol> inner_;
+  ProducerMembrane producer_;
   SSL* ssl_ = nullptr;
   Settings settings_;
   HandshakeHook on_handshake_;
