@@ -306,7 +306,11 @@ std::unique_ptr<Protocol> with_start_tls(std::unique_ptr<Protocol> inner);
 /// hands everything on at once (a streaming producer is paused from inside it). Writes
 /// made elsewhere gather the same way until the loop turn that made them ends (as over
 /// listen_ssl/connect_ssl); outside the loop's turns they are encrypted at once.
-/// lose_connection then sends close_notify (without waiting for the peer's).
+/// lose_connection then sends close_notify and, over a socket of a reactor, waits for the
+/// peer's as connect_ssl does (close_timeout of `context`; over an in-memory transport it
+/// does not wait). Bytes written before the handshake is done count in buffer_size(): a
+/// streaming producer is paused above the high mark; pause_producing before then holds
+/// the delivery, not the handshake.
 /// lose_write_connection is a half-close, as on connect_ssl: after the written bytes it
 /// sends close_notify and keeps reading; when the peer's close_notify arrives the
 /// protocol hears eof_received and the connection closes cleanly (before start_tls it is
