@@ -374,6 +374,7 @@ void TlsLayer::register_producer(Producer& p, bool streaming) {
     throw std::logic_error("register_producer: a producer is already registered");
   producer_ = ProducerMembrane{};
   producer_.inner = &p;
+  producer_.held = &held_;
   producer_.streaming = streaming;
   below().register_producer(producer_, streaming);
   check_held_high_water();

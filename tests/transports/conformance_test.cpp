@@ -1,6 +1,7 @@
 // The transport conformance suite (Twisted's ConnectionTestsMixin): every promise here is
 // written once and run over each kind of connected pair, TCP, Unix, TLS (listen_ssl and
-// connect_ssl), start_tls over TCP, and the in-memory Loopback, so that the kinds cannot
+// connect_ssl), start_tls over TCP, stdio over a pipe each way, pipes through a child
+// process each way, and the in-memory Loopback, so that the kinds cannot
 // drift apart. A kind makes a server and a client whose protocols record every event
 // (tests/support/recording.hpp, which also checks made < data < lost, each once) and
 // drives them until a condition holds: the reactor for the socket kinds (with the usual
@@ -17,6 +18,13 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "framework/protocol.hpp"
@@ -24,6 +32,7 @@
 #include "tests/support/loopback.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
+#include "transports/stdio.hpp"
 #include "transports/tcp.hpp"
 #include "transports/unix.hpp"
 #include "tests/support/tls_certs.hpp"
@@ -34,6 +43,8 @@ using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
 using torsion::test::wait_for;
+
+extern char** environ;
 
 namespace {
 
@@ -148,6 +159,88 @@ struct StartTlsKind : SocketKind {
   }
 };
 
+// Two pipes with a stdio transport at each end (connect_stdio given other descriptors):
+// the engine as it runs on this process's stdin and stdout. A pipe has no reset: an
+// abort reaches the peer as its end of input.
+struct StdioKind : SocketKind {
+  static constexpr const char* name = "stdio";
+  static constexpr bool resets = false;
+  std::shared_ptr<Transport> server_end, client_end;
+
+  // Each direction: the read end and the write end of a pipe.
+  struct Pipe {
+    int read = -1, write = -1;
+    Pipe() {
+      int fds[2];
+      REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+      read = fds[0];
+      write = fds[1];
+    }
+    ~Pipe() { close(); }
+    void close() {
+      for (int* fd : {&read, &write})
+        if (*fd >= 0) ::close(std::exchange(*fd, -1));
+    }
+  };
+
+  // The server reads `to_server` and writes `to_client`; the client the other way round.
+  void connect(int server_in, int server_out, int client_in, int client_out) {
+    server_end = connect_stdio(reactor, server.build_protocol(Address()),
+                               StdioOptions{server_in, server_out});
+    client_end = connect_stdio(reactor, client.build_protocol(Address()),
+                               StdioOptions{client_in, client_out});
+    wait_made();
+  }
+  void start() {
+    Pipe to_server, to_client;
+    connect(to_server.read, to_client.write, to_client.read, to_server.write);
+  }  // connect_stdio works on duplicates: the pipes' own descriptors close here
+};
+
+// As stdio, with a child process in each direction: every byte goes through a child's
+// stdin and stdout pipes (a `cat`), and each end is the other's child's output. A child
+// passes the end of its input on as the end of its output, and exits.
+struct ChildPipesKind : StdioKind {
+  static constexpr const char* name = "child pipes";
+  std::vector<pid_t> children;
+
+  // Runs `cat` reading `in` and writing `out`.
+  void relay(int in, int out) {
+    posix_spawn_file_actions_t actions;
+    REQUIRE(posix_spawn_file_actions_init(&actions) == 0);
+    posix_spawn_file_actions_adddup2(&actions, in, 0);
+    posix_spawn_file_actions_adddup2(&actions, out, 1);
+    pid_t pid = -1;
+    char cat[] = "cat";
+    char* argv[] = {cat, nullptr};
+    const int rc = posix_spawnp(&pid, "cat", &actions, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    REQUIRE(rc == 0);
+    children.push_back(pid);
+  }
+  void start() {
+    Pipe client_out, server_in, server_out, client_in;
+    relay(client_out.read, server_in.write);  // client -> cat -> server
+    relay(server_out.read, client_in.write);  // server -> cat -> client
+    connect(server_in.read, server_out.write, client_in.read, client_out.write);
+  }
+  // Once both ends are closed every child has seen the end of its input (or a broken
+  // pipe) and exits; each is waited for through a pidfd, with a deadline.
+  void finish() {
+    StdioKind::finish();
+    for (const pid_t pid : children) {
+      const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+      REQUIRE(pidfd >= 0);
+      ::pollfd p{pidfd, POLLIN, 0};
+      CHECK(::poll(&p, 1, static_cast<int>(test::kDeadline * 1000)) == 1);
+      ::close(pidfd);
+      int status = 0;
+      CHECK(::waitpid(pid, &status, WNOHANG) == pid);
+    }
+    children.clear();
+  }
+};
+
 // The in-memory pair: connected at once, driven by the pump.
 struct LoopbackKind {
   static constexpr const char* name = "loopback";
@@ -238,7 +331,8 @@ class MarkedProducer : public Producer {
 
 }  // namespace
 
-#define CONFORMANCE_KINDS TcpKind, UnixKind, TlsKind, StartTlsKind, LoopbackKind
+#define CONFORMANCE_KINDS \
+  TcpKind, UnixKind, TlsKind, StartTlsKind, StdioKind, ChildPipesKind, LoopbackKind
 
 TEST_CASE_TEMPLATE("conformance: made, data in order, then lost once on each side, cleanly",
                    K, CONFORMANCE_KINDS) {
@@ -482,5 +576,101 @@ TEST_CASE_TEMPLATE("conformance: a streaming producer stays within both water ma
   CHECK(k.cli().received.size() == kTotal);
   CHECK(k.cli().received == pattern(kTotal, 1));
   CHECK(k.cli().reason->clean());
+  k.finish();
+}
+
+TEST_CASE_TEMPLATE("conformance: a pull producer is asked for more only when the buffer is empty",
+                   K, CONFORMANCE_KINDS) {
+  const std::string kind = K::name;
+  CAPTURE(kind);
+  constexpr std::size_t kChunk = 64 * 1024, kTotal = 4 << 20;
+  const std::string bytes = pattern(kTotal, 2);
+  // Writes one chunk per resume_producing, then unregisters and closes.
+  struct Pull : Producer {
+    Transport* t = nullptr;
+    const std::string* bytes = nullptr;
+    std::size_t sent = 0;
+    int asked = 0;
+    std::size_t max_buffer_when_asked = 0;
+    bool stopped = false;
+    void resume_producing() override {
+      ++asked;
+      max_buffer_when_asked = std::max(max_buffer_when_asked, t->buffer_size());
+      t->write(std::string_view(*bytes).substr(sent, kChunk));
+      sent += kChunk;
+      if (sent == bytes->size()) {
+        t->unregister_producer();
+        t->lose_connection();
+      }
+    }
+    void pause_producing() override {}
+    void stop_producing() override { stopped = true; }
+  } pull;
+  pull.bytes = &bytes;
+  K k;
+  k.server.setup = [&](Record& r) {
+    r.on_made = [&](Record& rr) {
+      pull.t = rr.transport;
+      rr.transport->register_producer(pull, /*streaming=*/false);
+    };
+  };
+  k.start();
+  k.drive([&] { return k.cli().done() && k.srv().done(); }, "everything to arrive");
+  CHECK(pull.sent == kTotal);
+  CHECK(pull.asked == static_cast<int>(kTotal / kChunk));
+  CHECK(pull.max_buffer_when_asked == 0);
+  CHECK_FALSE(pull.stopped);  // unregistered before the end
+  CHECK(k.cli().received == bytes);
+  CHECK(k.cli().reason->clean());
+  CHECK(k.srv().reason->clean());
+  k.finish();
+}
+
+TEST_CASE_TEMPLATE("conformance: a peer that resets ends a writer's connection, once, not cleanly",
+                   K, CONFORMANCE_KINDS) {
+  const std::string kind = K::name;
+  CAPTURE(kind);
+  constexpr std::size_t kTotal = 32 << 20;
+  std::unique_ptr<MarkedProducer> producer;
+  K k;
+  k.server.setup = [&](Record& r) {
+    r.on_data = [&](Record& rr, std::string_view) {
+      if (rr.received != "go") return;
+      // Far more than the peer will read: it is paused at the high mark, then reset.
+      producer = std::make_unique<MarkedProducer>(*rr.transport, kTotal, 8 * 1024);
+      rr.transport->register_producer(*producer, /*streaming=*/true);
+      producer->produce();
+    };
+  };
+  k.client.setup = [](Record& r) {
+    r.on_made = [](Record& rr) { rr.transport->write("go"); };
+    r.on_data = [](Record& rr, std::string_view) {
+      if (rr.received.size() >= 64 * 1024) rr.transport->abort_connection();
+    };
+  };
+  k.start();
+  k.drive([&] { return k.cli().done() && k.srv().done(); }, "both sides to close");
+  CHECK(k.cli().reason->is(error::connection_aborted));
+  REQUIRE(k.srv().reason);
+  CHECK_FALSE(k.srv().reason->clean());  // a reset, or a write to a closed pipe
+  CHECK(k.srv().lost == 1);
+  REQUIRE(producer);
+  CHECK(producer->stopped);  // told, as the connection ended with it registered
+  CHECK(producer->sent < kTotal);
+  k.finish();
+}
+
+TEST_CASE_TEMPLATE("conformance: an exception in connection_made aborts that connection only",
+                   K, CONFORMANCE_KINDS) {
+  const std::string kind = K::name;
+  CAPTURE(kind);
+  K k;
+  k.server.setup = [](Record& r) {
+    r.on_made = [](Record&) { throw std::runtime_error("boom in connection_made"); };
+  };
+  k.start();
+  k.drive([&] { return k.cli().done() && k.srv().done(); }, "both sides to close");
+  CHECK(k.srv().reason->is(error::callback_threw));
+  CHECK(k.cli().reason->clean() == !K::resets);
   k.finish();
 }

@@ -153,9 +153,12 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
 
   // The producer as the engine sees it: it passes every call on, except that a pause
   // (from the engine, or from the layer while the handshake holds the writes) and the
-  // matching resume reach the producer once, whichever of the two asked.
+  // matching resume reach the producer once, whichever of the two asked; and a pull
+  // producer is not asked for more while the layer holds bytes (the engine asks again
+  // once they have gone below and been sent, as their write tells it to).
   struct ProducerMembrane final : Producer {
     Producer* inner = nullptr;
+    const std::string* held = nullptr;  // the layer's held_
     bool streaming = false;
     bool paused_below = false;  // by the engine
     bool paused_held = false;   // by the layer: held_ is above the high mark
@@ -165,6 +168,7 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
       if (!was && inner) inner->pause_producing();
     }
     void resume_producing() override {
+      if (!streaming && held && !held->empty()) return;
       paused_below = false;
       if (!paused_held && inner) inner->resume_producing();
     }
