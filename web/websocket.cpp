@@ -126,6 +126,9 @@ void WebSocketProtocol::message_begin(WsOpcode opcode, bool compressed) {
     deflate_->inflater = std::make_unique<detail::WsInflater>(deflate_->agreed.decompress_reset);
 }
 
+// An uncompressed message's payload goes straight into the message (one copy).
+std::string* WebSocketProtocol::message_buffer() { return inflating_ ? nullptr : &current_.data; }
+
 void WebSocketProtocol::message_data(std::string_view data) {
   if (!inflating_) {
     current_.data.append(data);
@@ -225,11 +228,29 @@ void WebSocketProtocol::fail(std::uint16_t code, std::string_view why) {
   transport().lose_connection();
 }
 
-void WebSocketProtocol::send_text(std::string_view text) {
+namespace {
+
+void check_utf8(std::string_view text, const char* who) {
   Utf8Validator check;
   if (!check.feed(text) || !check.complete())
-    throw std::invalid_argument("WebSocketProtocol::send_text: the text is not UTF-8");
+    throw std::invalid_argument(std::string("WebSocketProtocol::") + who + ": the text is not UTF-8");
+}
+
+}  // namespace
+
+void WebSocketProtocol::send_text(std::string_view text) {
+  check_utf8(text, "send_text");
   if (state_ == State::open) send_message(WsOpcode::text, text);
+}
+
+void WebSocketProtocol::send(Message message) {
+  if (message.text()) check_utf8(message.data, "send");
+  if (state_ != State::open) return;
+  const WsOpcode opcode = message.text() ? WsOpcode::text : WsOpcode::binary;
+  // Compressed messages are new bytes anyway; small ones are cheaper copied.
+  if ((deflate_ && deflate_->agreed.compress_bits != 0) || message.data.size() <= 1024)
+    return send_message(opcode, message.data);
+  send_owned_frame(opcode, std::move(message.data));
 }
 
 void WebSocketProtocol::send_binary(std::string_view data) {
@@ -282,14 +303,8 @@ void WebSocketProtocol::send_frame(WsOpcode opcode, std::string_view payload, bo
     transport().write_sequence(parts);
     return;
   }
-  // A client masks with a fresh key per frame (xorshift, seeded from random_device).
-  mask_state_ ^= mask_state_ << 13;
-  mask_state_ ^= mask_state_ >> 17;
-  mask_state_ ^= mask_state_ << 5;
-  const unsigned char key[4] = {static_cast<unsigned char>(mask_state_),
-                                static_cast<unsigned char>(mask_state_ >> 8),
-                                static_cast<unsigned char>(mask_state_ >> 16),
-                                static_cast<unsigned char>(mask_state_ >> 24)};
+  unsigned char key[4];
+  next_mask(key);
   const std::size_t n = ws_frame_header(head, opcode, true, rsv1, payload.size(), key);
   std::string frame;
   frame.reserve(n + payload.size());
@@ -297,6 +312,32 @@ void WebSocketProtocol::send_frame(WsOpcode opcode, std::string_view payload, bo
   frame.append(payload);
   ws_mask(frame.data() + n, payload.size(), key);
   transport().write(std::move(frame));
+}
+
+// A client masks with a fresh key per frame (xorshift, seeded from random_device).
+void WebSocketProtocol::next_mask(unsigned char* key) noexcept {
+  mask_state_ ^= mask_state_ << 13;
+  mask_state_ ^= mask_state_ >> 17;
+  mask_state_ ^= mask_state_ << 5;
+  for (int i = 0; i < 4; ++i) key[i] = static_cast<unsigned char>(mask_state_ >> (8 * i));
+}
+
+// A frame whose payload the transport takes without a copy: the header is written
+// first (corked with it inside a turn), a client masks the payload in place.
+void WebSocketProtocol::send_owned_frame(WsOpcode opcode, std::string&& payload) {
+  if (!has_transport()) return;
+  char head[ws_max_header];
+  std::size_t n;
+  if (role_ == WsRole::server) {
+    n = ws_frame_header(head, opcode, true, false, payload.size());
+  } else {
+    unsigned char key[4];
+    next_mask(key);
+    n = ws_frame_header(head, opcode, true, false, payload.size(), key);
+    ws_mask(payload.data(), payload.size(), key);
+  }
+  transport().write(std::string_view(head, n));
+  transport().write(std::move(payload));
 }
 
 }  // namespace torsion::web

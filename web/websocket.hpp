@@ -5,9 +5,7 @@
 /// co_await receive():
 ///
 ///     struct Echo : WebSocketProtocol {
-///       void message_received(Message m) override {
-///         if (m.text()) send_text(m.data); else send_binary(m.data);
-///       }
+///       void message_received(Message m) override { send(std::move(m)); }
 ///     };
 
 #include <cstddef>
@@ -145,6 +143,9 @@ class WebSocketProtocol : public Protocol, private WsFrameParser::Sink {
   void send_text(std::string_view text);
   /// Sends a binary message.
   void send_binary(std::string_view data);
+  /// Sends `message` as its type (text must be UTF-8, else std::invalid_argument), taking
+  /// its bytes instead of copying them where it can: an echo is send(std::move(message)).
+  void send(Message message);
   /// Sends a ping; throws std::invalid_argument for a payload over 125 bytes.
   void ping(std::string_view payload = {});
   /// Starts the close handshake with `code` (1000, or 1001-1003, 1007-1014, 3000-4999;
@@ -181,6 +182,7 @@ class WebSocketProtocol : public Protocol, private WsFrameParser::Sink {
   // WsFrameParser::Sink
   void message_begin(WsOpcode opcode, bool compressed) override;
   void message_data(std::string_view data) override;
+  std::string* message_buffer() override;
   void message_end() override;
   void control_received(WsOpcode opcode, std::string_view payload) override;
   void close_received(std::uint16_t code, std::string_view reason) override;
@@ -188,6 +190,8 @@ class WebSocketProtocol : public Protocol, private WsFrameParser::Sink {
   void inflate(int result);
   void send_message(WsOpcode opcode, std::string_view payload);
   void send_frame(WsOpcode opcode, std::string_view payload, bool rsv1 = false);
+  void send_owned_frame(WsOpcode opcode, std::string&& payload);
+  void next_mask(unsigned char* key) noexcept;
   void fail(std::uint16_t code, std::string_view why);
   void keepalive_tick();
   void cancel_timers();

@@ -166,14 +166,29 @@ bool WsFrameParser::take_header(Sink& sink) {
 }
 
 void WsFrameParser::take_payload(std::string_view piece, Sink& sink) {
-  if (masked_ && !piece.empty()) {
+  const bool control = static_cast<unsigned>(opcode_) >= 8;
+  std::string* buffer = control || piece.empty() ? nullptr : sink.message_buffer();
+  if (buffer != nullptr) {
+    // Straight into the sink's string: one copy, unmasked in place. remaining_ is what
+    // this frame still brings (within the limit, checked at its header).
+    const std::size_t at = buffer->size();
+    const std::size_t needed = at + static_cast<std::size_t>(remaining_);
+    if (needed > buffer->capacity())
+      buffer->reserve(std::max(needed, std::min(2 * buffer->capacity(),
+                                                static_cast<std::size_t>(options_.max_message))));
+    buffer->append(piece);
+    if (masked_) {
+      ws_mask(buffer->data() + at, piece.size(), mask_, mask_offset_);
+      mask_offset_ += piece.size();
+    }
+    piece = std::string_view(*buffer).substr(at);
+  } else if (masked_ && !piece.empty()) {
     scratch_.assign(piece);
     ws_mask(scratch_.data(), scratch_.size(), mask_, mask_offset_);
     mask_offset_ += piece.size();
     piece = scratch_;
   }
   remaining_ -= piece.size();
-  const bool control = static_cast<unsigned>(opcode_) >= 8;
   if (control) {
     std::memcpy(control_ + control_size_, piece.data(), piece.size());
     control_size_ = static_cast<std::uint8_t>(control_size_ + piece.size());
@@ -183,7 +198,7 @@ void WsFrameParser::take_payload(std::string_view piece, Sink& sink) {
   if (remaining_ == 0) in_payload_ = false;
   if (text_ && !compressed_ && !utf8_.feed(piece))
     return fail(ws_close::invalid_payload, "text that is not UTF-8");
-  if (!piece.empty()) {
+  if (!piece.empty() && buffer == nullptr) {
     sink.message_data(piece);
     if (failed()) return;
   }

@@ -102,6 +102,11 @@ class WsFrameParser {
     virtual void message_begin(WsOpcode opcode, bool compressed) = 0;
     /// Payload bytes of the current message, unmasked, in order; valid for the call.
     virtual void message_data(std::string_view data) = 0;
+    /// Where the current message's payload may go instead: a string the parser appends
+    /// the payload to (unmasking it there, growing it geometrically, never past the
+    /// message limit), saving a copy; message_data is then not called. Null (the
+    /// default): message_data is. Asked for each piece.
+    virtual std::string* message_buffer() { return nullptr; }
     /// The current message's last frame ended (its text, if uncompressed, was valid).
     virtual void message_end() = 0;
     /// A whole ping or pong frame (payload at most 125 bytes, valid for the call).

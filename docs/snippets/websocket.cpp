@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "framework/reactor.hpp"
 #include "framework/task.hpp"
@@ -26,7 +27,7 @@ struct Shout : torsion::web::WebSocketProtocol {
     if (message.text())
       send_text(message.data + "!");
     else
-      send_binary(message.data);
+      send(std::move(message));  // as it came, its bytes taken rather than copied
   }
   void connection_closed(const torsion::web::WsCloseStatus& status) override {
     closes += status.clean ? 1 : 0;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <utility>
 
 #include "framework/reactor.hpp"
 #include "transports/tcp.hpp"
@@ -15,12 +16,7 @@
 namespace {
 
 struct Echo final : torsion::web::WebSocketProtocol {
-  void message_received(torsion::web::Message m) override {
-    if (m.text())
-      send_text(m.data);
-    else
-      send_binary(m.data);
-  }
+  void message_received(torsion::web::Message m) override { send(std::move(m)); }
 };
 
 }  // namespace

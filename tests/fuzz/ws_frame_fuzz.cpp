@@ -1,5 +1,5 @@
 // WsFrameParser: the same messages, control frames, verdict and (at a close frame)
-// stopping point however the input is cut; no message exceeds max_message.
+// stopping point however the input is cut, with or without the sink's buffer; no message exceeds max_message.
 
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/web/websocket_recorder.hpp"
@@ -21,5 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     FUZZ_CHECK(event.size() - event.find(':') - 1 <= options.max_message);
   }
   FUZZ_CHECK(whole == torsion::web::test::ws_parse(torsion::fuzz::cut(in.data, seed), options));
+  // The same through the sink's own buffer (Sink::message_buffer), whole and cut.
+  FUZZ_CHECK(whole == torsion::web::test::ws_parse({in.data}, options, true));
+  FUZZ_CHECK(whole == torsion::web::test::ws_parse(torsion::fuzz::cut(in.data, seed), options, true));
   return 0;
 }

@@ -14,12 +14,14 @@ using torsion::web::test::WsParse;
 
 namespace {
 
-// The result of parsing `input` whole, after checking that every cut gives the same.
+// The result of parsing `input` whole, after checking that every cut gives the same,
+// with the payload handed over (message_data) or appended to the sink's buffer.
 WsParse parse_every_cut(std::string_view input, WsParserOptions options = {}) {
   const WsParse whole = torsion::web::test::ws_parse({input}, options);
   for (const auto& cut : torsion::test::every_cut(input)) {
     INFO("input cut: " << cut.name);
     REQUIRE(torsion::web::test::ws_parse(cut.chunks, options) == whole);
+    REQUIRE(torsion::web::test::ws_parse(cut.chunks, options, true) == whole);
   }
   return whole;
 }

@@ -26,6 +26,9 @@ class WsRecorder final : public WsFrameParser::Sink {
     current_ = std::string(opcode == WsOpcode::text ? "text" : "binary") + (compressed ? "+z:" : ":");
   }
   void message_data(std::string_view data) override { current_.append(data); }
+  // With `buffered`, payloads go through message_buffer() instead (the parser appends).
+  std::string* message_buffer() override { return buffered ? &current_ : nullptr; }
+  bool buffered = false;
   void message_end() override { out.events.push_back(std::move(current_)); }
   void control_received(WsOpcode opcode, std::string_view payload) override {
     out.events.push_back((opcode == WsOpcode::ping ? "ping:" : "pong:") + std::string(payload));
@@ -39,10 +42,12 @@ class WsRecorder final : public WsFrameParser::Sink {
   std::string current_;
 };
 
-// Parses `chunks` in order with a fresh parser.
-inline WsParse ws_parse(const std::vector<std::string_view>& chunks, const WsParserOptions& options) {
+// Parses `chunks` in order with a fresh parser (`buffered`: through message_buffer()).
+inline WsParse ws_parse(const std::vector<std::string_view>& chunks, const WsParserOptions& options,
+                        bool buffered = false) {
   WsFrameParser parser(options);
   WsRecorder recorder;
+  recorder.buffered = buffered;
   std::size_t used = 0;
   for (std::string_view chunk : chunks) {
     const std::size_t n = parser.feed(chunk, recorder);

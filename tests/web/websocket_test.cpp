@@ -208,3 +208,23 @@ TEST_CASE("websocket: a client masks what it sends") {
   CHECK(parsed.events == Events{"text:" + std::string(100, 'a')});
   CHECK(parsed.error == 0);
 }
+
+TEST_CASE("websocket: send(Message) takes the bytes, small or large, on either side") {
+  Server<WebSocketProtocol> s;
+  const std::string big(5000, 'B');
+  s.protocol.send(Message{Message::Type::binary, big});
+  s.protocol.send(Message{Message::Type::text, "small \xc3\xa9"});
+  CHECK(s.sent().events == Events{"binary:" + big, "text:small \xc3\xa9"});
+  CHECK_THROWS_AS(s.protocol.send(Message{Message::Type::text, "\xff"}), std::invalid_argument);
+
+  ManualClock clock;
+  StringTransport transport;
+  WebSocketProtocol client;
+  torsion::web::detail::WsSetup::start(client, clock, WsRole::client);
+  transport.connect(client);
+  client.send(Message{Message::Type::text, std::string(3000, 't')});
+  client.send(Message{Message::Type::binary, big});
+  const auto parsed = torsion::web::test::ws_parse({transport.value()}, {});  // masked, to a server
+  CHECK(parsed.events == Events{"text:" + std::string(3000, 't'), "binary:" + big});
+  CHECK(parsed.error == 0);
+}
