@@ -42,14 +42,14 @@ python=/usr/bin/python3; [ -x "$python" ] || python=python3
 # --- the servers: each start_* sets PID and PORT ---------------------------------------
 # Reads the port from the first line a server prints ("listening on 127.0.0.1:PORT" or
 # just the number).
-starts=0
 start_with_port() {
   local name=$1; shift
-  local fifo="$work/$name.$((starts += 1)).fifo"
+  local fifo; fifo=$(mktemp -u "$work/$name.XXXXXX")
   mkfifo "$fifo"
   "${pin_server[@]}" "$@" > "$fifo" 2>&1 &
   PID=$!; pids+=($PID)
-  exec 3< "$fifo"
+  exec 3< "$fifo"  # returns once the server has opened its end
+  rm -f "$fifo"
   local line; read -r -t 10 line <&3; PORT=${line##*:}
   cat <&3 > /dev/null &  # keeps reading what the server prints later
   exec 3<&-
