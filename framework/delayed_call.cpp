@@ -1,16 +1,15 @@
 #include "framework/delayed_call.hpp"
 
-#include <cmath>
 #include <stdexcept>
 #include <string>
+
+#include "framework/detail/check_seconds.hpp"
 
 namespace torsion {
 namespace {
 
 void check_delay(double seconds, const char* what) {
-  if (std::isnan(seconds) || seconds < 0)
-    throw std::invalid_argument(std::string(what) + ": delay must be >= 0 seconds, got " +
-                                std::to_string(seconds));
+  detail::check_seconds(seconds, std::string(what) + ": delay");
 }
 
 }  // namespace

@@ -22,22 +22,10 @@ class StreamCore final : public Producer, public std::enable_shared_from_this<St
   // --- reads -------------------------------------------------------------------------
   Deferred<std::string> read_some(std::size_t max) {
     if (max == 0) throw std::invalid_argument("Stream::read_some: max must be >= 1, got 0");
-    start_read(Kind::some, max);
-    Deferred<std::string> d(
-        [w = weak_from_this()](Deferred<std::string>&) { cancel_read(w); });
-    bytes_ = d.state();
-    post_wake();
-    return d;
+    return read_bytes(Kind::some, max);
   }
 
-  Deferred<std::string> read_exactly(std::size_t n) {
-    start_read(Kind::exactly, n);
-    Deferred<std::string> d(
-        [w = weak_from_this()](Deferred<std::string>&) { cancel_read(w); });
-    bytes_ = d.state();
-    post_wake();
-    return d;
-  }
+  Deferred<std::string> read_exactly(std::size_t n) { return read_bytes(Kind::exactly, n); }
 
   Deferred<std::optional<std::string>> read_line(std::size_t max) {
     if (max == 0) throw std::invalid_argument("Stream::read_line: max must be >= 1, got 0");
@@ -129,6 +117,16 @@ class StreamCore final : public Producer, public std::enable_shared_from_this<St
 
  private:
   enum class Kind { none, some, exactly, line };
+
+  // read_some and read_exactly: a read whose result is bytes.
+  Deferred<std::string> read_bytes(Kind kind, std::size_t n) {
+    start_read(kind, n);
+    Deferred<std::string> d(
+        [w = weak_from_this()](Deferred<std::string>&) { cancel_read(w); });
+    bytes_ = d.state();
+    post_wake();
+    return d;
+  }
 
   void start_read(Kind kind, std::size_t want) {
     if (kind_ != Kind::none)

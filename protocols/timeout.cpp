@@ -1,5 +1,7 @@
 #include "protocols/timeout.hpp"
 
+#include "framework/detail/check_seconds.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,9 +13,7 @@ namespace torsion {
 
 namespace {
 void check_period(double seconds, const char* who) {
-  if (std::isnan(seconds) || seconds < 0)
-    throw std::invalid_argument(std::string(who) + ": bad time-out period " +
-                                std::to_string(seconds));
+  detail::check_seconds(seconds, std::string(who) + ": the time-out period");
 }
 }  // namespace
 

@@ -288,40 +288,55 @@ auto find_parser(Map& map, std::mutex& mutex, const EndpointDescription& d, cons
   return it->second;  // a copy: the parser runs without the lock held
 }
 
+// Registers `parser` for `type` in `map` (the servers' or the clients' registry).
+template <class Map, class Parser>
+void add_parser(Map Registry::*map, std::string type, Parser parser, const char* what) {
+  check_type_name(type, what);
+  if (!parser) throw std::invalid_argument(std::string(what) + ": empty parser for " + type);
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  (r.*map)[std::move(type)] = std::move(parser);
+}
+
+// The endpoint `description` makes with the parser `map` has for its type.
+template <class Map>
+auto from_string(Map Registry::*map, Reactor& reactor, std::string_view description,
+                 const char* side) {
+  auto d = EndpointDescription::parse(description);
+  auto& r = registry();
+  auto parser = find_parser(r.*map, r.mutex, d, side);
+  auto endpoint = parser(reactor, d);
+  if (!endpoint) throw d.error("type", d.type(), "has a parser that returned no endpoint");
+  return endpoint;
+}
+
+// Removes `type` from `map`; false if it was not there.
+template <class Map>
+bool remove_parser(Map Registry::*map, std::string_view type) {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  const auto it = (r.*map).find(type);
+  if (it == (r.*map).end()) return false;
+  (r.*map).erase(it);
+  return true;
+}
+
 }  // namespace
 
 void register_server_endpoint(std::string type, ServerEndpointParser parser) {
-  check_type_name(type, "register_server_endpoint");
-  if (!parser) throw std::invalid_argument("register_server_endpoint: empty parser for " + type);
-  auto& r = registry();
-  std::lock_guard lock(r.mutex);
-  r.servers[std::move(type)] = std::move(parser);
+  add_parser(&Registry::servers, std::move(type), std::move(parser), "register_server_endpoint");
 }
 
 void register_client_endpoint(std::string type, ClientEndpointParser parser) {
-  check_type_name(type, "register_client_endpoint");
-  if (!parser) throw std::invalid_argument("register_client_endpoint: empty parser for " + type);
-  auto& r = registry();
-  std::lock_guard lock(r.mutex);
-  r.clients[std::move(type)] = std::move(parser);
+  add_parser(&Registry::clients, std::move(type), std::move(parser), "register_client_endpoint");
 }
 
 bool unregister_server_endpoint(std::string_view type) {
-  auto& r = registry();
-  std::lock_guard lock(r.mutex);
-  const auto it = r.servers.find(type);
-  if (it == r.servers.end()) return false;
-  r.servers.erase(it);
-  return true;
+  return remove_parser(&Registry::servers, type);
 }
 
 bool unregister_client_endpoint(std::string_view type) {
-  auto& r = registry();
-  std::lock_guard lock(r.mutex);
-  const auto it = r.clients.find(type);
-  if (it == r.clients.end()) return false;
-  r.clients.erase(it);
-  return true;
+  return remove_parser(&Registry::clients, type);
 }
 
 std::vector<std::string> server_endpoint_types() {
@@ -340,21 +355,11 @@ Deferred<Stream> connect_stream(Reactor& reactor, ClientEndpoint& endpoint, Stre
 }
 
 std::unique_ptr<ServerEndpoint> server_from_string(Reactor& reactor, std::string_view description) {
-  auto d = EndpointDescription::parse(description);
-  auto& r = registry();
-  auto parser = find_parser(r.servers, r.mutex, d, "server");
-  auto endpoint = parser(reactor, d);
-  if (!endpoint) throw d.error("type", d.type(), "has a parser that returned no endpoint");
-  return endpoint;
+  return from_string(&Registry::servers, reactor, description, "server");
 }
 
 std::unique_ptr<ClientEndpoint> client_from_string(Reactor& reactor, std::string_view description) {
-  auto d = EndpointDescription::parse(description);
-  auto& r = registry();
-  auto parser = find_parser(r.clients, r.mutex, d, "client");
-  auto endpoint = parser(reactor, d);
-  if (!endpoint) throw d.error("type", d.type(), "has a parser that returned no endpoint");
-  return endpoint;
+  return from_string(&Registry::clients, reactor, description, "client");
 }
 
 }  // namespace torsion

@@ -18,6 +18,7 @@
 #include <string>
 #include <system_error>
 
+#include "framework/detail/guard.hpp"
 #include "framework/detail/tracked.hpp"
 #include "framework/detail/turn.hpp"
 #include "framework/log.hpp"
@@ -211,17 +212,11 @@ class ChildProcess final : public ProcessTransport,
   // itself is not touched: its exit still arrives).
   template <class F>
   void guarded(const char* what, F&& fn) {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      log(LogLevel::error, std::string("exception in ") + what + " (process " +
-                               std::to_string(pid_) + "): " + e.what() + "; aborting its pipes");
-      abort_connection();
-    } catch (...) {
-      log(LogLevel::error, std::string("non-standard exception in ") + what + " (process " +
+    detail::run_guarded(fn, [&](const char* text, const std::exception_ptr&) {
+      log(LogLevel::error, detail::exception_in(what, text) + " (process " +
                                std::to_string(pid_) + "); aborting its pipes");
       abort_connection();
-    }
+    });
   }
 
   // Waits (at most 10 s: a process stuck in the kernel cannot be helped) for the killed

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "transports/detail/bound_endpoint.hpp"
 #include "transports/detail/stream_connector.hpp"
 #include "transports/detail/stream_port.hpp"
 
@@ -38,14 +39,8 @@ Address open_tcp_acceptor(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp
   }
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(backlog, ec);
-  if (!ec) {
-    const auto local = acceptor.local_endpoint(ec);
-    if (!ec) host = to_address(local);
-  }
-  if (ec) {
-    std::error_code ignored;
-    acceptor.close(ignored);
-  }
+  const auto local = bound_endpoint_or_close(acceptor, ec);
+  if (!ec) host = to_address(local);
   return host;
 }
 
@@ -121,10 +116,7 @@ std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& f
                                           const TcpListenOptions& options) {
   std::error_code ec;
   auto listening = listen_tcp(reactor, port, factory, options, ec);
-  if (ec)
-    throw std::system_error(ec, "listen_tcp on " +
-                                    (options.interface.empty() ? "*" : options.interface) + ":" +
-                                    std::to_string(port));
+  detail::throw_if_listen_failed(ec, "listen_tcp", options.interface, port);
   return listening;
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/detail/check_seconds.hpp"
 #include "transports/detail/tls_context.hpp"
 
 namespace torsion {
@@ -38,11 +39,6 @@ std::string alpn_wire(const std::vector<std::string>& names, const char* what) {
   return wire;
 }
 
-void check_timeout(double t, const char* what) {
-  if (std::isnan(t) || t < 0)
-    throw std::invalid_argument(std::string(what) + " must be >= 0 seconds, got " +
-                                std::to_string(t));
-}
 
 }  // namespace
 
@@ -257,8 +253,18 @@ void release_buffers_when_idle(asio::ssl::context& ctx) {
 
 int openssl_version(TlsVersion v) { return v == TlsVersion::tls1_2 ? TLS1_2_VERSION : TLS1_3_VERSION; }
 
-// Versions, ciphers and the key's passphrase, as `o` says (before any key is loaded).
-void apply_crypto_options(asio::ssl::context& ctx, const TlsCryptoOptions& o, const char* who) {
+constexpr auto kModernOnly = asio::ssl::context::default_workarounds |
+                             asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                             asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1;
+
+// What both sides' contexts start with: no protocol older than TLS 1.2, record buffers
+// released when idle, and the versions, ciphers and the key's passphrase as `o` says
+// (before any key is loaded).
+// Returns `ctx`.
+asio::ssl::context& prepare_context(asio::ssl::context& ctx, const TlsCryptoOptions& o,
+                                    const char* who) {
+  ctx.set_options(kModernOnly);
+  release_buffers_when_idle(ctx);
   if (o.min_version > o.max_version)
     throw std::invalid_argument(std::string(who) + ": min_version is above max_version");
   SSL_CTX* c = ctx.native_handle();
@@ -280,6 +286,7 @@ void apply_crypto_options(asio::ssl::context& ctx, const TlsCryptoOptions& o, co
       [pass = o.private_key_passphrase](std::size_t, asio::ssl::context::password_purpose) {
         return pass;
       });
+  return ctx;
 }
 
 // Loads the certificate chain and its key from a file or from PEM text (one of each), and
@@ -317,20 +324,13 @@ void load_identity(asio::ssl::context& ctx, const std::string& chain_file,
   }
 }
 
-constexpr auto kModernOnly = asio::ssl::context::default_workarounds |
-                             asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
-                             asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1;
-
 }  // namespace
 
 TlsServerContext::TlsServerContext(const TlsServerOptions& options)
     : impl_(std::make_unique<Impl>()) {
-  check_timeout(options.handshake_timeout, "TlsServerOptions::handshake_timeout");
-  check_timeout(options.close_timeout, "TlsServerOptions::close_timeout");
-  auto& ctx = impl_->ctx;
-  ctx.set_options(kModernOnly);
-  release_buffers_when_idle(ctx);
-  apply_crypto_options(ctx, options, "TlsServerContext");
+  detail::check_seconds(options.handshake_timeout, "TlsServerOptions::handshake_timeout");
+  detail::check_seconds(options.close_timeout, "TlsServerOptions::close_timeout");
+  auto& ctx = prepare_context(impl_->ctx, options, "TlsServerContext");
   load_identity(ctx, options.certificate_chain_file, options.certificate_chain_pem,
                 options.private_key_file, options.private_key_pem, "TlsServerContext");
   if (!options.extra_chain_file.empty()) add_extra_chain(ctx, options.extra_chain_file);
@@ -364,12 +364,9 @@ TlsServerContext::~TlsServerContext() = default;
 
 TlsClientContext::TlsClientContext(const TlsClientOptions& options)
     : impl_(std::make_unique<Impl>()) {
-  check_timeout(options.timeout, "TlsClientOptions::timeout");
-  check_timeout(options.close_timeout, "TlsClientOptions::close_timeout");
-  auto& ctx = impl_->ctx;
-  ctx.set_options(kModernOnly);
-  release_buffers_when_idle(ctx);
-  apply_crypto_options(ctx, options, "TlsClientContext");
+  detail::check_seconds(options.timeout, "TlsClientOptions::timeout");
+  detail::check_seconds(options.close_timeout, "TlsClientOptions::close_timeout");
+  auto& ctx = prepare_context(impl_->ctx, options, "TlsClientContext");
   std::error_code ec;
   if (!options.ca_file.empty())
     ctx.load_verify_file(options.ca_file, ec);

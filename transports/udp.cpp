@@ -9,8 +9,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "framework/detail/guard.hpp"
 #include "framework/detail/tracked.hpp"
 #include "framework/log.hpp"
+#include "transports/detail/bound_endpoint.hpp"
 
 namespace torsion {
 namespace {
@@ -43,15 +45,9 @@ class UdpTransport final : public DatagramTransport,
     if (!ec && reuse_address) socket_.set_option(udp::socket::reuse_address(true), ec);
     if (!ec) socket_.bind(ep, ec);
     if (!ec) socket_.non_blocking(true, ec);
-    if (!ec) {
-      const auto local = socket_.local_endpoint(ec);
-      if (!ec) host_ = to_address(local);
-    }
-    if (ec) {
-      std::error_code ignored;
-      socket_.close(ignored);
-      return;
-    }
+    const auto local = detail::bound_endpoint_or_close(socket_, ec);
+    if (ec) return;
+    host_ = to_address(local);
     v6_ = ep.address().is_v6();
     open_ = true;
     self_ = shared_from_this();
@@ -258,15 +254,9 @@ class UdpTransport final : public DatagramTransport,
 
   template <class F>
   void guarded(const char* what, F&& fn) {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      log(LogLevel::error, std::string("exception in ") + what + " (UDP " +
-                               host_.to_string() + "): " + e.what());
-    } catch (...) {
-      log(LogLevel::error, std::string("non-standard exception in ") + what + " (UDP " +
-                               host_.to_string() + ")");
-    }
+    detail::run_guarded(fn, [&](const char* text, const std::exception_ptr&) {
+      log(LogLevel::error, detail::exception_in(what, text) + " (UDP " + host_.to_string() + ")");
+    });
   }
 
   void start() {
@@ -427,10 +417,7 @@ std::shared_ptr<DatagramTransport> listen_udp(Reactor& reactor, int port,
                                               const UdpListenOptions& options) {
   std::error_code ec;
   auto transport = listen_udp(reactor, port, protocol, options, ec);
-  if (ec)
-    throw std::system_error(ec, "listen_udp on " +
-                                    (options.interface.empty() ? "*" : options.interface) + ":" +
-                                    std::to_string(port));
+  detail::throw_if_listen_failed(ec, "listen_udp", options.interface, port);
   return transport;
 }
 

@@ -415,6 +415,17 @@ bool DeferredState<T>::cancel() {
   return true;
 }
 
+// A value callback's step: `n` is resolved with what `f` returns for the value of `o`
+// (called with no argument for Deferred<void>). `o` holds a value.
+template <class U, class T, class F>
+void resolve_with_value(const StatePtr<U>& n, F& f, Outcome<T>&& o) {
+  if constexpr (std::is_void_v<T>) {
+    resolve_with<U>(n, [&]() -> decltype(auto) { return call_last(f); });
+  } else {
+    resolve_with<U>(n, [&]() -> decltype(auto) { return call_last(f, std::move(o).value()); });
+  }
+}
+
 }  // namespace detail
 
 template <class T>
@@ -428,11 +439,7 @@ auto Deferred<T>::add_callback(F f) {
       n->fire(Outcome<U>::failure(o.error()));
       return;
     }
-    if constexpr (std::is_void_v<T>) {
-      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f); });
-    } else {
-      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f, std::move(o).value()); });
-    }
+    detail::resolve_with_value<U>(n, f, std::move(o));
   });
   return next;
 }
@@ -473,10 +480,8 @@ auto Deferred<T>::add_callbacks(F on_value, G on_error) {
                  Outcome<T>&& o) mutable {
     if (!o.ok()) {
       detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(g, o.error()); });
-    } else if constexpr (std::is_void_v<T>) {
-      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f); });
     } else {
-      detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f, std::move(o).value()); });
+      detail::resolve_with_value<U>(n, f, std::move(o));
     }
   });
   return next;

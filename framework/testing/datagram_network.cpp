@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "framework/testing/detail/numeric_ip.hpp"
+#include "framework/testing/detail/pump.hpp"
 
 namespace torsion::testing {
 namespace {
@@ -180,15 +181,8 @@ bool DatagramNetwork::step() {
 }
 
 bool DatagramNetwork::pump() {
-  bool any = false;
-  std::size_t busy = 0;
-  while (step()) {
-    any = true;
-    if (++busy >= options_.max_steps)
-      throw std::runtime_error("DatagramNetwork::pump: still busy after " + std::to_string(busy) +
-                               " steps (endpoints that talk forever?)");
-  }
-  return any;
+  return detail::pump_steps([this] { return step(); }, options_.max_steps,
+                            "DatagramNetwork::pump", "endpoints that talk forever?");
 }
 
 }  // namespace torsion::testing

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "framework/log.hpp"
+#include "framework/testing/detail/pump.hpp"
 
 namespace torsion::testing {
 namespace {
@@ -51,7 +52,7 @@ bool LoopbackTransport::guarded(const char* what, F&& fn) {
 
 void LoopbackTransport::write_bytes(std::string_view data) {
   if (state_ != State::open || write_shut_requested_ || data.empty()) return;
-  pull_wanted_ = false;  // a pull producer that wrote may be asked again
+  flow_.pull_wanted = false;  // a pull producer that wrote may be asked again
   out_.append(data);
   check_high_water();
 }
@@ -71,30 +72,17 @@ void LoopbackTransport::lose_write_connection() {
 }
 
 void LoopbackTransport::register_producer(Producer& producer, bool streaming) {
-  if (producer_) throw std::logic_error("register_producer: a producer is already registered");
-  if (state_ == State::closed) {
-    producer.stop_producing();
-    return;
-  }
-  producer_ = &producer;
-  streaming_ = streaming;
-  producer_paused_ = false;
-  pull_wanted_ = false;
+  if (!flow_.attach(producer, streaming, /*closed=*/state_ == State::closed)) return;
   read_held_ = false;  // the producer is paced instead
-  if (streaming_) check_high_water();  // a pull producer is asked by the pump
+  if (streaming) check_high_water();  // a pull producer is asked by the pump
 }
 
 void LoopbackTransport::unregister_producer() {
-  producer_ = nullptr;
-  producer_paused_ = false;
-  pull_wanted_ = false;
+  flow_.detach();
 }
 
 void LoopbackTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
-  if (low > high)
-    throw std::invalid_argument("set_write_buffer_limits: low (" + std::to_string(low) +
-                                ") must not exceed high (" + std::to_string(high) + ")");
-  limits_ = {high, low};
+  flow_.set_limits(high, low);
   check_high_water();
   check_low_water();
 }
@@ -105,19 +93,20 @@ void LoopbackTransport::set_pause_reading_when_full(bool enabled) {
 }
 
 void LoopbackTransport::check_high_water() {
-  if (!producer_ && hold_reads_ && delivering_ && out_.size() > limits_.high) read_held_ = true;
-  if (producer_ && streaming_ && !producer_paused_ && out_.size() > limits_.high) {
-    producer_paused_ = true;
-    guarded("pause_producing", [&] { producer_->pause_producing(); });
+  if (!flow_.producer && hold_reads_ && delivering_ && out_.size() > flow_.limits.high)
+    read_held_ = true;
+  if (flow_.should_pause(out_.size())) {
+    flow_.paused = true;
+    guarded("pause_producing", [&] { flow_.producer->pause_producing(); });
   }
 }
 
 void LoopbackTransport::check_low_water() {
-  if (read_held_ && out_.size() <= limits_.low) read_held_ = false;
-  if (!producer_ || !streaming_ || state_ != State::open || write_shut_requested_) return;
-  if (producer_paused_ && out_.size() <= limits_.low) {
-    producer_paused_ = false;
-    guarded("resume_producing", [&] { producer_->resume_producing(); });
+  if (read_held_ && out_.size() <= flow_.limits.low) read_held_ = false;
+  if (state_ != State::open || write_shut_requested_) return;
+  if (flow_.should_resume(out_.size())) {
+    flow_.paused = false;
+    guarded("resume_producing", [&] { flow_.producer->resume_producing(); });
   }
 }
 
@@ -267,11 +256,12 @@ bool Loopback::deliver(LoopbackTransport& to, Wire& wire) {
 // A pull producer is asked for more when its transport's buffer is empty and it has
 // written since it was last asked (one with nothing to say is not spun on).
 bool Loopback::pull(LoopbackTransport& end) {
-  if (!end.producer_ || end.streaming_ || end.state_ != LoopbackTransport::State::open ||
-      end.write_shut_requested_ || !end.out_.empty() || end.pull_wanted_)
+  if (!end.flow_.producer || end.flow_.streaming ||
+      end.state_ != LoopbackTransport::State::open || end.write_shut_requested_ ||
+      !end.out_.empty() || end.flow_.pull_wanted)
     return false;
-  end.pull_wanted_ = true;
-  Producer* producer = end.producer_;
+  end.flow_.pull_wanted = true;
+  Producer* producer = end.flow_.producer;
   end.guarded("resume_producing", [&] { producer->resume_producing(); });
   return true;
 }
@@ -280,7 +270,7 @@ bool Loopback::pull(LoopbackTransport& end) {
 bool Loopback::finish(LoopbackTransport& end) {
   if (end.state_ != LoopbackTransport::State::closed || end.finished_ || !end.made_) return false;
   end.finished_ = true;
-  if (Producer* p = std::exchange(end.producer_, nullptr)) {
+  if (Producer* p = std::exchange(end.flow_.producer, nullptr)) {
     try {
       p->stop_producing();
     } catch (const std::exception& e) {
@@ -317,15 +307,8 @@ bool Loopback::step() {
 }
 
 bool Loopback::pump() {
-  bool any = false;
-  std::size_t busy = 0;
-  while (step()) {
-    any = true;
-    if (++busy >= options_.max_steps)
-      throw std::runtime_error("Loopback::pump: still busy after " + std::to_string(busy) +
-                               " steps (protocols that answer each other forever?)");
-  }
-  return any;
+  return detail::pump_steps([this] { return step(); }, options_.max_steps, "Loopback::pump",
+                            "protocols that answer each other forever?");
 }
 
 }  // namespace torsion::testing

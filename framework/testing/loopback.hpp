@@ -14,6 +14,7 @@
 #include "framework/address.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reason.hpp"
+#include "framework/detail/producer_slot.hpp"
 #include "framework/transport.hpp"
 
 namespace torsion::testing {
@@ -90,7 +91,9 @@ class Loopback;
 
 /// One end of a Loopback: the Transport its protocol talks to. It follows the rules of
 /// the stream engine (transports/detail/stream_engine.hpp), applied in
-/// Loopback::pump() instead of from the reactor loop:
+/// Loopback::pump() instead of from the reactor loop, and keeps its producer and water
+/// marks in the same ProducerSlot (framework/detail/producer_slot.hpp) as the engine and
+/// StringTransport do:
 ///  - write() queues bytes (buffer_size()); the pump moves them to the peer. A streaming
 ///    producer is paused from inside write() when the buffer rises above the high mark and
 ///    resumed from the pump when it falls to the low mark; a pull producer gets
@@ -124,7 +127,7 @@ class LoopbackTransport final : public Transport {
   void register_producer(Producer& producer, bool streaming) override;
   void unregister_producer() override;
   void set_write_buffer_limits(std::size_t high, std::size_t low) override;
-  WriteBufferLimits write_buffer_limits() const override { return limits_; }
+  WriteBufferLimits write_buffer_limits() const override { return flow_.limits; }
   bool connected() const override { return state_ == State::open; }
   void pause_producing() override { read_paused_ = true; }
   void resume_producing() override { read_paused_ = false; }
@@ -135,9 +138,9 @@ class LoopbackTransport final : public Transport {
   /// Reading is paused (pause_producing()).
   bool reading_paused() const noexcept { return read_paused_; }
   /// Flow control has paused the registered streaming producer.
-  bool producer_paused() const noexcept { return producer_paused_; }
+  bool producer_paused() const noexcept { return flow_.paused; }
   /// The registered producer, or null.
-  Producer* producer() const noexcept { return producer_; }
+  Producer* producer() const noexcept { return flow_.producer; }
   /// The protocol has heard connection_lost.
   bool lost() const noexcept { return finished_; }
   /// The reason connection_lost was (or will be) given, once the end is closed.
@@ -163,15 +166,11 @@ class LoopbackTransport final : public Transport {
   Address host_;
   Address peer_;
   detail::ByteFifo out_;  // written, not yet moved to the wire
-  WriteBufferLimits limits_;
-  Producer* producer_ = nullptr;
+  torsion::detail::ProducerSlot flow_;  // the producer and the marks
   std::optional<Reason> reason_;
   State state_ = State::open;
-  bool streaming_ = false;
-  bool producer_paused_ = false;
   bool read_paused_ = false;
   bool write_shut_requested_ = false;
-  bool pull_wanted_ = false;  // a pull producer was asked and has not written since
   bool made_ = false;
   bool delivering_ = false;  // inside data_received
   bool hold_reads_ = true;   // set_pause_reading_when_full

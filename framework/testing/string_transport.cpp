@@ -20,7 +20,7 @@ void StringTransport::disconnect(const Reason& reason) {
   if (lost_ || !protocol_) return;
   lost_ = true;
   connected_ = false;
-  if (Producer* p = std::exchange(producer_, nullptr)) p->stop_producing();
+  if (Producer* p = std::exchange(flow_.producer, nullptr)) p->stop_producing();
   protocol_->end_connection(reason);
 }
 
@@ -75,7 +75,7 @@ std::string StringTransport::take() { return std::exchange(sent_, std::string())
 
 void StringTransport::write_bytes(std::string_view data) {
   if (!connected() || write_closed_) return;  // dropped, as on the real transports
-  if (!data.empty()) pull_wanted_ = false;
+  if (!data.empty()) flow_.pull_wanted = false;
   if (buffering_) {
     buffered_.append(data);
     check_marks();
@@ -93,18 +93,14 @@ void StringTransport::drain(std::size_t n) {
 }
 
 void StringTransport::ask_pull_producer() {
-  if (!producer_ || streaming_ || !buffered_.empty() || !connected() || write_closed_ ||
-      pull_wanted_)
+  if (!flow_.producer || flow_.streaming || !buffered_.empty() || !connected() ||
+      write_closed_ || flow_.pull_wanted)
     return;
-  pull_wanted_ = true;
-  producer_->resume_producing();
+  flow_.pull_wanted = true;
+  flow_.producer->resume_producing();
 }
 
-void StringTransport::unregister_producer() {
-  producer_ = nullptr;
-  producer_paused_ = false;
-  pull_wanted_ = false;
-}
+void StringTransport::unregister_producer() { flow_.detach(); }
 
 void StringTransport::set_pause_reading_when_full(bool enabled) {
   hold_reads_ = enabled;
@@ -112,19 +108,17 @@ void StringTransport::set_pause_reading_when_full(bool enabled) {
 }
 
 void StringTransport::check_marks() {
-  if (!producer_) {
-    if (hold_reads_ && delivering_ && buffered_.size() > limits_.high) read_held_ = true;
-    if (read_held_ && buffered_.size() <= limits_.low) read_held_ = false;
+  if (!flow_.producer) {
+    if (hold_reads_ && delivering_ && buffered_.size() > flow_.limits.high) read_held_ = true;
+    if (read_held_ && buffered_.size() <= flow_.limits.low) read_held_ = false;
   }
-  if (!producer_ || !streaming_) return;
-  // Closing or write-shut: nobody is resumed any more.
-  if (producer_paused_ && (!connected() || write_closed_)) return;
-  if (!producer_paused_ && buffered_.size() > limits_.high) {
-    producer_paused_ = true;
-    producer_->pause_producing();
-  } else if (producer_paused_ && buffered_.size() <= limits_.low) {
-    producer_paused_ = false;
-    producer_->resume_producing();
+  if (flow_.should_pause(buffered_.size())) {
+    flow_.paused = true;
+    flow_.producer->pause_producing();
+  } else if (flow_.should_resume(buffered_.size()) && connected() && !write_closed_) {
+    // (closing or write-shut: nobody is resumed any more)
+    flow_.paused = false;
+    flow_.producer->resume_producing();
   }
 }
 
@@ -136,15 +130,7 @@ void StringTransport::abort_connection() {
 }
 
 void StringTransport::register_producer(Producer& producer, bool streaming) {
-  if (producer_) throw std::logic_error("register_producer: a producer is already registered");
-  if (lost_) {  // the connection is gone, as on the real transports
-    producer.stop_producing();
-    return;
-  }
-  producer_ = &producer;
-  streaming_ = streaming;
-  producer_paused_ = false;
-  pull_wanted_ = false;
+  if (!flow_.attach(producer, streaming, /*closed=*/lost_)) return;  // gone, as on the real transports
   read_held_ = false;  // the producer is paced instead
   if (streaming)
     check_marks();
@@ -153,10 +139,7 @@ void StringTransport::register_producer(Producer& producer, bool streaming) {
 }
 
 void StringTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
-  if (low > high)
-    throw std::invalid_argument("set_write_buffer_limits: low (" + std::to_string(low) +
-                                ") must not exceed high (" + std::to_string(high) + ")");
-  limits_ = {high, low};
+  flow_.set_limits(high, low);
   check_marks();
 }
 

@@ -8,6 +8,7 @@
 
 #include "framework/protocol.hpp"
 #include "framework/reason.hpp"
+#include "framework/detail/producer_slot.hpp"
 #include "framework/transport.hpp"
 
 namespace torsion::testing {
@@ -96,11 +97,11 @@ class StringTransport final : public Transport {
   /// The transport's reading is paused (the protocol called pause_producing()).
   bool reading_paused() const noexcept { return reading_paused_; }
   /// The registered producer, or null.
-  Producer* producer() const noexcept { return producer_; }
+  Producer* producer() const noexcept { return flow_.producer; }
   /// Whether the registered producer is a streaming (push) producer.
-  bool streaming() const noexcept { return streaming_; }
+  bool streaming() const noexcept { return flow_.streaming; }
   /// Whether flow control has currently paused the registered streaming producer.
-  bool producer_paused() const noexcept { return producer_paused_; }
+  bool producer_paused() const noexcept { return flow_.paused; }
 
   // Transport: the calls are recorded as described above.
   void lose_connection() override;
@@ -114,7 +115,7 @@ class StringTransport final : public Transport {
   void register_producer(Producer& producer, bool streaming) override;
   void unregister_producer() override;
   void set_write_buffer_limits(std::size_t high, std::size_t low) override;
-  WriteBufferLimits write_buffer_limits() const override { return limits_; }
+  WriteBufferLimits write_buffer_limits() const override { return flow_.limits; }
   bool connected() const override { return connected_ && !lose_called_ && !abort_called_; }
   void set_pause_reading_when_full(bool enabled) override;
   bool pauses_reading_when_full() const override { return hold_reads_; }
@@ -136,10 +137,7 @@ class StringTransport final : public Transport {
   std::string sent_;
   std::string buffered_;
   std::string held_;  // input held back while reading is paused
-  WriteBufferLimits limits_;
-  Producer* producer_ = nullptr;
-  bool streaming_ = false;
-  bool producer_paused_ = false;
+  torsion::detail::ProducerSlot flow_;  // the producer and the marks
   bool buffering_ = false;
   bool connected_ = false;
   bool lost_ = false;
@@ -152,7 +150,6 @@ class StringTransport final : public Transport {
   bool read_held_ = false;   // an answer took the buffer above the high mark
   bool eof_held_ = false;
   bool eof_seen_ = false;
-  bool pull_wanted_ = false;  // a pull producer was asked and has not written since
 };
 
 }  // namespace torsion::testing

@@ -80,6 +80,8 @@
 #include <utility>
 #include <vector>
 
+#include "framework/detail/guard.hpp"
+#include "framework/detail/producer_slot.hpp"
 #include "framework/detail/tracked.hpp"
 #include "framework/detail/turn.hpp"
 #include "framework/file_region.hpp"
@@ -157,19 +159,11 @@ class StreamEngine final : public Transport,
       close_all(fds);
       return;
     }
-    pull_wanted_ = false;
+    flow_.pull_wanted = false;
     pending_fds_.push_back(PendingFds{sent_bytes_ + queue_.size(), std::move(fds)});
     const bool was_empty = queue_.empty();
     queue_.append(data);
-    if (was_empty) {
-      if (cork_here()) {
-        corked_ = true;
-      } else {
-        if (!flush()) return;
-        if (!queue_.empty()) wait_writable();
-      }
-    }
-    after_write();
+    after_append(was_empty);
   }
 
   // Attaches the protocol, calls connection_made and starts reading. From the loop only.
@@ -218,28 +212,15 @@ class StreamEngine final : public Transport,
   }
 
   void register_producer(Producer& producer, bool streaming) override {
-    if (producer_)
-      throw std::logic_error("register_producer: a producer is already registered");
-    if (state_ == State::closed) {
-      producer.stop_producing();
-      return;
-    }
-    producer_ = &producer;
-    streaming_ = streaming;
-    producer_paused_ = false;
-    pull_wanted_ = false;
+    if (!flow_.attach(producer, streaming, /*closed=*/state_ == State::closed)) return;
     if (read_held_) release_reads();  // the producer is paced instead
-    if (streaming_)
+    if (flow_.streaming)
       check_high_water();
     else if (queue_.empty())
       schedule_pull();  // else on_writable asks once the queue is empty
   }
 
-  void unregister_producer() override {
-    producer_ = nullptr;
-    producer_paused_ = false;
-    pull_wanted_ = false;
-  }
+  void unregister_producer() override { flow_.detach(); }
 
   void set_pause_reading_when_full(bool enabled) override {
     hold_reads_ = enabled;
@@ -248,14 +229,11 @@ class StreamEngine final : public Transport,
   bool pauses_reading_when_full() const override { return hold_reads_; }
 
   void set_write_buffer_limits(std::size_t high, std::size_t low) override {
-    if (low > high)
-      throw std::invalid_argument("set_write_buffer_limits: low (" + std::to_string(low) +
-                                  ") must not exceed high (" + std::to_string(high) + ")");
-    limits_ = {high, low};
+    flow_.set_limits(high, low);
     check_high_water();
     check_low_water();
   }
-  WriteBufferLimits write_buffer_limits() const override { return limits_; }
+  WriteBufferLimits write_buffer_limits() const override { return flow_.limits; }
 
   // Producer (incoming data)
   void pause_producing() override { read_paused_ = true; }
@@ -283,7 +261,7 @@ class StreamEngine final : public Transport,
  protected:
   void write_bytes(std::string_view data) override {
     if (!writable() || data.empty()) return;
-    pull_wanted_ = false;
+    flow_.pull_wanted = false;
     if (data.size() > kCorkMax && corked_ && !uncork()) return;  // what was corked goes first
     if (!queue_.empty()) {
       queue_.append(data);  // behind what waits
@@ -305,7 +283,7 @@ class StreamEngine final : public Transport,
   // A moved-in string corks whatever its size: the queue takes it without a copy.
   void write_owned(std::string&& data) override {
     if (!writable() || data.empty()) return;
-    pull_wanted_ = false;
+    flow_.pull_wanted = false;
     if (!queue_.empty()) {
       queue_.append_owned(std::move(data));
     } else if (cork_here()) {
@@ -328,33 +306,17 @@ class StreamEngine final : public Transport,
     const bool was_empty = queue_.empty();
     for (auto part : parts) queue_.append(part);
     if (queue_.empty()) return;  // nothing but empty parts
-    pull_wanted_ = false;
-    if (was_empty) {
-      if (cork_here()) {
-        corked_ = true;
-      } else {
-        if (!flush()) return;
-        if (!queue_.empty()) wait_writable();
-      }
-    }
-    after_write();
+    flow_.pull_wanted = false;
+    after_append(was_empty);
   }
 
   // FileWriter: a file region, queued behind what waits, corked like write_parts.
   void write_file(FileRegion region) override {
     if (!writable() || region.length == 0) return;
-    pull_wanted_ = false;
+    flow_.pull_wanted = false;
     const bool was_empty = queue_.empty();
     queue_.append_file(std::move(region));
-    if (was_empty) {
-      if (cork_here()) {
-        corked_ = true;
-      } else {
-        if (!flush()) return;
-        if (!queue_.empty()) wait_writable();
-      }
-    }
-    after_write();
+    after_append(was_empty);
   }
 
   // TurnEndHook: the turn in which writes were corked outside data_received has ended.
@@ -375,18 +337,11 @@ class StreamEngine final : public Transport,
   // Runs a protocol or producer callback; an exception aborts this connection only.
   template <class F>
   void guarded(const char* what, F&& fn) {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      log(LogLevel::error, log_context(),
-          std::string("exception in ") + what + ": " + e.what() + "; aborting the connection");
-      close_hard(Reason(error::callback_threw, {}, std::string(what) + ": " + e.what(),
-                        std::current_exception()));
-    } catch (...) {
-      log(LogLevel::error, log_context(),
-          std::string("non-standard exception in ") + what + "; aborting the connection");
-      close_hard(Reason(error::callback_threw, {}, what, std::current_exception()));
-    }
+    run_guarded(fn, [&](const char* text, const std::exception_ptr& thrown) {
+      log(LogLevel::error, log_context(), exception_in(what, text) + "; aborting the connection");
+      close_hard(Reason(error::callback_threw, {},
+                        text ? std::string(what) + ": " + text : std::string(what), thrown));
+    });
   }
 
   // --- reading -------------------------------------------------------------------
@@ -766,11 +721,25 @@ class StreamEngine final : public Transport,
 
   // --- flow control --------------------------------------------------------------
 
+  // The end of a write that appended to the queue: if the queue was empty, the write corks
+  // (cork_here) or is sent at once; then flow control, as after every write.
+  void after_append(bool was_empty) {
+    if (was_empty) {
+      if (cork_here()) {
+        corked_ = true;
+      } else {
+        if (!flush()) return;
+        if (!queue_.empty()) wait_writable();
+      }
+    }
+    after_write();
+  }
+
   // Every write path ends here, after the bytes were sent or queued.
   void after_write() {
     if (state_ != State::open) return;
     if (queue_.empty()) {
-      if (producer_ && !streaming_) schedule_pull();  // the kernel took it all
+      if (flow_.producer && !flow_.streaming) schedule_pull();  // the kernel took it all
     } else {
       check_high_water();
     }
@@ -782,22 +751,22 @@ class StreamEngine final : public Transport,
   // upload, a broadcast from another connection) never hold reading back: a peer that
   // echoes what we send would otherwise wait for us to read while we wait for it to.
   void check_high_water() {
-    if (queue_.size() <= limits_.high) return;
-    if (producer_ == nullptr) {
+    if (queue_.size() <= flow_.limits.high) return;
+    if (flow_.producer == nullptr) {
       if (hold_reads_ && delivering_) read_held_ = true;
-    } else if (streaming_ && !producer_paused_) {
-      producer_paused_ = true;
-      guarded("pause_producing", [&] { producer_->pause_producing(); });
+    } else if (flow_.should_pause(queue_.size())) {
+      flow_.paused = true;
+      guarded("pause_producing", [&] { flow_.producer->pause_producing(); });
     }
   }
 
   void check_low_water() {
-    if (read_held_ && queue_.size() <= limits_.low) release_reads();
-    if (!producer_ || state_ != State::open || write_shut_requested_) return;
-    if (streaming_) {
-      if (producer_paused_ && queue_.size() <= limits_.low) {
-        producer_paused_ = false;
-        guarded("resume_producing", [&] { producer_->resume_producing(); });
+    if (read_held_ && queue_.size() <= flow_.limits.low) release_reads();
+    if (!flow_.producer || state_ != State::open || write_shut_requested_) return;
+    if (flow_.streaming) {
+      if (flow_.should_resume(queue_.size())) {
+        flow_.paused = false;
+        guarded("resume_producing", [&] { flow_.producer->resume_producing(); });
       }
     } else if (queue_.empty()) {
       schedule_pull();
@@ -811,18 +780,18 @@ class StreamEngine final : public Transport,
   }
 
   // Asks a pull producer for more, from the loop, if the queue is empty and the producer
-  // has written since it was last asked (pull_wanted_ is cleared by every write).
+  // has written since it was last asked (pull_wanted is cleared by every write).
   void schedule_pull() {
-    if (pull_posted_ || pull_wanted_) return;
+    if (pull_posted_ || flow_.pull_wanted) return;
     pull_posted_ = true;
     asio::post(io_, [self = this->shared_from_this()] {
       self->pull_posted_ = false;
-      if (!self->producer_ || self->streaming_ || self->state_ != State::open ||
-          self->write_shut_requested_ || !self->queue_.empty() || self->pull_wanted_)
+      if (!self->flow_.producer || self->flow_.streaming || self->state_ != State::open ||
+          self->write_shut_requested_ || !self->queue_.empty() || self->flow_.pull_wanted)
         return;
-      self->pull_wanted_ = true;
+      self->flow_.pull_wanted = true;
       const TurnScope turn;
-      self->guarded("resume_producing", [&] { self->producer_->resume_producing(); });
+      self->guarded("resume_producing", [&] { self->flow_.producer->resume_producing(); });
     });
   }
 
@@ -857,8 +826,8 @@ class StreamEngine final : public Transport,
     if (finished_) return;
     finished_ = true;
     const TurnScope turn;
-    if (Producer* p = producer_) {
-      producer_ = nullptr;
+    if (Producer* p = flow_.producer) {
+      flow_.producer = nullptr;
       logged("stop_producing", [&] { p->stop_producing(); });
     }
     if (log_enabled(LogLevel::debug))
@@ -875,13 +844,9 @@ class StreamEngine final : public Transport,
   // Runs a callback made after the connection is gone: an exception can only be logged.
   template <class F>
   void logged(const char* what, F&& fn) noexcept {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      log(LogLevel::error, log_context(), std::string("exception in ") + what + ": " + e.what());
-    } catch (...) {
-      log(LogLevel::error, log_context(), std::string("non-standard exception in ") + what);
-    }
+    run_guarded(fn, [&](const char* text, const std::exception_ptr&) {
+      log(LogLevel::error, log_context(), exception_in(what, text));
+    });
   }
 
   const std::uint64_t id_ = next_connection_id();
@@ -907,8 +872,7 @@ class StreamEngine final : public Transport,
   };
   std::vector<PendingFds> pending_fds_;
   std::uint64_t sent_bytes_ = 0;  // bytes the kernel took so far (counted for Unix only)
-  WriteBufferLimits limits_;
-  Producer* producer_ = nullptr;
+  ProducerSlot flow_;  // the producer, how it is paced, the marks
 
   State state_ = State::open;
   bool read_armed_ = false;  // a read is posted or a readable wait armed
@@ -920,10 +884,7 @@ class StreamEngine final : public Transport,
   bool write_waiting_ = false;
   bool write_shut_requested_ = false;
   bool write_shut_done_ = false;  // FIN sent
-  bool streaming_ = false;
-  bool producer_paused_ = false;
   bool pull_posted_ = false;
-  bool pull_wanted_ = false;  // a pull producer was asked and has not written since
   bool corked_ = false;  // writes wait in the queue for uncork()
   bool finished_ = false;
 };
