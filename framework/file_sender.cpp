@@ -21,7 +21,7 @@ namespace {
 
 class FdSource final : public ByteSource {
  public:
-  FdSource(int fd, bool regular) : fd_(fd), regular_(regular) {}
+  FdSource(int fd, std::optional<std::uint64_t> size) : fd_(fd), size_(size) {}
   ~FdSource() override { ::close(fd_); }
   FdSource(const FdSource&) = delete;
   FdSource& operator=(const FdSource&) = delete;
@@ -36,11 +36,12 @@ class FdSource final : public ByteSource {
     }
   }
 
-  int file_descriptor() const noexcept override { return regular_ ? fd_ : -1; }
+  int file_descriptor() const noexcept override { return size_ ? fd_ : -1; }
+  std::optional<std::uint64_t> size_at_open() const noexcept override { return size_; }
 
  private:
   int fd_;
-  bool regular_;
+  std::optional<std::uint64_t> size_;  // set for a regular file
 };
 
 std::error_code last_os_error() { return std::error_code(errno, std::system_category()); }
@@ -67,8 +68,9 @@ std::unique_ptr<ByteSource> open_file_source(const std::string& path) {
   if (fd < 0)
     throw std::system_error(last_os_error(), "open_file_source: '" + path + "'");
   struct stat st {};
-  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-  return std::make_unique<FdSource>(fd, regular);
+  std::optional<std::uint64_t> size;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) size = static_cast<std::uint64_t>(st.st_size);
+  return std::make_unique<FdSource>(fd, size);
 }
 
 std::unique_ptr<ByteSource> string_source(std::string data) {
@@ -106,6 +108,12 @@ void FileSender::begin_transfer(Transport& transport, std::unique_ptr<ByteSource
     done_ = nullptr;
     throw;
   }
+  // A region holds no memory: the first is queued now, behind what was written before
+  // (an HTTP head), so both leave in this turn rather than the file a loop turn later.
+  // Only with a length, so that nothing here can end the transfer (no call to `done`
+  // from inside this call but the one documented).
+  if (transport_ && path_ == Path::untried && length_ && *length_ > 0)
+    send_region(std::min<std::uint64_t>(region_size_, *length_));
 }
 
 void FileSender::stop() {

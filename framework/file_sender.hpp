@@ -31,6 +31,9 @@ class ByteSource {
   /// that a FileSender can have the transport send the file (sendfile(2)) instead of
   /// calling read(); -1 (the default) for any other source. The source keeps it open.
   virtual int file_descriptor() const noexcept { return -1; }
+  /// The size of a regular file as it was when the source was opened (no further system
+  /// call); std::nullopt (the default) when unknown.
+  virtual std::optional<std::uint64_t> size_at_open() const noexcept { return std::nullopt; }
 };
 
 /// A source reading the file at `path` from its start (a regular file offers its
@@ -70,7 +73,9 @@ class FileSender final : public Producer {
   FileSender& operator=(const FileSender&) = delete;
 
   /// Starts sending `source` into `transport`; the first chunk is written from the loop
-  /// once the transport's buffer is empty. With a `length`, exactly that many bytes are
+  /// once the transport's buffer is empty (on the sendfile path with a `length`, the
+  /// first region is queued at once, behind what was written before: it holds no
+  /// memory). With a `length`, exactly that many bytes are
   /// sent: the transfer ends after them, and a source that ends sooner ends it with
   /// std::errc::io_error (a file that shrank; over sendfile the transport sees it and the
   /// connection closes with error::connection_lost, cause EIO, and `done` gets

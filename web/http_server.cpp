@@ -706,9 +706,14 @@ const std::string& Response::body() const noexcept { return x_->body; }
 
 Response& Response::set_file(const std::string& path) {
   auto source = open_file_source(path);
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) throw std::system_error(ec, path);
+  std::uint64_t size = 0;
+  if (const auto known = source->size_at_open()) {
+    size = *known;  // the fstat open_file_source made: no second look-up by path
+  } else {
+    std::error_code ec;
+    size = std::filesystem::file_size(path, ec);
+    if (ec) throw std::system_error(ec, path);
+  }
   x_->file = std::move(source);
   x_->file_size = size;
   x_->body.clear();

@@ -74,8 +74,12 @@ Handler static_files(std::string root) {
     if (!decoded || !safe(*decoded)) return response.end(Response(404, "not found\n"));
     std::filesystem::path file = std::filesystem::path(root) / std::filesystem::path(*decoded).relative_path();
     std::error_code ec;
-    if (std::filesystem::is_directory(file, ec)) file /= "index.html";
-    if (!std::filesystem::is_regular_file(file, ec)) return response.end(Response(404, "not found\n"));
+    auto status = std::filesystem::status(file, ec);  // one stat(2) for a file
+    if (std::filesystem::is_directory(status)) {
+      file /= "index.html";
+      status = std::filesystem::status(file, ec);
+    }
+    if (!std::filesystem::is_regular_file(status)) return response.end(Response(404, "not found\n"));
     Response reply(200);
     try {
       reply.set_file(file.string());

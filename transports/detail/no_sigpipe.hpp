@@ -17,9 +17,15 @@ ssize_t without_sigpipe(Call&& call) {
   sigset_t pipe_set, old, pending;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
-  sigpending(&pending);
-  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  // A SIGPIPE can be pending only if it was blocked already (an unblocked one would have
+  // been delivered): only then is sigpending needed, and the mask left as it is.
+  const bool was_blocked = sigismember(&old, SIGPIPE) == 1;
+  bool was_pending = false;
+  if (was_blocked) {
+    sigpending(&pending);
+    was_pending = sigismember(&pending, SIGPIPE) == 1;
+  }
   const ssize_t n = call();
   const int err = errno;
   if (n < 0 && err == EPIPE && !was_pending) {
@@ -27,7 +33,7 @@ ssize_t without_sigpipe(Call&& call) {
     while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
     }
   }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (!was_blocked) pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errno = err;
   return n;
 }

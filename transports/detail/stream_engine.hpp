@@ -517,8 +517,12 @@ class StreamEngine final : public Transport,
       bool attached = false;
       if constexpr (kLocal)
         if (!pending_fds_.empty()) attached = attach_fds(msg, control, offered);
+      // Bytes followed by a file region (an HTTP head before its body) go with MSG_MORE:
+      // the kernel holds them for the sendfile that follows at once, so that they leave
+      // in the body's first segment rather than in a small segment of their own.
+      const int flags = MSG_NOSIGNAL | (queue_.file_after(count) ? MSG_MORE : 0);
       for (;;) {
-        const ::ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+        const ::ssize_t n = ::sendmsg(socket_.native_handle(), &msg, flags);
         if (n >= 0) {
           if constexpr (kLocal) {
             sent_bytes_ += static_cast<std::size_t>(n);

@@ -112,6 +112,10 @@ class WriteQueue {
     return n;
   }
 
+  // True when chunk `n` (the one after `n` gathered ones) is a file region: the bytes
+  // gathered are followed at once by bytes from a file.
+  bool file_after(std::size_t n) const noexcept { return n < count_ && at(n).file >= 0; }
+
   // Drops the first `n` bytes (they were sent).
   void consume(std::size_t n) {
     bytes_ -= n;
