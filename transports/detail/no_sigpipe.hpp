@@ -8,12 +8,15 @@
 #include <sys/types.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <ctime>
 
 namespace torsion::detail {
 
+// `offered` is how many bytes the call was asked to write: a call that wrote some bytes
+// and then found the read end closed returns the short count and raises SIGPIPE too.
 template <class Call>
-ssize_t without_sigpipe(Call&& call) {
+ssize_t without_sigpipe(std::size_t offered, Call&& call) {
   sigset_t pipe_set, old, pending;
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
@@ -28,7 +31,8 @@ ssize_t without_sigpipe(Call&& call) {
   }
   const ssize_t n = call();
   const int err = errno;
-  if (n < 0 && err == EPIPE && !was_pending) {
+  const bool short_write = n < 0 ? err == EPIPE : static_cast<std::size_t>(n) < offered;
+  if (short_write && !was_pending) {  // consume the SIGPIPE the call may have raised
     const timespec zero{};
     while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
     }

@@ -38,7 +38,9 @@ namespace torsion::detail {
 
 // Writes without letting a closed read end raise SIGPIPE in this process (no_sigpipe.hpp).
 inline ::ssize_t writev_no_sigpipe(int fd, const ::iovec* iov, int count) {
-  return without_sigpipe([&] {
+  std::size_t offered = 0;
+  for (int i = 0; i < count; ++i) offered += iov[i].iov_len;
+  return without_sigpipe(offered, [&] {
     ::ssize_t n;
     do {
       n = ::writev(fd, iov, count);

@@ -555,7 +555,7 @@ class StreamEngine final : public Transport,
     auto offset = static_cast<::off_t>(file.offset);
     for (;;) {
       const ::ssize_t n = without_sigpipe(
-          [&] { return ::sendfile(socket_.native_handle(), file.fd, &offset, offered); });
+          offered, [&] { return ::sendfile(socket_.native_handle(), file.fd, &offset, offered); });
       if (n > 0) {
         if constexpr (kLocal) sent_bytes_ += static_cast<std::size_t>(n);
         return static_cast<std::size_t>(n);
