@@ -11,20 +11,15 @@
 #include <string>
 #include <utility>
 
+#include "protocols/detail/proxy_wire.hpp"
+
 namespace torsion {
 
 namespace {
 
 using Status = ProxyParseResult::Status;
 
-constexpr std::string_view kV1Signature = "PROXY ";
-constexpr std::array<char, 12> kV2Bytes{'\r', '\n', '\r', '\n', '\0', '\r',
-                                        '\n', 'Q',  'U',  'I',  'T',  '\n'};
-constexpr std::string_view kV2Signature(kV2Bytes.data(), kV2Bytes.size());
-constexpr std::size_t kV2Fixed = 16;
-constexpr std::size_t kV2MaxLength = kV2Fixed + 65535;
-constexpr std::size_t kUnixPath = 108;
-constexpr std::size_t kUniqueIdMax = 128;
+using namespace detail::proxy_wire;
 
 ProxyParseResult invalid(error kind, std::string detail) {
   ProxyParseResult r;
@@ -148,34 +143,6 @@ ProxyParseResult parse_v1(std::string_view data) {
   r.header.source = Address::ip(*src, sport);
   r.header.destination = Address::ip(*dst, dport);
   return r;
-}
-
-// CRC32c (Castagnoli, reflected polynomial 0x82F63B78), as RFC 4960 appendix B, by table.
-constexpr std::array<std::uint32_t, 256> kCrc32cTable = [] {
-  std::array<std::uint32_t, 256> table{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int bit = 0; bit < 8; ++bit) c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}();
-
-// Continues a CRC32c (in its inverted running form) over `bytes`.
-std::uint32_t crc32c_update(std::uint32_t crc, std::string_view bytes) noexcept {
-  for (const char ch : bytes)
-    crc = kCrc32cTable[(crc ^ static_cast<unsigned char>(ch)) & 0xffu] ^ (crc >> 8);
-  return crc;
-}
-
-// The CRC32c of `header` with the 4 bytes at `field` taken as zeros (PP2_TYPE_CRC32C).
-std::uint32_t crc32c_with_zeroed_field(std::string_view header, std::size_t field) noexcept {
-  constexpr char zeros[4] = {};
-  std::uint32_t crc = 0xffffffffu;
-  crc = crc32c_update(crc, header.substr(0, field));
-  crc = crc32c_update(crc, std::string_view(zeros, 4));
-  crc = crc32c_update(crc, header.substr(field + 4));
-  return crc ^ 0xffffffffu;
 }
 
 ProxyParseResult too_many_tlvs(std::size_t max_tlvs) {

@@ -1,6 +1,7 @@
 // docs/deploying.md's snippets: a server that takes its socket from a description
 // ("systemd:web" under systemd, "tcp:8080" by hand) and tells systemd when it is ready;
-// a socket made by other code, adopted. Its test case lives here.
+// a socket made by other code, adopted; a client connection that starts with a PROXY
+// header. Its test cases live here.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,6 +10,8 @@
 
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "protocols/proxy_header_writer.hpp"
+#include "protocols/proxy_protocol.hpp"
 #include "transports/adopt.hpp"
 #include "transports/endpoints.hpp"
 #include "transports/systemd.hpp"
@@ -48,6 +51,28 @@ std::uint16_t adopt_raw_socket(torsion::Reactor& reactor, torsion::Factory& fact
   return port->port();
 }
 
+// Connects to a backend behind ProxyProtocolFactory on `backend_port` as a proxy would,
+// with a header naming the client; returns what the backend answered.
+std::string through_header(torsion::Reactor& reactor, int backend_port) {
+  std::string answer;
+  struct Reader : torsion::Protocol {
+    std::string& got;
+    explicit Reader(std::string& g) : got(g) {}
+    void data_received(std::string_view d) override { got.append(d); }
+  };
+  torsion::FunctionFactory<torsion::ClientFactory> backend_side(
+      [&](const torsion::Address&) { return std::make_unique<Reader>(answer); });
+  // [snippet:send-proxy]
+  // In a proxy: the accepted connection's transport().get_peer() and get_host().
+  auto header = torsion::make_proxy_header(torsion::Address::ip("192.0.2.7", 4242),
+                                           torsion::Address::ip("198.51.100.1", 443));
+  torsion::SendProxyHeaderFactory sender(backend_side, header);  // v2; version 1: a third argument
+  torsion::connect_tcp(reactor, "127.0.0.1", backend_port, sender);
+  // [end]
+  reactor.run_until([&] { return answer.find('\n') != std::string::npos; }, 20);
+  return answer;
+}
+
 }  // namespace
 }  // namespace docs
 
@@ -77,4 +102,19 @@ TEST_CASE("deploying: an adopted socket serves") {
       [&](const torsion::Address&) { return std::make_unique<Ping>(got); });
   torsion::connect_tcp(reactor, "127.0.0.1", port, ping);
   CHECK(reactor.run_until([&] { return got == "ping" && reactor.connection_count() == 0; }, 20));
+}
+
+TEST_CASE("deploying: a client connection starts with a PROXY header") {
+  torsion::Reactor reactor;
+  struct Who : torsion::Protocol {
+    void connection_made() override {
+      transport().write(transport().get_peer().to_string() + "\n");
+    }
+  };
+  auto who = torsion::make_factory<Who>();
+  torsion::ProxyProtocolFactory behind(who);
+  torsion::TcpListenOptions local;
+  local.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, behind, local);
+  CHECK(docs::through_header(reactor, port->port()) == "192.0.2.7:4242\n");
 }

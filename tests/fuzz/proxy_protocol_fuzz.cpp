@@ -3,13 +3,18 @@
 // wrapper passes the bytes after the header through unchanged however they are cut.
 // TLVs: a complete header's TLVs (and SSL sub-TLVs) fit inside it, respect max_tlvs and
 // the unique id limit, a CRC32c TLV is 4 bytes (and matched), and the wrapped protocol
-// sees the same header via proxy_header().
+// sees the same header via proxy_header(). The writer: format_proxy_header of a parsed
+// header parses back to the same header.
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "framework/testing/string_transport.hpp"
+#include "protocols/proxy_header_writer.hpp"
 #include "protocols/proxy_protocol.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
@@ -69,6 +74,38 @@ void check_tlvs(const ProxyParseResult& r, const ProxyOptions& options) {
   (void)h.alpn(), (void)h.authority();
 }
 
+// format_proxy_header(h) reads back as h: the same version and addresses (for a header
+// that names a client), the same TLVs in order (a CRC32c TLV's value is recomputed, and
+// the reader verified it). The only header a parse gives that cannot be written holds
+// two CRC32c TLVs (which cannot both verify): the writer must refuse that one.
+void check_round_trip(const ProxyHeader& h) {
+  std::size_t crcs = 0;
+  for (const auto& t : h.tlvs) crcs += t.type == proxy_tlv::crc32c;
+  std::string bytes;
+  try {
+    bytes = format_proxy_header(h);
+  } catch (const std::invalid_argument&) {
+    FUZZ_CHECK(crcs > 1);
+    return;
+  }
+  FUZZ_CHECK(crcs <= 1);
+  ProxyOptions roomy;
+  roomy.max_v2_length = 16 + 65535;
+  roomy.max_tlvs = SIZE_MAX;
+  const ProxyParseResult back = parse_proxy_header(bytes, roomy);
+  FUZZ_CHECK(back.status == Status::complete && back.consumed == bytes.size());
+  if (back.status != Status::complete) return;
+  const ProxyHeader& b = back.header;
+  FUZZ_CHECK(b.version == h.version && b.local == h.local);
+  if (!h.local) FUZZ_CHECK(b.source == h.source && b.destination == h.destination);
+  FUZZ_CHECK(b.tlvs.size() == h.tlvs.size());
+  for (std::size_t i = 0; i < std::min(b.tlvs.size(), h.tlvs.size()); ++i) {
+    FUZZ_CHECK(b.tlvs[i].type == h.tlvs[i].type);
+    if (h.tlvs[i].type != proxy_tlv::crc32c) FUZZ_CHECK(b.tlvs[i].value == h.tlvs[i].value);
+  }
+  FUZZ_CHECK(b.ssl.has_value() == h.ssl.has_value());
+}
+
 // What the wrapper did with the input: the bytes the wrapped protocol got, how many
 // protocols it built and how many headers it rejected.
 struct Outcome {
@@ -119,6 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     }
     if (whole.header.version == 1) FUZZ_CHECK(whole.consumed <= kProxyV1MaxLength);
     check_tlvs(whole, options);
+    check_round_trip(whole.header);
   } else if (whole.status == Status::invalid) {
     FUZZ_CHECK(whole.error.has_value());
   }
