@@ -33,10 +33,11 @@ std::string format_seconds(double s) {
   return buf;
 }
 
+// tcp: and tcp6: (whose interface is IPv6, "::" by default, as Twisted's TCP6ServerEndpoint).
 class TcpServerEndpoint final : public ServerEndpoint {
  public:
-  TcpServerEndpoint(Reactor& reactor, int port, TcpListenOptions options)
-      : reactor_(reactor), port_(port), options_(std::move(options)) {}
+  TcpServerEndpoint(Reactor& reactor, int port, TcpListenOptions options, const char* type)
+      : reactor_(reactor), port_(port), options_(std::move(options)), type_(type) {}
 
   using ServerEndpoint::listen;
   std::shared_ptr<ListeningPort> listen(Factory& factory, std::error_code& ec) override {
@@ -44,7 +45,7 @@ class TcpServerEndpoint final : public ServerEndpoint {
   }
 
   std::string description() const override {
-    std::string d = "tcp:" + std::to_string(port_);
+    std::string d = type_ + std::to_string(port_);
     if (!options_.interface.empty()) d += ":interface=" + escape_endpoint_value(options_.interface);
     d += ":backlog=" + std::to_string(options_.backlog);
     if (options_.reuse_port) d += ":reuse_port=true";
@@ -55,20 +56,26 @@ class TcpServerEndpoint final : public ServerEndpoint {
   Reactor& reactor_;
   int port_;
   TcpListenOptions options_;
+  std::string type_;  // "tcp:" or "tcp6:"
 };
 
+// tcp: and tcp6: (IPv6 addresses only, as Twisted's TCP6ClientEndpoint).
 class TcpClientEndpoint final : public ClientEndpoint {
  public:
   TcpClientEndpoint(Reactor& reactor, std::string host, int port, TcpConnectOptions options)
-      : reactor_(reactor), host_(std::move(host)), port_(port), options_(options) {}
+      : reactor_(reactor), host_(std::move(host)), port_(port), options_(std::move(options)) {}
 
   std::shared_ptr<Connector> connect(ClientFactory& factory) override {
     return connect_tcp(reactor_, host_, port_, factory, options_);
   }
 
   std::string description() const override {
-    return "tcp:host=" + escape_endpoint_value(host_) + ":port=" + std::to_string(port_) +
-           ":timeout=" + format_seconds(options_.timeout);
+    std::string d = options_.family == Address::Family::ipv6 ? "tcp6" : "tcp";
+    d += ":host=" + escape_endpoint_value(host_) + ":port=" + std::to_string(port_) +
+         ":timeout=" + format_seconds(options_.timeout);
+    if (options_.bind.family() != Address::Family::none)
+      d += ":bindAddress=" + escape_endpoint_value(options_.bind.host());
+    return d;
   }
 
  private:
@@ -78,31 +85,54 @@ class TcpClientEndpoint final : public ClientEndpoint {
   TcpConnectOptions options_;
 };
 
-std::unique_ptr<ServerEndpoint> parse_tcp_server(Reactor& reactor, EndpointDescription& d) {
+// A numeric address for `parameter`: IPv6 when `v6`, else either family (empty stays empty).
+std::string numeric_address(EndpointDescription& d, const char* parameter, bool v6) {
+  std::string text = d.string(parameter, "");
+  if (text.empty()) return text;
+  std::error_code ec;
+  const auto address = asio::ip::make_address(text, ec);
+  if (ec) throw d.error(parameter, text, "must be a numeric IPv4 or IPv6 address");
+  if (v6 && !address.is_v6()) throw d.error(parameter, text, "must be a numeric IPv6 address (tcp6)");
+  return text;
+}
+
+std::unique_ptr<ServerEndpoint> parse_tcp_server(Reactor& reactor, EndpointDescription& d, bool v6) {
   d.name_positional({"port"});
   d.check_known({"port", "interface", "backlog", "reuse_port"});
   const long port = d.required_integer("port", 0, 65535);
   TcpListenOptions options;
-  options.interface = d.string("interface", "");
-  if (!options.interface.empty()) {
-    std::error_code ec;
-    (void)asio::ip::make_address(options.interface, ec);
-    if (ec) throw d.error("interface", options.interface, "must be a numeric IPv4 or IPv6 address");
-  }
+  options.interface = numeric_address(d, "interface", v6);
+  if (v6 && options.interface.empty()) options.interface = "::";
   options.backlog = static_cast<int>(d.integer("backlog", 1, 65535, options.backlog));
   options.reuse_port = d.boolean("reuse_port", false);
-  return std::make_unique<TcpServerEndpoint>(reactor, static_cast<int>(port), std::move(options));
+  return std::make_unique<TcpServerEndpoint>(reactor, static_cast<int>(port), std::move(options),
+                                             v6 ? "tcp6:" : "tcp:");
 }
 
-std::unique_ptr<ClientEndpoint> parse_tcp_client(Reactor& reactor, EndpointDescription& d) {
+std::unique_ptr<ClientEndpoint> parse_tcp_client(Reactor& reactor, EndpointDescription& d, bool v6) {
   d.name_positional({"host", "port"});
-  d.check_known({"host", "port", "timeout"});
+  d.check_known({"host", "port", "timeout", "bindAddress"});
   std::string host = d.required("host");
   const long port = d.required_integer("port", 1, 65535);
   TcpConnectOptions options;
   options.timeout = d.number("timeout", 0, 86400 * 365, options.timeout);
+  if (v6) {
+    options.family = Address::Family::ipv6;
+    std::error_code ec;
+    const auto numeric = asio::ip::make_address(host, ec);
+    if (!ec && !numeric.is_v6()) throw d.error("host", host, "must be an IPv6 address or a name (tcp6)");
+  }
+  // As Twisted's: a local host to connect from, its port left to the kernel.
+  const std::string bind = numeric_address(d, "bindAddress", v6);
+  if (!bind.empty()) {
+    options.bind = Address::ip(bind, 0);
+    std::error_code ec;
+    const auto numeric = asio::ip::make_address(host, ec);
+    if (!ec && numeric.is_v6() != (options.bind.family() == Address::Family::ipv6))
+      throw d.error("bindAddress", bind, "must be of the host's family");
+  }
   return std::make_unique<TcpClientEndpoint>(reactor, std::move(host), static_cast<int>(port),
-                                             options);
+                                             std::move(options));
 }
 
 // --- unix ----------------------------------------------------------------------------
@@ -241,12 +271,14 @@ std::unique_ptr<ServerEndpoint> parse_systemd_server(Reactor& reactor, EndpointD
 struct Registry {
   std::mutex mutex;
   std::map<std::string, ServerEndpointParser, std::less<>> servers{
-      {"tcp", parse_tcp_server},
+      {"tcp", [](Reactor& r, EndpointDescription& d) { return parse_tcp_server(r, d, false); }},
+      {"tcp6", [](Reactor& r, EndpointDescription& d) { return parse_tcp_server(r, d, true); }},
       {"unix", parse_unix_server},
       {"systemd", parse_systemd_server},
   };
   std::map<std::string, ClientEndpointParser, std::less<>> clients{
-      {"tcp", parse_tcp_client},
+      {"tcp", [](Reactor& r, EndpointDescription& d) { return parse_tcp_client(r, d, false); }},
+      {"tcp6", [](Reactor& r, EndpointDescription& d) { return parse_tcp_client(r, d, true); }},
       {"unix", parse_unix_client},
   };
 };

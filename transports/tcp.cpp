@@ -87,7 +87,9 @@ class TcpConnector final : public detail::StreamConnector<tcp> {
                                               .attempt_delay = options.attempt_delay,
                                               .attempt_timeout = options.attempt_timeout,
                                               .clock = options.clock,
-                                              .resolver = options.resolver}),
+                                              .resolver = options.resolver,
+                                              .bind = options.bind,
+                                              .family = options.family}),
         no_delay_(options.no_delay) {}
 
  private:
@@ -132,7 +134,23 @@ std::shared_ptr<Connector> connect_tcp(Reactor& reactor, std::string host, int p
   check(options.attempt_delay, "attempt_delay");
   check(options.attempt_timeout, "attempt_timeout");
   if (host.empty()) throw std::invalid_argument("connect_tcp: empty host");
-  auto connector = std::make_shared<TcpConnector>(reactor, std::move(host), port, factory, options);
+  TcpConnectOptions placed = options;
+  using Family = Address::Family;
+  if (options.family == Family::unix_socket)
+    throw std::invalid_argument("connect_tcp: family must be ipv4, ipv6 or none");
+  if (options.bind.family() != Family::none) {
+    std::error_code ec;
+    const auto local = asio::ip::make_address(options.bind.host(), ec);
+    if (ec || options.bind.family() == Family::unix_socket)
+      throw std::invalid_argument("connect_tcp: bind must be a numeric IP address, got '" +
+                                  options.bind.to_string() + "'");
+    const Family bound = local.is_v6() ? Family::ipv6 : Family::ipv4;
+    if (options.family != Family::none && options.family != bound)
+      throw std::invalid_argument("connect_tcp: bind address " + options.bind.to_string() +
+                                  " is not of the family asked for");
+    placed.family = bound;  // an IPv4 socket cannot reach an IPv6 address, nor the reverse
+  }
+  auto connector = std::make_shared<TcpConnector>(reactor, std::move(host), port, factory, placed);
   connector->connect();
   return connector;
 }

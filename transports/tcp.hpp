@@ -8,6 +8,7 @@
 #include <system_error>
 #include <vector>
 
+#include "framework/address.hpp"
 #include "framework/listening_port.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
@@ -51,6 +52,16 @@ struct TcpConnectOptions {
   std::function<std::vector<std::string>(const std::string& host)> resolver;
   /// TCP_NODELAY on the connection, as TcpListenOptions::no_delay (default on).
   bool no_delay = true;
+  /// The local address to connect from (Twisted's bindAddress), e.g.
+  /// Address::ip("192.0.2.10", 0): a numeric IPv4 or IPv6 host, and a port (0: the kernel
+  /// picks one). Only the destination's addresses of its family are tried. A failed bind
+  /// (address_in_use, an address this machine does not have) fails that address as a
+  /// refused connect would; the attempt fails with it when no address is left. Default
+  /// (family none): no bind, the kernel chooses.
+  Address bind;
+  /// Connect only to addresses of this family (ipv4 or ipv6), as the `tcp6:` endpoint does
+  /// with ipv6; a host with none fails with lookup_failed. Default (none): any family.
+  Address::Family family = Address::Family::none;
 };
 
 /// Listens on `port` (0: the kernel picks one; ask the returned port which). Each
@@ -84,7 +95,9 @@ std::shared_ptr<ListeningPort> listen_tcp(Reactor& reactor, int port, Factory& f
 /// disconnect() and connect() again; keeping it is optional (the attempt, the connection
 /// and a ReconnectingClientFactory's pending retry keep it alive). Exceptions from
 /// client_connection_failed/lost are logged. Throws
-/// std::invalid_argument for a port outside 1..65535 or a negative (or NaN) time.
+/// std::invalid_argument for a port outside 1..65535, a negative (or NaN) time, a bind
+/// address that is not a numeric IP address, or a family (unix_socket, or one that
+/// differs from the bind address's) that cannot be connected to.
 std::shared_ptr<Connector> connect_tcp(Reactor& reactor, std::string host, int port,
                                        ClientFactory& factory,
                                        const TcpConnectOptions& options = {});

@@ -40,7 +40,8 @@
 
 namespace torsion::detail {
 
-// How a connector paces its attempts (see TcpConnectOptions, where they are documented).
+// How a connector paces its attempts, and (TCP) where from and to which family (see
+// TcpConnectOptions, where they are documented).
 struct ConnectTiming {
   double timeout = 30;          // the whole attempt; 0: none
   double attempt_delay = 0.25;  // Happy Eyeballs stagger
@@ -48,6 +49,10 @@ struct ConnectTiming {
   Scheduler* clock = nullptr;   // timers; null: the reactor
   // Replaces the system resolver (TCP): a name's numeric addresses.
   std::function<std::vector<std::string>(const std::string&)> resolver;
+  // TCP: the numeric local address each socket binds before connecting (none: no bind),
+  // and the only family connected to (none: any; else also bind's family).
+  Address bind;
+  Address::Family family = Address::Family::none;
 
   // The defaults, with an overall `seconds`.
   static ConnectTiming within(double seconds) {
@@ -239,6 +244,16 @@ class StreamConnector : public Connector {
   // turn, each in the resolver's order) and starts the first connect.
   void race(std::uint64_t attempt) {
     if constexpr (kResolves) {
+      if (timing_.family != Address::Family::none) {
+        const bool v6_wanted = timing_.family == Address::Family::ipv6;
+        std::erase_if(endpoints_, [&](const Endpoint& ep) { return ep.address().is_v6() != v6_wanted; });
+        if (endpoints_.empty()) {
+          fail(Reason(error::lookup_failed, {},
+                      std::string("no IPv") + (v6_wanted ? "6" : "4") + " address for " +
+                          destination_.host()));
+          return;
+        }
+      }
       std::vector<Endpoint> v6, v4;
       for (const auto& ep : endpoints_) (ep.address().is_v6() ? v6 : v4).push_back(ep);
       endpoints_.clear();
@@ -278,6 +293,19 @@ class StreamConnector : public Connector {
         auto self = weak.lock();
         if (self && self->current(attempt)) self->start_next(attempt);
       });
+    if constexpr (kResolves) {
+      if (timing_.bind.family() != Address::Family::none) {
+        std::error_code ec;
+        racer->socket.open(ep.protocol(), ec);
+        if (!ec)
+          racer->socket.bind(Endpoint(asio::ip::make_address(timing_.bind.host()), timing_.bind.port()),
+                             ec);
+        if (ec) {  // this address fails as a refused connect would; the next one starts
+          lost(attempt, *racer, Reason::from_os_error(ec, "binding " + timing_.bind.to_string()));
+          return;
+        }
+      }
+    }
     racer->socket.async_connect(
         ep, [self = self_ptr(), attempt, racer, ep](const std::error_code& ec) {
           if (!self->current(attempt) || !self->racing(*racer)) return;
