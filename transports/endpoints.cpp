@@ -73,8 +73,7 @@ class TcpClientEndpoint final : public ClientEndpoint {
     std::string d = options_.family == Address::Family::ipv6 ? "tcp6" : "tcp";
     d += ":host=" + escape_endpoint_value(host_) + ":port=" + std::to_string(port_) +
          ":timeout=" + format_seconds(options_.timeout);
-    if (options_.bind.family() != Address::Family::none)
-      d += ":bindAddress=" + escape_endpoint_value(options_.bind.host());
+    if (options_.bind) d += ":bindAddress=" + escape_endpoint_value(options_.bind->host());
     return d;
   }
 
@@ -128,7 +127,7 @@ std::unique_ptr<ClientEndpoint> parse_tcp_client(Reactor& reactor, EndpointDescr
     options.bind = Address::ip(bind, 0);
     std::error_code ec;
     const auto numeric = asio::ip::make_address(host, ec);
-    if (!ec && numeric.is_v6() != (options.bind.family() == Address::Family::ipv6))
+    if (!ec && numeric.is_v6() != (options.bind->family() == Address::Family::ipv6))
       throw d.error("bindAddress", bind, "must be of the host's family");
   }
   return std::make_unique<TcpClientEndpoint>(reactor, std::move(host), static_cast<int>(port),

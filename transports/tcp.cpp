@@ -88,7 +88,7 @@ class TcpConnector final : public detail::StreamConnector<tcp> {
                                               .attempt_timeout = options.attempt_timeout,
                                               .clock = options.clock,
                                               .resolver = options.resolver,
-                                              .bind = options.bind,
+                                              .bind = options.bind.value_or(Address()),
                                               .family = options.family}),
         no_delay_(options.no_delay) {}
 
@@ -138,15 +138,16 @@ std::shared_ptr<Connector> connect_tcp(Reactor& reactor, std::string host, int p
   using Family = Address::Family;
   if (options.family == Family::unix_socket)
     throw std::invalid_argument("connect_tcp: family must be ipv4, ipv6 or none");
-  if (options.bind.family() != Family::none) {
+  if (options.bind) {
     std::error_code ec;
-    const auto local = asio::ip::make_address(options.bind.host(), ec);
-    if (ec || options.bind.family() == Family::unix_socket)
+    const auto local = asio::ip::make_address(options.bind->host(), ec);
+    if (ec || options.bind->family() == Family::unix_socket ||
+        options.bind->family() == Family::none)
       throw std::invalid_argument("connect_tcp: bind must be a numeric IP address, got '" +
-                                  options.bind.to_string() + "'");
+                                  options.bind->to_string() + "'");
     const Family bound = local.is_v6() ? Family::ipv6 : Family::ipv4;
     if (options.family != Family::none && options.family != bound)
-      throw std::invalid_argument("connect_tcp: bind address " + options.bind.to_string() +
+      throw std::invalid_argument("connect_tcp: bind address " + options.bind->to_string() +
                                   " is not of the family asked for");
     placed.family = bound;  // an IPv4 socket cannot reach an IPv6 address, nor the reverse
   }

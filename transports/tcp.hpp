@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -56,9 +57,12 @@ struct TcpConnectOptions {
   /// Address::ip("192.0.2.10", 0): a numeric IPv4 or IPv6 host, and a port (0: the kernel
   /// picks one). Only the destination's addresses of its family are tried. A failed bind
   /// (address_in_use, an address this machine does not have) fails that address as a
-  /// refused connect would; the attempt fails with it when no address is left. Default
-  /// (family none): no bind, the kernel chooses.
-  Address bind;
+  /// refused connect would; the attempt fails with it when no address is left. Unset (the
+  /// default): no bind, the kernel chooses.
+  // An optional, so that a default TcpConnectOptions holds no std::string: g++ 12 mishandles
+  // the default-argument temporary of connect_stream(..., options = {}) in a co_await
+  // (a plain Address member crashed stream_test with free(): invalid pointer).
+  std::optional<Address> bind;
   /// Connect only to addresses of this family (ipv4 or ipv6), as the `tcp6:` endpoint does
   /// with ipv6; a host with none fails with lookup_failed. Default (none): any family.
   Address::Family family = Address::Family::none;

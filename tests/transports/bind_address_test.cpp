@@ -80,9 +80,9 @@ TEST_CASE("bind: the server sees the port the client bound") {
     TcpConnectOptions options;
     options.bind = Address::ip("127.0.0.1", recently_free_port());
     if (connect_and_wait(reactor, server, client, "127.0.0.1", port->port(), options)) {
-      CHECK(peer == options.bind);
+      CHECK(peer == *options.bind);
       REQUIRE(wait_for(reactor, [&] { return !client.records.empty(); }, "the client side"));
-      CHECK(client.records.back().transport->get_host() == options.bind);
+      CHECK(client.records.back().transport->get_host() == *options.bind);
       break;
     }
     REQUIRE(client.failure->cause() == std::errc::address_in_use);
