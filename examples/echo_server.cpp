@@ -1,16 +1,22 @@
-// echo_server [--port N] [--interface ADDR] [--systemd]: echoes every byte back to its
-// sender. Prints "listening on ADDR:PORT" first, so scripts can find a port picked by the
-// kernel. With --systemd it serves the first socket systemd (or systemd-socket-activate)
-// passed instead of binding one, and tells a Type=notify unit when it is ready.
+// echo_server [--port N] [--interface ADDR] [--systemd] [--pidfile PATH] [--uid USER
+// [--gid GROUP]]: echoes every byte back to its sender. Prints "listening on ADDR:PORT"
+// first, so scripts can find a port picked by the kernel. With --systemd it serves the
+// first socket systemd (or systemd-socket-activate) passed instead of binding one, and
+// tells a Type=notify unit when it is ready. As twistd: --pidfile writes its pid there
+// (removed at exit); --uid and --gid switch to that user and group once the port is bound,
+// so a port below 1024 can be served without root.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "examples/cli.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "transports/pidfile.hpp"
+#include "transports/privileges.hpp"
 #include "transports/systemd.hpp"
 #include "transports/tcp.hpp"
 
@@ -25,6 +31,7 @@ class Echo : public torsion::Protocol {
 int example_main(int argc, char** argv) {
   int port = 0;
   bool systemd = false;
+  std::string pidfile_path, user, group;
   torsion::TcpListenOptions options;
   options.interface = "127.0.0.1";
   for (int i = 1; i < argc; ++i) {
@@ -34,15 +41,29 @@ int example_main(int argc, char** argv) {
       options.interface = argv[++i];
     } else if (std::strcmp(argv[i], "--systemd") == 0) {
       systemd = true;
+    } else if (std::strcmp(argv[i], "--pidfile") == 0 && i + 1 < argc) {
+      pidfile_path = argv[++i];
+    } else if (std::strcmp(argv[i], "--uid") == 0 && i + 1 < argc) {
+      user = argv[++i];
+    } else if (std::strcmp(argv[i], "--gid") == 0 && i + 1 < argc) {
+      group = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: %s [--port N] [--interface ADDR] [--systemd]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--port N] [--interface ADDR] [--systemd] [--pidfile PATH] "
+                   "[--uid USER [--gid GROUP]]\n",
+                   argv[0]);
       return 2;
     }
   }
+  if (!group.empty() && user.empty())
+    throw torsion::examples::UsageError("--gid needs --uid");
   torsion::Reactor reactor;
   auto factory = torsion::make_factory<Echo>();
   auto listening = systemd ? torsion::listen_systemd(reactor, 0, factory)
                           : torsion::listen_tcp(reactor, port, factory, options);
+  std::optional<torsion::PidFile> pidfile;
+  if (!pidfile_path.empty()) pidfile.emplace(pidfile_path);
+  if (!user.empty()) torsion::drop_privileges(user, group);  // the port is bound: root no more
   if (systemd) torsion::notify_systemd_ready(reactor);
   std::printf("listening on %s\n", listening->get_host().to_string().c_str());
   std::fflush(stdout);

@@ -86,6 +86,23 @@ if command -v systemd-analyze >/dev/null; then
   out=$(systemd-analyze verify "$work/units/torsion-echo.socket" "$work/units/torsion-echo.service" 2>&1)
   [ $? -eq 0 ] && [ -z "$out" ]; check "systemd-analyze verify passes the example units" $? "$out"
 fi
+# twistd's --pidfile and --uid: the pid is in the file while the server runs and gone after
+# SIGTERM; as root, the server runs as nobody once its port is bound.
+start pidfile "$ex/echo_server" --pidfile "$work/echo.pid"
+pf_pid=${pids[-1]}
+[ "$(cat "$work/echo.pid" 2>/dev/null)" = "$pf_pid" ]; check "echo_server --pidfile writes its pid" $?
+kill -TERM "$pf_pid"; wait "$pf_pid"
+[ ! -e "$work/echo.pid" ]; check "echo_server --pidfile removes it at exit" $?
+if [ "$(id -u)" = 0 ] && id -u nobody >/dev/null 2>&1; then
+  start nobody "$ex/echo_server" --uid nobody
+  uid=$(awk '/^Uid:/ {print $2 "/" $3 "/" $4}' "/proc/${pids[-1]}/status")
+  n=$(id -u nobody)
+  [ "$uid" = "$n/$n/$n" ]; check "echo_server --uid nobody runs as nobody" $? "Uid: $uid"
+  out=$(timeout 10 "$ex/echo_client" 127.0.0.1 "$PORT" "as nobody")
+  [ "$out" = "as nobody" ]; check "echo_server --uid nobody echoes" $? "got '$out'"
+else
+  echo "SKIP echo_server --uid: needs root and a user 'nobody'"
+fi
 # bulk_write against a rate-limited discard_server, in each busy mode (short runs).
 start discard "$ex/discard_server" --rate 50000000 --rcvbuf 131072
 for busy in none idle normal; do
@@ -302,6 +319,9 @@ for server in echo_server discard_server chat_server wire_server thread_pool kv_
 done
 bad_input "$ex/echo_server" --port -1
 bad_input "$ex/echo_server" --systemd  # no sockets passed
+bad_input "$ex/echo_server" --uid no-such-user-torsion
+bad_input "$ex/echo_server" --gid nogroup  # without --uid
+bad_input "$ex/echo_server" --pidfile /nonexistent-dir/echo.pid
 bad_input "$ex/udp_echo" 65536
 bad_input "$ex/unix_echo" "$work/no-such-dir/echo.sock"
 bad_input "$ex/port_forward" 99999 127.0.0.1 1
