@@ -9,9 +9,7 @@
 // backend: haproxy binds its listeners before its loop runs the checks.
 
 #include <doctest/doctest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <deque>
@@ -90,21 +88,6 @@ struct ProxiedBackend {
   }
 };
 
-// A port that was free a moment ago on 127.0.0.1 (for a peer that cannot bind port 0).
-inline int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  REQUIRE(ok);
-  return ntohs(addr.sin_port);
-}
-
 // One haproxy process. `frontend` and `server` are the options of its bind line and of
 // its one server line; the server is `backend` with health checks that send the PROXY
 // header too (check-send-proxy), the readiness signal.
@@ -125,7 +108,7 @@ class Haproxy {
            ("torsion_haproxy_" + std::to_string(::getpid()) + "_" + std::to_string(++serial()));
     std::filesystem::create_directories(dir_);
     for (int attempt = 1;; ++attempt) {
-      port_ = free_port();
+      port_ = recently_free_port();
       const std::filesystem::path config = dir_ / "haproxy.cfg";
       std::ofstream(config) << "global\n  maxconn 64\n  nbthread 1\n"
                             << "defaults\n  mode tcp\n  timeout connect 5s\n"

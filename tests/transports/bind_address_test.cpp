@@ -19,6 +19,7 @@
 
 using namespace torsion;
 using torsion::test::loopback;
+using torsion::test::recently_free_port;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
@@ -36,21 +37,6 @@ bool have_ipv6_loopback() {
   const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
   ::close(fd);
   return ok;
-}
-
-// A port on 127.0.0.1 that was free a moment ago (bound with port 0, then closed).
-std::uint16_t recently_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  REQUIRE(ok);
-  return ntohs(addr.sin_port);
 }
 
 // Connects with `options` and waits for the outcome: the server's record of the
