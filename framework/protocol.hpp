@@ -78,23 +78,76 @@ class Protocol {
     };
   }
 
+  /// Keeps `owner` alive as long as this protocol: it is released when the protocol is
+  /// destroyed, after the subclass's members. For library code that gives a protocol
+  /// something it must not outlive (connect_protocol's one-off factory).
+  void keep_alive(std::shared_ptr<const void> owner);
+
  private:
+  friend class Factory;
+  struct Life;
   std::weak_ptr<void> life_token() const;
 
   Transport* transport_ = nullptr;
-  mutable std::shared_ptr<void> life_;  // made by the first guard(); expires with *this
+  // Made by the first guard() or keep_alive(); expires with *this.
+  mutable std::shared_ptr<Life> life_;
 };
 
-/// Builds a protocol for each accepted connection. The factory is the user's: it must
-/// outlive every port listening with it and every connection it built. ~Reactor destroys
-/// the connections still open, so declare factories (and what their protocols use)
-/// before the Reactor; wrapping factories may come after it (see WrappingFactory).
+class ListeningPort;
+
+/// Builds a protocol for each accepted connection. A factory may be declared before or
+/// after the Reactor: while it lives, the ports listening with it and the connections it
+/// built use it; when it is destroyed first, its listening ports stop listening, its
+/// connectors stop (no more factory events), and the connections whose protocols it built
+/// are closed and their protocols destroyed at once, without connection_lost (as ~Reactor
+/// does), so no protocol outlives its factory. Reactor thread only.
 class Factory {
  public:
+  Factory();
+  /// Stops what still uses this factory (see the class comment).
   virtual ~Factory();
+  /// A copy is a new factory: it shares no ports or connections with `other`.
+  Factory(const Factory& other);
+  /// Keeps this factory's own ports and connections.
+  Factory& operator=(const Factory& other);
+
   /// Returns a protocol for a new connection from `peer`, or null to refuse it (the
   /// connection is closed at once and no protocol event fires).
   virtual std::unique_ptr<Protocol> build_protocol(const Address& peer) = 0;
+
+  /// Twisted's startFactory: called when the first listening port or connector using this
+  /// factory starts (before its first build_protocol). Does nothing by default.
+  virtual void start_factory() {}
+  /// Twisted's stopFactory: called when the last one stops (a port's stop_listening, a
+  /// shutdown; a connector's attempt failing or connection ending without a new attempt
+  /// started from the callback). Not called by ~Reactor or ~Factory. Does nothing by
+  /// default.
+  virtual void stop_factory() {}
+
+  /// For transports: a listening port or connector starts using this factory (calls
+  /// start_factory() for the first one; an exception from it is logged).
+  void do_start();
+  /// For transports: one stops (calls stop_factory() after the last; logged likewise).
+  void do_stop();
+  /// How many ports and connectors use this factory now (do_start minus do_stop).
+  int users() const noexcept { return users_; }
+  /// build_protocol(peer), with the protocol (if any) tracked: its connection is closed if
+  /// this factory is destroyed first. Transports and wrapping factories build with it.
+  std::unique_ptr<Protocol> build_tracked(const Address& peer);
+  /// For transports: `protocol`, built by this factory, now has a connection; it is
+  /// closed if this factory is destroyed first.
+  void track_connection(Protocol& protocol);
+  /// For transports: `port` listens with this factory; it stops listening if this
+  /// factory is destroyed first.
+  void track_port(const std::shared_ptr<ListeningPort>& port);
+  /// For transports: expires when this factory is destroyed; ports and connectors check
+  /// it before every use.
+  std::weak_ptr<const void> alive_token() const noexcept { return links_; }
+
+ private:
+  struct Links;
+  std::shared_ptr<Links> links_;
+  int users_ = 0;
 };
 
 /// An outgoing connection attempt, handed to ClientFactory callbacks. Connectors are
@@ -116,8 +169,8 @@ class Connector : public std::enable_shared_from_this<Connector> {
   virtual void connect() = 0;
 };
 
-/// A factory for outgoing connections: hears how each attempt goes. Must outlive the
-/// connector and its connections.
+/// A factory for outgoing connections: hears how each attempt goes. Destroyed while its
+/// connector is in use, it is no longer called (see Factory).
 class ClientFactory : public Factory {
  public:
   /// An attempt started.

@@ -350,7 +350,7 @@ class ProxyProtocolWrapper final : public ProtocolWrapper {
     rest.append(data.substr(take));
     buffer_.clear();
     buffer_.shrink_to_fit();
-    std::unique_ptr<Protocol> inner = factory().wrapped_factory().build_protocol(get_peer());
+    std::unique_ptr<Protocol> inner = factory().wrapped_factory().build_tracked(get_peer());
     if (!inner) {
       transport().lose_connection();
       return;

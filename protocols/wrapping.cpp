@@ -96,7 +96,7 @@ std::unique_ptr<Protocol> WrappingFactory::build_protocol(const Address& peer) {
     ++refused_;
     return nullptr;
   }
-  std::unique_ptr<Protocol> inner = wrapped_.build_protocol(peer);
+  std::unique_ptr<Protocol> inner = wrapped_.build_tracked(peer);
   if (!inner) return nullptr;
   return wrap(std::move(inner), peer);
 }

@@ -94,7 +94,7 @@ class TlsPort final : public detail::StreamPort<tcp> {
     std::shared_ptr<void> slot(nullptr, [gate = gate_](void*) { --gate->in_progress; });
     auto layer = std::make_unique<TlsLayer>(
         new_ssl(impl.ctx), /*server=*/true, std::move(settings),
-        [&factory = factory_, &impl, owner = owner_, gate = gate_, slot = std::move(slot),
+        [factory = factory_, &impl, owner = owner_, gate = gate_, slot = std::move(slot),
          &reactor = reactor_](TlsLayer& t, const Reason* failure) {
           if (failure) {
             if (auto more = gate->failed_log.admit(reactor.seconds()))

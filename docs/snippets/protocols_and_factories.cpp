@@ -154,27 +154,6 @@ SharedState shared_state() {
   return out;
 }
 
-std::size_t connections_left_to_the_reactor() {
-  torsion::TcpListenOptions loopback;
-  loopback.interface = "127.0.0.1";
-  struct Idle : torsion::Protocol {};
-  torsion::FunctionFactory<torsion::ClientFactory> client(
-      [](const torsion::Address&) { return std::make_unique<Idle>(); });
-  // [snippet:declaration-order]
-  Room room;                                     // what the protocols use,
-  auto members = torsion::make_factory<Member>(std::ref(room));  // their factory,
-  torsion::Reactor reactor;                      // then the reactor: destroyed first
-  torsion::TimeoutFactory idle(members, reactor, 300);  // needs the reactor; may go first
-  auto port = torsion::listen_tcp(reactor, 0, idle, loopback);
-  // Kept or dropped, `port` listens until port->stop_listening(). Then reactor.run().
-  // [end]
-  torsion::connect_tcp(reactor, "127.0.0.1", port->port(), client);
-  reactor.run_until([&] { return idle.connection_count() == 1; }, 10);
-  // Returns with the connections open: `idle` goes first and detaches its wrapper, then
-  // ~Reactor destroys the connections while `members` and `room` still exist.
-  return idle.connection_count();
-}
-
 std::string hello_through_echo(torsion::Reactor& reactor) {
   torsion::TcpListenOptions loopback;
   loopback.interface = "127.0.0.1";

@@ -34,7 +34,11 @@ struct SharedState {
   std::size_t copy_sees = 0;      // what a protocol built from a copied Room sees
 };
 SharedState shared_state();
-std::size_t connections_left_to_the_reactor();
+
+// services.cpp
+std::string hello_with_connect_protocol(torsion::Reactor& reactor);
+std::string through_a_proxy(torsion::Reactor& reactor);
+std::vector<std::string> an_application(torsion::Reactor& reactor);
 
 // processes.cpp: "hello\n" from get_process_output, "3\n" from run_process (wc -w),
 // "-1" from maybe_deferred over a throwing parse.

@@ -13,6 +13,7 @@
 
 #include "framework/address.hpp"
 #include "framework/log.hpp"
+#include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/detail/stream_engine.hpp"
 
@@ -39,6 +40,19 @@ inline void log_exception(const char* what) {
     log(LogLevel::error, std::string("non-standard exception in ") + what);
   }
 }
+
+// A port's or connector's hold on its factory: the factory, while it lives (a factory
+// may be destroyed first; see Factory).
+class FactoryRef {
+ public:
+  explicit FactoryRef(Factory& factory) : factory_(&factory), alive_(factory.alive_token()) {}
+  // The factory, or null once it is destroyed.
+  Factory* get() const noexcept { return alive_.expired() ? nullptr : factory_; }
+
+ private:
+  Factory* factory_;
+  std::weak_ptr<const void> alive_;
+};
 
 // Throws std::invalid_argument unless `port` is in min..65535.
 inline void check_port(int port, int min, const char* what) {

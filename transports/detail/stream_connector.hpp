@@ -110,8 +110,13 @@ class StreamConnector : public Connector {
   void attach(const std::shared_ptr<T>& transport) {
     timeout_.cancel();
     std::unique_ptr<Protocol> protocol;
+    Factory* factory = factory_.get();
+    if (!factory) {
+      abandon();  // the factory is gone: nobody to tell, and `transport` closes unstarted
+      return;
+    }
     try {
-      protocol = factory_.build_protocol(transport->get_peer());
+      protocol = factory->build_tracked(transport->get_peer());
     } catch (...) {
       log_exception("build_protocol (the attempt fails)");
       fail(Reason(error::callback_threw, {}, "build_protocol", std::current_exception()));
@@ -127,7 +132,9 @@ class StreamConnector : public Connector {
     transport->start(std::move(protocol),
                      [self = self_ptr()](const Reason& reason) {
                        self->state_ = State::idle;
-                       self->factory_.client_connection_lost(*self, reason);
+                       if (ClientFactory* f = self->client_factory())
+                         f->client_connection_lost(*self, reason);
+                       self->maybe_stop_factory();
                      });
   }
 
@@ -160,10 +167,32 @@ class StreamConnector : public Connector {
     void cancel() {}
   };
 
+  // The factory, or null once it is destroyed.
+  ClientFactory* client_factory() const noexcept {
+    return static_cast<ClientFactory*>(factory_.get());
+  }
+
+  // After a failure or a loss: unless the callback started another attempt, this
+  // connector no longer uses the factory (Twisted's doStop).
+  void maybe_stop_factory() {
+    if (state_ != State::idle || !factory_started_) return;
+    factory_started_ = false;
+    if (Factory* f = factory_.get()) f->do_stop();
+  }
+
   void begin(std::uint64_t attempt) {
     if (!current(attempt)) return;
+    ClientFactory* factory = client_factory();
+    if (!factory) {
+      abandon();  // the factory is gone: the connector stops
+      return;
+    }
+    if (!factory_started_) {
+      factory_started_ = true;
+      factory->do_start();
+    }
     try {
-      factory_.started_connecting(*this);
+      factory->started_connecting(*this);
     } catch (...) {
       log_exception("started_connecting (the attempt fails)");
       if (current(attempt))
@@ -361,14 +390,18 @@ class StreamConnector : public Connector {
   }
 
   void report_failure(const Reason& reason) {
-    try {
-      factory_.client_connection_failed(*this, reason);
-    } catch (...) {
-      log_exception("client_connection_failed");
+    if (ClientFactory* factory = client_factory()) {
+      try {
+        factory->client_connection_failed(*this, reason);
+      } catch (...) {
+        log_exception("client_connection_failed");
+      }
     }
+    maybe_stop_factory();
   }
 
-  ClientFactory& factory_;
+  FactoryRef factory_;  // a ClientFactory
+  bool factory_started_ = false;
   const Address destination_;
   const ConnectTiming timing_;
   Scheduler& clock_;

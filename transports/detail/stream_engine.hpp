@@ -250,12 +250,17 @@ class StreamEngine final : public Transport,
   void lose_tracked() override { lose_connection(); }
   void abort_tracked() override { abort_connection(); }
   void release_tracked() override {
+    if (finished_) return;
     state_ = State::closed;
     finished_ = true;
     std::error_code ec;
     socket_.close(ec);
     connections_.unlink(*this);
     auto keep = std::move(self_);  // may destroy *this on return
+    // The protocol goes now, not with the last pending operation: its factory may be
+    // going (Factory's destructor releases the connections it built).
+    auto protocol = std::move(protocol_);
+    on_lost_ = nullptr;
   }
 
  protected:

@@ -28,11 +28,14 @@
 
 namespace torsion::detail {
 
-// The protocol `factory` builds for a connection from `peer`: null when it refuses, or
-// when it throws (logged).
-inline std::unique_ptr<Protocol> build_server_protocol(Factory& factory, const Address& peer) {
+// The protocol `factory` builds for a connection from `peer`: null when it refuses, when
+// it throws (logged), or when it was destroyed. The factory tracks the protocol, so that
+// destroying the factory closes the connection.
+inline std::unique_ptr<Protocol> build_server_protocol(const FactoryRef& ref, const Address& peer) {
+  Factory* factory = ref.get();
+  if (!factory) return nullptr;
   try {
-    return factory.build_protocol(peer);
+    return factory->build_tracked(peer);
   } catch (...) {
     log_exception("build_protocol (the connection is refused)");
     return nullptr;
@@ -54,6 +57,7 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
     std::error_code ec;
     acceptor_.close(ec);
     stopped();
+    if (Factory* factory = factory_.get()) factory->do_stop();
   }
 
  protected:
@@ -64,10 +68,15 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
   // The listening socket, for the caller to open, bind and listen on before start().
   typename Proto::acceptor& acceptor() noexcept { return acceptor_; }
 
-  // Starts accepting; get_host() answers `host` from now on.
+  // Starts accepting; get_host() answers `host` from now on. The factory hears
+  // start_factory (if first) and stops this port if it is destroyed first.
   void start(Address host) {
     host_ = std::move(host);
     listening_ = true;
+    if (Factory* factory = factory_.get()) {
+      factory->track_port(this->shared_from_this());
+      factory->do_start();
+    }
     accept_next();
   }
 
@@ -79,7 +88,7 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
   virtual void stopped() {}
 
   Reactor& reactor_;
-  Factory& factory_;
+  FactoryRef factory_;
 
  private:
   void accept_next() {
