@@ -11,27 +11,50 @@
 namespace torsion {
 namespace {
 
-void check(bool ok, const char* field, double value, const char* rule) {
+void check(bool ok, const char* who, const char* field, double value, const char* rule) {
   if (!ok)
-    throw std::invalid_argument(std::string("ReconnectingClientFactory: Backoff::") + field +
-                                " must be " + rule + ", got " + std::to_string(value));
+    throw std::invalid_argument(std::string(who) + ": Backoff::" + field + " must be " + rule +
+                                ", got " + std::to_string(value));
 }
 
 }  // namespace
 
+BackoffDelays::BackoffDelays(Backoff backoff, const char* who)
+    : backoff_(backoff), random_(std::random_device{}()) {
+  const Backoff& b = backoff_;
+  check(std::isfinite(b.initial_delay) && b.initial_delay > 0, who, "initial_delay",
+        b.initial_delay, "> 0");
+  check(std::isfinite(b.factor) && b.factor >= 1, who, "factor", b.factor, ">= 1");
+  check(std::isfinite(b.max_delay) && b.max_delay >= b.initial_delay, who, "max_delay",
+        b.max_delay, ">= initial_delay");
+  check(b.jitter >= 0 && b.jitter < 1, who, "jitter", b.jitter, "in [0, 1)");
+  check(b.max_retries >= -1, who, "max_retries", b.max_retries, ">= -1");
+}
+
+double BackoffDelays::next() {
+  if (backoff_.max_retries >= 0 && retries_ >= backoff_.max_retries) return -1;
+  ++retries_;
+  base_ = retries_ == 1 ? backoff_.initial_delay
+                        : std::min(base_ * backoff_.factor, backoff_.max_delay);
+  double delay = base_;
+  if (backoff_.jitter > 0) {
+    std::uniform_real_distribution<double> spread(1 - backoff_.jitter, 1 + backoff_.jitter);
+    delay = std::min(delay * spread(random_), backoff_.max_delay);
+  }
+  last_ = delay;
+  return delay;
+}
+
+void BackoffDelays::reset() noexcept {
+  retries_ = 0;
+  base_ = 0;
+}
+
 ReconnectingClientFactory::ReconnectingClientFactory(Scheduler& scheduler, Builder builder,
                                                      Backoff backoff)
-    : scheduler_(scheduler), builder_(std::move(builder)), backoff_(backoff),
-      random_(std::random_device{}()) {
+    : scheduler_(scheduler), builder_(std::move(builder)),
+      delays_(backoff, "ReconnectingClientFactory") {
   if (!builder_) throw std::invalid_argument("ReconnectingClientFactory: empty builder");
-  const Backoff& b = backoff_;
-  check(std::isfinite(b.initial_delay) && b.initial_delay > 0, "initial_delay", b.initial_delay,
-        "> 0");
-  check(std::isfinite(b.factor) && b.factor >= 1, "factor", b.factor, ">= 1");
-  check(std::isfinite(b.max_delay) && b.max_delay >= b.initial_delay, "max_delay", b.max_delay,
-        ">= initial_delay");
-  check(b.jitter >= 0 && b.jitter < 1, "jitter", b.jitter, "in [0, 1)");
-  check(b.max_retries >= -1, "max_retries", b.max_retries, ">= -1");
 }
 
 ReconnectingClientFactory::~ReconnectingClientFactory() { retry_call_.cancel(); }
@@ -64,20 +87,12 @@ void ReconnectingClientFactory::client_connection_lost(Connector& connector,
 void ReconnectingClientFactory::retry(Connector& connector, const Reason& reason) {
   if (!trying_) return;
   connector_ = &connector;
-  if (backoff_.max_retries >= 0 && retries_ >= backoff_.max_retries) {
+  const double delay = delays_.next();
+  if (delay < 0) {
     trying_ = false;
     gave_up(connector, reason);
     return;
   }
-  ++retries_;
-  delay_ = retries_ == 1 ? backoff_.initial_delay
-                         : std::min(delay_ * backoff_.factor, backoff_.max_delay);
-  double delay = delay_;
-  if (backoff_.jitter > 0) {
-    std::uniform_real_distribution<double> spread(1 - backoff_.jitter, 1 + backoff_.jitter);
-    delay = std::min(delay * spread(random_), backoff_.max_delay);
-  }
-  last_delay_ = delay;
   retry_call_.cancel();
   // The pending retry keeps the connector alive: the caller may have dropped the handle
   // connect_tcp returned. The scheduler owns the call, so the connector never outlives
@@ -101,14 +116,11 @@ void ReconnectingClientFactory::resume_trying() {
   reset_delay();
 }
 
-void ReconnectingClientFactory::reset_delay() {
-  retries_ = 0;
-  delay_ = 0;
-}
+void ReconnectingClientFactory::reset_delay() { delays_.reset(); }
 
 void ReconnectingClientFactory::gave_up(Connector& connector, const Reason& last) {
   log(LogLevel::warning, "giving up connecting to " + connector.get_destination().to_string() +
-                             " after " + std::to_string(retries_) + " retries: " +
+                             " after " + std::to_string(delays_.retries()) + " retries: " +
                              last.message());
 }
 

@@ -25,6 +25,34 @@ struct Backoff {
   int max_retries = -1;        ///< give up after this many retries in a row; -1: never
 };
 
+/// The delays of a Backoff, retry after retry: what ReconnectingClientFactory and
+/// ClientService wait between attempts.
+class BackoffDelays {
+ public:
+  /// Throws std::invalid_argument for a bad Backoff field, naming `who` and the field.
+  BackoffDelays(Backoff backoff, const char* who);
+  /// The delay before the next retry (and counts it), or a negative value when
+  /// max_retries retries in a row are used up.
+  double next();
+  /// Back to the start: the next retry waits initial_delay.
+  void reset() noexcept;
+  /// Retries counted since the last reset.
+  int retries() const noexcept { return retries_; }
+  /// The last delay next() returned; 0 before any.
+  double last() const noexcept { return last_; }
+  /// The settings.
+  const Backoff& backoff() const noexcept { return backoff_; }
+  /// Reseeds the jitter's random generator (for reproducible tests).
+  void seed(std::uint32_t value) { random_.seed(value); }
+
+ private:
+  Backoff backoff_;
+  std::mt19937 random_;
+  int retries_ = 0;
+  double base_ = 0;
+  double last_ = 0;
+};
+
 /// A ClientFactory (build protocols with `builder`) that reconnects through the
 /// Connector it is used with: after client_connection_failed or client_connection_lost
 /// it schedules connector.connect() on `scheduler` after the backoff delay. A successful
@@ -78,13 +106,13 @@ class ReconnectingClientFactory : public ClientFactory {
   /// False after stop_trying() or after giving up.
   bool trying() const noexcept { return trying_; }
   /// Retries scheduled since the last success or reset.
-  int retries() const noexcept { return retries_; }
+  int retries() const noexcept { return delays_.retries(); }
   /// The delay (seconds) of the last retry scheduled; 0 before any.
-  double last_delay() const noexcept { return last_delay_; }
+  double last_delay() const noexcept { return delays_.last(); }
   /// The pending retry, if any (inactive otherwise).
   const DelayedCall& pending_retry() const noexcept { return retry_call_; }
   /// Reseeds the jitter's random generator (for reproducible tests).
-  void seed(std::uint32_t value) { random_.seed(value); }
+  void seed(std::uint32_t value) { delays_.seed(value); }
 
  protected:
   /// Called once when max_retries is reached, with the last failure. Logs by default.
@@ -95,15 +123,11 @@ class ReconnectingClientFactory : public ClientFactory {
 
   Scheduler& scheduler_;
   Builder builder_;
-  Backoff backoff_;
-  std::mt19937 random_;
+  BackoffDelays delays_;
   Connector* connector_ = nullptr;
   DelayedCall retry_call_;
   bool trying_ = true;
   bool connecting_ = false;
-  int retries_ = 0;
-  double delay_ = 0;
-  double last_delay_ = 0;
 };
 
 }  // namespace torsion

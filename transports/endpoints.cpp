@@ -385,6 +385,16 @@ Deferred<Stream> connect_stream(Reactor& reactor, ClientEndpoint& endpoint, Stre
       reactor, [&](ClientFactory& factory) { return endpoint.connect(factory); }, options);
 }
 
+std::function<Deferred<Protocol*>(std::unique_ptr<Protocol>)> protocol_connector(
+    Reactor& reactor, std::string_view description) {
+  std::shared_ptr<ClientEndpoint> endpoint = client_from_string(reactor, description);
+  return [&reactor, endpoint](std::unique_ptr<Protocol> protocol) {
+    return connect_protocol_with(
+        reactor, [&](ClientFactory& factory) { return endpoint->connect(factory); },
+        std::move(protocol));
+  };
+}
+
 std::unique_ptr<ServerEndpoint> server_from_string(Reactor& reactor, std::string_view description) {
   return from_string(&Registry::servers, reactor, description, "server");
 }

@@ -22,13 +22,16 @@
 ///
 /// The description syntax (escaping, limits) is framework/endpoints.hpp's.
 
+#include <concepts>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
+#include "framework/connect_protocol.hpp"
 #include "framework/deferred.hpp"
 #include "framework/endpoints.hpp"
 #include "framework/listening_port.hpp"
@@ -106,5 +109,44 @@ std::unique_ptr<ClientEndpoint> client_from_string(Reactor& reactor, std::string
 /// closed at once. The endpoint is used during this call only.
 [[nodiscard]] Deferred<Stream> connect_stream(Reactor& reactor, ClientEndpoint& endpoint,
                                 StreamOptions options = {});
+
+/// Twisted's connectProtocol: connects through `endpoint` (TCP, Unix, TLS, anything
+/// client_from_string makes) with `protocol` as the connection's protocol, without a
+/// ClientFactory. Fires from the loop once the protocol's connection_made has run, with
+/// the protocol (valid until its connection_lost returns: hand out `guard`ed callbacks),
+/// so a coroutine writes `P& p = co_await connect_protocol(reactor, endpoint, ...)`.
+/// Fails with ConnectionError: the attempt's Reason (connection_refused, timed_out,
+/// lookup_failed...), or the connection's if it ended before the Deferred fired.
+/// Cancelling it stops the attempt (CancelledError). The protocol and the one-off factory
+/// behind it live as long as the connection; the endpoint is used during this call only.
+template <class P>
+  requires std::derived_from<P, Protocol>
+[[nodiscard]] Deferred<std::reference_wrapper<P>> connect_protocol(Reactor& reactor,
+                                                                   ClientEndpoint& endpoint,
+                                                                   std::unique_ptr<P> protocol) {
+  return connect_protocol_with(
+             reactor, [&](ClientFactory& factory) { return endpoint.connect(factory); },
+             std::unique_ptr<Protocol>(std::move(protocol)))
+      .add_callback([](Protocol* p) { return std::ref(static_cast<P&>(*p)); });
+}
+
+/// As above, for an endpoint description ("tcp:127.0.0.1:6379", "unix:@app",
+/// "tls:example.com:443"...). Throws EndpointError for a bad description.
+template <class P>
+  requires std::derived_from<P, Protocol>
+[[nodiscard]] Deferred<std::reference_wrapper<P>> connect_protocol(Reactor& reactor,
+                                                                   std::string_view description,
+                                                                   std::unique_ptr<P> protocol) {
+  auto endpoint = client_from_string(reactor, description);
+  return connect_protocol(reactor, *endpoint, std::move(protocol));
+}
+
+/// A function that connects the protocol it is given through `description`, each time it
+/// is called, and returns connect_protocol_with's Deferred: what RelayFactory
+/// (protocols/relay.hpp) takes, `RelayFactory proxy(protocol_connector(reactor,
+/// "tcp:example.com:80"))`. Parses the description now (throws EndpointError); the
+/// function keeps the endpoint and refers to `reactor`, so call it while the reactor lives.
+std::function<Deferred<Protocol*>(std::unique_ptr<Protocol>)> protocol_connector(
+    Reactor& reactor, std::string_view description);
 
 }  // namespace torsion

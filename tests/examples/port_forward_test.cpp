@@ -116,8 +116,8 @@ TEST_CASE("port_forward: 64 MiB from a fast origin to a slow client, memory boun
   INFO("peak buffered " << forward.stats().peak_buffered);
   // The high mark (64 KiB) plus at most one read (128 KiB) from the paused side.
   CHECK(forward.stats().peak_buffered <= 64 * 1024 + 128 * 1024);
-  wait_for(reactor, [&] { return forward.stats().links_open == 0; }, "the link to go");
-  CHECK(forward.stats().links_total == 1);
+  wait_for(reactor, [&] { return forward.stats().pairs_open == 0; }, "the link to go");
+  CHECK(forward.stats().pairs_total == 1);
   CHECK(reactor.connection_count() == 0);
 }
 
@@ -166,7 +166,7 @@ TEST_CASE("port_forward: an upload with half-close both ways, and the answer bac
   CHECK(client.records[0].reason->clean());
   CHECK(forward.stats().peak_buffered <= 64 * 1024 + 128 * 1024);
   wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "every connection to go");
-  CHECK(forward.stats().links_open == 0);
+  CHECK(forward.stats().pairs_open == 0);
 }
 
 TEST_CASE("port_forward: an unreachable destination closes the client's connection") {
@@ -184,7 +184,7 @@ TEST_CASE("port_forward: an unreachable destination closes the client's connecti
   wait_for(reactor, [&] { return client.lost == 1; }, "the close");
   set_log_sink(nullptr);
   CHECK(client.records[0].received.empty());
-  wait_for(reactor, [&] { return forward.stats().links_open == 0; }, "the link to go");
+  wait_for(reactor, [&] { return forward.stats().pairs_open == 0; }, "the link to go");
   CHECK(reactor.connection_count() == 0);
 }
 
@@ -238,7 +238,7 @@ TEST_CASE("port_forward: a client that leaves while the outbound connect is pend
     client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->lose_connection(); }; };
     connect_tcp(reactor, "127.0.0.1", forward_port->port(), client);
     wait_for(reactor, [&] { return client.lost == 1; }, "the client's close");
-    CHECK(forward.stats().links_total == 1);
+    CHECK(forward.stats().pairs_total == 1);
   }
   SUBCASE("the client resets after sending a request") {
     RecordingClientFactory client;
@@ -252,8 +252,8 @@ TEST_CASE("port_forward: a client that leaves while the outbound connect is pend
     wait_for(reactor, [&] { return client.lost == 1; }, "the client's reset");
   }
   // Well before the 30 s connect time-out: the link and both descriptors are released.
-  wait_for(reactor, [&] { return forward.stats().links_open == 0; }, "the link to go", 5);
+  wait_for(reactor, [&] { return forward.stats().pairs_open == 0; }, "the link to go", 5);
   wait_for(reactor, [&] { return reactor.connection_count() == 0; }, "no connection left", 5);
   set_log_sink(nullptr);
-  CHECK(forward.stats().links_open == 0);
+  CHECK(forward.stats().pairs_open == 0);
 }

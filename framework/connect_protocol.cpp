@@ -1,0 +1,77 @@
+#include "framework/connect_protocol.hpp"
+
+#include <stdexcept>
+#include <utility>
+
+#include "framework/stream.hpp"
+
+namespace torsion {
+
+namespace {
+
+// connect_protocol's one-off factory: owns itself until the attempt fails or, once the
+// protocol is built, is owned by the protocol (keep_alive), so it lives as long as the
+// connection and goes with it.
+class ProtocolConnectFactory final : public ClientFactory {
+ public:
+  ProtocolConnectFactory(Reactor& reactor, std::unique_ptr<Protocol> protocol)
+      : reactor_(reactor), protocol_(std::move(protocol)) {}
+
+  std::unique_ptr<Protocol> build_protocol(const Address&) override {
+    if (!protocol_) return nullptr;  // a second attempt (connect() again): refused
+    auto protocol = std::move(protocol_);
+    Protocol* raw = protocol.get();
+    // Fire from the loop, after connection_made (which the transport runs right after
+    // this returns), and only while the protocol exists (else client_connection_lost
+    // has failed it).
+    reactor_.call_soon(raw->guard([raw, result = result_]() mutable {
+      if (!result.called()) result.callback(raw);
+    }));
+    protocol->keep_alive(std::move(self_));
+    return protocol;
+  }
+
+  void client_connection_failed(Connector&, const Reason& reason) override {
+    auto keep = std::move(self_);  // goes once the failure is reported
+    reactor_.call_soon([keep, result = result_, reason]() mutable {
+      if (!result.called()) result.errback(ConnectionError(reason));
+    });
+  }
+
+  void client_connection_lost(Connector&, const Reason& reason) override {
+    if (!result_.called()) result_.errback(ConnectionError(reason));
+  }
+
+  std::shared_ptr<ProtocolConnectFactory> self_;
+  std::shared_ptr<Connector> connector_;
+  Deferred<Protocol*> result_;
+
+ private:
+  Reactor& reactor_;
+  std::unique_ptr<Protocol> protocol_;
+};
+
+}  // namespace
+
+Deferred<Protocol*> connect_protocol_with(
+    Reactor& reactor, const std::function<std::shared_ptr<Connector>(ClientFactory&)>& connect,
+    std::unique_ptr<Protocol> protocol) {
+  if (!protocol) throw std::invalid_argument("connect_protocol: null protocol");
+  auto factory = std::make_shared<ProtocolConnectFactory>(reactor, std::move(protocol));
+  std::weak_ptr<ProtocolConnectFactory> weak = factory;
+  factory->result_ = Deferred<Protocol*>([weak](Deferred<Protocol*>&) {
+    if (auto f = weak.lock())
+      if (f->connector_) f->connector_->disconnect();
+  });
+  factory->self_ = factory;
+  Deferred<Protocol*> result = factory->result_;
+  try {
+    factory->connector_ = connect(*factory);
+  } catch (...) {
+    factory->self_.reset();
+    throw;
+  }
+  return result;
+}
+
+}  // namespace torsion
