@@ -85,6 +85,6 @@ TEST_CASE("relay: an unreachable destination closes the client and counts a fail
 }
 
 TEST_CASE("relay: an empty connect function is refused") {
-  CHECK_THROWS_AS(RelayFactory(RelayConnect()), std::invalid_argument);
-  CHECK_THROWS_AS((void)relay_protocol(RelayConnect()), std::invalid_argument);
+  CHECK_THROWS_AS(RelayFactory{RelayConnect{}}, std::invalid_argument);
+  CHECK_THROWS_AS((void)relay_protocol(RelayConnect{}), std::invalid_argument);
 }
