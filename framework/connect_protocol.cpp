@@ -25,7 +25,10 @@ class ProtocolConnectFactory final : public ClientFactory {
     // this returns), and only while the protocol exists (else client_connection_lost
     // has failed it).
     reactor_.call_soon(raw->guard([raw, result = result_]() mutable {
-      if (!result.called()) result.callback(raw);
+      // A connection already closing (lose or abort in connection_made) is left to
+      // client_connection_lost, which fails the Deferred with its Reason.
+      if (!result.called() && raw->has_transport() && raw->transport().connected())
+        result.callback(raw);
     }));
     protocol->keep_alive(std::move(self_));
     return protocol;
