@@ -11,6 +11,7 @@
 
 #include "examples/cli.hpp"
 #include "examples/port_forward.hpp"
+#include "framework/log.hpp"
 
 int example_main(int argc, char** argv) {
   if (argc != 4) {
