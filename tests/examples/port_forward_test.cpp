@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "framework/log.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/pattern.hpp"
 #include "tests/support/recording.hpp"
