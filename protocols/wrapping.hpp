@@ -25,8 +25,8 @@ class WrappingFactory;
 /// its transport (this object) goes to the real transport. Subclasses override either
 /// side. The wrapper registers with its factory when built and unregisters when
 /// destroyed, so the factory always knows its live connections. A factory destroyed
-/// first (a reactor declared before its factories destroys their connections last)
-/// detaches its live wrappers, so that their destruction stays safe.
+/// while its connections are open closes them and destroys their wrappers (see Factory);
+/// it detaches any wrapper still alive, so that its destruction stays safe.
 class ProtocolWrapper : public Protocol, public Transport {
  public:
   /// `wrapped` may be null and attached later (see attach). `peer` is the address the

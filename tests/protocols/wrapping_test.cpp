@@ -163,26 +163,57 @@ TEST_CASE("a wrapping factory destroyed before its wrappers detaches them") {
   p.reset();  // was a use after free: the wrapper unregistered from the dead factory
 }
 
-TEST_CASE("factories declared after the reactor: its destructor frees their live connections safely") {
-  // A user's natural order: the reactor first, then the factories. At the end of the
-  // scope the TimeoutFactory goes before ~Reactor destroys the live connection; ASan
-  // reported a use after free in the wrapper's destructor before wrappers were detached.
-  RecordingClientFactory client;
+TEST_CASE("factories declared after the reactor: destroyed first, they close their connections") {
+  // A user's natural order: the reactor first, then the factories, so the factories go
+  // first. A factory destroyed while a connection it built is open closes that connection
+  // at once and destroys its protocol without connection_lost (framework/protocol.hpp):
+  // nothing can call into the dead factory, and ~Reactor later finds only the connections
+  // of factories still alive. Before factories tracked their connections, ASan reported a
+  // use after free in the wrapper's destructor here.
+  RecordingClientFactory wrapped_client, plain_client;  // declared first: they outlive all
   Reactor reactor;
-  auto echo = make_factory<Echo>();
-  auto idle = std::make_unique<TimeoutFactory>(echo, reactor, 30);
+  RecordingFactory inner;
+  inner.setup = [](Record& r) {
+    r.on_data = [](Record& rr, std::string_view d) { rr.transport->write(d); };
+  };
+  auto idle = std::make_unique<TimeoutFactory>(inner, reactor, 30);
+  auto echo = make_factory<Echo>();  // declared after the reactor too; alive at the end
   auto port = listen_tcp(reactor, 0, *idle, loopback());
-  client.setup = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("one"); }; };
-  auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  auto echo_port = listen_tcp(reactor, 0, echo, loopback());
+  auto say_one = [](Record& r) { r.on_made = [](Record& rr) { rr.transport->write("one"); }; };
+  wrapped_client.setup = say_one;
+  plain_client.setup = say_one;
+  auto c1 = connect_tcp(reactor, "127.0.0.1", port->port(), wrapped_client);
+  auto c2 = connect_tcp(reactor, "127.0.0.1", echo_port->port(), plain_client);
   wait_for(
-      reactor, [&] { return !client.records.empty() && client.records[0].received == "one"; },
-      "the echo through the time-out wrapper");
+      reactor,
+      [&] {
+        return !wrapped_client.records.empty() && wrapped_client.records[0].received == "one" &&
+               !plain_client.records.empty() && plain_client.records[0].received == "one";
+      },
+      "the echoes through the time-out wrapper and the plain echo");
+  REQUIRE(inner.records.size() == 1);
   CHECK(idle->connection_count() == 1);
-  port->stop_listening();
+  REQUIRE(reactor.connection_count() == 4);
+  Record& wrapped = wrapped_client.records[0];
+  Record& plain = plain_client.records[0];
+
   idle.reset();
-  client.records[0].transport->write("two");
+  // The server end is gone at once, its protocols destroyed without connection_lost.
+  CHECK(reactor.connection_count() == 3);
+  CHECK(inner.records[0].made == 1);
+  CHECK(inner.records[0].lost == 0);
+  CHECK_FALSE(port->listening());
+  wrapped.transport->write("two");  // to a closed peer: no echo, a defined close
   wait_for(
-      reactor, [&] { return client.records[0].received == "onetwo"; },
-      "an echo after the factory is gone");
-  CHECK(reactor.connection_count() == 2);  // both ends still live when the reactor goes
+      reactor, [&] { return wrapped.lost == 1; },
+      "the client of the destroyed factory to see the close");
+  CHECK(wrapped.received == "one");
+  CHECK(plain.lost == 0);
+  plain.transport->write("two");
+  wait_for(
+      reactor, [&] { return plain.received == "onetwo"; }, "the other factory's echo to go on");
+  CHECK(reactor.connection_count() == 2);
+  // Both ends of `plain` are open when the scope ends: ~echo closes the server end, then
+  // ~Reactor the client's (its factory was declared first, so it is still alive).
 }
