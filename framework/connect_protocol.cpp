@@ -9,10 +9,11 @@ namespace torsion {
 
 namespace {
 
-// connect_protocol's one-off factory: owns itself until the attempt fails or, once the
-// protocol is built, is owned by the protocol (keep_alive), so it lives as long as the
-// connection and goes with it.
-class ProtocolConnectFactory final : public ClientFactory {
+// connect_protocol's one-off factory: owned by its connector and, once the protocol is
+// built, by the protocol too (keep_alive), so it lives as long as the attempt and the
+// connection, and goes with them (also when ~Reactor drops a pending attempt).
+class ProtocolConnectFactory final : public ClientFactory,
+                                     public std::enable_shared_from_this<ProtocolConnectFactory> {
  public:
   ProtocolConnectFactory(Reactor& reactor, std::unique_ptr<Protocol> protocol)
       : reactor_(reactor), protocol_(std::move(protocol)) {}
@@ -30,13 +31,12 @@ class ProtocolConnectFactory final : public ClientFactory {
       if (!result.called() && raw->has_transport() && raw->transport().connected())
         result.callback(raw);
     }));
-    protocol->keep_alive(std::move(self_));
+    protocol->keep_alive(shared_from_this());
     return protocol;
   }
 
   void client_connection_failed(Connector&, const Reason& reason) override {
-    auto keep = std::move(self_);  // goes once the failure is reported
-    reactor_.call_soon([keep, result = result_, reason]() mutable {
+    reactor_.call_soon([result = result_, reason]() mutable {
       if (!result.called()) result.errback(ConnectionError(reason));
     });
   }
@@ -45,8 +45,7 @@ class ProtocolConnectFactory final : public ClientFactory {
     if (!result_.called()) result_.errback(ConnectionError(reason));
   }
 
-  std::shared_ptr<ProtocolConnectFactory> self_;
-  std::shared_ptr<Connector> connector_;
+  std::weak_ptr<Connector> connector_;
   Deferred<Protocol*> result_;
 
  private:
@@ -64,16 +63,13 @@ Deferred<Protocol*> connect_protocol_with(
   std::weak_ptr<ProtocolConnectFactory> weak = factory;
   factory->result_ = Deferred<Protocol*>([weak](Deferred<Protocol*>&) {
     if (auto f = weak.lock())
-      if (f->connector_) f->connector_->disconnect();
+      if (auto connector = f->connector_.lock()) connector->disconnect();
   });
-  factory->self_ = factory;
   Deferred<Protocol*> result = factory->result_;
-  try {
-    factory->connector_ = connect(*factory);
-  } catch (...) {
-    factory->self_.reset();
-    throw;
-  }
+  auto connector = connect(*factory);  // may have failed already (reported from the loop)
+  if (!connector) throw std::invalid_argument("connect_protocol: no connector was returned");
+  connector->keep_alive(factory);
+  factory->connector_ = connector;
   return result;
 }
 

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "framework/address.hpp"
 #include "framework/reason.hpp"
@@ -167,6 +168,14 @@ class Connector : public std::enable_shared_from_this<Connector> {
   /// Starts connecting again (after a failure or a loss); ignored while connecting or
   /// connected.
   virtual void connect() = 0;
+
+  /// Keeps `owner` alive as long as this connector: released when the connector is
+  /// destroyed, after the subclass's members. For library code whose one-off factory must
+  /// live exactly as long as the attempt (connect_protocol's).
+  void keep_alive(std::shared_ptr<const void> owner) { owners_.push_back(std::move(owner)); }
+
+ private:
+  std::vector<std::shared_ptr<const void>> owners_;
 };
 
 /// A factory for outgoing connections: hears how each attempt goes. Destroyed while its
