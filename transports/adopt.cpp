@@ -66,9 +66,11 @@ Proto protocol_for(int family) {
     return Proto();
 }
 
-// Serves an accepted or adopted socket: a protocol from `factory`, then a transport.
+// Serves an accepted or adopted socket: a protocol from `factory` (unless it is gone),
+// then a transport.
 template <class Socket>
-void serve(Reactor& reactor, Factory& factory, Socket socket, const Address& peer) {
+void serve(Reactor& reactor, const detail::FactoryRef& factory, Socket socket,
+           const Address& peer) {
   auto protocol = detail::build_server_protocol(factory, peer);
   if (!protocol) return;  // `socket` closes as it goes
   if constexpr (std::is_same_v<Socket, tcp::socket>) {
@@ -124,8 +126,10 @@ void adopt_socket(Reactor& reactor, int fd, int family, Factory& factory, std::e
   // Built and started from the loop: no callback runs inside adopt_connection. The
   // socket travels in a shared_ptr because call_soon takes a copyable function.
   auto held = std::make_shared<typename Proto::socket>(std::move(socket));
-  reactor.call_soon([&reactor, &factory, held, address = detail::to_address(peer)] {
-    serve(reactor, factory, std::move(*held), address);
+  // The factory may be destroyed before then: the FactoryRef says so.
+  reactor.call_soon([&reactor, ref = detail::FactoryRef(factory), held,
+                     address = detail::to_address(peer)] {
+    serve(reactor, ref, std::move(*held), address);
   });
 }
 
