@@ -5,6 +5,7 @@
 # directory; the kept corpus changes only with FUZZ_MERGE=1. Every target runs even if
 # one fails; a failing input is kept in <build>/artifacts/ and printed in base64. Prints
 # the number of inputs each target ran, and ends with "fuzz: N passed, N failed".
+# Two targets run at a time on a machine with two or more cores (FUZZ_JOBS=1: one).
 #
 #   tests/fuzz/run.sh                          # 45 s per target (CI)
 #   FUZZ_SECONDS=600 tests/fuzz/run.sh         # longer
@@ -46,11 +47,11 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$build/artifacts"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-passed=0
-failed=0
-summary=""
-for t in $targets; do
-  echo "== $t: ${seconds} s"
+
+# fuzz_one TARGET: runs one target for its time; leaves "ok RUNS" or "failed RUNS" in
+# $scratch/TARGET.result (libFuzzer uses one core, so FUZZ_JOBS targets run at once).
+fuzz_one() {
+  t=$1
   mkdir -p "$scratch/$t"
   log="$scratch/$t.log"
   rm -f "$build/artifacts/$t-"*
@@ -58,13 +59,31 @@ for t in $targets; do
        -timeout=20 -malloc_limit_mb=64 -rss_limit_mb=1024 -print_final_stats=1 \
        -artifact_prefix="$build/artifacts/$t-" \
        "$scratch/$t" "$root/tests/fuzz/corpus/$t" >"$log" 2>&1; then
-    ok=1
+    ok=ok
   else
-    ok=0
+    ok=failed
   fi
   n=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-  n=${n:-0}
-  if [ $ok = 1 ]; then
+  echo "$ok ${n:-0}" >"$scratch/$t.result"
+}
+
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -gt 2 ] && jobs=2
+running=0
+for t in $targets; do
+  echo "== $t: ${seconds} s"
+  fuzz_one "$t" &
+  running=$((running + 1))
+  if [ $running -ge "$jobs" ]; then wait; running=0; fi
+done
+wait
+
+passed=0
+failed=0
+summary=""
+for t in $targets; do
+  read -r ok n <"$scratch/$t.result" || { ok=failed; n=0; }
+  if [ "$ok" = ok ]; then
     passed=$((passed + 1))
     echo "$t: $n runs, clean"
     summary="$summary $t=$n"
@@ -75,7 +94,7 @@ for t in $targets; do
     fi
   else
     failed=$((failed + 1))
-    tail -60 "$log"
+    tail -60 "$scratch/$t.log"
     echo "$t: FAILED after $n runs"
     for a in "$build/artifacts/$t-"*; do
       [ -f "$a" ] || continue
