@@ -8,6 +8,8 @@
 
 #include "framework/log.hpp"
 #include "framework/testing/string_transport.hpp"
+#include "tests/support/fake_journal.hpp"
+#include "tests/support/temp_files.hpp"
 #include "transports/endpoints.hpp"
 
 TEST_CASE("transports: process helpers and maybe_deferred") {
@@ -123,6 +125,16 @@ TEST_CASE("logging: routing and context") {
                          " 127.0.0.1:8080 <- 127.0.0.1:40312: client too slow, dropping it",
                      "id=0 msg=structured"});
   CHECK(torsion::log_level() == torsion::LogLevel::info);
+}
+
+TEST_CASE("deploying: the log to a file, and to the journal") {
+  torsion::test::TempDir dir("docs-log");
+  docs::log_to_file(dir / "server.log");
+  const std::string text = torsion::test::read_file(dir / "server.log");
+  CHECK(text.find("Z [info] to the file\n") != std::string::npos);
+  torsion::test::FakeJournal journal;
+  docs::log_to_journal(journal.path);
+  CHECK(journal.receive() == "MESSAGE=to the journal\nPRIORITY=4\nSYSLOG_IDENTIFIER=echo_server\n");
 }
 
 TEST_CASE("why-a-reactor: a transport write with work at idle priority") {

@@ -17,19 +17,9 @@ std::atomic<LogLevel> min_level{LogLevel::info};
 std::atomic<std::uint64_t> last_connection_id{0};
 
 void default_sink(const LogEvent& event) {
-  using namespace std::chrono;
-  const auto now = system_clock::now();
-  const std::time_t t = system_clock::to_time_t(now);
-  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-  const std::string_view name = to_string(event.level);
-  const std::string line = format_log_line(event);
+  const std::string record = format_log_record(event);
   // One fprintf per event, so that lines from several threads do not interleave.
-  std::fprintf(stderr, "%s.%03dZ [%.*s] %s\n", stamp, static_cast<int>(ms),
-               static_cast<int>(name.size()), name.data(), line.c_str());
+  std::fprintf(stderr, "%s\n", record.c_str());
 }
 
 void emit(const LogEvent& event) {
@@ -91,6 +81,25 @@ std::string format_log_line(const LogEvent& event) {
   if (!line.empty()) line += ": ";
   line += event.message;
   return line;
+}
+
+std::string format_log_record(const LogEvent& event) {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const std::time_t t = system_clock::to_time_t(now);
+  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[40];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  char millis[16];
+  std::snprintf(millis, sizeof millis, ".%03dZ [", static_cast<int>(ms));
+  std::string record = stamp;
+  record += millis;
+  record += to_string(event.level);
+  record += "] ";
+  record += format_log_line(event);
+  return record;
 }
 
 std::string_view to_string(LogLevel level) noexcept {

@@ -78,6 +78,11 @@ std::uint64_t next_connection_id() noexcept;
 /// the message when the event has no context. Parts that are unknown are left out.
 std::string format_log_line(const LogEvent& event);
 
+/// The line the default sink writes for `event` (without the newline): a UTC time stamp
+/// with milliseconds, the level in brackets, then format_log_line(event):
+/// "2026-11-26T05:30:00.123Z [error] conn 7 ...: message". LogFile writes the same.
+std::string format_log_record(const LogEvent& event);
+
 /// The name of a level: "debug", "info", "warning", "error".
 std::string_view to_string(LogLevel level) noexcept;
 

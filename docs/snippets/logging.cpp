@@ -1,5 +1,7 @@
 #include "docs/snippets/snippets.hpp"
 #include "framework/log.hpp"
+#include "framework/log_file.hpp"
+#include "framework/log_journal.hpp"
 
 namespace docs {
 
@@ -32,6 +34,27 @@ std::vector<std::string> logged_lines() {
   torsion::set_log_level(torsion::LogLevel::info);
   // [end]
   return lines;
+}
+
+void log_to_file(const std::string& path) {
+  // [snippet:file]
+  auto file = torsion::LogFile::open(path);   // appends; throws if it cannot open it
+  file->reopen_on_sighup();                   // logrotate's postrotate: kill -HUP <pid>
+  torsion::set_log_event_sink(file->sink());  // the sink keeps the file open
+  // [end]
+  torsion::log(torsion::LogLevel::info, "to the file");
+  torsion::set_log_sink(nullptr);
+}
+
+void log_to_journal(const std::string& journal_socket) {
+  // [snippet:journal]
+  // journal_socket: torsion::default_journal_socket, /run/systemd/journal/socket
+  torsion::set_log_event_sink(torsion::journal_sink("echo_server", journal_socket));
+  // or, under StandardError=journal: "<4>message" lines on stderr
+  // torsion::set_log_event_sink(torsion::stderr_priority_sink());
+  // [end]
+  torsion::log(torsion::LogLevel::warning, "to the journal");
+  torsion::set_log_sink(nullptr);
 }
 
 }  // namespace docs

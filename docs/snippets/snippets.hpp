@@ -97,5 +97,7 @@ std::string metered(std::size_t& bytes_in, std::size_t& refused);
 
 // logging.cpp
 std::vector<std::string> logged_lines();
+void log_to_file(const std::string& path);
+void log_to_journal(const std::string& journal_socket);
 
 }  // namespace docs

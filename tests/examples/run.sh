@@ -91,8 +91,52 @@ fi
 start pidfile "$ex/echo_server" --pidfile "$work/echo.pid"
 pf_pid=${pids[-1]}
 [ "$(cat "$work/echo.pid" 2>/dev/null)" = "$pf_pid" ]; check "echo_server --pidfile writes its pid" $?
+timeout 10 "$ex/echo_client" 127.0.0.1 "$PORT" "x" >/dev/null  # run() handles SIGTERM now
 kill -TERM "$pf_pid"; wait "$pf_pid"
 [ ! -e "$work/echo.pid" ]; check "echo_server --pidfile removes it at exit" $?
+# twistd's --logfile: the log is appended to the file; after logrotate's rename and a
+# SIGHUP, the next line goes to a new file at the same path.
+start logfile "$ex/echo_server" --logfile "$work/echo.log"
+lf_pid=${pids[-1]}
+grep -q "Z \[info\] echo_server: listening on 127.0.0.1:$PORT\$" "$work/echo.log"
+check "echo_server --logfile writes the log to the file" $? "$(cat "$work/echo.log")"
+mv "$work/echo.log" "$work/echo.log.1"
+timeout 10 "$ex/echo_client" 127.0.0.1 "$PORT" "x" >/dev/null  # run() handles SIGTERM now
+kill -HUP "$lf_pid"
+kill -TERM "$lf_pid"; wait "$lf_pid"; status=$?
+[ $status -eq 0 ] && grep -q "\[info\] received SIGTERM: shutting down" "$work/echo.log" \
+  && [ "$(wc -l < "$work/echo.log.1")" -eq 1 ]
+check "echo_server --logfile reopens the file on SIGHUP" $? \
+  "status $status; new: $(cat "$work/echo.log" 2>&1); old: $(cat "$work/echo.log.1")"
+# The journal's formats: "<N>" lines on stderr, and native datagrams to a socket the test
+# binds (python3 stands in for journald; the real journal is never touched).
+start priority "$ex/echo_server" --log-format priority 2> "$work/priority.err"
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}"
+[ "$(head -1 "$work/priority.err")" = "<6>echo_server: listening on 127.0.0.1:$PORT" ]
+check "echo_server --log-format priority prefixes syslog priorities" $? "$(cat "$work/priority.err")"
+mkfifo "$work/journald.fifo"
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("ready", flush=True)
+s.settimeout(10)
+for _ in range(2):
+    print(repr(s.recv(65536).decode()), flush=True)
+' "$work/journal.sock" > "$work/journald.fifo" &
+pids+=($!)
+exec {JFD}<"$work/journald.fifo"
+line=""; read -r -t 10 -u "$JFD" line
+start journal "$ex/echo_server" --log-format journal --journal-socket "$work/journal.sock"
+entry=""; read -r -t 10 -u "$JFD" entry
+timeout 10 "$ex/echo_client" 127.0.0.1 "$PORT" "x" >/dev/null  # run() handles SIGTERM now
+kill -TERM "${pids[-1]}"; wait "${pids[-1]}"
+entry2=""; read -r -t 10 -u "$JFD" entry2
+exec {JFD}<&-
+want="'MESSAGE=echo_server: listening on 127.0.0.1:$PORT\\nPRIORITY=6\\nSYSLOG_IDENTIFIER=echo_server\\n'"
+want2="'MESSAGE=received SIGTERM: shutting down\\nPRIORITY=6\\nSYSLOG_IDENTIFIER=echo_server\\n'"
+[ "$entry" = "$want" ] && [ "$entry2" = "$want2" ]
+check "echo_server --log-format journal sends the native protocol" $? "got $entry, $entry2"
 if [ "$(id -u)" = 0 ] && id -u nobody >/dev/null 2>&1; then
   start nobody "$ex/echo_server" --uid nobody
   uid=$(awk '/^Uid:/ {print $2 "/" $3 "/" $4}' "/proc/${pids[-1]}/status")

@@ -11,51 +11,26 @@
 #include <vector>
 
 #include "framework/reactor.hpp"
+#include "tests/support/log_guard.hpp"
+#include "tests/support/temp_files.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
+using torsion::test::capture_stderr;
+using torsion::test::LogSinkGuard;
 
 namespace {
 
-// Restores the default sink and level when a test ends, whatever happens.
-struct SinkGuard {
-  ~SinkGuard() {
-    set_log_sink(nullptr);
-    set_log_level(LogLevel::info);
-  }
-};
 
 struct Line {
   LogLevel level;
   std::string text;
 };
 
-// Captures what the default sink writes to stderr while `fn` runs.
-template <class F>
-std::string capture_stderr(F&& fn) {
-  std::fflush(stderr);
-  char path[] = "/tmp/torsion_log_test_XXXXXX";
-  const int fd = mkstemp(path);
-  REQUIRE(fd >= 0);
-  const int saved = dup(2);
-  dup2(fd, 2);
-  fn();
-  std::fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  std::string out;
-  char buf[4096];
-  lseek(fd, 0, SEEK_SET);
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
-  close(fd);
-  unlink(path);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("a line sink receives the level and the message") {
-  SinkGuard guard;
+  LogSinkGuard guard;
   std::vector<Line> lines;
   set_log_sink([&](LogLevel level, std::string_view text) { lines.push_back({level, std::string(text)}); });
   log(LogLevel::warning, "disk almost full");
@@ -65,7 +40,7 @@ TEST_CASE("a line sink receives the level and the message") {
 }
 
 TEST_CASE("events below the minimum level are dropped") {
-  SinkGuard guard;
+  LogSinkGuard guard;
   std::vector<Line> lines;
   set_log_sink([&](LogLevel level, std::string_view text) { lines.push_back({level, std::string(text)}); });
   CHECK(log_level() == LogLevel::info);
@@ -85,7 +60,7 @@ TEST_CASE("events below the minimum level are dropped") {
 }
 
 TEST_CASE("connection context goes in front of the line") {
-  SinkGuard guard;
+  LogSinkGuard guard;
   std::vector<Line> lines;
   set_log_sink([&](LogLevel level, std::string_view text) { lines.push_back({level, std::string(text)}); });
   const LogContext full{7, Address::ip("127.0.0.1", 8080), Address::ip("::1", 40312)};
@@ -104,7 +79,7 @@ TEST_CASE("connection context goes in front of the line") {
 }
 
 TEST_CASE("an event sink receives the fields apart") {
-  SinkGuard guard;
+  LogSinkGuard guard;
   std::vector<std::uint64_t> ids;
   std::vector<std::string> peers;
   std::vector<std::string> messages;
@@ -122,7 +97,7 @@ TEST_CASE("an event sink receives the fields apart") {
 }
 
 TEST_CASE("the default sink writes one stderr line with time, level and context") {
-  SinkGuard guard;
+  LogSinkGuard guard;
   const std::string out = capture_stderr([] {
     log(LogLevel::warning, LogContext{3, Address::ip("127.0.0.1", 1), Address::ip("127.0.0.1", 2)},
         "accept failed");
@@ -137,7 +112,7 @@ TEST_CASE("the default sink writes one stderr line with time, level and context"
 }
 
 TEST_CASE("set_log_sink(nullptr) restores the default sink") {
-  SinkGuard guard;
+  LogSinkGuard guard;
   int calls = 0;
   set_log_sink([&](LogLevel, std::string_view) { ++calls; });
   set_log_sink(nullptr);
@@ -172,7 +147,7 @@ TEST_CASE("level names round-trip") {
 }
 
 TEST_CASE("exceptions swallowed by the reactor reach a user sink") {
-  SinkGuard guard;
+  LogSinkGuard guard;
   std::vector<Line> lines;
   set_log_sink([&](LogLevel level, std::string_view text) { lines.push_back({level, std::string(text)}); });
   Reactor reactor;

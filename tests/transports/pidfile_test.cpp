@@ -13,40 +13,21 @@
 #include <system_error>
 
 #include "tests/support/process.hpp"
+#include "tests/support/temp_files.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
 using torsion::test::child_exited;
 using torsion::test::fork_child;
-
-namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/torsion-pidfile-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-std::string contents(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-}  // namespace
+using torsion::test::read_file;
+using torsion::test::TempDir;
 
 TEST_CASE("PidFile: written when made, removed when destroyed") {
-  TempDir dir;
+  TempDir dir("pidfile");
   const std::string path = dir.path + "/server.pid";
   {
     PidFile pid(path);
-    CHECK(contents(path) == std::to_string(::getpid()) + "\n");
+    CHECK(read_file(path) == std::to_string(::getpid()) + "\n");
     CHECK(PidFile::read(path) == ::getpid());
     PidFile moved(std::move(pid));
     CHECK(pid.path().empty());
@@ -57,7 +38,7 @@ TEST_CASE("PidFile: written when made, removed when destroyed") {
 }
 
 TEST_CASE("PidFile: a running process's file is refused, a stale one replaced") {
-  TempDir dir;
+  TempDir dir("pidfile");
   const std::string path = dir.path + "/server.pid";
   // A running process: the parent of this test (pid 1 is always running too, but may not
   // be signalable: EPERM counts as running).
@@ -88,7 +69,7 @@ TEST_CASE("PidFile: a running process's file is refused, a stale one replaced") 
 }
 
 TEST_CASE("PidFile: a file another process wrote meanwhile is not removed") {
-  TempDir dir;
+  TempDir dir("pidfile");
   const std::string path = dir.path + "/server.pid";
   {
     PidFile pid(path);
