@@ -52,9 +52,9 @@ bool LoopbackTransport::guarded(const char* what, F&& fn) {
 
 void LoopbackTransport::write_bytes(std::string_view data) {
   if (state_ != State::open || write_shut_requested_ || data.empty()) return;
-  flow_.pull_wanted = false;  // a pull producer that wrote may be asked again
+  flow_.wrote();  // a pull producer that wrote may be asked again
   out_.append(data);
-  check_high_water();
+  flow_.after_write(*this);
 }
 
 void LoopbackTransport::lose_connection() {
@@ -72,9 +72,7 @@ void LoopbackTransport::lose_write_connection() {
 }
 
 void LoopbackTransport::register_producer(Producer& producer, bool streaming) {
-  if (!flow_.attach(producer, streaming, /*closed=*/state_ == State::closed)) return;
-  read_held_ = false;  // the producer is paced instead
-  if (streaming) check_high_water();  // a pull producer is asked by the pump
+  flow_.attach(*this, producer, streaming, /*closed=*/state_ == State::closed);
 }
 
 void LoopbackTransport::unregister_producer() {
@@ -82,32 +80,11 @@ void LoopbackTransport::unregister_producer() {
 }
 
 void LoopbackTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
-  flow_.set_limits(high, low);
-  check_high_water();
-  check_low_water();
+  flow_.set_limits(*this, high, low);
 }
 
 void LoopbackTransport::set_pause_reading_when_full(bool enabled) {
-  hold_reads_ = enabled;
-  if (!enabled) read_held_ = false;
-}
-
-void LoopbackTransport::check_high_water() {
-  if (!flow_.producer && hold_reads_ && delivering_ && out_.size() > flow_.limits.high)
-    read_held_ = true;
-  if (flow_.should_pause(out_.size())) {
-    flow_.paused = true;
-    guarded("pause_producing", [&] { flow_.producer->pause_producing(); });
-  }
-}
-
-void LoopbackTransport::check_low_water() {
-  if (read_held_ && out_.size() <= flow_.limits.low) read_held_ = false;
-  if (state_ != State::open || write_shut_requested_) return;
-  if (flow_.should_resume(out_.size())) {
-    flow_.paused = false;
-    guarded("resume_producing", [&] { flow_.producer->resume_producing(); });
-  }
+  flow_.set_hold_reads(*this, enabled);
 }
 
 void LoopbackTransport::close_hard(Reason reason) {
@@ -201,7 +178,7 @@ bool Loopback::flush(LoopbackTransport& from, LoopbackTransport& to, Wire& wire,
         moved = true;
       }
     }
-    if (moved) from.check_low_water();
+    if (moved) from.flow_.check_low(from);
     if (from.state_ == State::closed) return true;  // a producer callback threw
   }
   if (!from.out_.empty()) return moved;
@@ -225,7 +202,7 @@ bool Loopback::flush(LoopbackTransport& from, LoopbackTransport& to, Wire& wire,
 // Delivers one chunk, the EOF or the reset waiting on `wire` to `to`, if it is reading.
 bool Loopback::deliver(LoopbackTransport& to, Wire& wire) {
   using State = LoopbackTransport::State;
-  if (to.state_ != State::open || to.read_paused_ || to.read_held_) return false;
+  if (to.state_ != State::open || to.read_paused_ || to.flow_.read_held()) return false;
   if (!wire.bytes.empty()) {
     const std::size_t n = next_chunk(wire.bytes.size());
     chunk_.assign(wire.bytes.view().substr(0, n));
@@ -256,21 +233,14 @@ bool Loopback::deliver(LoopbackTransport& to, Wire& wire) {
 // A pull producer is asked for more when its transport's buffer is empty and it has
 // written since it was last asked (one with nothing to say is not spun on).
 bool Loopback::pull(LoopbackTransport& end) {
-  if (!end.flow_.producer || end.flow_.streaming ||
-      end.state_ != LoopbackTransport::State::open || end.write_shut_requested_ ||
-      !end.out_.empty() || end.flow_.pull_wanted)
-    return false;
-  end.flow_.pull_wanted = true;
-  Producer* producer = end.flow_.producer;
-  end.guarded("resume_producing", [&] { producer->resume_producing(); });
-  return true;
+  return end.flow_.ask_pull(end);
 }
 
 // Delivers connection_lost to a side that has closed.
 bool Loopback::finish(LoopbackTransport& end) {
   if (end.state_ != LoopbackTransport::State::closed || end.finished_ || !end.made_) return false;
   end.finished_ = true;
-  if (Producer* p = std::exchange(end.flow_.producer, nullptr)) {
+  if (Producer* p = end.flow_.take()) {
     try {
       p->stop_producing();
     } catch (const std::exception& e) {

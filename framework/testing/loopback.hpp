@@ -14,7 +14,7 @@
 #include "framework/address.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reason.hpp"
-#include "framework/detail/producer_slot.hpp"
+#include "framework/detail/flow_control.hpp"
 #include "framework/transport.hpp"
 
 namespace torsion::testing {
@@ -92,8 +92,8 @@ class Loopback;
 /// One end of a Loopback: the Transport its protocol talks to. It follows the rules of
 /// the stream engine (transports/detail/stream_engine.hpp), applied in
 /// Loopback::pump() instead of from the reactor loop, and keeps its producer and water
-/// marks in the same ProducerSlot (framework/detail/producer_slot.hpp) as the engine and
-/// StringTransport do:
+/// marks in the same FlowControl (framework/detail/flow_control.hpp), which decides for the
+/// engine and StringTransport too:
 ///  - write() queues bytes (buffer_size()); the pump moves them to the peer. A streaming
 ///    producer is paused from inside write() when the buffer rises above the high mark and
 ///    resumed from the pump when it falls to the low mark; a pull producer gets
@@ -127,20 +127,20 @@ class LoopbackTransport final : public Transport {
   void register_producer(Producer& producer, bool streaming) override;
   void unregister_producer() override;
   void set_write_buffer_limits(std::size_t high, std::size_t low) override;
-  WriteBufferLimits write_buffer_limits() const override { return flow_.limits; }
+  WriteBufferLimits write_buffer_limits() const override { return flow_.limits(); }
   bool connected() const override { return state_ == State::open; }
   void pause_producing() override { read_paused_ = true; }
   void resume_producing() override { read_paused_ = false; }
   void stop_producing() override { lose_connection(); }
   void set_pause_reading_when_full(bool enabled) override;
-  bool pauses_reading_when_full() const override { return hold_reads_; }
+  bool pauses_reading_when_full() const override { return flow_.hold_reads(); }
 
   /// Reading is paused (pause_producing()).
   bool reading_paused() const noexcept { return read_paused_; }
   /// Flow control has paused the registered streaming producer.
-  bool producer_paused() const noexcept { return flow_.paused; }
+  bool producer_paused() const noexcept { return flow_.paused(); }
   /// The registered producer, or null.
-  Producer* producer() const noexcept { return flow_.producer; }
+  Producer* producer() const noexcept { return flow_.producer(); }
   /// The protocol has heard connection_lost.
   bool lost() const noexcept { return finished_; }
   /// The reason connection_lost was (or will be) given, once the end is closed.
@@ -158,23 +158,32 @@ class LoopbackTransport final : public Transport {
   template <class F>
   bool guarded(const char* what, F&& fn);
   void close_hard(Reason reason);
-  void check_high_water();
-  void check_low_water();
+
+  // The host of the flow-control rules (framework/detail/flow_control.hpp): held reading
+  // and a due pull producer are seen to by the pump's next step.
+  friend class torsion::detail::FlowControl;
+  std::size_t flow_buffered() const noexcept { return out_.size(); }
+  bool flow_delivering() const noexcept { return delivering_; }
+  bool flow_may_resume() const noexcept { return state_ == State::open && !write_shut_requested_; }
+  template <class F>
+  void flow_call(const char* what, F&& fn) {
+    guarded(what, fn);
+  }
+  void flow_reads_released() noexcept {}
+  void flow_pull_due() noexcept {}
 
   Loopback& loop_;
   Protocol& protocol_;
   Address host_;
   Address peer_;
   detail::ByteFifo out_;  // written, not yet moved to the wire
-  torsion::detail::ProducerSlot flow_;  // the producer and the marks
+  torsion::detail::FlowControl flow_;  // the producer, the marks, reading held by them
   std::optional<Reason> reason_;
   State state_ = State::open;
   bool read_paused_ = false;
   bool write_shut_requested_ = false;
   bool made_ = false;
   bool delivering_ = false;  // inside data_received
-  bool hold_reads_ = true;   // set_pause_reading_when_full
-  bool read_held_ = false;   // an answer took the buffer above the high mark
   bool finished_ = false;
 };
 

@@ -20,7 +20,7 @@ void StringTransport::disconnect(const Reason& reason) {
   if (lost_ || !protocol_) return;
   lost_ = true;
   connected_ = false;
-  if (Producer* p = std::exchange(flow_.producer, nullptr)) p->stop_producing();
+  if (Producer* p = flow_.take()) p->stop_producing();
   protocol_->end_connection(reason);
 }
 
@@ -38,7 +38,7 @@ void StringTransport::receive_eof() {
 void StringTransport::deliver(std::string_view data, bool eof) {
   // Reading stops at lose_connection/abort_connection, and nothing follows an EOF.
   if (lost_ || !connected() || eof_seen_) return;
-  if (reading_paused_ || read_held_) {
+  if (reading_paused_ || flow_.read_held()) {
     held_.append(data);
     eof_held_ = eof_held_ || eof;
     return;
@@ -60,7 +60,7 @@ void StringTransport::deliver(std::string_view data, bool eof) {
   eof = eof || std::exchange(eof_held_, false);
   if (!eof || !connected()) return;  // the protocol closed us in data_received
   // It paused in data_received (or its answer filled the buffer): the EOF waits.
-  if (reading_paused_ || read_held_) {
+  if (reading_paused_ || flow_.read_held()) {
     eof_held_ = true;
     return;
   }
@@ -74,11 +74,11 @@ void StringTransport::deliver(std::string_view data, bool eof) {
 std::string StringTransport::take() { return std::exchange(sent_, std::string()); }
 
 void StringTransport::write_bytes(std::string_view data) {
-  if (!connected() || write_closed_) return;  // dropped, as on the real transports
-  if (!data.empty()) flow_.pull_wanted = false;
+  if (!connected() || write_closed_ || data.empty()) return;  // dropped, as on the real transports
+  flow_.wrote();
   if (buffering_) {
     buffered_.append(data);
-    check_marks();
+    flow_.after_write(*this);
   } else {
     sent_.append(data);
   }
@@ -88,38 +88,13 @@ void StringTransport::drain(std::size_t n) {
   n = std::min(n, buffered_.size());
   sent_.append(buffered_, 0, n);
   buffered_.erase(0, n);
-  check_marks();
-  ask_pull_producer();
-}
-
-void StringTransport::ask_pull_producer() {
-  if (!flow_.producer || flow_.streaming || !buffered_.empty() || !connected() ||
-      write_closed_ || flow_.pull_wanted)
-    return;
-  flow_.pull_wanted = true;
-  flow_.producer->resume_producing();
+  flow_.check_low(*this);
 }
 
 void StringTransport::unregister_producer() { flow_.detach(); }
 
 void StringTransport::set_pause_reading_when_full(bool enabled) {
-  hold_reads_ = enabled;
-  if (!enabled) read_held_ = false;
-}
-
-void StringTransport::check_marks() {
-  if (!flow_.producer) {
-    if (hold_reads_ && delivering_ && buffered_.size() > flow_.limits.high) read_held_ = true;
-    if (read_held_ && buffered_.size() <= flow_.limits.low) read_held_ = false;
-  }
-  if (flow_.should_pause(buffered_.size())) {
-    flow_.paused = true;
-    flow_.producer->pause_producing();
-  } else if (flow_.should_resume(buffered_.size()) && connected() && !write_closed_) {
-    // (closing or write-shut: nobody is resumed any more)
-    flow_.paused = false;
-    flow_.producer->resume_producing();
-  }
+  flow_.set_hold_reads(*this, enabled);
 }
 
 void StringTransport::lose_connection() { lose_called_ = true; }
@@ -130,17 +105,11 @@ void StringTransport::abort_connection() {
 }
 
 void StringTransport::register_producer(Producer& producer, bool streaming) {
-  if (!flow_.attach(producer, streaming, /*closed=*/lost_)) return;  // gone, as on the real transports
-  read_held_ = false;  // the producer is paced instead
-  if (streaming)
-    check_marks();
-  else
-    ask_pull_producer();
+  flow_.attach(*this, producer, streaming, /*closed=*/lost_);  // gone: stop_producing
 }
 
 void StringTransport::set_write_buffer_limits(std::size_t high, std::size_t low) {
-  flow_.set_limits(high, low);
-  check_marks();
+  flow_.set_limits(*this, high, low);
 }
 
 }  // namespace torsion::testing

@@ -8,7 +8,7 @@
 
 #include "framework/protocol.hpp"
 #include "framework/reason.hpp"
-#include "framework/detail/producer_slot.hpp"
+#include "framework/detail/flow_control.hpp"
 #include "framework/transport.hpp"
 
 namespace torsion::testing {
@@ -29,9 +29,10 @@ namespace torsion::testing {
 /// (water marks, producers) can be tested: a streaming producer is paused when the buffer
 /// rises above the high mark (from inside write, as on the real transports) and resumed
 /// when drain() brings it to the low mark; a pull producer gets resume_producing() when
-/// the buffer is empty and it has written since it was last asked: on registration and
-/// whenever drain() empties the buffer (synchronously, unlike the real transports, which
-/// ask from the loop). Producers are not resumed after lose_connection or
+/// the buffer is empty and it has written since it was last asked: on registration, at
+/// set_write_buffer_limits and whenever drain() empties the buffer (synchronously, unlike
+/// the real transports, which ask from the loop). The rules are the engine's own object
+/// (framework/detail/flow_control.hpp), so they cannot drift from it. Producers are not resumed after lose_connection or
 /// lose_write_connection, and hear stop_producing() when disconnect() ends the connection.
 /// With no producer registered, a write made inside data_received that takes the buffer
 /// above the high mark holds input back (as paused reading does) until drain() brings the
@@ -97,11 +98,11 @@ class StringTransport final : public Transport {
   /// The transport's reading is paused (the protocol called pause_producing()).
   bool reading_paused() const noexcept { return reading_paused_; }
   /// The registered producer, or null.
-  Producer* producer() const noexcept { return flow_.producer; }
+  Producer* producer() const noexcept { return flow_.producer(); }
   /// Whether the registered producer is a streaming (push) producer.
-  bool streaming() const noexcept { return flow_.streaming; }
+  bool streaming() const noexcept { return flow_.streaming(); }
   /// Whether flow control has currently paused the registered streaming producer.
-  bool producer_paused() const noexcept { return flow_.paused; }
+  bool producer_paused() const noexcept { return flow_.paused(); }
 
   // Transport: the calls are recorded as described above.
   void lose_connection() override;
@@ -115,10 +116,10 @@ class StringTransport final : public Transport {
   void register_producer(Producer& producer, bool streaming) override;
   void unregister_producer() override;
   void set_write_buffer_limits(std::size_t high, std::size_t low) override;
-  WriteBufferLimits write_buffer_limits() const override { return flow_.limits; }
+  WriteBufferLimits write_buffer_limits() const override { return flow_.limits(); }
   bool connected() const override { return connected_ && !lose_called_ && !abort_called_; }
   void set_pause_reading_when_full(bool enabled) override;
-  bool pauses_reading_when_full() const override { return hold_reads_; }
+  bool pauses_reading_when_full() const override { return flow_.hold_reads(); }
   void pause_producing() override { reading_paused_ = true; }
   void resume_producing() override { reading_paused_ = false; }
   void stop_producing() override { lose_connection(); }
@@ -127,9 +128,21 @@ class StringTransport final : public Transport {
   void write_bytes(std::string_view data) override;
 
  private:
-  void check_marks();
   void deliver(std::string_view data, bool eof);
-  void ask_pull_producer();
+
+  // The host of the flow-control rules (framework/detail/flow_control.hpp): a producer is
+  // called directly (its exceptions reach the test), held input waits for the next
+  // receive(), and a due pull producer is asked at once.
+  friend class torsion::detail::FlowControl;
+  std::size_t flow_buffered() const noexcept { return buffered_.size(); }
+  bool flow_delivering() const noexcept { return delivering_; }
+  bool flow_may_resume() const noexcept { return connected() && !write_closed_; }
+  template <class F>
+  void flow_call(const char*, F&& fn) {
+    fn();
+  }
+  void flow_reads_released() noexcept {}
+  void flow_pull_due() { flow_.ask_pull(*this); }
 
   Address peer_;
   Address host_;
@@ -137,7 +150,7 @@ class StringTransport final : public Transport {
   std::string sent_;
   std::string buffered_;
   std::string held_;  // input held back while reading is paused
-  torsion::detail::ProducerSlot flow_;  // the producer and the marks
+  torsion::detail::FlowControl flow_;  // the producer, the marks, input held by them
   bool buffering_ = false;
   bool connected_ = false;
   bool lost_ = false;
@@ -146,8 +159,6 @@ class StringTransport final : public Transport {
   bool write_closed_ = false;
   bool reading_paused_ = false;
   bool delivering_ = false;  // inside data_received
-  bool hold_reads_ = true;   // set_pause_reading_when_full
-  bool read_held_ = false;   // an answer took the buffer above the high mark
   bool eof_held_ = false;
   bool eof_seen_ = false;
 };

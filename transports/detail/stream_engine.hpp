@@ -30,14 +30,13 @@
 // for the queue as they always do; uncork() finishes them. abort_connection clears the
 // queue; the turn's end then finds the transport closed.
 //
-// Flow control (outgoing): every write path ends in after_write(), which pauses a streaming
-// producer above the high mark; on_writable() resumes it at the low mark. A pull producer
-// is asked for more (resume_producing, posted) when the queue is empty and it has written
-// since it was last asked, so one that has nothing to say is not spun on. With no
-// producer registered, a write made inside data_received that takes the queue above the
-// high mark holds reading back instead (read_held_) until the low mark: a protocol that
-// answers what it reads cannot grow the queue without limit when its peer does not read
-// (back-pressure by default; set_pause_reading_when_full(false) turns it off).
+// Flow control (outgoing): the rules are FlowControl's (framework/detail/flow_control.hpp),
+// the same object the testing kit's transports use. Every write path ends in after_write(),
+// which pauses a streaming producer above the high mark or, with no producer registered and
+// the write made inside data_received, holds reading back until the low mark (back-pressure
+// by default; set_pause_reading_when_full(false) turns it off); on_writable() and uncork()
+// check the low mark. The engine only says from where: held reading restarts with a posted
+// read, a pull producer is asked from the loop.
 //
 // Files (FileWriter): write_file queues a file region in the same queue, behind what was
 // written, and flush() sends it with sendfile(2) when it reaches the front. It corks,
@@ -81,7 +80,7 @@
 #include <vector>
 
 #include "framework/detail/guard.hpp"
-#include "framework/detail/producer_slot.hpp"
+#include "framework/detail/flow_control.hpp"
 #include "framework/detail/tracked.hpp"
 #include "framework/detail/turn.hpp"
 #include "framework/file_region.hpp"
@@ -159,7 +158,7 @@ class StreamEngine final : public Transport,
       close_all(fds);
       return;
     }
-    flow_.pull_wanted = false;
+    flow_.wrote();
     pending_fds_.push_back(PendingFds{sent_bytes_ + queue_.size(), std::move(fds)});
     const bool was_empty = queue_.empty();
     queue_.append(data);
@@ -212,28 +211,18 @@ class StreamEngine final : public Transport,
   }
 
   void register_producer(Producer& producer, bool streaming) override {
-    if (!flow_.attach(producer, streaming, /*closed=*/state_ == State::closed)) return;
-    if (read_held_) release_reads();  // the producer is paced instead
-    if (flow_.streaming)
-      check_high_water();
-    else if (queue_.empty())
-      schedule_pull();  // else on_writable asks once the queue is empty
+    flow_.attach(*this, producer, streaming, /*closed=*/state_ == State::closed);
   }
 
   void unregister_producer() override { flow_.detach(); }
 
-  void set_pause_reading_when_full(bool enabled) override {
-    hold_reads_ = enabled;
-    if (!enabled && read_held_) release_reads();
-  }
-  bool pauses_reading_when_full() const override { return hold_reads_; }
+  void set_pause_reading_when_full(bool enabled) override { flow_.set_hold_reads(*this, enabled); }
+  bool pauses_reading_when_full() const override { return flow_.hold_reads(); }
 
   void set_write_buffer_limits(std::size_t high, std::size_t low) override {
-    flow_.set_limits(high, low);
-    check_high_water();
-    check_low_water();
+    flow_.set_limits(*this, high, low);
   }
-  WriteBufferLimits write_buffer_limits() const override { return flow_.limits; }
+  WriteBufferLimits write_buffer_limits() const override { return flow_.limits(); }
 
   // Producer (incoming data)
   void pause_producing() override { read_paused_ = true; }
@@ -266,7 +255,7 @@ class StreamEngine final : public Transport,
  protected:
   void write_bytes(std::string_view data) override {
     if (!writable() || data.empty()) return;
-    flow_.pull_wanted = false;
+    flow_.wrote();
     if (data.size() > kCorkMax && corked_ && !uncork()) return;  // what was corked goes first
     if (!queue_.empty()) {
       queue_.append(data);  // behind what waits
@@ -288,7 +277,7 @@ class StreamEngine final : public Transport,
   // A moved-in string corks whatever its size: the queue takes it without a copy.
   void write_owned(std::string&& data) override {
     if (!writable() || data.empty()) return;
-    flow_.pull_wanted = false;
+    flow_.wrote();
     if (!queue_.empty()) {
       queue_.append_owned(std::move(data));
     } else if (cork_here()) {
@@ -311,14 +300,14 @@ class StreamEngine final : public Transport,
     const bool was_empty = queue_.empty();
     for (auto part : parts) queue_.append(part);
     if (queue_.empty()) return;  // nothing but empty parts
-    flow_.pull_wanted = false;
+    flow_.wrote();
     after_append(was_empty);
   }
 
   // FileWriter: a file region, queued behind what waits, corked like write_parts.
   void write_file(FileRegion region) override {
     if (!writable() || region.length == 0) return;
-    flow_.pull_wanted = false;
+    flow_.wrote();
     const bool was_empty = queue_.empty();
     queue_.append_file(std::move(region));
     after_append(was_empty);
@@ -358,7 +347,7 @@ class StreamEngine final : public Transport,
 
   // Reading is wanted: open, not paused (by the protocol or by back-pressure), no EOF yet.
   bool want_read() const noexcept {
-    return state_ == State::open && !read_paused_ && !read_held_ && !read_closed_ &&
+    return state_ == State::open && !read_paused_ && !flow_.read_held() && !read_closed_ &&
            !delivering_;
   }
 
@@ -665,7 +654,7 @@ class StreamEngine final : public Transport,
     if (!flush()) return false;
     if (!queue_.empty()) {
       wait_writable();
-      check_low_water();
+      flow_.check_low(*this);
       return true;
     }
     if (state_ == State::closing) {
@@ -673,11 +662,11 @@ class StreamEngine final : public Transport,
       return false;
     }
     if (write_shut_requested_) {
-      check_low_water();  // held reads go on: only our side ends
+      flow_.check_low(*this);  // held reads go on: only our side ends
       shut_write();
       return state_ != State::closed;
     }
-    check_low_water();
+    flow_.check_low(*this);
     return state_ != State::closed;
   }
 
@@ -701,7 +690,7 @@ class StreamEngine final : public Transport,
     if (!flush()) return;
     if (!queue_.empty()) {
       wait_writable();
-      check_low_water();
+      flow_.check_low(*this);
       return;
     }
     if (state_ == State::closing) {
@@ -709,11 +698,11 @@ class StreamEngine final : public Transport,
       return;
     }
     if (write_shut_requested_) {
-      check_low_water();  // held reads go on: only our side ends
+      flow_.check_low(*this);  // held reads go on: only our side ends
       shut_write();
       return;
     }
-    check_low_water();
+    flow_.check_low(*this);
   }
 
   void shut_write() {
@@ -744,63 +733,32 @@ class StreamEngine final : public Transport,
     after_write();
   }
 
-  // Every write path ends here, after the bytes were sent or queued.
+  // Every write path ends here, after the bytes were sent or queued (flow_control.hpp).
   void after_write() {
-    if (state_ != State::open) return;
-    if (queue_.empty()) {
-      if (flow_.producer && !flow_.streaming) schedule_pull();  // the kernel took it all
-    } else {
-      check_high_water();
-    }
+    if (state_ == State::open) flow_.after_write(*this);
   }
 
-  // Above the high mark: pause a streaming producer; with none registered and the write
-  // made inside data_received (an answer to what was read), stop reading (back-pressure by
-  // default, unless set_pause_reading_when_full(false)). Writes made elsewhere (a client's
-  // upload, a broadcast from another connection) never hold reading back: a peer that
-  // echoes what we send would otherwise wait for us to read while we wait for it to.
-  void check_high_water() {
-    if (queue_.size() <= flow_.limits.high) return;
-    if (flow_.producer == nullptr) {
-      if (hold_reads_ && delivering_) read_held_ = true;
-    } else if (flow_.should_pause(queue_.size())) {
-      flow_.paused = true;
-      guarded("pause_producing", [&] { flow_.producer->pause_producing(); });
-    }
+  // The host of FlowControl (flow_control.hpp): what the rules measure and call.
+  friend class FlowControl;
+  std::size_t flow_buffered() const noexcept { return queue_.size(); }
+  bool flow_delivering() const noexcept { return delivering_; }
+  bool flow_may_resume() const noexcept { return state_ == State::open && !write_shut_requested_; }
+  template <class F>
+  void flow_call(const char* what, F&& fn) {
+    guarded(what, fn);
   }
-
-  void check_low_water() {
-    if (read_held_ && queue_.size() <= flow_.limits.low) release_reads();
-    if (!flow_.producer || state_ != State::open || write_shut_requested_) return;
-    if (flow_.streaming) {
-      if (flow_.should_resume(queue_.size())) {
-        flow_.paused = false;
-        guarded("resume_producing", [&] { flow_.producer->resume_producing(); });
-      }
-    } else if (queue_.empty()) {
-      schedule_pull();
-    }
-  }
-
   // Reading held back by a full write buffer goes on again.
-  void release_reads() {
-    read_held_ = false;
+  void flow_reads_released() {
     if (want_read()) post_read();
   }
-
-  // Asks a pull producer for more, from the loop, if the queue is empty and the producer
-  // has written since it was last asked (pull_wanted is cleared by every write).
-  void schedule_pull() {
-    if (pull_posted_ || flow_.pull_wanted) return;
+  // A pull producer is due: it is asked from the loop, if it still is by then.
+  void flow_pull_due() {
+    if (pull_posted_ || flow_.pull_wanted()) return;
     pull_posted_ = true;
     asio::post(io_, [self = this->shared_from_this()] {
       self->pull_posted_ = false;
-      if (!self->flow_.producer || self->flow_.streaming || self->state_ != State::open ||
-          self->write_shut_requested_ || !self->queue_.empty() || self->flow_.pull_wanted)
-        return;
-      self->flow_.pull_wanted = true;
       const TurnScope turn;
-      self->guarded("resume_producing", [&] { self->flow_.producer->resume_producing(); });
+      self->flow_.ask_pull(*self);
     });
   }
 
@@ -835,8 +793,7 @@ class StreamEngine final : public Transport,
     if (finished_) return;
     finished_ = true;
     const TurnScope turn;
-    if (Producer* p = flow_.producer) {
-      flow_.producer = nullptr;
+    if (Producer* p = flow_.take()) {
       logged("stop_producing", [&] { p->stop_producing(); });
     }
     if (log_enabled(LogLevel::debug))
@@ -881,14 +838,12 @@ class StreamEngine final : public Transport,
   };
   std::vector<PendingFds> pending_fds_;
   std::uint64_t sent_bytes_ = 0;  // bytes the kernel took so far (counted for Unix only)
-  ProducerSlot flow_;  // the producer, how it is paced, the marks
+  FlowControl flow_;  // the producer, the marks, reading held by them
 
   State state_ = State::open;
   bool read_armed_ = false;  // a read is posted or a readable wait armed
   bool delivering_ = false;
   bool read_paused_ = false;  // by the protocol (pause_producing)
-  bool read_held_ = false;    // by back-pressure: the write buffer is above the high mark
-  bool hold_reads_ = true;    // set_pause_reading_when_full
   bool read_closed_ = false;  // the peer's EOF was handled: never read again
   bool write_waiting_ = false;
   bool write_shut_requested_ = false;
