@@ -80,7 +80,9 @@ class TlsPort final : public detail::StreamPort<tcp> {
                                    peer.to_string() + *more);
       return;  // `socket` closes
     }
-    auto& impl = context_.impl();
+    // The configuration in force now; the connection keeps it (a reload serves the next).
+    std::shared_ptr<const TlsServerContext::Impl> config = context_.impl();
+    const auto& impl = *config;
     auto below = make_below(reactor_, std::move(socket), peer, no_delay_);
     TlsLayer::Settings settings;
     settings.reactor = &reactor_;
@@ -88,12 +90,14 @@ class TlsPort final : public detail::StreamPort<tcp> {
     settings.wait_close_notify = true;
     settings.close_timeout = impl.close_timeout;
     settings.log = below->log_context();
+    settings.ssl_ctx = const_cast<asio::ssl::context&>(impl.ctx).native_handle();
+    settings.config = config;
     // Holds a place among the handshakes under way until the hook is gone (it runs once,
     // or dies with the connection).
     ++gate_->in_progress;
     std::shared_ptr<void> slot(nullptr, [gate = gate_](void*) { --gate->in_progress; });
     auto layer = std::make_unique<TlsLayer>(
-        new_ssl(impl.ctx), /*server=*/true, std::move(settings),
+        nullptr, /*server=*/true, std::move(settings),
         [factory = factory_, &impl, owner = owner_, gate = gate_, slot = std::move(slot),
          &reactor = reactor_](TlsLayer& t, const Reason* failure) {
           if (failure) {
@@ -142,10 +146,12 @@ class TlsConnector final : public detail::StreamConnector<tcp> {
   void established(std::uint64_t attempt, tcp::socket socket, const tcp::endpoint& ep) override {
     auto& impl = context_.impl();
     const auto& options = impl.options;
-    auto below = make_below(reactor_, std::move(socket), detail::to_address(ep));
+    const Address peer = detail::to_address(ep);
+    auto below = make_below(reactor_, std::move(socket), peer);
     SSL* ssl = new_ssl(impl.ctx);
     detail::configure_client(
-        ssl, impl, options.server_name.empty() ? get_destination().host() : options.server_name);
+        ssl, impl, options.server_name.empty() ? get_destination().host() : options.server_name,
+        peer);
     TlsLayer::Settings settings;
     settings.reactor = &reactor_;
     settings.wait_close_notify = true;
@@ -195,13 +201,14 @@ void start_tls(Transport& transport, const TlsClientContext& context,
   auto& impl = context.impl();
   TlsLayer& layer = wrapper(transport);
   SSL* ssl = new_ssl(impl.ctx);
-  detail::configure_client(ssl, impl, server_name);
+  detail::configure_client(ssl, impl, server_name, transport.get_peer());
   layer.begin(ssl, /*server=*/false, impl.options.close_timeout);
 }
 
 void start_tls(Transport& transport, const TlsServerContext& context) {
   TlsLayer& layer = wrapper(transport);
-  layer.begin(new_ssl(context.impl().ctx), /*server=*/true, context.impl().close_timeout);
+  const auto config = context.impl();
+  layer.begin(new_ssl(config->ctx), /*server=*/true, config->close_timeout, config);
 }
 
 namespace {
@@ -231,7 +238,7 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
                                           const std::string& interface) {
   TlsListenOptions options;
   options.interface = interface;
-  options.backlog = context.impl().backlog;
+  options.backlog = context.impl()->backlog;
   return open_tls_port(reactor, port, factory, context, options);
 }
 
@@ -270,7 +277,7 @@ std::shared_ptr<ListeningPort> listen_ssl(Reactor& reactor, int port, Factory& f
   if (!context) throw std::invalid_argument("listen_ssl: null context");
   TlsListenOptions options;
   options.interface = interface;
-  options.backlog = context->impl().backlog;
+  options.backlog = context->impl()->backlog;
   return listen_ssl(reactor, port, factory, std::move(context), options);
 }
 

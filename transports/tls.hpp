@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -102,6 +103,15 @@ struct TlsServerOptions : TlsCryptoOptions {
   /// Empty: the failure is only logged (at info level, as it always is). An exception
   /// from it is logged and dropped.
   std::function<void(const Address& peer, const Reason& reason)> handshake_failed;
+  /// Session resumption with TLS session tickets (TLS 1.3 and 1.2): the server hands the
+  /// client an encrypted ticket after the handshake, and a client that comes back with it
+  /// skips the certificate exchange. The ticket keys survive reload().
+  bool session_tickets = true;
+  /// Sessions the server remembers for clients that resume by session id (TLS 1.2, or
+  /// with session_tickets off); 0 remembers none. The cache is bounded by this.
+  std::size_t session_cache_size = 1024;
+  /// Seconds a session may be resumed after its full handshake (ticket or cache).
+  double session_lifetime = 7200;
   /// More certificates, chosen by the name the client sends as SNI (the first entry that
   /// matches; an exact name is best listed before a wildcard). A client that sends no
   /// SNI, or a name none matches, gets certificate_chain_file. Everything else (ALPN,
@@ -144,10 +154,15 @@ struct TlsClientOptions : TlsCryptoOptions {
   double timeout = 30;
   /// Seconds to wait for the peer's close_notify after sending ours on lose_connection.
   double close_timeout = 5;
+  /// Remember the session of each server (by server name and address) and offer it on the
+  /// next connection to the same one, which then skips the certificate exchange when the
+  /// server agrees (tls_info's `resumed`). At most 256 servers are remembered, the oldest
+  /// forgotten first.
+  bool reuse_sessions = false;
 };
 
-/// A loaded server configuration (certificates and keys are read once, when it is made).
-/// Share one among many ports.
+/// A loaded server configuration (certificates and keys are read once, when it is made,
+/// and again on reload()). Share one among many ports, and among the reactors of a pool.
 class TlsServerContext {
  public:
   /// Loads the files. Throws std::invalid_argument naming the file and OpenSSL's reason
@@ -156,13 +171,22 @@ class TlsServerContext {
   ~TlsServerContext();
   TlsServerContext(const TlsServerContext&) = delete;
   TlsServerContext& operator=(const TlsServerContext&) = delete;
-  /// Internal: the OpenSSL state, defined in transports/tls.cpp.
+
+  /// Loads `options` anew (a renewed certificate and key, CAs, ciphers, timeouts...) and
+  /// serves every connection accepted from now on with them, on every port that uses this
+  /// context; connections already accepted keep what they started with. Session tickets
+  /// issued before stay valid. The port's backlog is not changed. Throws as the
+  /// constructor does, and then the context is unchanged. Safe from any thread.
+  void reload(const TlsServerOptions& options);
+
+  /// Internal: the OpenSSL state, defined in transports/tls_context.cpp.
   struct Impl;
-  /// Internal: for transports/tls.cpp.
-  Impl& impl() const noexcept { return *impl_; }
+  /// Internal: the configuration in force (a connection keeps the one it started with).
+  std::shared_ptr<const Impl> impl() const;
 
  private:
-  std::unique_ptr<Impl> impl_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Impl> impl_;
 };
 
 /// A loaded client configuration. Share one among many connections.
@@ -199,6 +223,9 @@ struct TlsInfo {
   /// CAs (on a server with verify_client not `none` this holds whenever one was
   /// presented, since an untrusted one fails the handshake).
   bool peer_verified = false;
+  /// The session was resumed from an earlier one (a ticket or the server's cache): no
+  /// certificate was exchanged this time; the peer_ fields are the session's.
+  bool resumed = false;
 };
 
 /// Where and how listen_ssl listens: the fields of TcpListenOptions, with the TLS
@@ -217,8 +244,9 @@ struct TlsListenOptions {
   bool no_delay = true;
   /// Handshakes in progress at once on this port. A connection accepted while this many
   /// are under way is closed at once, before any TLS work (a line is logged, at most one a
-  /// second with the count); 0: no limit. A handshake holds about 20 KiB until it
-  /// completes or handshake_timeout ends it.
+  /// second with the count); 0: no limit. A handshake holds about 2 KiB until the
+  /// ClientHello arrives, then about 47 KiB (mostly OpenSSL's) until it completes or
+  /// handshake_timeout ends it.
   std::size_t max_handshakes = 1024;
 };
 

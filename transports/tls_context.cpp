@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -238,10 +239,6 @@ void configure_client_verification(asio::ssl::context& ctx, const TlsServerOptio
   int mode = SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
   if (options.verify_client == VerifyClient::required) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   SSL_CTX_set_verify(ctx.native_handle(), mode, nullptr);
-  // Session resumption with verification needs a context id (else OpenSSL refuses it).
-  static constexpr unsigned char kSessionContext[] = "torsion";
-  SSL_CTX_set_session_id_context(ctx.native_handle(), kSessionContext,
-                                 sizeof kSessionContext - 1);
 }
 
 // OpenSSL frees a connection's record buffers (about 34 KiB) whenever they are empty,
@@ -289,6 +286,20 @@ asio::ssl::context& prepare_context(asio::ssl::context& ctx, const TlsCryptoOpti
   return ctx;
 }
 
+// For a key that would not load: a hint when it is encrypted (the passphrase is then the
+// likely cause), else nothing.
+std::string encrypted_hint(const std::string& key_file, const std::string& key_pem) {
+  std::string text = key_pem;
+  if (text.empty()) {
+    std::ifstream in(key_file, std::ios::binary);
+    text.resize(64 * 1024);
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+  }
+  if (text.find("ENCRYPTED") == std::string::npos) return {};
+  return " (the key is encrypted: is private_key_passphrase wrong or missing?)";
+}
+
 // Loads the certificate chain and its key from a file or from PEM text (one of each), and
 // checks they match. `what_key` names the key in messages.
 void load_identity(asio::ssl::context& ctx, const std::string& chain_file,
@@ -314,9 +325,12 @@ void load_identity(asio::ssl::context& ctx, const std::string& chain_file,
     ctx.use_private_key(asio::buffer(key_pem), asio::ssl::context::pem, ec);
   else
     ctx.use_private_key_file(key_file, asio::ssl::context::pem, ec);
+  if (ec && ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH)
+    throw std::invalid_argument(std::string(who) + ": private key " + key_name +
+                                " does not match the certificate");
   if (ec)
     throw std::invalid_argument(std::string(who) + ": private key " + key_name + ": " +
-                                ec.message());
+                                ec.message() + encrypted_hint(key_file, key_pem));
   if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
     ERR_clear_error();
     throw std::invalid_argument(std::string(who) + ": private key " + key_name +
@@ -326,41 +340,143 @@ void load_identity(asio::ssl::context& ctx, const std::string& chain_file,
 
 }  // namespace
 
-TlsServerContext::TlsServerContext(const TlsServerOptions& options)
-    : impl_(std::make_unique<Impl>()) {
+namespace {
+
+// The session resumption a server offers: tickets, a bounded cache for session ids, the
+// lifetime of both, and the session id context OpenSSL needs to resume at all with
+// client verification.
+void configure_sessions(SSL_CTX* c, const TlsServerOptions& options) {
+  detail::check_seconds(options.session_lifetime, "TlsServerOptions::session_lifetime");
+  if (options.session_lifetime > 0)
+    SSL_CTX_set_timeout(c, static_cast<long>(std::ceil(options.session_lifetime)));
+  if (!options.session_tickets) SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+  if (options.session_cache_size == 0) {
+    SSL_CTX_ctrl(c, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, nullptr);
+    // TLS 1.3 without tickets resumes from the cache only: nothing to resume.
+    if (!options.session_tickets) SSL_CTX_set_num_tickets(c, 0);
+  } else {
+    SSL_CTX_ctrl(c, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_SERVER, nullptr);
+    SSL_CTX_ctrl(c, SSL_CTRL_SET_SESS_CACHE_SIZE,
+                 static_cast<long>(std::min<std::size_t>(options.session_cache_size, 1u << 30)),
+                 nullptr);
+  }
+  static constexpr unsigned char kSessionContext[] = "torsion";
+  SSL_CTX_set_session_id_context(c, kSessionContext, sizeof kSessionContext - 1);
+}
+
+// Gives `to` the ticket keys of `from`, so that tickets issued before a reload still open.
+void share_ticket_keys(SSL_CTX* from, SSL_CTX* to) {
+  unsigned char keys[80];  // OpenSSL's name, HMAC and AES keys
+  if (SSL_CTX_ctrl(from, SSL_CTRL_GET_TLSEXT_TICKET_KEYS, sizeof keys, keys) == 1)
+    SSL_CTX_ctrl(to, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, sizeof keys, keys);
+  OPENSSL_cleanse(keys, sizeof keys);
+  ERR_clear_error();
+}
+
+}  // namespace
+
+TlsServerContext::TlsServerContext(const TlsServerOptions& options) {
+  reload(options);
+}
+
+std::shared_ptr<const TlsServerContext::Impl> TlsServerContext::impl() const {
+  const std::lock_guard lock(mutex_);
+  return impl_;
+}
+
+void TlsServerContext::reload(const TlsServerOptions& options) {
+  auto impl = std::make_shared<Impl>();
   detail::check_seconds(options.handshake_timeout, "TlsServerOptions::handshake_timeout");
   detail::check_seconds(options.close_timeout, "TlsServerOptions::close_timeout");
-  auto& ctx = prepare_context(impl_->ctx, options, "TlsServerContext");
+  auto& ctx = prepare_context(impl->ctx, options, "TlsServerContext");
   load_identity(ctx, options.certificate_chain_file, options.certificate_chain_pem,
                 options.private_key_file, options.private_key_pem, "TlsServerContext");
   if (!options.extra_chain_file.empty()) add_extra_chain(ctx, options.extra_chain_file);
   if (options.backlog < 1 || options.backlog > 65535)
     throw std::invalid_argument("TlsServerContext: backlog must be in 1..65535, got " +
                                 std::to_string(options.backlog));
-  impl_->backlog = options.backlog;
-  impl_->alpn = alpn_wire(options.alpn, "TlsServerContext");
-  if (!impl_->alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx.native_handle(), select_alpn, impl_.get());
+  impl->backlog = options.backlog;
+  impl->alpn = alpn_wire(options.alpn, "TlsServerContext");
+  if (!impl->alpn.empty()) SSL_CTX_set_alpn_select_cb(ctx.native_handle(), select_alpn, impl.get());
   configure_client_verification(ctx, options);
   for (const auto& c : options.sni_certificates) {
     SniEntry e = load_sni(c);
-    for (const auto& other : impl_->sni)
+    for (const auto& other : impl->sni)
       if (other.name == e.name)
         throw std::invalid_argument("TlsServerContext: SNI host_name '" + c.host_name +
                                     "' is listed twice");
-    impl_->sni.push_back(std::move(e));
+    impl->sni.push_back(std::move(e));
   }
-  if (!impl_->sni.empty()) {
+  if (!impl->sni.empty()) {
     // SSL_CTX_set_tlsext_servername_callback / _arg, without the macros' C casts.
     SSL_CTX_callback_ctrl(ctx.native_handle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
                           reinterpret_cast<void (*)()>(select_certificate));
-    SSL_CTX_ctrl(ctx.native_handle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, impl_.get());
+    SSL_CTX_ctrl(ctx.native_handle(), SSL_CTRL_SET_TLSEXT_SERVERNAME_ARG, 0, impl.get());
   }
-  impl_->handshake_timeout = options.handshake_timeout;
-  impl_->close_timeout = options.close_timeout;
-  impl_->handshake_failed = options.handshake_failed;
+  impl->handshake_timeout = options.handshake_timeout;
+  impl->close_timeout = options.close_timeout;
+  impl->handshake_failed = options.handshake_failed;
+  configure_sessions(ctx.native_handle(), options);
+  const std::lock_guard lock(mutex_);
+  if (impl_) share_ticket_keys(const_cast<asio::ssl::context&>(impl_->ctx).native_handle(),
+                               ctx.native_handle());
+  impl_ = std::move(impl);
 }
 
 TlsServerContext::~TlsServerContext() = default;
+
+namespace {
+
+// The SSL's ex_data slot that holds its ClientSession: where a session it makes is kept.
+struct ClientSession {
+  detail::ClientSessions* sessions;
+  std::string key;
+};
+
+void free_client_session(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<ClientSession*>(ptr);
+}
+
+int client_session_index() {
+  static const int index =
+      SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_client_session);
+  return index;
+}
+
+// OpenSSL's new-session callback: keeps the session (1: the reference is ours now).
+int keep_session(SSL* ssl, SSL_SESSION* session) {
+  auto* where = static_cast<ClientSession*>(SSL_get_ex_data(ssl, client_session_index()));
+  if (!where || !SSL_SESSION_is_resumable(session)) return 0;
+  where->sessions->put(where->key, session);
+  return 1;
+}
+
+}  // namespace
+
+namespace detail {
+
+SSL_SESSION* ClientSessions::get1(const std::string& key) {
+  const std::lock_guard lock(mutex_);
+  const auto it = sessions_.find(key);
+  if (it == sessions_.end()) return nullptr;
+  SSL_SESSION_up_ref(it->second.get());
+  return it->second.get();
+}
+
+void ClientSessions::put(const std::string& key, SSL_SESSION* session) {
+  std::unique_ptr<SSL_SESSION, SessionFree> owned(session);
+  const std::lock_guard lock(mutex_);
+  auto [it, added] = sessions_.try_emplace(key);
+  it->second = std::move(owned);
+  if (!added) return;
+  order_.push_back(key);
+  if (order_.size() > kMax) {
+    sessions_.erase(order_.front());
+    order_.pop_front();
+  }
+}
+
+}  // namespace detail
 
 TlsClientContext::TlsClientContext(const TlsClientOptions& options)
     : impl_(std::make_unique<Impl>()) {
@@ -394,6 +510,14 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options)
                                 "' given without a certificate_file");
   }
   ctx.set_verify_mode(options.verify_peer ? asio::ssl::verify_peer : asio::ssl::verify_none);
+  if (options.reuse_sessions) {
+    // Sessions are handed to keep_session (TLS 1.3 tickets come after the handshake) and
+    // kept in impl_->sessions, not in OpenSSL's cache.
+    SSL_CTX* c = ctx.native_handle();
+    SSL_CTX_ctrl(c, SSL_CTRL_SET_SESS_CACHE_MODE,
+                 SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE, nullptr);
+    SSL_CTX_sess_set_new_cb(c, keep_session);
+  }
   impl_->options = options;
   impl_->alpn = alpn_wire(options.alpn, "TlsClientContext");
 }
@@ -411,6 +535,7 @@ TlsInfo info_of(SSL* s) {
   SSL_get0_alpn_selected(s, &proto, &len);
   if (proto) i.alpn.assign(reinterpret_cast<const char*>(proto), len);
   if (const char* name = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name)) i.server_name = name;
+  i.resumed = SSL_session_reused(s) == 1;
   if (X509* cert = SSL_get1_peer_certificate(s)) {
     i.peer_certificate = true;
     i.peer_verified = SSL_get_verify_result(s) == X509_V_OK;
@@ -435,7 +560,8 @@ TlsInfo info_of(SSL* s) {
   return i;
 }
 
-void configure_client(SSL* ssl, const TlsClientContext::Impl& impl, const std::string& name) {
+void configure_client(SSL* ssl, TlsClientContext::Impl& impl, const std::string& name,
+                      const Address& peer) {
   std::error_code ec;
   asio::ip::make_address(name, ec);
   const bool numeric = !ec;
@@ -451,6 +577,16 @@ void configure_client(SSL* ssl, const TlsClientContext::Impl& impl, const std::s
   if (!impl.alpn.empty())
     SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(impl.alpn.data()),
                         static_cast<unsigned int>(impl.alpn.size()));
+  if (impl.options.reuse_sessions) {
+    auto where = std::make_unique<ClientSession>(
+        ClientSession{&impl.sessions, name + " " + peer.to_string()});
+    if (SSL_SESSION* session = impl.sessions.get1(where->key)) {
+      SSL_set_session(ssl, session);  // the SSL takes its own reference
+      SSL_SESSION_free(session);
+    }
+    if (SSL_set_ex_data(ssl, client_session_index(), where.get()) == 1) where.release();
+    ERR_clear_error();
+  }
 }
 
 

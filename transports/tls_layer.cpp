@@ -40,6 +40,11 @@ TlsLayer::TlsLayer(SSL* ssl, bool server, Settings settings, HandshakeHook on_ha
       alive_(std::make_shared<TlsLayer*>(this)),
       phase_(Phase::handshaking),
       server_(server) {
+  if (ssl_) attach_ssl();
+}
+
+// The memory BIOs between OpenSSL and the engine, and the side `ssl_` plays.
+void TlsLayer::attach_ssl() {
   SSL_set_bio(ssl_, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
   if (server_)
     SSL_set_accept_state(ssl_);
@@ -52,7 +57,8 @@ TlsLayer::~TlsLayer() {
   if (ssl_) SSL_free(ssl_);
 }
 
-void TlsLayer::begin(SSL* ssl, bool server, double close_timeout) {
+void TlsLayer::begin(SSL* ssl, bool server, double close_timeout,
+                     std::shared_ptr<const void> config) {
   if (ssl_) {
     SSL_free(ssl);
     throw std::logic_error("start_tls: TLS was already started on this connection");
@@ -63,16 +69,13 @@ void TlsLayer::begin(SSL* ssl, bool server, double close_timeout) {
   }
   ssl_ = ssl;
   server_ = server;
+  settings_.config = std::move(config);
   if (auto* engine = dynamic_cast<OnReactor*>(&below())) {
     settings_.reactor = &engine->home_reactor;
     settings_.wait_close_notify = true;
     settings_.close_timeout = close_timeout;
   }
-  SSL_set_bio(ssl_, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
-  if (server_)
-    SSL_set_accept_state(ssl_);
-  else
-    SSL_set_connect_state(ssl_);
+  attach_ssl();
   phase_ = Phase::handshaking;
   if (paused_) below().resume_producing();  // the handshake needs reading; see pause_producing
   if (!server_) step();  // a client sends its ClientHello now
@@ -113,6 +116,14 @@ void TlsLayer::data_received(std::string_view data) {
     return;
   }
   if (stopped()) return;
+  if (!ssl_) {  // a server's first bytes: now the handshake needs OpenSSL
+    ssl_ = SSL_new(settings_.ssl_ctx);
+    if (!ssl_) {
+      handshake_failed(Reason(error::tls_failed, take_ssl_error(), "SSL_new (out of memory)"));
+      return;
+    }
+    attach_ssl();
+  }
   BIO_write(SSL_get_rbio(ssl_), data.data(), static_cast<int>(data.size()));
   delivering_ = true;
   try {
@@ -337,7 +348,7 @@ void TlsLayer::encrypt(std::string_view data) {
 
 // Hands whatever OpenSSL produced for the peer to the engine, in one write.
 void TlsLayer::flush() {
-  if (!has_transport()) return;
+  if (!has_transport() || !ssl_) return;
   BIO* wbio = SSL_get_wbio(ssl_);
   const std::size_t pending = BIO_ctrl_pending(wbio);
   if (pending == 0) return;

@@ -85,12 +85,19 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
     bool wait_close_notify = false; // lose_connection waits for the peer's close_notify
     double close_timeout = 0;       // seconds that wait lasts; 0: no limit
     LogContext log;                 // the engine's connection, for log lines
+    // A server's SSL is made from this when the first bytes arrive (a connection that
+    // says nothing costs no OpenSSL state); the constructor's `ssl` is then null.
+    SSL_CTX* ssl_ctx = nullptr;
+    // What `ssl` (or ssl_ctx) comes from, kept as long as the layer: OpenSSL's callbacks
+    // point into it, and a reload of the context must not free it under the connection.
+    std::shared_ptr<const void> config;
   };
 
   // start_tls: passes every event and call through to `inner` until begin().
   explicit TlsLayer(std::unique_ptr<Protocol> inner);
-  // listen_ssl / connect_ssl: TLS on `ssl` (owned; a client's already configured) from
-  // connection_made on; `on_handshake` attaches the inner protocol.
+  // listen_ssl / connect_ssl: TLS on `ssl` (owned; a client's already configured; a
+  // server's may be null, made from settings.ssl_ctx later) from connection_made on;
+  // `on_handshake` attaches the inner protocol.
   TlsLayer(SSL* ssl, bool server, Settings settings, HandshakeHook on_handshake);
   ~TlsLayer() override;
   TlsLayer(const TlsLayer&) = delete;
@@ -102,7 +109,9 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
   // reading and dropping what comes, as listen_ssl/connect_ssl do; so that the peer's
   // last records (a TLS 1.3 session ticket) are read, not answered with a reset that
   // would destroy what the peer has not read yet.
-  void begin(SSL* ssl, bool server, double close_timeout);
+  // `config` is kept as Settings::config is.
+  void begin(SSL* ssl, bool server, double close_timeout,
+             std::shared_ptr<const void> config = {});
 
   // Attaches the inner protocol (after a successful handshake) and calls its
   // connection_made; `on_lost` runs after its connection_lost (client connectors).
@@ -182,6 +191,7 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
   Transport& below() const { return Protocol::transport(); }
   bool stopped() const noexcept { return phase_ == Phase::failed || aborted_; }
 
+  void attach_ssl();
   void step();
   void handshake_done();
   void read_records();
