@@ -20,6 +20,7 @@
 #include "tests/support/tls_fixture.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/process.hpp"
+#include "transports/tcp.hpp"
 #include "transports/tls.hpp"
 
 using namespace torsion;
@@ -132,6 +133,67 @@ TEST_CASE("tls session resumption: a client that reuses its session skips the ce
     CHECK(!s.client->resumed);
   }
   server.port->stop_listening();
+}
+
+namespace {
+
+// start_tls at once on both sides; the client writes "ping", notes tls_info on the echo
+// and closes.
+struct StartTlsEcho final : Protocol {
+  const TlsServerContext* server = nullptr;
+  const TlsClientContext* client = nullptr;
+  std::optional<TlsInfo>* info = nullptr;
+  void connection_made() override {
+    if (server) {
+      start_tls(transport(), *server);
+      return;
+    }
+    start_tls(transport(), *client, "localhost");
+    transport().write("ping");
+  }
+  void data_received(std::string_view d) override {
+    if (server) {
+      transport().write(d);
+      return;
+    }
+    *info = tls_info(transport());
+    transport().lose_connection();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("tls session resumption over start_tls") {
+  TestPki pki;
+  Reactor reactor;
+  TlsServerContext sctx(server_options(pki));
+  TlsClientOptions copt = client_options(pki);
+  copt.reuse_sessions = true;
+  TlsClientContext cctx(copt);
+  FunctionFactory<Factory> sfactory([&](const Address&) {
+    auto p = std::make_unique<StartTlsEcho>();
+    p->server = &sctx;
+    return with_start_tls(std::move(p));
+  });
+  TcpListenOptions lo;
+  lo.interface = "127.0.0.1";
+  auto port = listen_tcp(reactor, 0, sfactory, lo);
+  std::vector<bool> resumed;
+  for (int i = 0; i < 2; ++i) {
+    std::optional<TlsInfo> info;
+    FunctionFactory<ClientFactory> cfactory([&](const Address&) {
+      auto p = std::make_unique<StartTlsEcho>();
+      p->client = &cctx;
+      p->info = &info;
+      return with_start_tls(std::move(p));
+    });
+    auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), cfactory);
+    wait_for(reactor, [&] { return info.has_value() && reactor.connection_count() == 0; },
+             "the STARTTLS echo");
+    resumed.push_back(info->resumed);
+  }
+  CHECK(resumed == std::vector<bool>{false, true});
+  port->stop_listening();
 }
 
 TEST_CASE("tls session resumption off on the server: every handshake is full") {
