@@ -443,12 +443,14 @@ int client_session_index() {
   return index;
 }
 
-// OpenSSL's new-session callback: keeps the session (1: the reference is ours now).
+// OpenSSL's new-session callback: keeps a copy of the session (0: OpenSSL keeps its
+// reference). A copy, because the session is the live connection's own, and OpenSSL marks
+// a connection's session not resumable when that connection ends without its close_notify.
 int keep_session(SSL* ssl, SSL_SESSION* session) {
   auto* where = static_cast<ClientSession*>(SSL_get_ex_data(ssl, client_session_index()));
   if (!where || !SSL_SESSION_is_resumable(session)) return 0;
-  where->sessions->put(where->key, session);
-  return 1;
+  if (SSL_SESSION* copy = SSL_SESSION_dup(session)) where->sessions->put(where->key, copy);
+  return 0;
 }
 
 }  // namespace
@@ -459,8 +461,9 @@ SSL_SESSION* ClientSessions::get1(const std::string& key) {
   const std::lock_guard lock(mutex_);
   const auto it = sessions_.find(key);
   if (it == sessions_.end()) return nullptr;
-  SSL_SESSION_up_ref(it->second.get());
-  return it->second.get();
+  // A copy for each connection (as in keep_session): the one kept here is never a live
+  // connection's, which another thread's connection could change.
+  return SSL_SESSION_dup(it->second.get());
 }
 
 void ClientSessions::put(const std::string& key, SSL_SESSION* session) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -319,6 +320,18 @@ TEST_CASE("tls reload on a ReactorPool while its threads accept") {
   constexpr int kClients = 16;
   TestPki pki;
   auto context = std::make_shared<TlsServerContext>(server_options(pki));
+  // Builds Clients; a failed attempt counts as ended, and the chain goes on.
+  class Factory final : public ClientFactory {
+   public:
+    Factory(std::function<std::unique_ptr<Protocol>()> build, std::function<void()> failed)
+        : build_(std::move(build)), failed_(std::move(failed)) {}
+    std::unique_ptr<Protocol> build_protocol(const Address&) override { return build_(); }
+    void client_connection_failed(Connector&, const Reason&) override { failed_(); }
+
+   private:
+    std::function<std::unique_ptr<Protocol>()> build_;
+    std::function<void()> failed_;
+  };
   ReactorPool pool(2);
   // build_protocol runs on the pool's threads: a thread-safe echo.
   class Echo final : public Protocol {
@@ -470,4 +483,82 @@ TEST_CASE("tls bad settings throw an exception that names the problem") {
   c.private_key_pem = read_file(pki.key_file);  // the server's key
   CHECK_THROWS_WITH_AS(TlsClientContext{c}, doctest::Contains("does not match the certificate"),
                        std::invalid_argument);
+}
+
+TEST_CASE("tls clients on two threads share one context's sessions") {
+  constexpr int kRounds = 6;  // connections one after another on each client thread
+  TestPki pki;
+  Reactor reactor;  // the server's, on this thread
+  InfoServer server(reactor, std::make_shared<const TlsServerContext>(server_options(pki)));
+  TlsClientOptions copt = client_options(pki);
+  copt.reuse_sessions = true;
+  const TlsClientContext cctx(copt);
+  std::atomic<int> ended{0}, resumed{0}, failed{0};
+  // Each client thread connects, echoes "x", closes and connects again, kRounds times.
+  struct Chain {
+    Reactor* reactor = nullptr;
+    int left = kRounds;
+    std::unique_ptr<ClientFactory> factory;
+    std::vector<std::shared_ptr<Connector>> connectors;
+  };
+  class Client final : public Protocol {
+   public:
+    Client(std::atomic<int>& resumed, std::function<void()> next)
+        : resumed_(resumed), next_(std::move(next)) {}
+    void connection_made() override {
+      if (const auto info = tls_info(transport()); info && info->resumed) ++resumed_;
+      transport().write("x");
+    }
+    void data_received(std::string_view) override { transport().lose_connection(); }
+    void connection_lost(const Reason&) override { next_(); }
+
+   private:
+    std::atomic<int>& resumed_;
+    std::function<void()> next_;
+  };
+  // Builds Clients; a failed attempt counts as ended, and the chain goes on.
+  class Factory final : public ClientFactory {
+   public:
+    Factory(std::function<std::unique_ptr<Protocol>()> build, std::function<void()> failed)
+        : build_(std::move(build)), failed_(std::move(failed)) {}
+    std::unique_ptr<Protocol> build_protocol(const Address&) override { return build_(); }
+    void client_connection_failed(Connector&, const Reason&) override { failed_(); }
+
+   private:
+    std::function<std::unique_ptr<Protocol>()> build_;
+    std::function<void()> failed_;
+  };
+  ReactorPool pool(2);
+  std::deque<Chain> chains(2);
+  const std::uint16_t port = server.port->port();
+  std::function<void(Chain&)> connect = [&](Chain& c) {
+    if (c.left-- == 0) return;
+    c.connectors.push_back(connect_ssl(*c.reactor, "127.0.0.1", port, *c.factory, cctx));
+  };
+  for (std::size_t i = 0; i < 2; ++i) {
+    Chain& c = chains[i];
+    c.reactor = &pool.reactor(i);
+    c.factory = std::make_unique<Factory>(
+        [&]() -> std::unique_ptr<Protocol> {
+          return std::make_unique<Client>(resumed, [&] {
+            ++ended;
+            connect(c);
+          });
+        },
+        [&] {
+          ++failed;
+          ++ended;
+          connect(c);
+        });
+    connect(c);  // before start(): the pool's threads then own them
+  }
+  pool.start();
+  wait_for(reactor, [&] { return ended.load() == 2 * kRounds; }, "every client connection");
+  pool.stop();
+  pool.join();
+  CHECK(failed.load() == 0);
+  // Only a thread's first connection can miss a session (both may start before either has
+  // one); every later one resumes.
+  CHECK(resumed.load() >= 2 * kRounds - 2);
+  server.port->stop_listening();
 }

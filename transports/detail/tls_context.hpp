@@ -66,7 +66,7 @@ struct SessionFree {
 class ClientSessions {
  public:
   static constexpr std::size_t kMax = 256;
-  // The session to offer `key`, or null (the caller owns the reference).
+  // A copy of the session to offer `key`, or null (the caller owns it).
   SSL_SESSION* get1(const std::string& key);
   // Remembers `session` (this takes the caller's reference) for `key`.
   void put(const std::string& key, SSL_SESSION* session);
