@@ -2,16 +2,28 @@
 // Private: the one implementation of the read loop and write queue behind every stream
 // transport (TCP, Unix). It differs per transport only in the Asio socket type.
 //
-// Life cycle:  open --lose_connection--> closing (draining) --drained--> closed
-//                \--abort / error / drained-------------------------------^
-// Once closed, the socket is closed and finish() is posted: connection_lost runs from the
-// loop, exactly once. Every pending Asio operation holds a shared_ptr to the transport, so
-// it outlives them all.
+// Life cycle: one small state per direction (read_, write_); the two end independently
+// (half-close), and the connection is open while the write side is not closing or closed.
 //
-// Half-close: the two directions end independently.
-//   read side:  reading --EOF--> read_closed_ (eof_received is told; never read again)
-//   write side: open --lose_write_connection--> shut requested --queue drained--> FIN sent
-// When both have ended, the transport closes cleanly.
+//   write side (WriteState):
+//     open --lose_write_connection--> shutting --queue drained--> shut (FIN sent)
+//      |                                 |                          |
+//      +------------ lose_connection ----+--------------------------+--> closing
+//     closing --queue drained--> closed          any --abort / error--> closed
+//
+//   read side (ReadState):
+//     open <--pause_producing / resume_producing--> paused
+//     open or paused --the peer's EOF handled--> eof   (eof_received is told; never read again)
+//     any --lose_connection, abort, error, close--> closed   (we read no more)
+//
+// Reading happens while the read side is open, the marks do not hold it (FlowControl) and
+// no data_received is running. The EOF on a shut write side (or a shut on an EOF) ends
+// both directions: the transport closes cleanly. Once the write side is closed, the socket
+// is closed and finish() is posted: connection_lost runs from the loop, exactly once
+// (finished_). Every pending Asio operation holds a shared_ptr to the transport, so it
+// outlives them all. The remaining flags are facts of their own: an Asio operation
+// pending (read_armed_, write_waiting_, pull_posted_), a callback running (delivering_),
+// writes held for the turn's end (corked_).
 //
 // Corking: one send per batch. Inside data_received every write is held in the queue
 // (corked_) and what was written leaves in one gathered send when data_received returns,
@@ -188,30 +200,31 @@ class StreamEngine final : public Transport,
 
   // Transport
   void lose_connection() override {
-    if (state_ != State::open) return;
-    state_ = State::closing;
+    if (!open()) return;
+    write_ = WriteState::closing;
+    read_ = ReadState::closed;
     if (queue_.empty()) close_clean();
   }
 
   void abort_connection() override { close_hard(Reason(error::connection_aborted)); }
 
   void lose_write_connection() override {
-    if (state_ != State::open || write_shut_requested_) return;
-    write_shut_requested_ = true;
+    if (write_ != WriteState::open) return;
+    write_ = WriteState::shutting;
     if (queue_.empty()) shut_write();
   }
 
   Address get_peer() const override { return peer_; }
   Address get_host() const override { return host_; }
   std::size_t buffer_size() const override { return queue_.size(); }
-  bool connected() const override { return state_ == State::open; }
+  bool connected() const override { return open(); }
   int native_handle() const override {
     return const_cast<Socket&>(socket_).is_open() ? const_cast<Socket&>(socket_).native_handle()
                                                   : -1;
   }
 
   void register_producer(Producer& producer, bool streaming) override {
-    flow_.attach(*this, producer, streaming, /*closed=*/state_ == State::closed);
+    flow_.attach(*this, producer, streaming, /*closed=*/closed());
   }
 
   void unregister_producer() override { flow_.detach(); }
@@ -225,11 +238,13 @@ class StreamEngine final : public Transport,
   WriteBufferLimits write_buffer_limits() const override { return flow_.limits(); }
 
   // Producer (incoming data)
-  void pause_producing() override { read_paused_ = true; }
+  void pause_producing() override {
+    if (read_ == ReadState::open) read_ = ReadState::paused;
+  }
 
   void resume_producing() override {
-    if (!read_paused_) return;
-    read_paused_ = false;
+    if (read_ != ReadState::paused) return;
+    read_ = ReadState::open;
     if (want_read()) post_read();  // inside data_received, deliver's caller reads on
   }
 
@@ -240,7 +255,8 @@ class StreamEngine final : public Transport,
   void abort_tracked() override { abort_connection(); }
   void release_tracked() override {
     if (finished_) return;
-    state_ = State::closed;
+    read_ = ReadState::closed;
+    write_ = WriteState::closed;
     finished_ = true;
     std::error_code ec;
     socket_.close(ec);
@@ -264,7 +280,7 @@ class StreamEngine final : public Transport,
       corked_ = true;
     } else {
       const std::size_t n = send_now(data.data(), data.size());
-      if (state_ == State::closed) return;
+      if (closed()) return;
       if (n < data.size()) {
         data.remove_prefix(n);
         queue_.append(data);
@@ -285,7 +301,7 @@ class StreamEngine final : public Transport,
       corked_ = true;
     } else {
       const std::size_t n = send_now(data.data(), data.size());
-      if (state_ == State::closed) return;
+      if (closed()) return;
       if (n < data.size()) {
         queue_.append_owned(std::move(data), n);
         wait_writable();
@@ -319,14 +335,20 @@ class StreamEngine final : public Transport,
   }
 
  private:
-  enum class State : std::uint8_t { open, closing, closed };
+  // The two directions' states, drawn at the top of the file. Ordered: a write side from
+  // `closing` on is no longer open.
+  enum class WriteState : std::uint8_t { open, shutting, shut, closing, closed };
+  enum class ReadState : std::uint8_t { open, paused, eof, closed };
+
+  bool open() const noexcept { return write_ < WriteState::closing; }
+  bool closed() const noexcept { return write_ == WriteState::closed; }
   static constexpr std::size_t kMaxGather = 64;
   static constexpr std::uint64_t kMaxSendfile = 1u << 30;  // per sendfile call
   // string_view writes up to this size made inside data_received or a turn are corked
   // (copied into the queue); larger ones are sent at once, after what was corked.
   static constexpr std::size_t kCorkMax = 4 * 1024;
 
-  bool writable() const noexcept { return state_ == State::open && !write_shut_requested_; }
+  bool writable() const noexcept { return write_ == WriteState::open; }
 
   // Runs a protocol or producer callback; an exception aborts this connection only.
   template <class F>
@@ -347,8 +369,7 @@ class StreamEngine final : public Transport,
 
   // Reading is wanted: open, not paused (by the protocol or by back-pressure), no EOF yet.
   bool want_read() const noexcept {
-    return state_ == State::open && !read_paused_ && !flow_.read_held() && !read_closed_ &&
-           !delivering_;
+    return read_ == ReadState::open && !flow_.read_held() && !delivering_;
   }
 
   // Tries a read from the loop, unless one is posted or a wait is armed already.
@@ -367,7 +388,7 @@ class StreamEngine final : public Transport,
     socket_.async_wait(Socket::wait_read, [self = self_](const std::error_code& ec) {
       self->read_armed_ = false;
       if (ec) {
-        if (ec != asio::error::operation_aborted && self->state_ == State::open)
+        if (ec != asio::error::operation_aborted && self->open())
           self->close_hard(Reason::from_os_error(ec));
         return;
       }
@@ -457,7 +478,7 @@ class StreamEngine final : public Transport,
       if (auto* receiver = dynamic_cast<DescriptorReceiver*>(protocol_.get()))
         guarded("descriptors_received",
                 [&] { receiver->descriptors_received(std::span<int>(fds.fds, fds.count)); });
-    if (state_ != State::closed)
+    if (!closed())
       guarded("data_received", [&] { protocol_->data_received(data); });
     delivering_ = false;
     if (corked_) uncork();
@@ -469,11 +490,11 @@ class StreamEngine final : public Transport,
   // lose_write_connection), both directions are done and the connection closes cleanly.
   void handle_eof() {
     const TurnScope turn;
-    read_closed_ = true;
+    read_ = ReadState::eof;
     bool keep_open = false;
     guarded("eof_received", [&] { keep_open = protocol_->eof_received(); });
-    if (state_ != State::open) return;  // the protocol closed or aborted us meanwhile
-    if (write_shut_requested_ || !keep_open) lose_connection();
+    if (!open()) return;  // the protocol closed or aborted us meanwhile
+    if (write_ != WriteState::open || !keep_open) lose_connection();
   }
 
   // --- writing -------------------------------------------------------------------
@@ -649,7 +670,7 @@ class StreamEngine final : public Transport,
   // connection is closed now.
   bool uncork() {
     corked_ = false;
-    if (state_ == State::closed) return false;
+    if (closed()) return false;
     if (write_waiting_) return true;  // on_writable drains the queue
     if (!flush()) return false;
     if (!queue_.empty()) {
@@ -657,17 +678,17 @@ class StreamEngine final : public Transport,
       flow_.check_low(*this);
       return true;
     }
-    if (state_ == State::closing) {
+    if (write_ == WriteState::closing) {
       close_clean();
       return false;
     }
-    if (write_shut_requested_) {
+    if (write_ == WriteState::shutting) {
       flow_.check_low(*this);  // held reads go on: only our side ends
       shut_write();
-      return state_ != State::closed;
+      return !closed();
     }
     flow_.check_low(*this);
-    return state_ != State::closed;
+    return !closed();
   }
 
   void wait_writable() {
@@ -682,7 +703,7 @@ class StreamEngine final : public Transport,
   void on_writable(const std::error_code& ec) {
     const TurnScope turn;
     write_waiting_ = false;
-    if (state_ == State::closed) return;
+    if (closed()) return;
     if (ec) {
       if (ec != asio::error::operation_aborted) close_hard(Reason::from_os_error(ec));
       return;
@@ -693,11 +714,11 @@ class StreamEngine final : public Transport,
       flow_.check_low(*this);
       return;
     }
-    if (state_ == State::closing) {
+    if (write_ == WriteState::closing) {
       close_clean();
       return;
     }
-    if (write_shut_requested_) {
+    if (write_ == WriteState::shutting) {
       flow_.check_low(*this);  // held reads go on: only our side ends
       shut_write();
       return;
@@ -706,15 +727,15 @@ class StreamEngine final : public Transport,
   }
 
   void shut_write() {
-    if (write_shut_done_) return;
-    write_shut_done_ = true;
+    if (write_ != WriteState::shutting) return;
+    write_ = WriteState::shut;
     std::error_code ec;
     socket_.shutdown(asio::socket_base::shutdown_send, ec);
     if (ec) {
       close_hard(Reason::from_os_error(ec));
       return;
     }
-    if (read_closed_) close_clean();  // the peer had finished too: nothing left to do
+    if (read_ == ReadState::eof) close_clean();  // the peer had finished too: nothing left to do
   }
 
   // --- flow control --------------------------------------------------------------
@@ -735,14 +756,14 @@ class StreamEngine final : public Transport,
 
   // Every write path ends here, after the bytes were sent or queued (flow_control.hpp).
   void after_write() {
-    if (state_ == State::open) flow_.after_write(*this);
+    if (open()) flow_.after_write(*this);
   }
 
   // The host of FlowControl (flow_control.hpp): what the rules measure and call.
   friend class FlowControl;
   std::size_t flow_buffered() const noexcept { return queue_.size(); }
   bool flow_delivering() const noexcept { return delivering_; }
-  bool flow_may_resume() const noexcept { return state_ == State::open && !write_shut_requested_; }
+  bool flow_may_resume() const noexcept { return write_ == WriteState::open; }
   template <class F>
   void flow_call(const char* what, F&& fn) {
     guarded(what, fn);
@@ -765,7 +786,8 @@ class StreamEngine final : public Transport,
   // --- closing -------------------------------------------------------------------
 
   void close_clean() {
-    state_ = State::closed;
+    read_ = ReadState::closed;
+    write_ = WriteState::closed;
     std::error_code ec;
     socket_.shutdown(asio::socket_base::shutdown_send, ec);
     socket_.close(ec);
@@ -773,8 +795,9 @@ class StreamEngine final : public Transport,
   }
 
   void close_hard(Reason reason) {
-    if (state_ == State::closed) return;
-    state_ = State::closed;
+    if (closed()) return;
+    read_ = ReadState::closed;
+    write_ = WriteState::closed;
     queue_.clear();
     std::error_code ec;
     if (reason.is(error::connection_aborted) || reason.is(error::callback_threw))
@@ -840,15 +863,12 @@ class StreamEngine final : public Transport,
   std::uint64_t sent_bytes_ = 0;  // bytes the kernel took so far (counted for Unix only)
   FlowControl flow_;  // the producer, the marks, reading held by them
 
-  State state_ = State::open;
-  bool read_armed_ = false;  // a read is posted or a readable wait armed
-  bool delivering_ = false;
-  bool read_paused_ = false;  // by the protocol (pause_producing)
-  bool read_closed_ = false;  // the peer's EOF was handled: never read again
-  bool write_waiting_ = false;
-  bool write_shut_requested_ = false;
-  bool write_shut_done_ = false;  // FIN sent
-  bool pull_posted_ = false;
+  ReadState read_ = ReadState::open;
+  WriteState write_ = WriteState::open;
+  bool read_armed_ = false;     // a read is posted or a readable wait armed
+  bool delivering_ = false;     // data_received (or descriptors_received) is running
+  bool write_waiting_ = false;  // a writable wait is armed
+  bool pull_posted_ = false;    // a pull producer's turn is posted
   bool corked_ = false;  // writes wait in the queue for uncork()
   bool finished_ = false;
 };
