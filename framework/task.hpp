@@ -5,7 +5,7 @@
 /// A function returning Task<T> is a coroutine that may `co_await`:
 ///  - a Deferred<U> (gives the U, or throws its error),
 ///  - another Task<U>,
-///  - sleep(scheduler, seconds),
+///  - sleep(scheduler, seconds), next_turn(reactor),
 ///  - the operations of a Stream (framework/stream.hpp) and connect_stream
 ///    (transports/connect_stream.hpp).
 ///
@@ -44,6 +44,7 @@
 #include <utility>
 
 #include "framework/deferred.hpp"
+#include "framework/reactor.hpp"
 
 namespace torsion {
 
@@ -189,6 +190,16 @@ template <class T>
 /// or NaN delay.
 [[nodiscard]] inline Deferred<void> sleep(Scheduler& scheduler, double seconds) {
   return defer_later(scheduler, seconds, [] {});
+}
+
+/// A Deferred<void> that fires from the reactor's loop on its next turn (call_soon at
+/// `priority`), with no timer: `co_await next_turn(reactor);` lets I/O and the callbacks
+/// already queued run before the coroutine goes on (asyncio's `await asyncio.sleep(0)`).
+/// Never fires inside this call. Cancelling it makes the queued call do nothing.
+[[nodiscard]] inline Deferred<void> next_turn(Reactor& reactor, Priority priority = Priority::normal) {
+  Deferred<void> d;
+  reactor.call_soon([d]() mutable { d.callback(); }, priority);
+  return d;
 }
 
 }  // namespace torsion

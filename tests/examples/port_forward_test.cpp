@@ -12,108 +12,43 @@
 #include "framework/log.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/pattern.hpp"
+#include "tests/support/pattern_peer.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
 
 using namespace torsion;
 using torsion::examples::PortForwardFactory;
+using torsion::test::AfterSending;
 using torsion::test::loopback;
+using torsion::test::PatternPeer;
+using torsion::test::PeerResult;
 using torsion::test::pattern_stream;
 using torsion::test::Record;
 using torsion::test::RecordingClientFactory;
 using torsion::test::RecordingFactory;
 using torsion::test::wait_for;
 
-namespace {
-
-// Sends `total` pattern bytes as a streaming producer, then closes (the origin server).
-class Streamer : public Protocol, public Producer {
- public:
-  Streamer(Reactor& reactor, std::uint64_t total) : reactor_(reactor), total_(total) {}
-  void connection_made() override {
-    transport().register_producer(*this, true);
-    schedule();
-  }
-  void pause_producing() override { paused_ = true; }
-  void resume_producing() override {
-    paused_ = false;
-    schedule();
-  }
-  void stop_producing() override { stopped_ = true; }
-  void connection_lost(const Reason&) override { stopped_ = true; }
-
- private:
-  void schedule() {
-    if (scheduled_) return;
-    scheduled_ = true;
-    reactor_.call_soon([this] {
-      scheduled_ = false;
-      for (int i = 0; i < 16 && !paused_ && !stopped_ && sent_ < total_; ++i) {
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(64 * 1024, total_ - sent_));
-        transport().write(pattern_stream().slice(sent_, n));
-        sent_ += n;
-      }
-      if (stopped_) return;
-      if (sent_ == total_) {
-        transport().unregister_producer();
-        transport().lose_connection();
-        stopped_ = true;
-      } else if (!paused_) {
-        schedule();
-      }
-    });
-  }
-  Reactor& reactor_;
-  std::uint64_t total_, sent_ = 0;
-  bool paused_ = false, stopped_ = false, scheduled_ = false;
-};
-
-// Reads slowly (a nap after every read) and checks the pattern.
-class SlowChecker : public Protocol {
- public:
-  SlowChecker(Reactor& reactor, std::uint64_t& received, bool& corrupt, bool& lost)
-      : reactor_(reactor), received_(received), corrupt_(corrupt), lost_(lost) {}
-  void data_received(std::string_view d) override {
-    if (!pattern_stream().matches(received_, d)) corrupt_ = true;
-    received_ += d.size();
-    transport().pause_producing();
-    Transport* t = &transport();
-    nap_ = reactor_.call_later(0.0005, [t] { t->resume_producing(); });
-  }
-  void connection_lost(const Reason&) override {
-    nap_.cancel();
-    lost_ = true;
-  }
-
- private:
-  Reactor& reactor_;
-  std::uint64_t& received_;
-  bool& corrupt_;
-  bool& lost_;
-  DelayedCall nap_;
-};
-
-}  // namespace
-
 TEST_CASE("port_forward: 64 MiB from a fast origin to a slow client, memory bounded") {
   Reactor reactor;
   const std::uint64_t total = 64ull * 1024 * 1024;
+  PeerResult at_origin, at_client;
   FunctionFactory<> origin([&](const Address&) -> std::unique_ptr<Protocol> {
-    return std::make_unique<Streamer>(reactor, total);
+    return std::make_unique<PatternPeer>(reactor, total, 0, at_origin, AfterSending::close, 16);
   });
   auto origin_port = listen_tcp(reactor, 0, origin, loopback());
   PortForwardFactory forward(reactor, "127.0.0.1", origin_port->port());
   auto forward_port = listen_tcp(reactor, 0, forward, loopback());
 
-  std::uint64_t received = 0;
-  bool corrupt = false, lost = false;
+  // The client sends nothing, reads slowly and closes at the origin's EOF.
   FunctionFactory<ClientFactory> client([&](const Address&) -> std::unique_ptr<Protocol> {
-    return std::make_unique<SlowChecker>(reactor, received, corrupt, lost);
+    auto peer = std::make_unique<PatternPeer>(reactor, 0, 0.0005, at_client, AfterSending::stay_open);
+    peer->close_on_eof = true;
+    return peer;
   });
   connect_tcp(reactor, "127.0.0.1", forward_port->port(), client);
-  wait_for(reactor, [&] { return lost; }, "64 MiB through the forwarder", 300);
-  CHECK(received == total);
-  CHECK_FALSE(corrupt);
+  wait_for(reactor, [&] { return at_client.reason.has_value(); }, "64 MiB through the forwarder", 300);
+  CHECK(at_client.received == total);
+  CHECK_FALSE(at_client.corrupt);
   INFO("peak buffered " << forward.stats().peak_buffered);
   // The high mark (64 KiB) plus at most one read (128 KiB) from the paused side.
   CHECK(forward.stats().peak_buffered <= 64 * 1024 + 128 * 1024);
@@ -196,16 +131,13 @@ namespace {
 class BlackHole {
  public:
   BlackHole() {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(listener_ >= 0);
+    const auto raw = torsion::test::raw_listener(0);
+    listener_ = raw.fd;
+    port_ = raw.port;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listener_, 0) == 0);
-    socklen_t len = sizeof addr;
-    REQUIRE(::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-    port_ = ntohs(addr.sin_port);
+    addr.sin_port = htons(raw.port);
     for (int& fd : fillers_) {  // fill the accept queue; the later ones stay half-open
       fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
       REQUIRE(fd >= 0);

@@ -17,6 +17,7 @@
 #include "framework/log.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/pattern.hpp"
+#include "tests/support/pattern_peer.hpp"
 #include "tests/support/settle.hpp"
 #include "tests/support/wait.hpp"
 #include "transports/endpoints.hpp"
@@ -25,6 +26,8 @@
 
 using namespace torsion;
 using torsion::test::loopback;
+using torsion::test::PatternPeer;
+using torsion::test::PeerResult;
 using torsion::test::pattern_stream;
 using torsion::test::settle;
 using torsion::test::wait_for;
@@ -98,80 +101,6 @@ TEST_CASE("relay: an empty connect function is refused") {
   CHECK_THROWS_AS((void)relay_protocol(RelayConnect{}), std::invalid_argument);
 }
 
-namespace {
-
-// What one end of a relayed pair saw.
-struct EndResult {
-  std::uint64_t received = 0;
-  bool corrupt = false;
-  bool eof = false;
-  std::optional<Reason> reason;
-};
-
-// One end of a pair: sends `total` pattern bytes as a streaming producer and then
-// half-closes; reads with a pause of `nap` seconds after every read (0: at full speed),
-// checking the pattern; stays open after the peer's EOF.
-class Duplex : public Protocol, public Producer {
- public:
-  Duplex(Reactor& reactor, std::uint64_t total, double nap, EndResult& out)
-      : reactor_(reactor), total_(total), nap_(nap), out_(out) {}
-  void connection_made() override {
-    transport().register_producer(*this, true);
-    schedule();
-  }
-  void pause_producing() override { paused_ = true; }
-  void resume_producing() override {
-    paused_ = false;
-    schedule();
-  }
-  void stop_producing() override { stopped_ = true; }
-  void data_received(std::string_view d) override {
-    if (!pattern_stream().matches(out_.received, d)) out_.corrupt = true;
-    out_.received += d.size();
-    if (nap_ <= 0) return;
-    transport().pause_producing();
-    wake_ = reactor_.call_later(nap_, guard([this] { transport().resume_producing(); }));
-  }
-  bool eof_received() override {
-    out_.eof = true;
-    return true;
-  }
-  void connection_lost(const Reason& reason) override {
-    stopped_ = true;
-    out_.reason = reason;
-  }
-
- private:
-  void schedule() {
-    if (scheduled_ || stopped_) return;
-    scheduled_ = true;
-    reactor_.call_soon(guard([this] {
-      scheduled_ = false;
-      for (int i = 0; i < 4 && !paused_ && !stopped_ && sent_ < total_; ++i) {
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(64 * 1024, total_ - sent_));
-        transport().write(pattern_stream().slice(sent_, n));
-        sent_ += n;
-      }
-      if (stopped_) return;
-      if (sent_ == total_) {
-        transport().unregister_producer();
-        transport().lose_write_connection();
-        stopped_ = true;
-      } else if (!paused_) {
-        schedule();
-      }
-    }));
-  }
-  Reactor& reactor_;
-  std::uint64_t total_, sent_ = 0;
-  double nap_;
-  EndResult& out_;
-  ScopedDelayedCall wake_;
-  bool paused_ = false, stopped_ = false, scheduled_ = false;
-};
-
-}  // namespace
-
 TEST_CASE("relay: both directions at once, a slow reader on one side: nothing lost, memory bounded") {
   // 8 MiB each way at the same time. The slow end's reads pause the relay's reading from
   // the other end (which then stops sending), while the other direction runs at full speed;
@@ -181,16 +110,16 @@ TEST_CASE("relay: both directions at once, a slow reader on one side: nothing lo
   SUBCASE("the client reads slowly") { client_nap = 0.0005; }
   SUBCASE("the origin reads slowly") { origin_nap = 0.0005; }
   Reactor reactor;
-  EndResult at_origin, at_client;
+  PeerResult at_origin, at_client;
   FunctionFactory<> origin([&](const Address&) -> std::unique_ptr<Protocol> {
-    return std::make_unique<Duplex>(reactor, total, origin_nap, at_origin);
+    return std::make_unique<PatternPeer>(reactor, total, origin_nap, at_origin);
   });
   auto origin_port = listen_tcp(reactor, 0, origin, loopback());
   RelayFactory relay(
       protocol_connector(reactor, "tcp:127.0.0.1:" + std::to_string(origin_port->port())));
   auto port = listen_tcp(reactor, 0, relay, loopback());
   FunctionFactory<ClientFactory> client([&](const Address&) -> std::unique_ptr<Protocol> {
-    return std::make_unique<Duplex>(reactor, total, client_nap, at_client);
+    return std::make_unique<PatternPeer>(reactor, total, client_nap, at_client);
   });
   auto connector = connect_tcp(reactor, "127.0.0.1", port->port(), client);
   wait_for(
@@ -242,15 +171,15 @@ TEST_CASE("relay: what the client sends while the outgoing connection is made is
     return pending;
   });
   auto port = listen_tcp(reactor, 0, relay, loopback());
-  EndResult at_client;
+  PeerResult at_client;
   std::string answer;
   Transport* client_transport = nullptr;
   struct Uploader : Protocol {
     std::size_t total;
     std::string& answer;
     Transport*& t;
-    EndResult& out;
-    Uploader(std::size_t n, std::string& a, Transport*& tr, EndResult& o)
+    PeerResult& out;
+    Uploader(std::size_t n, std::string& a, Transport*& tr, PeerResult& o)
         : total(n), answer(a), t(tr), out(o) {}
     void connection_made() override {
       t = &transport();

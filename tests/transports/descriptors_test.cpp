@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "framework/log.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
@@ -241,21 +242,13 @@ TEST_CASE("descriptors: a listening socket handed to another process, which serv
   REQUIRE(wait_for(reactor, [&] { return parent_side.last != nullptr; }, "the Unix connection"));
 
   // A listening socket the parent made, handed over and then closed here.
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(listener >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(listener, 16) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const auto [listener, listener_port] = torsion::test::raw_listener();
   send_descriptors(parent_side.last->transport(), std::span<const int>(&listener, 1), "take it");
   REQUIRE(wait_for(reactor, [&] { return parent_side.last->received == "taken"; }, "the child took it"));
   ::close(listener);  // from now on only the child has it
 
   RecordingClientFactory client;
-  connect_tcp(reactor, "127.0.0.1", ntohs(addr.sin_port), client);
+  connect_tcp(reactor, "127.0.0.1", listener_port, client);
   REQUIRE(wait_for(reactor, [&] {
     return !client.records.empty() && client.records[0].received == "served by the child\n";
   }, "a greeting from the child"));

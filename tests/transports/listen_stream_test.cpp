@@ -49,7 +49,7 @@ TEST_CASE("listen_stream_handler_owns_its_captures_for_the_whole_coroutine") {
   std::string prefix(100, '>');
   auto server = listen_stream(reactor, kLoopback, [prefix, &reactor](Stream s) -> Task<void> {
     while (auto line = co_await s.read_line(1000)) {
-      co_await torsion::sleep(reactor, 0.001);
+      co_await next_turn(reactor);  // a suspension point between read and write
       s.write(prefix + *line + "\n");
     }
   });

@@ -17,6 +17,7 @@
 #include <system_error>
 
 #include "framework/log.hpp"
+#include "tests/support/loopback.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/wait.hpp"
@@ -35,21 +36,6 @@ bool root_here() {
   if (::geteuid() == 0) return true;
   MESSAGE("skipped: changing credentials needs root");
   return false;
-}
-
-// A listening TCP socket on 127.0.0.1, port picked by the kernel; sets `port`.
-int raw_listener(int& port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(fd, 16) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-  port = ntohs(addr.sin_port);
-  return fd;
 }
 
 // Tells each client "uid U gid G groups N\n": who serves it.
@@ -71,8 +57,9 @@ TEST_CASE("drop_privileges: bound as root, served as nobody, root cannot come ba
   }
   const uid_t uid = nobody->pw_uid;
   const gid_t gid = nobody->pw_gid;
-  int port = 0;
-  const int listener = raw_listener(port);
+  const auto raw = torsion::test::raw_listener();
+  const int listener = raw.fd;
+  const int port = raw.port;
   const pid_t child = fork_child([&] {
     set_log_level(LogLevel::warning);
     Reactor reactor;
