@@ -116,7 +116,10 @@ LogEventSink journal_sink(std::string identifier, std::string_view socket_path) 
 }
 
 std::string format_priority_line(const LogEvent& event) {
-  std::string line = "<" + std::to_string(syslog_priority(event.level)) + ">";
+  // Appended piece by piece: g++ 12 at -O3 warns (-Wrestrict) on "<" + std::string.
+  std::string line(1, '<');
+  line += std::to_string(syslog_priority(event.level));
+  line += '>';
   line += format_log_line(event);
   for (std::size_t i = 3; i < line.size(); ++i)
     if (line[i] == '\n') line[i] = ' ';
