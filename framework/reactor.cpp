@@ -1,4 +1,5 @@
 #include "framework/reactor.hpp"
+#include "framework/io_backend.hpp"
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
@@ -127,7 +128,23 @@ struct Reactor::Impl {
   }
 };
 
-Reactor::Reactor() : impl_(std::make_unique<Impl>()) {
+const char* io_backend() noexcept {
+#if defined(ASIO_HAS_IO_URING_AS_DEFAULT)
+  return "io_uring";
+#else
+  return "epoll";
+#endif
+}
+
+// The io_context is where Asio opens its io_uring ring (-Dio_uring=true). Asio has no
+// fallback to epoll within one build, so a kernel that refuses io_uring (too old, disabled
+// by kernel.io_uring_disabled, or blocked by a seccomp profile) fails every Reactor; the
+// exception says so instead of Asio's bare "io_uring_queue_init: Operation not permitted".
+Reactor::Reactor()
+#if defined(ASIO_HAS_IO_URING_AS_DEFAULT)
+    try
+#endif
+    : impl_(std::make_unique<Impl>()) {
   timers_.now = [this] { return seconds(); };
   timers_.on_earlier_deadline = [this](double when) {
     Impl& d = *impl_;
@@ -144,6 +161,17 @@ Reactor::Reactor() : impl_(std::make_unique<Impl>()) {
     });
   };
 }
+#if defined(ASIO_HAS_IO_URING_AS_DEFAULT)
+catch (const std::system_error& e) {
+  throw std::system_error(
+      e.code(), std::string("torsion was built with -Dio_uring=true and this kernel refuses "
+                            "io_uring (") +
+                    e.what() +
+                    "); a build cannot fall back to epoll: allow io_uring "
+                    "(kernel.io_uring_disabled=0, the container's seccomp profile) or "
+                    "rebuild without -Dio_uring");
+}
+#endif
 
 Reactor::~Reactor() {
   // Timer callbacks may own objects that refer back to the reactor: drop them first.

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "framework/log.hpp"
+#include "transports/detail/io_close.hpp"
 
 namespace torsion {
 namespace {
@@ -118,8 +119,9 @@ class WatchService final : public asio::execution_context::service {
     w->callbacks[d].reset();
     if (!w->callbacks[1 - d]) {
       watches_.erase(it);
-      std::error_code ignored;
-      w->descriptor.close(ignored);  // the duplicate; pending waits complete as aborted
+      // The duplicate; pending waits complete as aborted (on io_uring they are cancelled
+      // and the duplicate closes with the Watch, which their handlers hold: io_close.hpp).
+      detail::close_or_cancel(w->descriptor, w->waiting[reading] || w->waiting[writing]);
     }
     return true;
   }

@@ -173,8 +173,9 @@ class ChildProcess final : public ProcessTransport,
     }
     released_ = true;
     for (auto& p : pipes_) p->release_tracked();
-    std::error_code ec;
-    pidfd_.close(ec);
+    // Until the exit is seen a wait is queued: on io_uring it is cancelled and the pidfd
+    // closes with this object, which the wait's handler holds (io_close.hpp).
+    detail::close_or_cancel(pidfd_, !status_);
     connections_.unlink(*this);
     auto keep = std::move(self_);
   }

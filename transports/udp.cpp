@@ -13,6 +13,7 @@
 #include "framework/detail/tracked.hpp"
 #include "framework/log.hpp"
 #include "transports/detail/bound_endpoint.hpp"
+#include "transports/detail/io_close.hpp"
 
 namespace torsion {
 namespace {
@@ -63,8 +64,7 @@ class UdpTransport final : public DatagramTransport,
     open_ = false;
     queue_.clear();
     queued_bytes_ = 0;
-    std::error_code ec;
-    socket_.close(ec);
+    close_socket();
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->finish(); });
   }
 
@@ -152,8 +152,7 @@ class UdpTransport final : public DatagramTransport,
   void release_tracked() override {
     open_ = false;
     finished_ = true;
-    std::error_code ec;
-    socket_.close(ec);
+    close_socket();
     connections_.unlink(*this);
     auto keep = std::move(self_);
   }
@@ -276,8 +275,19 @@ class UdpTransport final : public DatagramTransport,
         });
   }
 
+  // Closes the socket, or with an operation queued on io_uring cancels it and closes it
+  // when the last handler has run (detail/io_close.hpp says why).
+  void close_socket() { close_after_ops_ = !detail::close_or_cancel(socket_, reading_ || write_waiting_); }
+
+  // Every operation's handler calls this first, once its flag is cleared.
+  void op_done() {
+    if (close_after_ops_ && !reading_ && !write_waiting_)
+      close_after_ops_ = !detail::close_or_cancel(socket_, false);
+  }
+
   void on_read(const std::error_code& ec, std::size_t n) {
     reading_ = false;
+    op_done();
     if (!open_) return;
     delivering_ = true;
     if (ec) {
@@ -319,6 +329,7 @@ class UdpTransport final : public DatagramTransport,
     socket_.async_wait(udp::socket::wait_write,
                        [self = shared_from_this()](const std::error_code& ec) {
                          self->write_waiting_ = false;
+                         self->op_done();
                          if (!self->open_ || ec) return;
                          self->drain();
                        });
@@ -379,6 +390,7 @@ class UdpTransport final : public DatagramTransport,
   bool reading_ = false;
   bool delivering_ = false;
   bool write_waiting_ = false;
+  bool close_after_ops_ = false;  // close_socket() cancelled an operation: close when it ends
   bool finished_ = false;
 };
 

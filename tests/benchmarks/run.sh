@@ -13,7 +13,9 @@
 # PIN (1: server on CPU 0, load generator on CPU 1), IDLE_CONNS (10000), MICRO (1),
 # SECTIONS ("echo idle flood pool micro": which parts to run), BURST (262144: bytes each
 # idle connection echoes before memory is measured again), BASE_ECHO (a torsion_echo built
-# from another commit: run as server "base" beside the others, to compare before/after).
+# from another commit: run as server "base" beside the others, to compare before/after),
+# URING (1 when liburing is installed: also torsion built -Dio_uring=true in BUILD_DIR-uring
+# as server "t-uring", raw Asio on io_uring "asio-ur" and the io_uring floor "uring").
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -33,16 +35,37 @@ if [ ! -f "$build/build.ninja" ]; then
 else
   meson configure "$build" -Dbenchmarks=true >/dev/null
 fi
-if ! ninja -C "$build" -j2 >"${TMPDIR:-/tmp}/torsion-bench-build.log" 2>&1; then
+# NINJA_TARGETS (default: everything) narrows the build, e.g. to the echo servers.
+# shellcheck disable=SC2086
+if ! ninja -C "$build" -j2 ${NINJA_TARGETS:-} >"${TMPDIR:-/tmp}/torsion-bench-build.log" 2>&1; then
   cat "${TMPDIR:-/tmp}/torsion-bench-build.log" >&2
   exit 1
 fi
 bin=$build/tests/benchmarks
+URING=${URING:-$([ -x "$bin/uring_echo" ] && echo 1 || echo 0)}
+if [ "$URING" = 1 ]; then
+  ubuild=$build-uring
+  if [ ! -f "$ubuild/build.ninja" ]; then
+    meson setup "$ubuild" "$root" -Dbenchmarks=true -Dtests=false -Dexamples=false \
+      -Dio_uring=true -Dbuildtype=release >/dev/null
+  fi
+  if ! ninja -C "$ubuild" -j2 tests/benchmarks/torsion_echo \
+      >"${TMPDIR:-/tmp}/torsion-bench-build.log" 2>&1; then
+    cat "${TMPDIR:-/tmp}/torsion-bench-build.log" >&2
+    exit 1
+  fi
+fi
 
 servers=(torsion asio)
 [ -x "$bin/uv_echo" ] && servers+=(libuv)
 servers+=(epoll)  # the floor: one recv and one send per message
 declare -A exe=([torsion]=torsion_echo [asio]=asio_echo [libuv]=uv_echo [epoll]=epoll_echo)
+if [ "$URING" = 1 ]; then
+  servers+=(t-uring asio-ur uring)
+  exe[t-uring]=$ubuild/tests/benchmarks/torsion_echo
+  exe[asio-ur]=asio_uring_echo
+  exe[uring]=uring_echo  # the io_uring floor: one submit per loop turn
+fi
 # the executable of server NAME
 server_exe() { if [[ ${exe[$1]} == /* ]]; then echo "${exe[$1]}"; else echo "$bin/${exe[$1]}"; fi; }
 if [ -n "${BASE_ECHO:-}" ]; then
@@ -127,9 +150,11 @@ echo
 if want echo; then
 run_config "echo 50 conns x depth 1 x 64 B" "" "--mode echo --conns 50 --depth 1 --size 64"
 run_config "echo 50 conns x depth 16 x 64 B" "" "--mode echo --conns 50 --depth 16 --size 64"
+if [ "${ECHO_ROWS:-all}" = all ]; then  # ECHO_ROWS=small: the two rows above only
 run_config "echo 4 conns x depth 1 x 64 KiB" "" "--mode echo --conns 4 --depth 1 --size 65536"
 run_config "sink 4 conns x 64 KiB writes" "--sink" "--mode sink --conns 4 --size 65536"
 run_config "connect+echo+close, 8 clients" "" "--mode connrate --conns 8"
+fi
 
 fmt='%-34s %-8s %11s %9s %8s %9s %11s %8s\n'
 # shellcheck disable=SC2059
@@ -175,6 +200,15 @@ while IFS= read -r label; do
   printf "$fmt" "" "t/epoll" "$(ratio "${med_rate[torsion]}" "${med_rate[epoll]}")x" \
     "$(ratio "${med_mb[torsion]}" "${med_mb[epoll]}")x" "" "" \
     "$(ratio "${med_cpu[torsion]}" "${med_cpu[epoll]}")x" "$(ratio "${min_cpu[torsion]}" "${min_cpu[epoll]}")x"
+  if [ -n "${med_rate[uring]:-}" ]; then
+    for pair in t-uring/uring t-uring/epoll asio-ur/asio uring/epoll; do
+      a=${pair%/*} b=${pair#*/}
+      # shellcheck disable=SC2059
+      printf "$fmt" "" "${a/t-uring/tu}/$b" "$(ratio "${med_rate[$a]}" "${med_rate[$b]}")x" \
+        "$(ratio "${med_mb[$a]}" "${med_mb[$b]}")x" "" "" \
+        "$(ratio "${med_cpu[$a]}" "${med_cpu[$b]}")x" "$(ratio "${min_cpu[$a]}" "${min_cpu[$b]}")x"
+    done
+  fi
   if [ -n "${med_rate[libuv]:-}" ]; then
     # shellcheck disable=SC2059
     printf "$fmt" "" "uv/asio" "$(ratio "${med_rate[libuv]}" "${med_rate[asio]}")x" \
@@ -192,6 +226,7 @@ echo "memory per idle connection ($IDLE_CONNS connections, server RSS growth / c
 echo "idle, then idle again after each has echoed $BURST bytes:"
 declare -A idle burst
 for s in "${servers[@]}"; do
+  [ "$s" = uring ] && continue  # a CPU floor only: it keeps a 64 KiB buffer per connection
   start "$s" 0 "$(server_exe "$s")"
   line=$("$bin/loadgen" --port "$port" --server-pid "$pid" --mode idle --conns "$IDLE_CONNS" \
     --burst "$BURST")

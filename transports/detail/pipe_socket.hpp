@@ -126,6 +126,12 @@ class PipeSocket {
     ec.clear();
   }
 
+  void cancel(std::error_code& ec) {
+    std::error_code ignored;
+    if (out_.d.is_open()) out_.d.cancel(ignored);
+    if (in_.d.is_open()) in_.d.cancel(ec);
+  }
+
   void close(std::error_code& ec) {
     std::error_code ignored;
     out_.close(ignored);

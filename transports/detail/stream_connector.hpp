@@ -36,6 +36,7 @@
 #include "framework/delayed_call.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "transports/detail/io_close.hpp"
 #include "transports/detail/stream_common.hpp"
 
 namespace torsion::detail {
@@ -266,7 +267,8 @@ class StreamConnector : public Connector {
   struct Racer {
     explicit Racer(asio::io_context& io) : socket(io) {}
     Socket socket;
-    DelayedCall deadline;  // attempt_timeout
+    DelayedCall deadline;     // attempt_timeout
+    bool connecting = false;  // its connect is queued (io_close.hpp: close after cancel)
   };
 
   // Orders endpoints_ as RFC 8305 section 4 asks (IPv6 first, then the families in
@@ -335,9 +337,14 @@ class StreamConnector : public Connector {
         }
       }
     }
+    racer->connecting = true;
     racer->socket.async_connect(
         ep, [self = self_ptr(), attempt, racer, ep](const std::error_code& ec) {
-          if (!self->current(attempt) || !self->racing(*racer)) return;
+          racer->connecting = false;
+          if (!self->current(attempt) || !self->racing(*racer)) {
+            close_or_cancel(racer->socket, false);  // it may only have been cancelled
+            return;
+          }
           if (ec) {
             const std::string where = to_address(ep).to_string();
             Reason reason = Reason::from_os_error(ec, where);
@@ -362,8 +369,7 @@ class StreamConnector : public Connector {
   void lost(std::uint64_t attempt, Racer& racer, Reason reason) {
     last_failure_ = std::move(reason);
     racer.deadline.cancel();
-    std::error_code ignored;
-    racer.socket.close(ignored);
+    close_or_cancel(racer.socket, racer.connecting);
     std::erase_if(racers_, [&](const auto& r) { return r.get() == &racer; });
     start_next(attempt);
   }
@@ -373,8 +379,7 @@ class StreamConnector : public Connector {
     stagger_.cancel();
     for (auto& r : racers_) {
       r->deadline.cancel();
-      std::error_code ignored;
-      r->socket.close(ignored);
+      close_or_cancel(r->socket, r->connecting);
     }
     racers_.clear();
   }

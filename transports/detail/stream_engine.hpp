@@ -100,6 +100,7 @@
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
 #include "transports/descriptors.hpp"
+#include "transports/detail/io_close.hpp"
 #include "transports/detail/no_sigpipe.hpp"
 #include "transports/detail/read_buffer.hpp"
 #include "transports/detail/write_queue.hpp"
@@ -258,8 +259,7 @@ class StreamEngine final : public Transport,
     read_ = ReadState::closed;
     write_ = WriteState::closed;
     finished_ = true;
-    std::error_code ec;
-    socket_.close(ec);
+    close_socket();
     connections_.unlink(*this);
     auto keep = std::move(self_);  // may destroy *this on return
     // The protocol goes now, not with the last pending operation: its factory may be
@@ -385,8 +385,10 @@ class StreamEngine final : public Transport,
 
   void wait_readable() {
     read_armed_ = true;
+    ++waits_;
     socket_.async_wait(Socket::wait_read, [self = self_](const std::error_code& ec) {
       self->read_armed_ = false;
+      self->wait_done();
       if (ec) {
         if (ec != asio::error::operation_aborted && self->open())
           self->close_hard(Reason::from_os_error(ec));
@@ -694,8 +696,10 @@ class StreamEngine final : public Transport,
   void wait_writable() {
     if (write_waiting_) return;
     write_waiting_ = true;
+    ++waits_;
     socket_.async_wait(Socket::wait_write,
                        [self = this->shared_from_this()](const std::error_code& ec) {
+                         self->wait_done();
                          self->on_writable(ec);
                        });
   }
@@ -790,7 +794,7 @@ class StreamEngine final : public Transport,
     write_ = WriteState::closed;
     std::error_code ec;
     socket_.shutdown(asio::socket_base::shutdown_send, ec);
-    socket_.close(ec);
+    close_socket();
     post_finish(Reason());
   }
 
@@ -802,8 +806,20 @@ class StreamEngine final : public Transport,
     std::error_code ec;
     if (reason.is(error::connection_aborted) || reason.is(error::callback_threw))
       socket_.set_option(asio::socket_base::linger(true, 0), ec);  // RST, not FIN
-    socket_.close(ec);
+    close_socket();
     post_finish(std::move(reason));
+  }
+
+  // Closes the socket, or with a wait queued on io_uring cancels it and closes it when the
+  // last wait's handler has run (detail/io_close.hpp says why).
+  void close_socket() {
+    close_after_waits_ = !close_or_cancel(socket_, waits_ > 0);
+  }
+
+  // Every wait handler calls this first.
+  void wait_done() {
+    --waits_;
+    if (close_after_waits_ && waits_ == 0) close_after_waits_ = !close_or_cancel(socket_, false);
   }
 
   void post_finish(Reason reason) {
@@ -866,6 +882,8 @@ class StreamEngine final : public Transport,
   ReadState read_ = ReadState::open;
   WriteState write_ = WriteState::open;
   bool read_armed_ = false;     // a read is posted or a readable wait armed
+  int waits_ = 0;               // async_waits queued on socket_
+  bool close_after_waits_ = false;  // close_socket() cancelled them: close when they end
   bool delivering_ = false;     // data_received (or descriptors_received) is running
   bool write_waiting_ = false;  // a writable wait is armed
   bool pull_posted_ = false;    // a pull producer's turn is posted

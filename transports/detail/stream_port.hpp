@@ -23,6 +23,7 @@
 #include "framework/listening_port.hpp"
 #include "framework/protocol.hpp"
 #include "framework/reactor.hpp"
+#include "transports/detail/io_close.hpp"
 #include "transports/detail/log_limit.hpp"
 #include "transports/detail/stream_common.hpp"
 
@@ -54,8 +55,8 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
     if (!listening_) return;
     listening_ = false;
     backoff_.cancel();
-    std::error_code ec;
-    acceptor_.close(ec);
+    // With an accept queued on io_uring: cancelled now, closed by on_accept (io_close.hpp).
+    close_or_cancel(acceptor_, accepting_);
     stopped();
     if (Factory* factory = factory_.get()) factory->do_stop();
   }
@@ -92,6 +93,7 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
 
  private:
   void accept_next() {
+    accepting_ = true;
     acceptor_.async_accept(pending_, peer_,
                            [self = this->shared_from_this()](const std::error_code& ec) {
                              self->on_accept(ec);
@@ -99,7 +101,11 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
   }
 
   void on_accept(const std::error_code& ec) {
-    if (!listening_) return;
+    accepting_ = false;
+    if (!listening_) {
+      close_or_cancel(acceptor_, false);  // stop_listening only cancelled it
+      return;
+    }
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
       const auto os = normalize_os_error(ec);
@@ -132,6 +138,7 @@ class StreamPort : public ListeningPort, public std::enable_shared_from_this<Str
   typename Proto::endpoint peer_;
   Address host_;
   bool listening_ = false;
+  bool accepting_ = false;  // an accept is queued on acceptor_
   DelayedCall backoff_;
   LogLimiter out_of_descriptors_log_;
 };
