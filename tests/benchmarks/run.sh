@@ -35,7 +35,8 @@ if [ ! -f "$build/build.ninja" ]; then
 else
   meson configure "$build" -Dbenchmarks=true >/dev/null
 fi
-# NINJA_TARGETS (default: everything) narrows the build, e.g. to the echo servers.
+# NINJA_TARGETS (default: everything) and URING_TARGETS (default: torsion_echo) narrow the
+# builds, e.g. to what SECTIONS=echo runs.
 # shellcheck disable=SC2086
 if ! ninja -C "$build" -j2 ${NINJA_TARGETS:-} >"${TMPDIR:-/tmp}/torsion-bench-build.log" 2>&1; then
   cat "${TMPDIR:-/tmp}/torsion-bench-build.log" >&2
@@ -49,7 +50,8 @@ if [ "$URING" = 1 ]; then
     meson setup "$ubuild" "$root" -Dbenchmarks=true -Dtests=false -Dexamples=false \
       -Dio_uring=true -Dbuildtype=release >/dev/null
   fi
-  if ! ninja -C "$ubuild" -j2 tests/benchmarks/torsion_echo \
+  # shellcheck disable=SC2086
+  if ! ninja -C "$ubuild" -j2 ${URING_TARGETS:-tests/benchmarks/torsion_echo} \
       >"${TMPDIR:-/tmp}/torsion-bench-build.log" 2>&1; then
     cat "${TMPDIR:-/tmp}/torsion-bench-build.log" >&2
     exit 1
