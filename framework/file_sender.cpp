@@ -29,7 +29,10 @@ class FdSource final : public ByteSource {
   std::size_t read(std::span<char> out, std::error_code& ec) override {
     for (;;) {
       const ssize_t n = ::read(fd_, out.data(), out.size());
-      if (n >= 0) return static_cast<std::size_t>(n);
+      if (n >= 0) {
+        offset_ += static_cast<std::uint64_t>(n);
+        return static_cast<std::size_t>(n);
+      }
       if (errno == EINTR) continue;
       ec = std::error_code(errno, std::system_category());
       return 0;
@@ -38,10 +41,12 @@ class FdSource final : public ByteSource {
 
   int file_descriptor() const noexcept override { return size_ ? fd_ : -1; }
   std::optional<std::uint64_t> size_at_open() const noexcept override { return size_; }
+  std::optional<std::uint64_t> file_offset() const noexcept override { return offset_; }
 
  private:
   int fd_;
   std::optional<std::uint64_t> size_;  // set for a regular file
+  std::uint64_t offset_ = 0;           // opened at 0; only read() moves it
 };
 
 std::error_code last_os_error() { return std::error_code(errno, std::system_category()); }
@@ -154,12 +159,16 @@ bool FileSender::send_region(std::uint64_t want) {
     return false;
   }
   if (path_ == Path::untried) {
-    const ::off_t start = ::lseek(fd, 0, SEEK_CUR);
-    if (start < 0) {
-      path_ = Path::buffered;
-      return false;
+    std::optional<std::uint64_t> start = source_->file_offset();  // no system call if known
+    if (!start) {
+      const ::off_t at = ::lseek(fd, 0, SEEK_CUR);
+      if (at < 0) {
+        path_ = Path::buffered;
+        return false;
+      }
+      start = static_cast<std::uint64_t>(at);
     }
-    file_offset_ = static_cast<std::uint64_t>(start);
+    file_offset_ = *start;
     file_end_ = file_offset_;  // unknown yet: looked up below
   }
   if (!length_) {  // to the end: the size is looked up again each time it is reached

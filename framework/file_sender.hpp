@@ -34,6 +34,10 @@ class ByteSource {
   /// The size of a regular file as it was when the source was opened (no further system
   /// call); std::nullopt (the default) when unknown.
   virtual std::optional<std::uint64_t> size_at_open() const noexcept { return std::nullopt; }
+  /// For a source with a file_descriptor(): its current offset when the source knows it
+  /// without a system call (open_file_source's does); std::nullopt (the default) makes a
+  /// FileSender ask the descriptor (lseek).
+  virtual std::optional<std::uint64_t> file_offset() const noexcept { return std::nullopt; }
 };
 
 /// A source reading the file at `path` from its start (a regular file offers its

@@ -490,8 +490,10 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     phase_ = Phase::reading;
     between_requests_ = true;
     arm(options_.idle_timeout, &HttpConnection::idle_timed_out);
-    // Inside parse() (a handler that answered at once) the loop goes on by itself.
-    if (!in_parse_) kick_ = scheduler_.call_later(0, [this] { parse_pending(); });
+    // Inside parse() (a handler that answered at once) the loop goes on by itself; with
+    // nothing kept, no pause and no EOF, parse_pending would have nothing to do.
+    if (!in_parse_ && (!pending_.empty() || reading_paused_ || peer_done_))
+      kick_ = scheduler_.call_later(0, [this] { parse_pending(); });
   }
 
   // Answers an error, half-closes, and drains the client for a while (lingering close),
