@@ -445,35 +445,43 @@ class StreamEngine final : public Transport,
       post_read();
   }
 
-  // One recvmsg into the lease that also reports (TCP_INQ) how many bytes the kernel
-  // still holds, non-zero after a FIN: `drained` when nothing. As read_some: eof at the
-  // end of the stream.
-  std::size_t receive_with_inq(const ReadLease& lease, bool& drained, std::error_code& ec) {
+  // One recvmsg into the lease, with `control` for what comes with the bytes; `msg` holds
+  // it afterwards. As read_some: eof at the end of the stream.
+  std::size_t receive_message(const ReadLease& lease, std::span<char> control, int flags,
+                              ::msghdr& msg, std::error_code& ec) {
     ::iovec iov{lease.data(), lease.size()};
-    alignas(::cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    ::msghdr msg{};
+    msg = ::msghdr{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
     ::ssize_t n = -1;
-    do n = ::recvmsg(socket_.native_handle(), &msg, 0);
+    do n = ::recvmsg(socket_.native_handle(), &msg, flags);
     while (n < 0 && errno == EINTR);
+    msg.msg_iov = nullptr;  // `iov` ends here; the control part is the caller's
+    msg.msg_iovlen = 0;
     if (n < 0) {
       ec = std::error_code(errno, asio::error::get_system_category());
       return 0;
     }
-    if (n == 0) {
-      ec = asio::error::eof;
-      return 0;
-    }
+    if (n == 0) ec = asio::error::eof;
+    return static_cast<std::size_t>(n);
+  }
+
+  // A read that also reports (TCP_INQ) how many bytes the kernel still holds, non-zero
+  // after a FIN: `drained` when nothing.
+  std::size_t receive_with_inq(const ReadLease& lease, bool& drained, std::error_code& ec) {
+    alignas(::cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    ::msghdr msg;
+    const std::size_t n = receive_message(lease, control, 0, msg, ec);
+    if (ec) return 0;
     for (::cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_TCP || c->cmsg_type != TCP_CM_INQ) continue;
       int left = 1;
       std::memcpy(&left, CMSG_DATA(c), sizeof left);
       drained = left == 0;
     }
-    return static_cast<std::size_t>(n);
+    return n;
   }
 
   // Descriptors from one read; every entry still >= 0 is closed with it.
@@ -492,20 +500,10 @@ class StreamEngine final : public Transport,
   // One recvmsg into the lease, with room for max_descriptors_per_message descriptors.
   // As read_some: eof at the end of the stream.
   std::size_t receive_with_fds(const ReadLease& lease, ReceivedFds& out, std::error_code& ec) {
-    ::iovec iov{lease.data(), lease.size()};
     alignas(::cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_descriptors_per_message)];
-    ::msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ::ssize_t n = -1;
-    do n = ::recvmsg(socket_.native_handle(), &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      ec = std::error_code(errno, asio::error::get_system_category());
-      return 0;
-    }
+    ::msghdr msg;
+    const std::size_t n = receive_message(lease, control, MSG_CMSG_CLOEXEC, msg, ec);
+    if (ec && ec != asio::error::eof) return 0;
     for (::cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
       const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -522,8 +520,7 @@ class StreamEngine final : public Transport,
       log(LogLevel::warning, log_context(),
           "the peer sent more than " + std::to_string(max_descriptors_per_message) +
               " descriptors with one message; the kernel closed the rest");
-    if (n == 0) ec = asio::error::eof;
-    return static_cast<std::size_t>(n);
+    return n;
   }
 
   void deliver(std::string_view data, ReceivedFds& fds) {
