@@ -12,64 +12,17 @@
 # Not a test: nothing here asserts a timing. The machine may be shared: say so with the
 # figures, and compare only figures from the same run.
 set -u
-build=${1:?usage: file_bench.sh BUILD_DIR}
-rounds=${ROUNDS:-5}
+. "$(dirname "$0")/common.sh"
+ROUNDS=${ROUNDS:-5} bench_init file_bench.sh "$@"
 mib=${FILE_MIB:-1024}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-command -v curl >/dev/null || { echo "curl is not installed (apt-get install curl)"; exit 1; }
-pin_server=(); pin_load=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  pin_server=(taskset -c 0); pin_load=(taskset -c 1)
-fi
-python=/usr/bin/python3; [ -x "$python" ] || python=python3
-free_port() { "$python" -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
-hz=$(getconf CLK_TCK)
+need curl curl
 
 # Random bytes, read once so that every server finds the file in the page cache.
 head -c $((mib * 1024 * 1024)) /dev/urandom > "$work/big.bin"
 cat "$work/big.bin" > /dev/null
 
-start_example() {  # NAME [FLAGS...]
-  local name=$1; shift
-  mkfifo "$work/$name.fifo"
-  "${pin_server[@]}" "$build/examples/http_server" --port 0 --root "$work" "$@" > "$work/$name.fifo" 2>&1 &
-  PID=$!; pids+=($PID)
-  local line; read -r -t 10 line < "$work/$name.fifo"; PORT=${line##*:}
-  cat "$work/$name.fifo" > /dev/null &
-}
-start_sendfile() { start_example sendfile; }
-start_buffered() { start_example buffered --no-sendfile; }
-start_nginx() {
-  command -v nginx >/dev/null || { PID=; return; }
-  PORT=$(free_port)
-  cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-master_process off;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on;
-  server {
-    listen 127.0.0.1:$PORT;
-    location / { root $work; }
-  }
-}
-CONF
-  "${pin_server[@]}" nginx -c "$work/nginx.conf" -p "$work" &
-  PID=$!; pids+=($PID)
-  curl -s -o /dev/null --retry 10 --retry-connrefused "http://127.0.0.1:$PORT/nothing"
-}
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+start_sendfile() { start_with_port sendfile "$build/examples/http_server" --port 0 --root "$work"; }
+start_buffered() { start_with_port buffered "$build/examples/http_server" --port 0 --root "$work" --no-sendfile; }
 
 # One download; prints "MiB/s cpu_ms cpu_ms_per_MiB".
 run() {
@@ -82,15 +35,13 @@ run() {
     m = a[1] / 1048576; ms = t / hz * 1000
     printf "%.0f %.0f %.3f\n", (a[2] > 0 ? m / a[2] : 0), ms, (m > 0 ? ms / m : 0) }'
 }
-median() { sort -g | awk '{a[NR] = $1} END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
 servers="sendfile buffered nginx"
 for s in $servers; do
   "start_$s"
   eval "pid_$s=\${PID:-}; port_$s=\${PORT:-}"
   [ -n "${PID:-}" ] || echo "note: $s is not available, skipped"
 done
-echo "# $(date -u +%FT%TZ) $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(machine_line)"
 echo "# curl -o /dev/null of a ${mib} MiB file, $rounds rounds interleaved; server on CPU 0, curl on CPU 1"
 for round in $(seq "$rounds"); do
   for s in $servers; do

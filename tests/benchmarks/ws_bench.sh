@@ -18,42 +18,13 @@
 # Not a test: nothing here asserts a timing. The machine may be shared: say so with the
 # figures, and compare only figures from the same run.
 set -u
-build=${1:?usage: ws_bench.sh BUILD_DIR}
-rounds=${ROUNDS:-3}
-secs=${SECONDS_PER_RUN:-5}
-conns=${CONNS:-50}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/common.sh"
+bench_init ws_bench.sh "$@"
 for b in ws_echo ws_loadgen torsion_echo; do
   [ -x "$build/tests/benchmarks/$b" ] || { echo "missing $build/tests/benchmarks/$b (-Dbenchmarks=true)"; exit 1; }
 done
-pin_server=(); pin_load=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-  pin_server=(taskset -c 0); pin_load=(taskset -c 1)
-fi
-python=/usr/bin/python3; [ -x "$python" ] || python=python3
 
 # --- the servers: each start_* sets PID and PORT ---------------------------------------
-# Reads the port from the first line a server prints ("listening on 127.0.0.1:PORT" or
-# just the number).
-start_with_port() {
-  local name=$1; shift
-  local fifo; fifo=$(mktemp -u "$work/$name.XXXXXX")
-  mkfifo "$fifo"
-  "${pin_server[@]}" "$@" > "$fifo" 2>&1 &
-  PID=$!; pids+=($PID)
-  exec 3< "$fifo"  # returns once the server has opened its end
-  rm -f "$fifo"
-  local line; read -r -t 10 line <&3; PORT=${line##*:}
-  cat <&3 > /dev/null &  # keeps reading what the server prints later
-  exec 3<&-
-}
 start_ws_torsion() { start_with_port ws_torsion "$build/tests/benchmarks/ws_echo" --port 0; }
 start_raw_torsion() { start_with_port raw_torsion "$build/tests/benchmarks/torsion_echo" --port 0; }
 start_ws_python() {
@@ -88,8 +59,6 @@ run_one() {  # server mode size
   if [ -z "$rate" ]; then echo "$server $size: $out" >&2; echo "- -"; return; fi
   echo "$rate $cpu"
 }
-
-median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 servers=(ws_torsion ws_python raw_torsion)
 declare -A mode=([ws_torsion]=ws [ws_python]=ws [raw_torsion]=raw)
