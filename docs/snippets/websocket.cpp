@@ -1,6 +1,7 @@
 // docs/websocket.md's snippets, with their own test case (they need torsion_web).
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,11 +63,27 @@ torsion::Task<std::string> squeeze(torsion::Reactor& reactor, std::string url) {
 }
 // [end]
 
+// Serves `router` on 127.0.0.1 (a port the system chose, where a program would name one)
+// and runs `client` against its /shout until the client's result is in and `also` holds.
+std::string serve_and_run(torsion::Reactor& reactor, torsion::web::Router& router,
+                          torsion::Task<std::string> (*client)(torsion::Reactor&, std::string),
+                          const std::function<bool()>& also = [] { return true; }) {
+  reactor.set_handle_signals(false);
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(port->port()) + "/shout";
+  std::optional<std::string> result;
+  client(reactor, url).deferred().add_callback([&](std::string s) { result = std::move(s); });
+  REQUIRE(reactor.run_until([&] { return result.has_value() && also(); }, 30));
+  return *result;
+}
+
 }  // namespace
 
 TEST_CASE("websocket: permessage-deflate, with less memory per connection") {
   torsion::Reactor reactor;
-  reactor.set_handle_signals(false);
   torsion::web::Router router;
   // [snippet:deflate-server]
   torsion::web::WebSocketServerOptions options;
@@ -77,20 +94,11 @@ TEST_CASE("websocket: permessage-deflate, with less memory per connection") {
     return std::make_unique<Shout>();
   }, options));
   // [end]
-  torsion::web::HttpFactory site(reactor, router);
-  torsion::TcpListenOptions loopback;
-  loopback.interface = "127.0.0.1";
-  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
-  const std::string url = "ws://127.0.0.1:" + std::to_string(port->port()) + "/shout";
-  std::optional<std::string> result;
-  squeeze(reactor, url).deferred().add_callback([&](std::string s) { result = std::move(s); });
-  REQUIRE(reactor.run_until([&] { return result.has_value(); }, 30));
-  CHECK(*result == "compressed 100001");
+  CHECK(serve_and_run(reactor, router, squeeze) == "compressed 100001");
 }
 
 TEST_CASE("websocket: a server and a coroutine client") {
   torsion::Reactor reactor;
-  reactor.set_handle_signals(false);
   // [snippet:server]
   torsion::web::Router router;
   torsion::web::WebSocketServerOptions options;
@@ -101,16 +109,8 @@ TEST_CASE("websocket: a server and a coroutine client") {
   router.get("/shout", torsion::web::websocket(reactor, [](torsion::web::Request&) {
     return std::make_unique<Shout>();
   }, options));
-  torsion::web::HttpFactory site(reactor, router);
-  torsion::TcpListenOptions loopback;
-  loopback.interface = "127.0.0.1";
-  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
   // [end]
-  const std::string url = "ws://127.0.0.1:" + std::to_string(port->port()) + "/shout";
-  std::optional<std::string> heard;
-  talk(reactor, url).deferred().add_callback([&](std::string s) { heard = std::move(s); });
-  REQUIRE(reactor.run_until([&] { return heard.has_value() && Shout::closes == 1; }, 30));
-  CHECK(*heard == "welcome hello!");
+  CHECK(serve_and_run(reactor, router, talk, [] { return Shout::closes == 1; }) == "welcome hello!");
 }
 
 }  // namespace docs

@@ -30,12 +30,7 @@
 
 using namespace torsion;
 using namespace torsion::web;
-using torsion::testing::ManualClock;
-using torsion::testing::StringTransport;
-using Events = std::vector<std::string>;
-using torsion::web::test::Conn;
-using torsion::web::test::responses;
-using torsion::web::test::without_date;
+using namespace torsion::web::test;  // Conn, Events, responses, without_date
 
 namespace {
 

@@ -14,6 +14,9 @@
 
 namespace torsion::web::test {
 
+// The parser's events for a response: "head 200 OK 1.1 keep [Server=torsion] ...", "body ...", "end".
+using Events = std::vector<std::string>;
+
 // Drops the Date field (it follows the wall clock) from server output.
 inline std::string without_date(std::string s) {
   for (std::size_t at; (at = s.find("Date: ")) != std::string::npos;)

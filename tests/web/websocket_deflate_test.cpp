@@ -19,6 +19,7 @@
 #include "tests/support/wait.hpp"
 #include "tests/web/peers.hpp"
 #include "tests/web/websocket_recorder.hpp"
+#include "tests/web/ws_server_support.hpp"
 #include "transports/process.hpp"
 #include "transports/tcp.hpp"
 #include "web/detail/ws_deflate.hpp"
@@ -29,14 +30,14 @@
 
 using namespace torsion;
 using namespace torsion::web;
-using torsion::testing::ManualClock;
-using torsion::testing::StringTransport;
 using torsion::web::test::Child;
 using torsion::web::test::python;
 using torsion::web::test::python_has;
 using torsion::web::test::PythonServer;
 using torsion::web::test::run_child;
+using torsion::web::test::Echo;
 using torsion::web::test::ws_frame;
+using torsion::web::test::WsServer;
 using Events = std::vector<std::string>;
 namespace wd = torsion::web::detail;
 
@@ -65,36 +66,10 @@ std::string inflate(std::string_view compressed) {
   return out;
 }
 
-struct Echo : WebSocketProtocol {
-  using WebSocketProtocol::WebSocketProtocol;
-  void message_received(Message m) override {
-    if (m.text())
-      send_text(m.data);
-    else
-      send_binary(m.data);
-  }
-  void connection_closed(const WsCloseStatus& s) override { status = s; }
-  WsCloseStatus status;
-};
-
 // A server-side Echo on a StringTransport with permessage-deflate agreed as `agreed`.
-struct Server {
-  explicit Server(wd::WsDeflateAgreement agreed = {}, WebSocketOptions options = {})
-      : protocol(options) {
-    WsDeflateOptions deflate;
-    wd::WsSetup::start(protocol, clock, WsRole::server, {}, &agreed, &deflate);
-    transport.connect(protocol);
-  }
-  torsion::web::test::WsParse sent() {
-    WsParserOptions options;
-    options.role = WsRole::client;
-    options.allow_rsv1 = true;
-    return torsion::web::test::ws_parse({transport.value()}, options);
-  }
-  ManualClock clock;
-  StringTransport transport;
-  Echo protocol;
-};
+WsServer<> deflating(wd::WsDeflateAgreement agreed = {}, WebSocketOptions options = {}) {
+  return WsServer<>(options, agreed);
+}
 
 // RFC 7692 7.2.3.1 and 7.2.3.2: "Hello" compressed, then again with the context taken over.
 const std::string kHello("\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
@@ -181,7 +156,7 @@ TEST_CASE("websocket_deflate: the client checks the server's answer against its 
 }
 
 TEST_CASE("websocket_deflate: RFC 7692's examples, with the context taken over, and a compressed echo") {
-  Server s;
+  auto s = deflating();
   s.transport.receive(ws_frame(WsOpcode::text, kHello, true, true, true));
   s.transport.receive(ws_frame(WsOpcode::text, kHelloAgain, true, true, true));
   // Fragmented: RSV1 on the first frame only; and an uncompressed message in between.
@@ -209,7 +184,7 @@ TEST_CASE("websocket_deflate: RFC 7692's examples, with the context taken over, 
 TEST_CASE("websocket_deflate: without context takeover, and held to a window of 8: uncompressed") {
   wd::WsDeflateAgreement reset;
   reset.compress_reset = true;
-  Server s(reset);
+  auto s = deflating(reset);
   s.protocol.send_text("Hello");
   s.protocol.send_text("Hello");
   auto sent = s.sent();
@@ -220,7 +195,7 @@ TEST_CASE("websocket_deflate: without context takeover, and held to a window of 
 
   wd::WsDeflateAgreement eight;
   eight.compress_bits = 0;
-  Server t(eight);
+  auto t = deflating(eight);
   t.protocol.send_binary("plain");
   CHECK(t.sent().events == Events{"binary:plain"});
   t.transport.receive(ws_frame(WsOpcode::text, kHello, true, true, true));  // it still inflates
@@ -255,7 +230,7 @@ TEST_CASE("websocket_deflate: a zip bomb, corrupt data and bad text close the co
     CAPTURE(c.code);
     WebSocketOptions options;
     options.max_message = 1000;
-    Server s({}, options);
+    auto s = deflating({}, options);
     s.transport.receive(c.frames);
     const auto sent = s.sent();
     REQUIRE(sent.events.size() == 1);
@@ -267,22 +242,18 @@ TEST_CASE("websocket_deflate: a zip bomb, corrupt data and bad text close the co
   // Exactly the limit passes.
   WebSocketOptions options;
   options.max_message = 1000;
-  Server s({}, options);
+  auto s = deflating({}, options);
   std::string at_limit;
   wd::WsDeflater(15, 6, 8, false).compress(std::string(1000, 'a'), at_limit);
   s.transport.receive(ws_frame(WsOpcode::binary, at_limit, true, true, true));
   REQUIRE(s.sent().events.size() == 1);
   CHECK(inflate(s.sent().events[0].substr(s.sent().events[0].find(':') + 1)) == std::string(1000, 'a'));
   // Without the extension, RSV1 stays a protocol error.
-  StringTransport plain_transport;
-  ManualClock clock;
-  Echo plain;
-  wd::WsSetup::start(plain, clock, WsRole::server);
-  plain_transport.connect(plain);
-  plain_transport.receive(ws_frame(WsOpcode::text, kHello, true, true, true));
-  CHECK(plain_transport.disconnecting());
-  plain_transport.disconnect();
-  CHECK(plain.status.code == ws_close::protocol_error);
+  WsServer<> plain;
+  plain.transport.receive(ws_frame(WsOpcode::text, kHello, true, true, true));
+  CHECK(plain.transport.disconnecting());
+  plain.transport.disconnect();
+  CHECK(plain.protocol.status.code == ws_close::protocol_error);
 }
 
 namespace {

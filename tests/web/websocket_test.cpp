@@ -9,55 +9,24 @@
 #include "framework/testing/manual_clock.hpp"
 #include "framework/testing/string_transport.hpp"
 #include "tests/web/websocket_recorder.hpp"
+#include "tests/web/ws_server_support.hpp"
 #include "web/detail/ws_setup.hpp"
 
 using namespace torsion::web;
 using torsion::testing::ManualClock;
 using torsion::testing::StringTransport;
+using torsion::web::test::Echo;
 using torsion::web::test::ws_frame;
+using torsion::web::test::WsServer;
 
 namespace {
-
-// Echoes every message and records what happened.
-struct Echo : WebSocketProtocol {
-  using WebSocketProtocol::WebSocketProtocol;
-  void message_received(Message m) override {
-    if (m.text())
-      send_text(m.data);
-    else
-      send_binary(m.data);
-  }
-  void pong_received(std::string_view payload) override { pongs.emplace_back(payload); }
-  void connection_closed(const WsCloseStatus& s) override { status = s; closed_calls++; }
-  std::vector<std::string> pongs;
-  WsCloseStatus status;
-  int closed_calls = 0;
-};
-
-// A server-side protocol on a StringTransport, with its timers on a manual clock.
-template <class P = Echo>
-struct Server {
-  explicit Server(WebSocketOptions options = {}) : protocol(options) {
-    torsion::web::detail::WsSetup::start(protocol, clock, WsRole::server);
-    transport.connect(protocol);
-  }
-  // What the server sent, as a client parses it.
-  torsion::web::test::WsParse sent() {
-    WsParserOptions options;
-    options.role = WsRole::client;
-    return torsion::web::test::ws_parse({transport.value()}, options);
-  }
-  ManualClock clock;
-  StringTransport transport;
-  P protocol;
-};
 
 using Events = std::vector<std::string>;
 
 }  // namespace
 
 TEST_CASE("websocket: echoes text and binary, fragmented or not, answers pings") {
-  Server s;
+  WsServer<> s;
   s.transport.receive(ws_frame(WsOpcode::text, "hel", false) + ws_frame(WsOpcode::ping, "p") +
                       ws_frame(WsOpcode::continuation, "lo") + ws_frame(WsOpcode::binary, "b"));
   CHECK(s.sent().events == Events{"pong:p", "text:hello", "binary:b"});
@@ -81,7 +50,7 @@ TEST_CASE("websocket: protocol errors close with their code, then the connection
     CAPTURE(c.code);
     WebSocketOptions options;
     options.max_message = 100;
-    Server s(options);
+    WsServer<> s(options);
     s.transport.receive(c.input);
     const auto sent = s.sent();
     REQUIRE(sent.events.size() == 1);
@@ -94,7 +63,7 @@ TEST_CASE("websocket: protocol errors close with their code, then the connection
 }
 
 TEST_CASE("websocket: the peer's close is echoed and the server closes") {
-  Server s;
+  WsServer<> s;
   s.transport.receive(ws_frame(WsOpcode::close, ws_close_payload(4000, "bye")) +
                       ws_frame(WsOpcode::text, "ignored"));
   CHECK(s.sent().events == Events{"close:4000:"});
@@ -110,7 +79,7 @@ TEST_CASE("websocket: close() waits close_timeout for the peer's close, then abo
   WebSocketOptions options;
   options.close_timeout = 3;
   {
-    Server s(options);
+    WsServer<> s(options);
     s.protocol.close(1001, "going");
     CHECK_FALSE(s.protocol.is_open());
     s.protocol.send_text("dropped");
@@ -124,7 +93,7 @@ TEST_CASE("websocket: close() waits close_timeout for the peer's close, then abo
     CHECK_FALSE(s.protocol.status.clean);
   }
   {
-    Server s(options);
+    WsServer<> s(options);
     s.protocol.close();
     s.transport.receive(ws_frame(WsOpcode::close, ws_close_payload(1000, "")));
     CHECK(s.transport.disconnecting());
@@ -134,7 +103,7 @@ TEST_CASE("websocket: close() waits close_timeout for the peer's close, then abo
     CHECK(s.protocol.status.clean);
     CHECK(s.protocol.status.code == 1000);
   }
-  Server s;
+  WsServer<> s;
   CHECK_THROWS_AS(s.protocol.close(1005), std::invalid_argument);
   CHECK_THROWS_AS(s.protocol.close(999), std::invalid_argument);
   CHECK_THROWS_AS(s.protocol.ping(std::string(126, 'x')), std::invalid_argument);
@@ -145,7 +114,7 @@ TEST_CASE("websocket: keep-alive pings, and a dead peer is closed with 1011") {
   WebSocketOptions options;
   options.ping_interval = 10;
   options.ping_timeout = 5;
-  Server s(options);
+  WsServer<> s(options);
   s.clock.advance(10);
   CHECK(s.sent().events == Events{"ping:keepalive"});
   s.transport.receive(ws_frame(WsOpcode::pong, "keepalive"));
@@ -167,7 +136,7 @@ TEST_CASE("websocket: keep-alive pings, and a dead peer is closed with 1011") {
 TEST_CASE("websocket: receive() queues messages and pauses reading when nobody takes them") {
   WebSocketOptions options;
   options.max_queue = 2;
-  Server<WebSocketProtocol> s(options);
+  WsServer<WebSocketProtocol> s(options);
   auto first = s.protocol.receive();
   CHECK_FALSE(first.called());
   s.transport.receive(ws_frame(WsOpcode::text, "1"));
@@ -210,7 +179,7 @@ TEST_CASE("websocket: a client masks what it sends") {
 }
 
 TEST_CASE("websocket: send(Message) takes the bytes, small or large, on either side") {
-  Server<WebSocketProtocol> s;
+  WsServer<WebSocketProtocol> s;
   const std::string big(5000, 'B');
   s.protocol.send(Message{Message::Type::binary, big});
   s.protocol.send(Message{Message::Type::text, "small \xc3\xa9"});
