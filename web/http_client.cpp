@@ -442,6 +442,7 @@ class ClientConnection final : public Protocol, HttpParser::Sink {
   void connection_lost(const Reason& reason) override {
     idle_timer_.cancel();
     wait_timer_.cancel();
+    head_timer_.cancel();
     if (pool_) pool_->forget(this);
     if (call_) lost(reason);
   }
@@ -452,6 +453,7 @@ class ClientConnection final : public Protocol, HttpParser::Sink {
   }
 
   void head_received(HttpHead& head) override {
+    if (head.status / 100 != 1 || head.status == 101) head_timer_.cancel();  // the final head
     response_.status = head.status;
     response_.reason = std::move(head.reason);
     response_.version_minor = head.version_minor;
@@ -494,6 +496,13 @@ class ClientConnection final : public Protocol, HttpParser::Sink {
   void send_request() {
     transport().write(call_->request());
     arm_wait();
+    head_timer_.cancel();
+    const double seconds = call_->options().headers_timeout;
+    if (seconds > 0)
+      head_timer_ = scheduler().call_later(seconds, [this, seconds] {
+        fail(std::make_exception_ptr(TimeoutError("no response head within " + std::to_string(seconds) + " s")));
+        transport().abort_connection();
+      });
   }
 
   // The idle time-out: the longest wait for the next byte of the response.
@@ -628,6 +637,7 @@ class ClientConnection final : public Protocol, HttpParser::Sink {
   }
   // The response failed: the call's Deferred, or the streamed body's reader, hears why.
   void fail(std::exception_ptr error) {
+    head_timer_.cancel();
     if (auto stream = stream_.lock()) {
       if (!stream->ended && !stream->error) stream->error = error;
       stream->conn = nullptr;
@@ -659,6 +669,7 @@ class ClientConnection final : public Protocol, HttpParser::Sink {
   std::string pending_;                   // input the streamed body had no room for yet
   ScopedDelayedCall idle_timer_;  // never fires after the connection is gone
   ScopedDelayedCall wait_timer_;  // idle_timeout: the next byte of the response
+  ScopedDelayedCall head_timer_;  // headers_timeout: the response's final head
   ScopedDelayedCall kick_;        // read_on from the loop
   bool reused_ = false;
   bool got_bytes_ = false;

@@ -62,6 +62,10 @@ struct HttpClientOptions {
   /// counting time the connection does not read because a streamed body waits for
   /// read_some): TimeoutError.
   double idle_timeout = 30;
+  /// From the request sent to the response's head (status line and fields; an interim
+  /// 1xx does not count): a server that trickles its head byte by byte, each in time for
+  /// idle_timeout, is cut here all the same: TimeoutError. The body is not counted.
+  double headers_timeout = 30;
   /// Redirects followed (a 301, 302 or 303 is followed with GET and no body, HEAD staying
   /// HEAD; a 307 or 308 with the same method and body; Authorization and Cookie fields
   /// are dropped for another host). 0: none, the 3xx response is the result. A redirect
