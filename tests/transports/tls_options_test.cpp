@@ -90,6 +90,20 @@ Seen round_trip(InfoServer& server, const TlsClientContext& cctx) {
   return seen;
 }
 
+// The pool tests' client factory: builds protocols with `build`; a failed attempt calls
+// `failed` (it counts as ended, and the test's chain of connections goes on).
+class ChainFactory final : public ClientFactory {
+ public:
+  ChainFactory(std::function<std::unique_ptr<Protocol>()> build, std::function<void()> failed)
+      : build_(std::move(build)), failed_(std::move(failed)) {}
+  std::unique_ptr<Protocol> build_protocol(const Address&) override { return build_(); }
+  void client_connection_failed(Connector&, const Reason&) override { failed_(); }
+
+ private:
+  std::function<std::unique_ptr<Protocol>()> build_;
+  std::function<void()> failed_;
+};
+
 }  // namespace
 
 TEST_CASE("tls session resumption: a client that reuses its session skips the certificates") {
@@ -320,18 +334,6 @@ TEST_CASE("tls reload on a ReactorPool while its threads accept") {
   constexpr int kClients = 16;
   TestPki pki;
   auto context = std::make_shared<TlsServerContext>(server_options(pki));
-  // Builds Clients; a failed attempt counts as ended, and the chain goes on.
-  class Factory final : public ClientFactory {
-   public:
-    Factory(std::function<std::unique_ptr<Protocol>()> build, std::function<void()> failed)
-        : build_(std::move(build)), failed_(std::move(failed)) {}
-    std::unique_ptr<Protocol> build_protocol(const Address&) override { return build_(); }
-    void client_connection_failed(Connector&, const Reason&) override { failed_(); }
-
-   private:
-    std::function<std::unique_ptr<Protocol>()> build_;
-    std::function<void()> failed_;
-  };
   ReactorPool pool(2);
   // build_protocol runs on the pool's threads: a thread-safe echo.
   class Echo final : public Protocol {
@@ -516,18 +518,6 @@ TEST_CASE("tls clients on two threads share one context's sessions") {
     std::atomic<int>& resumed_;
     std::function<void()> next_;
   };
-  // Builds Clients; a failed attempt counts as ended, and the chain goes on.
-  class Factory final : public ClientFactory {
-   public:
-    Factory(std::function<std::unique_ptr<Protocol>()> build, std::function<void()> failed)
-        : build_(std::move(build)), failed_(std::move(failed)) {}
-    std::unique_ptr<Protocol> build_protocol(const Address&) override { return build_(); }
-    void client_connection_failed(Connector&, const Reason&) override { failed_(); }
-
-   private:
-    std::function<std::unique_ptr<Protocol>()> build_;
-    std::function<void()> failed_;
-  };
   ReactorPool pool(2);
   std::deque<Chain> chains(2);
   const std::uint16_t port = server.port->port();
@@ -538,7 +528,7 @@ TEST_CASE("tls clients on two threads share one context's sessions") {
   for (std::size_t i = 0; i < 2; ++i) {
     Chain& c = chains[i];
     c.reactor = &pool.reactor(i);
-    c.factory = std::make_unique<Factory>(
+    c.factory = std::make_unique<ChainFactory>(
         [&]() -> std::unique_ptr<Protocol> {
           return std::make_unique<Client>(resumed, [&] {
             ++ended;
