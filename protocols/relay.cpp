@@ -1,5 +1,9 @@
 #include "protocols/relay.hpp"
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <exception>
 #include <stdexcept>
@@ -7,17 +11,50 @@
 #include <string_view>
 #include <utility>
 
+#include "framework/file_region.hpp"
 #include "framework/log.hpp"
 
 namespace torsion {
 namespace {
 
+// One direction's pipe, when both sides are sockets (PipeReader and FileWriter): the
+// bytes one side reads are spliced into it and the other side's transport splices them
+// out, so they never enter this process. Closed when the pair and the last pipe region
+// queued on the writing side are gone.
+class Pipe {
+ public:
+  // A pipe that holds more than `high` bytes (a FileWriter's high mark: reading pauses
+  // above it, so a read always finds room), or null when none can be had.
+  static std::shared_ptr<Pipe> open(std::size_t high) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return nullptr;
+    auto pipe = std::make_shared<Pipe>(fds[0], fds[1]);
+    const std::size_t want = std::min<std::size_t>(high + 64 * 1024, 1u << 30);
+    int size = ::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(want));
+    if (size < 0) size = ::fcntl(fds[1], F_GETPIPE_SZ);
+    if (size < 0 || static_cast<std::size_t>(size) <= high) return nullptr;
+    pipe->capacity = static_cast<std::size_t>(size);
+    return pipe;
+  }
+  Pipe(int out, int in) noexcept : read_end(out), write_end(in) {}
+  ~Pipe() {
+    ::close(read_end);
+    ::close(write_end);
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+
+  int read_end;
+  int write_end;
+  std::size_t capacity = 0;
+};
+
 // One relayed pair: shared by its two sides (and, while connecting, by the outgoing side
 // that connect_protocol_with holds), so it lives as long as either connection.
 class Pair {
  public:
-  Pair(RelayConnect how, std::shared_ptr<RelayStats> counters)
-      : connect(std::move(how)), stats(std::move(counters)) {
+  Pair(RelayConnect how, std::shared_ptr<RelayStats> counters, bool splice)
+      : connect(std::move(how)), stats(std::move(counters)), zero_copy(splice) {
     if (stats) {
       ++stats->pairs_open;
       ++stats->pairs_total;
@@ -33,10 +70,16 @@ class Pair {
   std::shared_ptr<RelayStats> stats;
   Transport* inbound = nullptr;
   Transport* outbound = nullptr;
+  PipeSink* inbound_sink = nullptr;  // the inbound side, while connected
   Deferred<void> attempt;  // the outgoing connection, while it is being made
   bool connecting = false;
   std::string early;       // from the client while connecting, at most about a high mark
   bool early_eof = false;  // and its EOF, if it half-closed meanwhile
+  bool zero_copy;          // splice where both sides are sockets
+  // Per direction, by the side that reads: the side's other transport as a FileWriter
+  // while splicing, and the pipe between them, made at the first read.
+  FileWriter* writer_to[2] = {nullptr, nullptr};
+  std::shared_ptr<Pipe> pipe_from[2];
 };
 
 void note_failure(Pair& pair, const std::exception_ptr& error) {
@@ -45,7 +88,7 @@ void note_failure(Pair& pair, const std::exception_ptr& error) {
   log(LogLevel::warning, "relay: the outgoing connection failed: " + describe_error(error));
 }
 
-class Side final : public Protocol {
+class Side final : public Protocol, public PipeSink {
  public:
   Side(std::shared_ptr<Pair> pair, bool inbound) : pair_(std::move(pair)), inbound_(inbound) {}
 
@@ -53,6 +96,7 @@ class Side final : public Protocol {
     Pair& p = *pair_;
     mine() = &transport();
     if (inbound_) {
+      p.inbound_sink = this;
       // Keep reading while the outgoing connection is made, so that a client that leaves
       // meanwhile is noticed at once; what it sends is held (bounded below).
       connect();
@@ -68,7 +112,43 @@ class Side final : public Protocol {
     // Each side produces what the other writes: a full buffer pauses the reader.
     transport().register_producer(*p.inbound, true);
     p.inbound->register_producer(transport(), true);
+    if (p.zero_copy) splice_both(p, *this);
     p.inbound->resume_producing();
+  }
+
+  // PipeSink: room in this direction's pipe (made now if it is the first read), counted
+  // from what the other side still has to send, which holds the pipe's bytes.
+  Room pipe_room() override {
+    Pair& p = *pair_;
+    Transport* to = other();
+    if (to == nullptr || !to->connected()) return {};
+    std::shared_ptr<Pipe>& pipe = p.pipe_from[dir()];
+    if (!pipe) {  // made when the first bytes wait: a direction never used has none
+      int waiting = 0;
+      if (::ioctl(transport().native_handle(), FIONREAD, &waiting) != 0 || waiting <= 0) return {};
+      pipe = Pipe::open(to->write_buffer_limits().high);
+    }
+    if (!pipe) {  // out of descriptors or pipe pages: this direction copies
+      p.writer_to[dir()] = nullptr;
+      if (auto* reader = dynamic_cast<PipeReader*>(&transport())) reader->read_into_pipe(nullptr);
+      return {};
+    }
+    const std::size_t queued = to->buffer_size();
+    if (queued >= pipe->capacity) return {};
+    return {pipe->write_end, pipe->capacity - queued, queued == 0};
+  }
+
+  // PipeSink: `n` bytes wait in the pipe; the other side sends them from there.
+  void piped(std::size_t n) override {
+    Pair& p = *pair_;
+    Transport* to = other();
+    FileWriter* writer = p.writer_to[dir()];
+    if (to == nullptr || writer == nullptr) return;  // pipe_room offered no room then
+    writer->write_file(FileRegion{p.pipe_from[dir()]->read_end, 0, n, p.pipe_from[dir()], true});
+    if (p.stats) {
+      p.stats->spliced += n;
+      p.stats->peak_buffered = std::max(p.stats->peak_buffered, to->buffer_size());
+    }
   }
 
   void data_received(std::string_view data) override {
@@ -99,6 +179,7 @@ class Side final : public Protocol {
   void connection_lost(const Reason&) override {
     Pair& p = *pair_;
     mine() = nullptr;
+    if (inbound_) p.inbound_sink = nullptr;
     if (Transport* to = other()) {
       to->unregister_producer();  // it must not call our dying transport
       to->lose_connection();      // flush what it holds, then close
@@ -129,6 +210,24 @@ class Side final : public Protocol {
     }
   }
 
+  // Both sides connected: where both are sockets (not TLS, not behind a wrapper), each
+  // reads into its pipe from now on (what the client sent meanwhile is queued already).
+  static void splice_both(Pair& p, Side& outbound) {
+    PipeSink* inbound = p.inbound_sink;
+    auto* in_reader = dynamic_cast<PipeReader*>(p.inbound);
+    auto* out_reader = dynamic_cast<PipeReader*>(p.outbound);
+    auto* in_writer = dynamic_cast<FileWriter*>(p.inbound);
+    auto* out_writer = dynamic_cast<FileWriter*>(p.outbound);
+    if (!inbound || !in_reader || !out_reader || !in_writer || !out_writer) return;
+    if (!in_reader->read_into_pipe(inbound) || !out_reader->read_into_pipe(&outbound)) {
+      in_reader->read_into_pipe(nullptr);
+      return;
+    }
+    p.writer_to[0] = out_writer;
+    p.writer_to[1] = in_writer;
+  }
+
+  int dir() const noexcept { return inbound_ ? 0 : 1; }
   Transport*& mine() { return inbound_ ? pair_->inbound : pair_->outbound; }
   Transport* other() const { return inbound_ ? pair_->outbound : pair_->inbound; }
 
@@ -138,9 +237,11 @@ class Side final : public Protocol {
 
 }  // namespace
 
-std::unique_ptr<Protocol> relay_protocol(RelayConnect connect, std::shared_ptr<RelayStats> stats) {
+std::unique_ptr<Protocol> relay_protocol(RelayConnect connect, std::shared_ptr<RelayStats> stats,
+                                         bool zero_copy) {
   if (!connect) throw std::invalid_argument("relay_protocol: empty connect function");
-  return std::make_unique<Side>(std::make_shared<Pair>(std::move(connect), std::move(stats)), true);
+  return std::make_unique<Side>(
+      std::make_shared<Pair>(std::move(connect), std::move(stats), zero_copy), true);
 }
 
 RelayFactory::RelayFactory(RelayConnect connect) : connect_(std::move(connect)) {
@@ -148,7 +249,7 @@ RelayFactory::RelayFactory(RelayConnect connect) : connect_(std::move(connect)) 
 }
 
 std::unique_ptr<Protocol> RelayFactory::build_protocol(const Address&) {
-  return relay_protocol(connect_, stats_);
+  return relay_protocol(connect_, stats_, zero_copy_);
 }
 
 }  // namespace torsion

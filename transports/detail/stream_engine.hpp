@@ -55,6 +55,12 @@
 // counts and closes exactly as a write of its length does. Only socket transports offer
 // it (file_writer()); stdio's descriptors do not.
 //
+// Pipes (PipeReader, file_region.hpp): with a PipeSink set, a read moves the peer's bytes
+// into the sink's pipe with splice(2) and the sink hears piped(n) where data_received
+// would be; a FileWriter queues them as a pipe region, sent with splice(2) as a file
+// region is with sendfile. A read with no room offered, or one that finds the pipe full,
+// is an ordinary read (the relay's bytes take the buffered path for that read).
+//
 // Reading: see "reading" below; a connection owns no read buffer (read_buffer.hpp).
 //
 // Descriptors (Unix sockets only, transports/descriptors.hpp): send_with_descriptors
@@ -67,6 +73,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -126,15 +133,18 @@ struct OnReactor {
   Reactor& home_reactor;
 };
 
-// Socket transports send file regions (FileWriter); the others (stdio) do not offer it,
-// so dynamic_cast<FileWriter*> finds nothing and FileSender writes bytes instead.
+// Socket transports send file regions (FileWriter) and read into pipes (PipeReader); the
+// others (stdio) offer neither, so dynamic_cast<FileWriter*> finds nothing and FileSender
+// writes bytes instead.
+struct SocketZeroCopy : FileWriter, PipeReader {};
 struct NoFileWriter {
   virtual ~NoFileWriter() = default;
   virtual void write_file(FileRegion region) = 0;
+  virtual bool read_into_pipe(PipeSink* sink) = 0;
 };
 template <class Socket>
 using FileWriterBase =
-    std::conditional_t<requires { typename Socket::protocol_type; }, FileWriter, NoFileWriter>;
+    std::conditional_t<requires { typename Socket::protocol_type; }, SocketZeroCopy, NoFileWriter>;
 
 template <class Socket>
 class StreamEngine final : public Transport,
@@ -338,6 +348,13 @@ class StreamEngine final : public Transport,
     after_append(was_empty);
   }
 
+  // PipeReader (sockets only): reads go into the sink's pipe while it is set.
+  bool read_into_pipe(PipeSink* sink) override {
+    if constexpr (!kNativeSend) return false;
+    pipe_sink_ = sink;
+    return true;
+  }
+
   // TurnEndHook: the turn in which writes were corked outside data_received has ended.
   void turn_ended() noexcept override {
     if (corked_) uncork();
@@ -412,6 +429,7 @@ class StreamEngine final : public Transport,
 
   void try_read() {
     if (!want_read()) return;
+    if (pipe_sink_ != nullptr && read_piped()) return;
     const ReadLease lease;
     std::error_code ec;
     ReceivedFds fds;
@@ -524,16 +542,54 @@ class StreamEngine final : public Transport,
   }
 
   void deliver(std::string_view data, ReceivedFds& fds) {
+    delivering([&] {
+      if (fds.count > 0)
+        if (auto* receiver = dynamic_cast<DescriptorReceiver*>(protocol_.get()))
+          guarded("descriptors_received",
+                  [&] { receiver->descriptors_received(std::span<int>(fds.fds, fds.count)); });
+      if (!closed()) guarded("data_received", [&] { protocol_->data_received(data); });
+    });
+  }
+
+  // Runs the callbacks of one read as data_received runs: in a turn of its own, writes
+  // corked until they return.
+  template <class F>
+  void delivering(F&& callbacks) {
     const TurnScope turn;  // the callback and the uncork; other transports' corks end with it
     delivering_ = true;
-    if (fds.count > 0)
-      if (auto* receiver = dynamic_cast<DescriptorReceiver*>(protocol_.get()))
-        guarded("descriptors_received",
-                [&] { receiver->descriptors_received(std::span<int>(fds.fds, fds.count)); });
-    if (!closed())
-      guarded("data_received", [&] { protocol_->data_received(data); });
+    callbacks();
     delivering_ = false;
     if (corked_) uncork();
+  }
+
+  // A read into the pipe sink's pipe (PipeReader). True when it is done with (bytes
+  // moved and piped() told, the EOF, an error, or a wait for readable armed); false when
+  // this read is to be an ordinary one: no room offered, a pipe that may be full, or a
+  // socket the kernel cannot splice (the sink is then forgotten).
+  bool read_piped() {
+    const PipeSink::Room room = pipe_sink_->pipe_room();
+    if (room.fd < 0 || room.bytes == 0) return false;
+    ::ssize_t n = -1;
+    do n = ::splice(socket_.native_handle(), nullptr, room.fd, nullptr, room.bytes,
+                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    while (n < 0 && errno == EINTR);
+    if (n > 0) {
+      delivering([&] {
+        if (!closed()) guarded("piped", [&] { pipe_sink_->piped(static_cast<std::size_t>(n)); });
+      });
+      if (want_read()) post_read();
+    } else if (n == 0) {
+      handle_eof();
+    } else if (errno == EAGAIN) {
+      if (!room.empty) return false;  // the socket is empty or the pipe full: recv tells
+      wait_readable();
+    } else if (errno == EINVAL || errno == ENOSYS) {
+      pipe_sink_ = nullptr;
+      return false;
+    } else {
+      close_hard(Reason::from_os_error(std::error_code(errno, asio::error::get_system_category())));
+    }
+    return true;
   }
 
   // The peer closed its write side. The protocol hears it (eof_received) in every case;
@@ -613,16 +669,20 @@ class StreamEngine final : public Transport,
     }
   }
 
-  // The file region at the queue's front, with sendfile(2): the count sent, 0 with `ec`
-  // on failure (EIO when the file ended before the region).
+  // The file region at the queue's front, with sendfile(2) (a pipe's, with splice(2)):
+  // the count sent, 0 with `ec` on failure (EIO when the file ended before the region).
   std::size_t send_file(const WriteQueue::FileFront& file, std::size_t& offered,
                         std::error_code& ec) {
     ++write_calls;
     offered = static_cast<std::size_t>(std::min<std::uint64_t>(file.left, kMaxSendfile));
     auto offset = static_cast<::off_t>(file.offset);
+    const int out = socket_.native_handle();
     for (;;) {
-      const ::ssize_t n = without_sigpipe(
-          offered, [&] { return ::sendfile(socket_.native_handle(), file.fd, &offset, offered); });
+      const ::ssize_t n = without_sigpipe(offered, [&] {
+        return file.pipe ? ::splice(file.fd, nullptr, out, nullptr, offered,
+                                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+                         : ::sendfile(out, file.fd, &offset, offered);
+      });
       if (n > 0) {
         if constexpr (kLocal) sent_bytes_ += static_cast<std::size_t>(n);
         return static_cast<std::size_t>(n);
@@ -696,7 +756,7 @@ class StreamEngine final : public Transport,
         if (file.fd >= 0)
           detail = ec == std::make_error_code(std::errc::io_error)
                        ? "the file ended before the region given to write_file"
-                       : "sendfile";
+                       : file.pipe ? "splice" : "sendfile";
         close_hard(Reason::from_os_error(ec, std::move(detail)));
         return false;
       }
@@ -928,6 +988,7 @@ class StreamEngine final : public Transport,
   std::vector<PendingFds> pending_fds_;
   std::uint64_t sent_bytes_ = 0;  // bytes the kernel took so far (counted for Unix only)
   FlowControl flow_;  // the producer, the marks, reading held by them
+  PipeSink* pipe_sink_ = nullptr;  // reads go into its pipe (PipeReader)
 
   ReadState read_ = ReadState::open;
   WriteState write_ = WriteState::open;

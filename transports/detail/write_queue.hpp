@@ -10,7 +10,9 @@
 // reactor, so steady-state writing does not allocate and an empty queue holds no buffer.
 // A file region (FileWriter::write_file) is a chunk of its own that holds no bytes, only
 // the file and the range still to send; gather() stops in front of it and the transport
-// sends it with sendfile(2) (front_file()).
+// sends it with sendfile(2) (front_file()). A pipe region (FileRegion::pipe) is one too,
+// sent with splice(2); one written right behind another of the same pipe extends it, as
+// their bytes follow each other in the pipe.
 
 #include <sys/uio.h>
 
@@ -66,10 +68,18 @@ class WriteQueue {
   // Queues a file region (not empty) behind what waits.
   void append_file(FileRegion region) {
     bytes_ += region.length;
+    if (region.pipe && count_ > 0) {
+      Chunk& tail = at(count_ - 1);
+      if (tail.pipe && tail.file == region.fd) {
+        tail.file_end += region.length;
+        return;
+      }
+    }
     Chunk& c = push();
     c.file = region.fd;
-    c.file_pos = region.offset;
-    c.file_end = region.offset + region.length;
+    c.pipe = region.pipe;
+    c.file_pos = region.pipe ? 0 : region.offset;
+    c.file_end = c.file_pos + region.length;
     c.keep = std::move(region.keep);
     c.sealed = true;
   }
@@ -80,11 +90,12 @@ class WriteQueue {
     int fd = -1;
     std::uint64_t offset = 0;
     std::uint64_t left = 0;
+    bool pipe = false;  // fd is a pipe: splice(2) from its front, offset unused
   };
   FileFront front_file() const noexcept {
     if (count_ == 0 || at(0).file < 0) return {};
     const Chunk& c = at(0);
-    return {c.file, c.file_pos, c.file_end - c.file_pos};
+    return {c.file, c.file_pos, c.file_end - c.file_pos, c.pipe};
   }
 
   // Fills `out` (anything constructible from pointer and size) with up to `max` views of
@@ -152,6 +163,7 @@ class WriteQueue {
     std::size_t pos = 0;
     bool sealed = false;  // no more appends (a moved-in payload, or full)
     int file = -1;        // a file region: the descriptor (data is unused)
+    bool pipe = false;    // the file region is a pipe's front (FileRegion::pipe)
     std::uint64_t file_pos = 0;
     std::uint64_t file_end = 0;
     std::shared_ptr<const void> keep;  // keeps `file` open
@@ -184,6 +196,7 @@ class WriteQueue {
     c.data = std::string();
     if (c.file >= 0) {
       c.file = -1;
+      c.pipe = false;
       c.keep.reset();
     }
     head_ = (head_ + 1) & (ring_.size() - 1);
