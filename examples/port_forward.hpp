@@ -6,7 +6,8 @@
 /// copied both ways by the library's relay (protocols/relay.hpp), with back-pressure in
 /// both directions (a full write buffer on one side pauses reading on the other),
 /// half-closes forwarded and memory per pair bounded however fast one peer sends and
-/// however slowly the other reads.
+/// however slowly the other reads. Between two TCP sockets the bytes move with splice(2),
+/// socket to pipe to socket, never through the process (set_zero_copy(false) copies).
 
 #include <memory>
 #include <string>

@@ -371,6 +371,7 @@ bad_input "$ex/unix_echo" "$work/no-such-dir/echo.sock"
 bad_input "$ex/port_forward" 99999 127.0.0.1 1
 bad_input "$ex/port_forward" "$busy" 127.0.0.1 1
 bad_input "$ex/port_forward" 0 127.0.0.1 0
+bad_input "$ex/port_forward" --buffered 99999 127.0.0.1 1
 for client in echo_client echo_client_callbacks echo_client_deferreds coro_echo_client; do
   bad_input "$ex/$client" 127.0.0.1 99999 x
 done
