@@ -94,3 +94,44 @@ CONF
   PID=$!; pids+=($PID)
   curl -s -o /dev/null --retry 10 --retry-connrefused "http://127.0.0.1:$PORT/"
 }
+
+# start_all NAME...: start_NAME for each, keeping its PID and PORT as pid_NAME and
+# port_NAME; one that does not start is skipped with a note.
+start_all() {
+  local s
+  for s in "$@"; do
+    "start_$s"
+    eval "pid_$s=\${PID:-}; port_$s=\${PORT:-}"
+    [ -n "${PID:-}" ] || echo "note: $s is not available, skipped"
+  done
+}
+
+# interleave NAME...: $rounds rounds, each calling `run` once per started NAME (PID and
+# PORT set to its own), the output appended to $work/NAME.out.
+interleave() {
+  local round s
+  for round in $(seq "$rounds"); do
+    for s in "$@"; do
+      eval "PID=\$pid_$s; PORT=\$port_$s"
+      [ -n "$PID" ] || continue
+      run >> "$work/$s.out"
+    done
+  done
+}
+
+# download_cost MIB: curl -o /dev/null of http://127.0.0.1:$PORT/big.bin (MIB MiB) on the
+# load CPU; prints "MiB/s cpu_ms cpu_ms_per_MiB", the CPU being what $PID used meanwhile
+# (a short download is said on stderr).
+download_cost() {
+  local c0 c1 out
+  c0=$(cpu_ticks "$PID")
+  out=$("${pin_load[@]}" curl -s -o /dev/null -w '%{size_download} %{time_total}' "http://127.0.0.1:$PORT/big.bin")
+  c1=$(cpu_ticks "$PID")
+  awk -v o="$out" -v t=$((c1 - c0)) -v hz="$hz" -v want=$(($1 * 1024 * 1024)) 'BEGIN {
+    split(o, a, " "); if (a[1] != want) { print "short download: " a[1] > "/dev/stderr" }
+    m = a[1] / 1048576; ms = t / hz * 1000
+    printf "%.0f %.0f %.3f\n", (a[2] > 0 ? m / a[2] : 0), ms, (m > 0 ? ms / m : 0) }'
+}
+
+# ratio A B: A / B with two decimals; "-" when B is empty or 0.
+ratio() { awk -v a="$1" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }

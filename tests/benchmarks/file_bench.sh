@@ -24,32 +24,12 @@ cat "$work/big.bin" > /dev/null
 start_sendfile() { start_with_port sendfile "$build/examples/http_server" --port 0 --root "$work"; }
 start_buffered() { start_with_port buffered "$build/examples/http_server" --port 0 --root "$work" --no-sendfile; }
 
-# One download; prints "MiB/s cpu_ms cpu_ms_per_MiB".
-run() {
-  local c0 c1 out
-  c0=$(cpu_ticks "$PID")
-  out=$("${pin_load[@]}" curl -s -o /dev/null -w '%{size_download} %{time_total}' "http://127.0.0.1:$PORT/big.bin")
-  c1=$(cpu_ticks "$PID")
-  awk -v o="$out" -v t=$((c1 - c0)) -v hz="$hz" -v want=$((mib * 1024 * 1024)) 'BEGIN {
-    split(o, a, " "); if (a[1] != want) { print "short download: " a[1] > "/dev/stderr" }
-    m = a[1] / 1048576; ms = t / hz * 1000
-    printf "%.0f %.0f %.3f\n", (a[2] > 0 ? m / a[2] : 0), ms, (m > 0 ? ms / m : 0) }'
-}
+run() { download_cost "$mib"; }  # "MiB/s cpu_ms cpu_ms_per_MiB"
 servers="sendfile buffered nginx"
-for s in $servers; do
-  "start_$s"
-  eval "pid_$s=\${PID:-}; port_$s=\${PORT:-}"
-  [ -n "${PID:-}" ] || echo "note: $s is not available, skipped"
-done
+start_all $servers
 echo "# $(machine_line)"
 echo "# curl -o /dev/null of a ${mib} MiB file, $rounds rounds interleaved; server on CPU 0, curl on CPU 1"
-for round in $(seq "$rounds"); do
-  for s in $servers; do
-    eval "PID=\$pid_$s; PORT=\$port_$s"
-    [ -n "$PID" ] || continue
-    run >> "$work/$s.out"
-  done
-done
+interleave $servers
 printf '\n%-9s %10s %12s %12s %12s %12s\n' server "MiB/s" "CPU ms" "CPU ms/MiB" "MiB/s/nginx" "CPU/nginx"
 for s in nginx sendfile buffered; do
   [ -f "$work/$s.out" ] || continue
@@ -58,10 +38,7 @@ for s in nginx sendfile buffered; do
   per=$(cut -d' ' -f3 "$work/$s.out" | median)
   eval "tp_$s=$tp; per_$s=$per"
   rt=-; rc=-
-  if [ -n "${tp_nginx:-}" ] && [ "$s" != nginx ]; then
-    rt=$(awk -v a="$tp" -v b="$tp_nginx" 'BEGIN { printf "%.2f", a / b }')
-    rc=$(awk -v a="$per" -v b="$per_nginx" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-  fi
+  [ "$s" = nginx ] || { rt=$(ratio "$tp" "${tp_nginx:-}"); rc=$(ratio "$per" "${per_nginx:-}"); }
   printf '%-9s %10s %12s %12s %12s %12s\n' "$s" "$tp" "$ms" "$per" "$rt" "$rc"
   echo "  $s rounds (MiB/s, CPU ms): $(awk '{printf "%s/%s ", $1, $2}' "$work/$s.out")" >> "$work/spread"
 done

@@ -64,31 +64,12 @@ CONF
 }
 
 # One download through the relay at $PORT (pid $PID); prints "MiB/s cpu_ms_per_GiB".
-run() {
-  local c0 c1 out
-  c0=$(cpu_ticks "$PID")
-  out=$("${pin_load[@]}" curl -s -o /dev/null -w '%{size_download} %{time_total}' "http://127.0.0.1:$PORT/big.bin")
-  c1=$(cpu_ticks "$PID")
-  awk -v o="$out" -v t=$((c1 - c0)) -v hz="$hz" -v want=$((mib * 1024 * 1024)) 'BEGIN {
-    split(o, a, " "); if (a[1] != want) { print "short download: " a[1] > "/dev/stderr" }
-    m = a[1] / 1048576; ms = t / hz * 1000
-    printf "%.0f %.1f\n", (a[2] > 0 ? m / a[2] : 0), (m > 0 ? ms / m * 1024 : 0) }'
-}
+run() { download_cost "$mib" | awk '{ printf "%s %.1f\n", $1, $3 * 1024 }'; }
 relays="splice buffered haproxy"
-for r in $relays; do
-  "start_$r"
-  eval "pid_$r=\${PID:-}; port_$r=\${PORT:-}"
-  [ -n "${PID:-}" ] || echo "note: $r is not available, skipped"
-done
+start_all $relays
 echo "# $(machine_line)"
 echo "# curl -o /dev/null of a ${mib} MiB file from nginx through each relay, $rounds rounds interleaved; relay on CPU 0, nginx and curl on CPU 1"
-for round in $(seq "$rounds"); do
-  for r in $relays; do
-    eval "PID=\$pid_$r; PORT=\$port_$r"
-    [ -n "$PID" ] || continue
-    run >> "$work/$r.out"
-  done
-done
+interleave $relays
 printf '\n%-9s %10s %14s %14s %14s\n' relay "MiB/s" "CPU ms/GiB" "MiB/s/haproxy" "CPU/haproxy"
 for r in haproxy splice buffered; do
   [ -f "$work/$r.out" ] || continue
@@ -96,10 +77,7 @@ for r in haproxy splice buffered; do
   per=$(cut -d' ' -f2 "$work/$r.out" | median)
   eval "tp_$r=$tp; per_$r=$per"
   rt=-; rc=-
-  if [ -n "${tp_haproxy:-}" ] && [ "$r" != haproxy ]; then
-    rt=$(awk -v a="$tp" -v b="$tp_haproxy" 'BEGIN { printf "%.2f", a / b }')
-    rc=$(awk -v a="$per" -v b="$per_haproxy" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-  fi
+  [ "$r" = haproxy ] || { rt=$(ratio "$tp" "${tp_haproxy:-}"); rc=$(ratio "$per" "${per_haproxy:-}"); }
   printf '%-9s %10s %14s %14s %14s\n' "$r" "$tp" "$per" "$rt" "$rc"
   echo "  $r rounds (MiB/s, CPU ms/GiB): $(awk '{printf "%s/%s ", $1, $2}' "$work/$r.out")" >> "$work/spread"
 done
