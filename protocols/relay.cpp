@@ -116,7 +116,7 @@ class Side final : public Protocol, public PipeSink {
     p.inbound->resume_producing();
   }
 
-  // PipeSink: room in this direction's pipe (made now if it is the first read), counted
+  // PipeSink: room in this direction's pipe (made when its first bytes wait), counted
   // from what the other side still has to send, which holds the pipe's bytes.
   Room pipe_room() override {
     Pair& p = *pair_;
@@ -219,12 +219,12 @@ class Side final : public Protocol, public PipeSink {
     auto* in_writer = dynamic_cast<FileWriter*>(p.inbound);
     auto* out_writer = dynamic_cast<FileWriter*>(p.outbound);
     if (!inbound || !in_reader || !out_reader || !in_writer || !out_writer) return;
-    if (!in_reader->read_into_pipe(inbound) || !out_reader->read_into_pipe(&outbound)) {
-      in_reader->read_into_pipe(nullptr);
-      return;
-    }
     p.writer_to[0] = out_writer;
     p.writer_to[1] = in_writer;
+    if (!in_reader->read_into_pipe(inbound) || !out_reader->read_into_pipe(&outbound)) {
+      in_reader->read_into_pipe(nullptr);
+      p.writer_to[0] = p.writer_to[1] = nullptr;
+    }
   }
 
   int dir() const noexcept { return inbound_ ? 0 : 1; }
