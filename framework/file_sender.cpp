@@ -78,6 +78,27 @@ std::unique_ptr<ByteSource> open_file_source(const std::string& path) {
   return std::make_unique<FdSource>(fd, size);
 }
 
+std::unique_ptr<ByteSource> open_regular_file(const std::string& path, std::error_code& ec) {
+  ec.clear();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    ec = last_os_error();
+    return nullptr;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ec = last_os_error();
+  } else if (S_ISDIR(st.st_mode)) {
+    ec = std::make_error_code(std::errc::is_a_directory);
+  } else if (!S_ISREG(st.st_mode)) {
+    ec = std::make_error_code(std::errc::invalid_argument);
+  } else {
+    return std::make_unique<FdSource>(fd, static_cast<std::uint64_t>(st.st_size));
+  }
+  ::close(fd);
+  return nullptr;
+}
+
 std::unique_ptr<ByteSource> string_source(std::string data) {
   return std::make_unique<StringSource>(std::move(data));
 }

@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <ctime>
-#include <filesystem>
 #include <stdexcept>
 #include <system_error>
 
@@ -41,7 +40,8 @@ struct Exchange {
     std::size_t mark = 0;            // HandlerOptions::body_buffer
     std::string buffer;              // arrived, not read yet
     bool ended = false;              // the body's last byte is in `buffer` (or was read)
-    bool continue_pending = false;   // Expect: 100-continue, answered at the first read
+    std::uint64_t whole_limit = 0;   // co_await request.body(): 413 above it
+    std::optional<std::uint64_t> length;  // Content-Length, if the body has one
     std::exception_ptr error;        // why the body cannot end
     std::optional<Deferred<std::string>> waiting;  // a read_some waiting for bytes
     bool full() const noexcept { return buffer.size() >= mark; }
@@ -52,7 +52,9 @@ struct Exchange {
 // handler, writes the response, then goes on with whatever the client pipelined.
 //
 //   reading --head+body--> handling --response sent--> reading (keep-alive)
-//      |                      |                    \-> closing (Connection: close)
+//      |  \--head--> streaming --/ |                \-> closing (Connection: close)
+//      |          response sent before the body's end (or a check's refusal at the head):
+//      |            draining (the rest of the body dropped, bounded) --end--> reading
 //      \--bad input, 408-->  lingering (answered, half-closed, draining) --> closed
 class HttpConnection final : public Protocol, HttpParser::Sink {
  public:
@@ -94,7 +96,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     // A client may send its requests and then half-close: answer them first (in order),
     // then close.
     return phase_ == Phase::handling || phase_ == Phase::streaming ||
-           (phase_ == Phase::reading && !pending_.empty());
+           ((phase_ == Phase::reading || phase_ == Phase::draining) && !pending_.empty());
   }
 
   void connection_lost(const Reason& reason) override {
@@ -190,13 +192,16 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   // Request::read_some's calls: the handler wants more of a streamed body (the first
   // time, an Expect: 100-continue is answered).
   void body_wanted(Exchange& x) {
-    if (x.stream.continue_pending) {
-      x.stream.continue_pending = false;
+    if (continue_owed_ && !x.started) {
+      continue_owed_ = false;
       transport().write("HTTP/1.1 100 Continue\r\n\r\n");
       arm_body_rate();
     }
     if (!pending_.empty() || reading_paused_) kick_ = scheduler_.call_later(0, [this] { parse_pending(); });
   }
+
+  // co_await request.body() found the body larger than it may hold.
+  void body_too_large() { refuse(413, "request body too large"); }
 
   // --- HttpParser::Sink -------------------------------------------------------------
 
@@ -218,7 +223,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     r.version_minor_ = head.version_minor;
     r.headers_ = std::move(head.headers);
     r.peer_ = peer_;
-    r.exchange_ = x;
+    r.body_.exchange_ = x;
     exchange_ = x;
     version_minor_ = head.version_minor;
     head_request_ = r.method_ == "HEAD";
@@ -226,26 +231,36 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     keep_alive_ = head.keep_alive && (options_.max_requests == 0 || served_ < options_.max_requests);
     const HandlerOptions* ho = options_resolved_ ? route_options_ : handler_.options_for(r.method_, r.target_);
     options_resolved_ = false;
+    body_pending_ = head.body != BodyKind::none;
+    body_chunked_ = head.body == BodyKind::chunked;
+    body_length_ = head.content_length;
+    body_total_ = 0;
+    continue_owed_ = body_pending_ && head.expect_continue;
     if (ho && ho->check && !passes_check(*ho, r)) return parser_.yield();
     if (head.body == BodyKind::none) return;
     body_received_ = 0;
     if (ho && ho->stream_body) {  // the handler runs now and reads the body itself
       x->stream.on = true;
       x->stream.mark = ho->body_buffer;
-      x->stream.continue_pending = head.expect_continue;
+      x->stream.whole_limit = ho->max_body && *ho->max_body != 0 ? *ho->max_body : options_.limits.max_body;
+      if (!body_chunked_) x->stream.length = body_length_;
       if (!head.expect_continue) arm_body_rate();
       phase_ = Phase::streaming;
       parser_.yield();  // the body goes in pieces that fit the handler's buffer
       dispatch(false);
       return;
     }
-    if (head.expect_continue) transport().write("HTTP/1.1 100 Continue\r\n\r\n");
+    if (continue_owed_) {
+      continue_owed_ = false;
+      transport().write("HTTP/1.1 100 Continue\r\n\r\n");
+    }
     if (head.body == BodyKind::length) r.body_.reserve(static_cast<std::size_t>(head.content_length));
     arm_body_rate();
   }
 
   void body_data(std::string_view data) override {
-    if (!exchange_) return;  // refused at its head (HandlerOptions::check)
+    body_total_ += data.size();
+    if (!exchange_) return;  // answered already: drained (dropped)
     body_received_ += data.size();
     if (exchange_->stream.on)
       exchange_->stream.buffer.append(data);
@@ -254,7 +269,11 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   }
 
   void message_complete(const Headers& trailers) override {
-    if (!exchange_) return;  // refused at its head (HandlerOptions::check)
+    body_pending_ = false;
+    if (!exchange_) {  // answered already: the body was drained
+      if (phase_ == Phase::draining) next_request();
+      return;
+    }
     timer_.cancel();
     exchange_->request.trailers_ = trailers;
     const bool streamed = phase_ == Phase::streaming;
@@ -265,7 +284,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   }
 
  private:
-  enum class Phase { reading, streaming, handling, closing, lingering, upgraded, closed };
+  enum class Phase { reading, streaming, handling, draining, closing, lingering, upgraded, closed };
   using TimerFn = void (HttpConnection::*)();
 
   // Parses requests from `data` while reading; returns the bytes used. A handler that
@@ -273,7 +292,8 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   // True while input goes to the parser: between requests and in a request's head, or
   // in a streamed body that the handler's buffer still has room for.
   bool parsing() const {
-    return phase_ == Phase::reading || (phase_ == Phase::streaming && !exchange_->stream.full());
+    return phase_ == Phase::reading || phase_ == Phase::draining ||
+           (phase_ == Phase::streaming && !exchange_->stream.full());
   }
 
   std::size_t parse(std::string_view data) {
@@ -287,7 +307,14 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
         piece = piece.substr(0, exchange_->stream.mark - exchange_->stream.buffer.size());
       used += parser_.feed(piece);
       if (parser_.failed()) {
-        refuse(parser_.error()->status(), parser_.error()->what());
+        if (phase_ == Phase::draining)  // the answer went out already: no second one
+          linger();
+        else
+          refuse(parser_.error()->status(), parser_.error()->what());
+        break;
+      }
+      if (phase_ == Phase::draining && body_total_ - drain_from_ > options_.limits.max_body) {
+        linger();  // more than a body's worth to drop: stop reading it and close
         break;
       }
       if (was_idle && parser_.in_message() && phase_ == Phase::reading && between_requests_) {
@@ -311,6 +338,9 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       transport().lose_connection();
     } else if (peer_done_ && phase_ == Phase::streaming && pending_.empty()) {
       body_cut();
+    } else if (peer_done_ && phase_ == Phase::draining && pending_.empty()) {
+      phase_ = Phase::closing;  // the body was cut short: nothing can follow it
+      transport().lose_connection();
     }
   }
 
@@ -323,7 +353,8 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       reading_paused_ = true;
       stalled_ = true;
       transport().pause_producing();
-    } else if (!hold && reading_paused_ && (phase_ == Phase::reading || phase_ == Phase::streaming)) {
+    } else if (!hold && reading_paused_ &&
+               (phase_ == Phase::reading || phase_ == Phase::streaming || phase_ == Phase::draining)) {
       reading_paused_ = false;
       transport().resume_producing();
     }
@@ -366,9 +397,8 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       answer.emplace(500, "internal server error\n");
     }
     if (!answer) return true;
-    std::shared_ptr<Exchange> x = answer->x_;
-    x->file.reset();
-    answer_and_linger(*x);
+    answer->x_->file.reset();
+    Response(exchange_).end(*answer);  // then the body is drained, or the connection closes
     return false;
   }
 
@@ -424,8 +454,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   void send_head(Exchange& x, bool streaming) {
     x.started = true;
     if (phase_ == Phase::handling) timer_.cancel();  // the handler answered in time
-    if (phase_ == Phase::streaming) keep_alive_ = false;  // the body's rest is not read
-    x.stream.continue_pending = false;
+    if (body_pending_ && !can_drain()) keep_alive_ = false;  // the body's rest is not read
     const bool no_body = x.status / 100 == 1 || x.status == 204 || x.status == 304;
     body_allowed_ = !no_body && !head_request_;
     if (peer_done_ && pending_.empty()) keep_alive_ = false;
@@ -479,21 +508,50 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       producer_registered_ = false;
       transport().unregister_producer();
     }
-    const bool body_unread = phase_ == Phase::streaming;
     forget_exchange();
-    if (body_unread) return linger();
+    if (body_pending_) return keep_alive_ ? drain() : linger();
     if (!keep_alive_) {
       phase_ = Phase::closing;
       transport().lose_connection();
       return;
     }
+    next_request();
+  }
+
+  // Waits for the next request on a kept-alive connection.
+  void next_request() {
     phase_ = Phase::reading;
     between_requests_ = true;
     arm(options_.idle_timeout, &HttpConnection::idle_timed_out);
-    // Inside parse() (a handler that answered at once) the loop goes on by itself; with
-    // nothing kept, no pause and no EOF, parse_pending would have nothing to do.
+    parse_on();
+  }
+
+  // Parses on from the loop what the phase now lets through: inside parse() (a handler
+  // that answered at once) the loop goes on by itself; with nothing kept, no pause and no
+  // EOF, parse_pending would have nothing to do.
+  void parse_on() {
     if (!in_parse_ && (!pending_.empty() || reading_paused_ || peer_done_))
       kick_ = scheduler_.call_later(0, [this] { parse_pending(); });
+  }
+
+  // Whether the rest of a request's body may be dropped to keep the connection once an
+  // answer went out before its end (as nginx discards a body, and h11 reuses a
+  // connection once both messages are done): not when the client still waits for 100
+  // Continue (it may never send the body, and its next request would be read as body),
+  // nor when more than HttpLimits::max_body is left to read.
+  bool can_drain() const {
+    if (continue_owed_) return false;
+    if (body_chunked_) return true;  // counted as it comes (parse)
+    return body_length_ - body_total_ <= options_.limits.max_body;
+  }
+
+  // The answer went out before the request's body ended: reads the rest and drops it,
+  // for at most linger_timeout, then goes on with the next request.
+  void drain() {
+    phase_ = Phase::draining;
+    drain_from_ = body_total_;
+    arm(options_.linger_timeout, &HttpConnection::linger);
+    parse_on();
   }
 
   // Answers an error, half-closes, and drains the client for a while (lingering close),
@@ -613,6 +671,12 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   bool peer_done_ = false;
   bool producer_registered_ = false;
   bool stalled_ = false;           // reading was paused during the body-rate window
+  bool body_pending_ = false;      // the current request's body has not ended yet
+  bool body_chunked_ = false;      // ... and it is chunked
+  bool continue_owed_ = false;     // Expect: 100-continue, not answered yet
+  std::uint64_t body_length_ = 0;  // the current request's Content-Length
+  std::uint64_t body_total_ = 0;   // body bytes of the current request parsed so far
+  std::uint64_t drain_from_ = 0;   // body_total_ when draining began
   bool options_resolved_ = false;  // body_limit found route_options_ for the current head
   const HandlerOptions* route_options_ = nullptr;
 };
@@ -635,7 +699,7 @@ std::string_view Request::query() const noexcept {
 }
 
 Deferred<std::string> Request::read_some() {
-  const std::shared_ptr<Exchange> x = exchange_.lock();
+  const std::shared_ptr<Exchange> x = body_.exchange_.lock();
   if (!x || !x->stream.on) {  // the whole body is here
     if (body_given_) return succeed(std::string());
     body_given_ = true;
@@ -658,6 +722,32 @@ Deferred<std::string> Request::read_some() {
   st.waiting = reader;
   x->conn->body_wanted(*x);
   return reader;
+}
+
+// Reads the rest of a streamed body into the request's body string, as rest() promises.
+Task<void> RequestBody::read_rest(std::shared_ptr<Exchange> x) {
+  Request& request = x->request;
+  RequestBody& body = request.body_;
+  const Exchange::BodyStream& st = x->stream;
+  if (st.length && *st.length > st.whole_limit && x->conn) {
+    x->conn->body_too_large();  // before 100 Continue and before any byte is read
+    throw HttpError(413, "request body too large");
+  }
+  for (;;) {
+    std::string piece = co_await request.read_some();
+    if (piece.empty()) co_return;
+    if (body.size() + piece.size() > st.whole_limit) {
+      if (x->conn) x->conn->body_too_large();
+      throw HttpError(413, "request body too large");
+    }
+    body += piece;
+  }
+}
+
+Deferred<void> RequestBody::rest() const {
+  std::shared_ptr<Exchange> x = exchange_.lock();
+  if (!x || !x->stream.on) return succeed();
+  return read_rest(std::move(x));
 }
 
 std::string_view Request::param(std::string_view name) const {
@@ -707,15 +797,15 @@ Response& Response::set_body(std::string body) {
 const std::string& Response::body() const noexcept { return x_->body; }
 
 Response& Response::set_file(const std::string& path) {
-  auto source = open_file_source(path);
-  std::uint64_t size = 0;
-  if (const auto known = source->size_at_open()) {
-    size = *known;  // the fstat open_file_source made: no second look-up by path
-  } else {
-    std::error_code ec;
-    size = std::filesystem::file_size(path, ec);
-    if (ec) throw std::system_error(ec, path);
-  }
+  std::error_code ec;
+  auto source = open_regular_file(path, ec);  // no stat before: a FIFO cannot block it
+  if (!source) throw std::system_error(ec, path);
+  const std::uint64_t size = *source->size_at_open();
+  return set_file(std::move(source), size);
+}
+
+Response& Response::set_file(std::unique_ptr<ByteSource> source, std::uint64_t size) {
+  if (!source) throw std::invalid_argument("Response::set_file: null source");
   x_->file = std::move(source);
   x_->file_size = size;
   x_->body.clear();

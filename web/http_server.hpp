@@ -9,6 +9,7 @@
 ///     listen_tcp(reactor, 8080, site);
 
 #include <concepts>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -27,6 +28,10 @@
 #include "framework/task.hpp"
 #include "web/http_message.hpp"
 
+namespace torsion {
+class ByteSource;
+}  // namespace torsion
+
 namespace torsion::web {
 
 namespace detail {
@@ -35,8 +40,53 @@ struct ServerConfig;
 class HttpConnection;
 }  // namespace detail
 
+/// A request's body: a std::string holding what the server has put in it, and, with
+/// `co_await request.body()` in a coroutine handler, the whole body (see Request::body()).
+class RequestBody : public std::string {
+ public:
+  RequestBody() = default;
+  using std::string::operator=;
+
+  /// What `co_await` on a body gives: the whole body, once it is all in.
+  class Awaiter;
+  /// Awaits the whole body; see Request::body().
+  Awaiter operator co_await() const;
+
+ private:
+  friend class Request;
+  friend class detail::HttpConnection;
+  // Fires once the rest of a streamed body is in this string (at once otherwise).
+  Deferred<void> rest() const;
+  static Task<void> read_rest(std::shared_ptr<detail::Exchange> x);
+  std::weak_ptr<detail::Exchange> exchange_;  // empty for a Request built by hand
+};
+
+class RequestBody::Awaiter {
+ public:
+  bool await_ready() const noexcept { return inner_.await_ready(); }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    return inner_.await_suspend(h);
+  }
+  /// The whole body (the Request's own string), or the read's error rethrown.
+  const std::string& await_resume() {
+    inner_.await_resume();
+    return body_;
+  }
+
+ private:
+  friend class RequestBody;
+  Awaiter(Deferred<void> rest, const RequestBody& body)
+      : inner_(std::move(rest).operator co_await()), body_(body) {}
+  decltype(std::declval<Deferred<void>>().operator co_await()) inner_;
+  const RequestBody& body_;
+};
+
+inline RequestBody::Awaiter RequestBody::operator co_await() const { return Awaiter(rest(), *this); }
+
 /// One request as the server received it: its head, and its body either whole (body())
-/// or, for a handler with HandlerOptions::stream_body, piece by piece (read_some()).
+/// or, for a handler with HandlerOptions::stream_body, piece by piece (read_some()) or
+/// all at once (`co_await request.body()`).
 /// Handlers get it by reference; it stays valid as long as any Response handle of the
 /// same exchange lives (a coroutine handler may keep using it across co_await).
 class Request {
@@ -57,9 +107,15 @@ class Request {
   std::optional<std::string_view> header(std::string_view name) const { return headers_.get(name); }
   /// The trailer fields of a chunked body (empty otherwise).
   const Headers& trailers() const noexcept { return trailers_; }
-  /// The body, complete (bounded by HttpLimits::max_body); empty for a handler that
-  /// streams the body (read it with read_some()).
-  const std::string& body() const noexcept { return body_; }
+  /// The body, complete (bounded by HttpLimits::max_body), for a handler that does not
+  /// stream it. A coroutine handler that streams it (HandlerOptions::stream_body) gets
+  /// it whole with `co_await request.body()`: the rest of the body (what read_some() has
+  /// not given) is read into body() (with Expect: 100-continue answered), bounded by the
+  /// handler's max_body or, where that is 0 (none), by HttpLimits::max_body: a larger
+  /// body is answered 413 (before any byte is read when Content-Length says so) and the
+  /// co_await throws HttpError. It throws what read_some() throws otherwise. In any other
+  /// handler the co_await gives the body at once.
+  const RequestBody& body() const noexcept { return body_; }
   /// The next piece of the body: fires with the bytes that arrived since the last read
   /// (waiting for some if there are none), and with an empty string once the body has
   /// ended. A handler that streams the body (HandlerOptions::stream_body) gets it this
@@ -69,8 +125,10 @@ class Request {
   /// body()) from the first read. Fails with HttpError (413, 400, 408) if the body breaks
   /// a limit or the client stalls, and with ConnectionError if the connection is lost or
   /// the response ended before the body was read. One read at a time (a second one
-  /// while the first waits throws std::logic_error). Read up to the empty piece to keep
-  /// the connection: a response sent before the body's end closes it after the answer.
+  /// while the first waits throws std::logic_error). A response sent before the body's
+  /// end makes the server drop the rest of the body and keep the connection (bounded by
+  /// HttpLimits::max_body and linger_timeout; closed instead if the client still waits
+  /// for 100 Continue or more than max_body is left).
   Deferred<std::string> read_some();
   /// A path parameter bound by the Router (":name" or "*name"), or empty.
   std::string_view param(std::string_view name) const;
@@ -80,16 +138,16 @@ class Request {
  private:
   friend class detail::HttpConnection;
   friend class Router;
+  friend class RequestBody;
   std::string method_;
   std::string target_;
   int version_minor_ = 1;
   Headers headers_;
   Headers trailers_;
-  std::string body_;
+  RequestBody body_;  // and the exchange, for read_some
   std::vector<std::pair<std::string, std::string>> params_;
   Address peer_;
-  std::weak_ptr<detail::Exchange> exchange_;  // for read_some; empty for a Request built by hand
-  bool body_given_ = false;                   // read_some gave the whole body
+  bool body_given_ = false;  // read_some gave the whole body
 };
 
 /// A response: a status, header fields and a body. Two uses:
@@ -125,8 +183,14 @@ class Response {
   const std::string& body() const noexcept;
   /// Makes the body the file at `path` (sent with Content-Length, chunk by chunk through a
   /// FileSender, so a large file never sits in memory). Throws std::system_error naming
-  /// the path if it cannot be opened.
+  /// the path if it cannot be opened or is not a regular file (a FIFO or a device is
+  /// refused without blocking: open_regular_file).
   Response& set_file(const std::string& path);
+  /// Makes the body `size` bytes read from `source` (sent with Content-Length through a
+  /// FileSender; a source with a descriptor, as open_regular_file gives, goes with
+  /// sendfile(2) where the transport allows). Exactly `size` bytes are sent: a source
+  /// that ends sooner ends the connection. Throws std::invalid_argument for a null source.
+  Response& set_file(std::unique_ptr<ByteSource> source, std::uint64_t size);
 
   /// Bound responses: sends the status, fields and body; the exchange is over. Calls
   /// after the first end() (or once the connection is gone) do nothing.
@@ -186,9 +250,10 @@ struct HandlerOptions {
   /// only with stream_body.
   std::optional<std::uint64_t> max_body;
   /// Sees each request's head before any byte of its body is read and before `100
-  /// Continue` is sent. A Response it returns is the answer (401, 413, 417...): the body
-  /// is not read and the connection closes after the answer (lingering, so the client
-  /// reads it). nullopt lets the request through to the handler. If it throws, 500.
+  /// Continue` is sent. A Response it returns is the answer (401, 413, 417...) and the
+  /// handler does not run: the body is dropped and the connection kept, as after any
+  /// answer sent before the body's end (Request::read_some). nullopt lets the request
+  /// through to the handler. If it throws, 500.
   std::function<std::optional<Response>(const Request&)> check;
 };
 
@@ -271,7 +336,8 @@ struct HttpServerOptions {
   /// aborted.
   double handler_timeout = 60;
   /// After an error response: how long the server keeps reading (and discarding) what
-  /// the client still sends, after its half-close, before it closes.
+  /// the client still sends, after its half-close, before it closes. Also the longest
+  /// time the rest of a body is read and dropped after an answer sent before its end.
   double linger_timeout = 2;
   /// Files (Response::set_file) go with sendfile(2) over TCP and Unix sockets; false
   /// reads and writes them chunk by chunk, as over TLS always.

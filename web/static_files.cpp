@@ -5,6 +5,8 @@
 #include <string_view>
 #include <system_error>
 
+#include "framework/file_sender.hpp"
+
 namespace torsion::web {
 
 namespace {
@@ -73,19 +75,21 @@ Handler static_files(std::string root) {
     const auto decoded = percent_decode(raw);
     if (!decoded || !safe(*decoded)) return response.end(Response(404, "not found\n"));
     std::filesystem::path file = std::filesystem::path(root) / std::filesystem::path(*decoded).relative_path();
+    // One open(2) and one fstat(2) for a file, no stat(2) before: the open does not block
+    // on a FIFO (O_NONBLOCK) and the fstat tells a directory or a FIFO from a file.
     std::error_code ec;
-    auto status = std::filesystem::status(file, ec);  // one stat(2) for a file
-    if (std::filesystem::is_directory(status)) {
+    auto source = open_regular_file(file.string(), ec);
+    if (ec == std::errc::is_a_directory) {
       file /= "index.html";
-      status = std::filesystem::status(file, ec);
+      source = open_regular_file(file.string(), ec);
     }
-    if (!std::filesystem::is_regular_file(status)) return response.end(Response(404, "not found\n"));
+    if (!source) {
+      if (ec == std::errc::permission_denied) return response.end(Response(403, "forbidden\n"));
+      return response.end(Response(404, "not found\n"));
+    }
     Response reply(200);
-    try {
-      reply.set_file(file.string());
-    } catch (const std::system_error&) {
-      return response.end(Response(403, "forbidden\n"));
-    }
+    const std::uint64_t size = *source->size_at_open();
+    reply.set_file(std::move(source), size);
     reply.set_header("Content-Type", std::string(content_type(file.string())));
     response.end(reply);
   };

@@ -101,6 +101,25 @@ torsion::web::Handler upload_handler(std::size_t& stored) {
 }
 // [end]
 
+// [snippet:whole-body]
+// A handler that looks at the head first, then takes the whole body at once: it runs
+// at the head (stream_body), and `co_await request.body()` reads the rest of the body
+// into request.body(), up to max_body (413 above it).
+torsion::web::Handler json_handler() {
+  torsion::web::HandlerOptions options;
+  options.stream_body = true;  // run at the head
+  options.max_body = 64 * 1024;
+  return torsion::web::Handler(
+      [](Request& request) -> torsion::Task<Response> {
+        if (request.header("content-type") != "application/json")
+          co_return Response(415, "json only\n");  // the body is dropped, the connection kept
+        const std::string& body = co_await request.body();  // 100 Continue goes out here
+        co_return Response(200, "got " + std::to_string(body.size()) + " bytes of json\n");
+      },
+      options);
+}
+// [end]
+
 // [snippet:coroutine-handler]
 torsion::Task<Response> slow_hello(torsion::Reactor& reactor, Request& request) {
   co_await torsion::sleep(reactor, 0.01);  // the request stays valid across co_await
@@ -200,6 +219,28 @@ TEST_CASE("web: a streamed upload, and one refused at its head") {
   CHECK(ok.find("stored 5 bytes\n") != std::string::npos);
   CHECK(refused.find("HTTP/1.1 401 Unauthorized\r\n") == 0);
   CHECK(stored == 5);
+}
+
+TEST_CASE("web: a whole body awaited after the head; a refused one dropped on a kept connection") {
+  using namespace docs;
+  torsion::Reactor reactor;
+  torsion::web::Router router;
+  router.post("/json", json_handler());
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+  std::string reply;
+  RawClientFactory client("POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                          "Content-Length: 5\r\n\r\nhello"
+                          "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Expect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+                          reply);
+  torsion::connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  REQUIRE(reactor.run_until([&] { return reply.find("of json\n") != std::string::npos; }, 10));
+  CHECK(reply.find("HTTP/1.1 415 Unsupported Media Type\r\n") == 0);
+  CHECK(reply.find("HTTP/1.1 100 Continue\r\n") != std::string::npos);
+  CHECK(reply.find("got 2 bytes of json\n") != std::string::npos);
 }
 
 TEST_CASE("web: a streamed download through a redirect") {
