@@ -119,8 +119,10 @@ class Transport : public Producer {
   /// connection_made or a timer, a broadcast from another connection) do not stop
   /// reading, so two peers that each wait for the other to read cannot deadlock; bound
   /// those with a producer or buffer_size(). false gives Twisted's behaviour: reading goes
-  /// on and every write queues without limit. Transports that cannot hold reading back
-  /// (TLS, the in-memory ones) ignore it and report false below.
+  /// on and every write queues without limit. Every transport torsion makes follows it:
+  /// TCP, Unix, stdio, TLS (whose records are read by the stream transport beneath), the
+  /// testing kit's in-memory ones, and ProtocolWrapper, which passes it on. The default
+  /// here, for a transport that cannot hold reading back, ignores it and reports false.
   virtual void set_pause_reading_when_full(bool enabled) { (void)enabled; }
   /// Whether the rule above is in force on this transport.
   virtual bool pauses_reading_when_full() const { return false; }

@@ -67,6 +67,12 @@ void ProtocolWrapper::set_write_buffer_limits(std::size_t high, std::size_t low)
 WriteBufferLimits ProtocolWrapper::write_buffer_limits() const {
   return transport().write_buffer_limits();
 }
+void ProtocolWrapper::set_pause_reading_when_full(bool enabled) {
+  transport().set_pause_reading_when_full(enabled);
+}
+bool ProtocolWrapper::pauses_reading_when_full() const {
+  return has_transport() && transport().pauses_reading_when_full();
+}
 bool ProtocolWrapper::connected() const { return has_transport() && transport().connected(); }
 int ProtocolWrapper::native_handle() const {
   return has_transport() ? transport().native_handle() : -1;

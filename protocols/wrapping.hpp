@@ -62,6 +62,8 @@ class ProtocolWrapper : public Protocol, public Transport {
   void unregister_producer() override;
   void set_write_buffer_limits(std::size_t high, std::size_t low) override;
   WriteBufferLimits write_buffer_limits() const override;
+  void set_pause_reading_when_full(bool enabled) override;
+  bool pauses_reading_when_full() const override;
   bool connected() const override;
   int native_handle() const override;
   /// The real transport beneath this wrapper while connected, else null.

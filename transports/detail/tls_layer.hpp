@@ -38,8 +38,10 @@
 // streaming producer from inside that write. Whatever must follow the written bytes
 // (close_notify) uncorks first; abort_connection and an exception drop what is corked.
 //
-// Flow control is the engine's: register_producer, the water marks and buffer_size() pass
-// through (buffer_size() adds what the layer still holds). pause_producing pauses the
+// Flow control is the engine's: register_producer, the water marks, buffer_size() and
+// set_pause_reading_when_full pass through (buffer_size() adds what the layer still holds).
+// The engine holds reading back as it does for TCP: the inner's answers, written while the
+// layer delivers, reach the engine as ciphertext inside its own data_received. pause_producing pauses the
 // engine and stops handing on records the layer has already read; resume_producing
 // resumes both (the records waiting are delivered from the loop). During the handshake
 // the engine goes on reading (the handshake needs it) and only the delivery is held; it
@@ -145,6 +147,12 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
   WriteBufferLimits write_buffer_limits() const override {
     return below().write_buffer_limits();
   }
+  // The engine holds reading when a write inside its data_received (the layer's
+  // ciphertext, written while the layer delivers) takes its queue above the high mark.
+  void set_pause_reading_when_full(bool enabled) override {
+    below().set_pause_reading_when_full(enabled);
+  }
+  bool pauses_reading_when_full() const override { return below().pauses_reading_when_full(); }
   bool connected() const override;
   int native_handle() const override { return below().native_handle(); }
   void pause_producing() override;
