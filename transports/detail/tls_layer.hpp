@@ -41,8 +41,9 @@
 // Flow control is the engine's: register_producer, the water marks, buffer_size() and
 // set_pause_reading_when_full pass through (buffer_size() adds what the layer still holds).
 // The engine holds reading back as it does for TCP: the inner's answers, written while the
-// layer delivers, reach the engine as ciphertext inside its own data_received. pause_producing pauses the
-// engine and stops handing on records the layer has already read; resume_producing
+// layer delivers, reach the engine as ciphertext inside its own data_received.
+// pause_producing pauses the engine and stops handing on records the layer has already
+// read; resume_producing
 // resumes both (the records waiting are delivered from the loop). During the handshake
 // the engine goes on reading (the handshake needs it) and only the delivery is held; it
 // is paused once the handshake is done.
