@@ -57,7 +57,7 @@ class RequestBody : public std::string {
   friend class detail::HttpConnection;
   // Fires once the rest of a streamed body is in this string (at once otherwise).
   Deferred<void> rest() const;
-  static Task<void> read_rest(std::shared_ptr<detail::Exchange> x);
+  static void read_rest(std::shared_ptr<detail::Exchange> x, Deferred<void> done);
   std::weak_ptr<detail::Exchange> exchange_;  // empty for a Request built by hand
 };
 
