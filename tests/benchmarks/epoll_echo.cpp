@@ -5,11 +5,9 @@
 // and answers end of file with the decimal count of bytes received.
 // Prints "listening on 127.0.0.1:PORT" first, like examples/echo_server.
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +17,8 @@
 #include <cstring>
 #include <string>
 #include <unordered_map>
+
+#include "floor_common.hpp"
 
 namespace {
 
@@ -36,35 +36,11 @@ struct Conn {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0;
-  bool sink = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = std::atoi(argv[++i]);
-    else if (std::strcmp(argv[i], "--sink") == 0) sink = true;
-    else {
-      std::fprintf(stderr, "usage: %s [--port N] [--sink]\n", argv[0]);
-      return 2;
-    }
-  }
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (lfd < 0) die("socket");
+  const floor_server::Options options = floor_server::parse_options(argc, argv);
+  const bool sink = options.sink;
+  floor_server::raise_descriptor_limit();
+  const int lfd = floor_server::listen_loopback(options.port, SOCK_NONBLOCK);
   const int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<std::uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) die("bind");
-  if (listen(lfd, 4096) != 0) die("listen");
-  socklen_t len = sizeof sa;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
-  std::printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
-  std::fflush(stdout);
 
   const int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");

@@ -6,11 +6,9 @@
 // end of file with the decimal count of bytes received.
 // Prints "listening on 127.0.0.1:PORT" first, like examples/echo_server.
 
-#include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +19,8 @@
 #include <cstring>
 #include <memory>
 #include <string>
+
+#include "floor_common.hpp"
 
 namespace {
 
@@ -72,37 +72,13 @@ void queue_accept(int lfd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0;
-  bool sink = false;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = std::atoi(argv[++i]);
-    else if (std::strcmp(argv[i], "--sink") == 0) sink = true;
-    else {
-      std::fprintf(stderr, "usage: %s [--port N] [--sink]\n", argv[0]);
-      return 2;
-    }
-  }
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  const floor_server::Options options = floor_server::parse_options(argc, argv);
+  const bool sink = options.sink;
+  floor_server::raise_descriptor_limit();
   const int rc = io_uring_queue_init(4096, &ring, 0);
   if (rc < 0) die("io_uring_queue_init", -rc);
-  const int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (lfd < 0) die("socket", errno);
+  const int lfd = floor_server::listen_loopback(options.port, 0);
   const int one = 1;
-  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<std::uint16_t>(port));
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) die("bind", errno);
-  if (listen(lfd, 4096) != 0) die("listen", errno);
-  socklen_t len = sizeof sa;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
-  std::printf("listening on 127.0.0.1:%d\n", ntohs(sa.sin_port));
-  std::fflush(stdout);
 
   queue_accept(lfd);
   auto finish = [](Conn* c) {

@@ -4,7 +4,6 @@
 // what it reads and answers end of file with the decimal count of bytes received.
 // Prints "listening on 127.0.0.1:PORT" first, like examples/echo_server.
 
-#include <sys/resource.h>
 #include <uv.h>
 
 #include <cstdio>
@@ -12,6 +11,8 @@
 #include <cstring>
 #include <new>
 #include <string>
+
+#include "floor_common.hpp"
 
 namespace {
 
@@ -94,22 +95,10 @@ void on_connection(uv_stream_t* server, int status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int port = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-      port = std::atoi(argv[++i]);
-    } else if (std::strcmp(argv[i], "--sink") == 0) {
-      sink = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--port N] [--sink]\n", argv[0]);
-      return 2;
-    }
-  }
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  const floor_server::Options options = floor_server::parse_options(argc, argv);
+  const int port = options.port;
+  sink = options.sink;
+  floor_server::raise_descriptor_limit();
   uv_loop_t* loop = uv_default_loop();
   uv_tcp_t server;
   uv_tcp_init(loop, &server);
@@ -123,7 +112,6 @@ int main(int argc, char** argv) {
   sockaddr_in bound{};
   int len = sizeof bound;
   uv_tcp_getsockname(&server, reinterpret_cast<sockaddr*>(&bound), &len);
-  std::printf("listening on 127.0.0.1:%u\n", ntohs(bound.sin_port));
-  std::fflush(stdout);
+  floor_server::print_listening(ntohs(bound.sin_port));
   return uv_run(loop, UV_RUN_DEFAULT);
 }
