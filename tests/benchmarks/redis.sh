@@ -11,7 +11,9 @@
 #   tests/benchmarks/redis.sh [BUILD_DIR]     (default: build-bench, a release build)
 #
 # Environment: ROUNDS (5), REQUESTS (200000), CLIENTS (50), PIPE_COMMANDS (148520),
-# PIN (1).
+# PIN (1), SYSCALLS (1 when perf can count tracepoints: one more run of each row per
+# server under `perf stat`, printing its system calls per request by kind; exact, so
+# neighbours do not disturb it).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -138,3 +140,35 @@ for row in "${rows[@]}"; do
 done
 echo "noise: per-run CPU figures for each row: redis / kv"
 for row in "${rows[@]}"; do echo "  $row: ${cpu[redis,$row]}/ ${cpu[kv,$row]}"; done
+
+# System calls per request, by kind, from one more run of each row under perf stat.
+kinds=(read recvmsg write sendmsg epoll_wait epoll_ctl)
+events=raw_syscalls:sys_enter
+for k in "${kinds[@]}"; do events+=",syscalls:sys_enter_$k"; done
+SYSCALLS=${SYSCALLS:-$(perf stat -e "$events" true >/dev/null 2>&1 && echo 1 || echo 0)}
+if [ "$SYSCALLS" = 1 ]; then
+  echo
+  echo "system calls per request (perf stat, one run each): all, then by kind"
+  printf '%-16s %-6s %6s' row server all; printf ' %10s' "${kinds[@]}"; echo
+  for row in "${rows[@]}"; do
+    for server in redis kv; do
+      if [ $server = redis ]; then pid=$redis_pid port=$redis_port; else pid=$kv_pid port=$kv_port; fi
+      # Started disabled; "enable" is acknowledged once perf counts, then the run starts.
+      rm -f "$work/ctl" "$work/ack"
+      mkfifo "$work/ctl" "$work/ack"
+      perf stat -x, -e "$events" -p "$pid" -o "$work/perf.out" -D -1 \
+        --control "fifo:$work/ctl,$work/ack" &
+      perf_pid=$!
+      pids+=("$perf_pid")
+      echo enable > "$work/ctl"
+      read -r -t 10 _ < "$work/ack"
+      read -r requests _ < <(run_row "$row" "$port")
+      kill -INT "$perf_pid"
+      wait "$perf_pid" || true
+      printf '%-16s %-6s' "$row" "$server"
+      awk -F, -v n="$requests" '$3 ~ /sys_enter/ {printf " %*.3f", (NR == 1 ? 6 : 10), $1 / n}' \
+        <(grep -v '^#' "$work/perf.out" | grep -v '^$')
+      echo
+    done
+  done
+fi

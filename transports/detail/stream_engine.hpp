@@ -391,10 +391,16 @@ class StreamEngine final : public Transport,
   // connection holds no read memory of its own. A read is tried from the loop (post_read),
   // behind the handlers ready now, when the peer has often answered already; if the socket
   // is empty it waits for readable (wait_readable) and tries again. Over TCP each read also
-  // tells (TCP_INQ) whether the kernel holds more, a FIN included: when it does not, the
-  // engine waits for readable at once instead of trying a read that would only return
-  // EAGAIN (one system call fewer per request or message). While reading is paused
-  // nothing is read: the bytes and the EOF wait in the kernel, which slows the peer.
+  // tells (TCP_INQ) whether the kernel holds more, a FIN included. When it does not, the
+  // next read is still tried from the loop while such late tries find bytes (on a busy
+  // reactor the peer has answered by then: one recvmsg, no wait), and after one that finds
+  // the socket empty the engine waits for readable at once for the next 1, 3, 7, ... up to
+  // 63 drained reads before trying again (a slow or quiet peer: almost no read that
+  // returns EAGAIN, one in 64 at worst). A wait
+  // is not free: Asio's edge-triggered reactor re-arms each one with an epoll_ctl, so
+  // waiting after every drained read cost one system call per message at 50 connections.
+  // While reading is paused nothing is read: the bytes and the EOF wait in the kernel,
+  // which slows the peer.
 
   // Reading is wanted: open, not paused (by the protocol or by back-pressure), no EOF yet.
   bool want_read() const noexcept {
@@ -442,8 +448,10 @@ class StreamEngine final : public Transport,
                : socket_.read_some(asio::buffer(lease.data(), lease.size()), ec);
     else
       n = socket_.read_some(asio::buffer(lease.data(), lease.size()), ec);
+    const bool empty = ec == asio::error::would_block || ec == asio::error::try_again;
+    if (late_try_) learn_late(empty);
     if (ec) {
-      if (ec == asio::error::would_block || ec == asio::error::try_again)
+      if (empty)
         wait_readable();
       else if (ec == asio::error::eof)
         handle_eof();
@@ -455,12 +463,28 @@ class StreamEngine final : public Transport,
     }
     deliver(std::string_view(lease.data(), n), fds);
     if (!want_read()) return;
-    // Drained: another read now would return EAGAIN. Waiting for readable is enough, as
-    // whatever arrives from now on (bytes or the FIN) signals the socket afresh.
-    if (drained)
+    // Drained: a read now would return EAGAIN. Waiting for readable is enough, as whatever
+    // arrives from now on (bytes or the FIN) signals the socket afresh; a read tried from
+    // the loop may find the peer's answer without the wait (see "reading" above).
+    if (drained && late_waits_ > 0) {
+      --late_waits_;
       wait_readable();
-    else
+    } else {
+      late_try_ = drained;
       post_read();
+    }
+  }
+
+  // The read tried from the loop after a drained read found bytes (or the end), or found
+  // the socket `empty`: how many drained reads wait for readable before the next try.
+  void learn_late(bool empty) noexcept {
+    late_try_ = false;
+    if (!empty) {
+      late_misses_ = 0;
+      return;
+    }
+    if (late_misses_ < kMaxLateMisses) ++late_misses_;
+    late_waits_ = static_cast<std::uint8_t>((1u << late_misses_) - 1);
   }
 
   // One recvmsg into the lease, with `control` for what comes with the bytes; `msg` holds
@@ -1001,6 +1025,12 @@ class StreamEngine final : public Transport,
   bool corked_ = false;  // writes wait in the queue for uncork()
   bool finished_ = false;
   bool inq_ = false;  // TCP_INQ is on: reads say whether the kernel holds more
+  // Reads tried after a drained read (try_read, learn_late): the posted read is one,
+  // consecutive ones that found nothing, drained reads left to wait for before the next.
+  static constexpr std::uint8_t kMaxLateMisses = 6;
+  bool late_try_ = false;
+  std::uint8_t late_misses_ = 0;
+  std::uint8_t late_waits_ = 0;
 };
 
 }  // namespace torsion::detail
