@@ -455,7 +455,11 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     x.started = true;
     if (phase_ == Phase::handling) timer_.cancel();  // the handler answered in time
     if (body_pending_ && !can_drain()) keep_alive_ = false;  // the body's rest is not read
-    const bool no_body = x.status / 100 == 1 || x.status == 204 || x.status == 304;
+    // 101, or a 2xx to CONNECT: the connection becomes another protocol (or a tunnel) after
+    // the head, which has no framing fields and no Connection field of the server's.
+    const bool switching = x.status == 101 || (x.request.method() == "CONNECT" && x.status / 100 == 2);
+    if (switching && x.status != 101) keep_alive_ = false;  // a tunnel never carries HTTP again
+    const bool no_body = x.status / 100 == 1 || x.status == 204 || x.status == 304 || switching;
     body_allowed_ = !no_body && !head_request_;
     if (peer_done_ && pending_.empty()) keep_alive_ = false;
     if (x.headers.has_token("connection", "close")) keep_alive_ = false;
@@ -473,7 +477,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     if (!options_.server_name.empty() && !x.headers.has("server"))
       h.append("Server: ").append(options_.server_name).append("\r\n");
     if (!x.headers.has("date")) h.append("Date: ").append(http_date()).append("\r\n");
-    if (x.status != 101) x.headers.remove("connection");
+    if (!switching) x.headers.remove("connection");
     if (!no_body) {
       if (!streaming) {
         x.headers.remove("content-length");
@@ -491,7 +495,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     for (const auto& [name, value] : x.headers.fields())
       h.append(name).append(": ").append(value).append("\r\n");
     if (chunked_) h += "Transfer-Encoding: chunked\r\n";
-    if (x.status != 101) {
+    if (!switching) {
       if (!keep_alive_)
         h += "Connection: close\r\n";
       else if (version_minor_ == 0)
@@ -868,8 +872,8 @@ void Response::register_producer(Producer& producer, bool streaming) {
 }
 
 void Response::switch_protocols(std::unique_ptr<Protocol> protocol) {
-  if (x_->status != 101)
-    throw std::logic_error("Response::switch_protocols: the status must be 101, not " +
+  if (x_->status != 101 && !(x_->request.method() == "CONNECT" && x_->status / 100 == 2))
+    throw std::logic_error("Response::switch_protocols: the status must be 101 (or 2xx to CONNECT), not " +
                            std::to_string(x_->status));
   if (x_->finished || !x_->conn || x_->started) return;
   x_->conn->switch_protocols(*x_, std::move(protocol));

@@ -211,10 +211,12 @@ class Response {
   /// the low mark). It is unregistered by end() and told stop_producing() if the
   /// connection goes away. Does nothing when not connected.
   void register_producer(Producer& producer, bool streaming);
-  /// Switches the connection to `protocol` (the Upgrade mechanism; set status 101 and the
-  /// Upgrade and Connection fields first): the head is sent, then `protocol` gets
-  /// connection_made on the same transport and every later byte, starting with any the
-  /// client sent after the request. Throws std::logic_error unless the status is 101.
+  /// Switches the connection to `protocol`: the Upgrade mechanism (set status 101 and the
+  /// Upgrade and Connection fields first), or a tunnel for a CONNECT request (a 2xx
+  /// status; its head carries no Content-Length, Transfer-Encoding or Connection field).
+  /// The head is sent, then `protocol` gets connection_made on the same transport and
+  /// every later byte, starting with any the client sent after the request. Throws
+  /// std::logic_error unless the status is 101 or a 2xx answering CONNECT.
   void switch_protocols(std::unique_ptr<Protocol> protocol);
 
   /// True once the head has been sent.
