@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <asio/post.hpp>
 #include <asio/ssl/error.hpp>
+#include <cstring>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "framework/detail/turn.hpp"
@@ -43,9 +45,13 @@ TlsLayer::TlsLayer(SSL* ssl, bool server, Settings settings, HandshakeHook on_ha
   if (ssl_) attach_ssl();
 }
 
-// The memory BIOs between OpenSSL and the engine, and the side `ssl_` plays.
+// The BIO between OpenSSL and the engine (both ways), and the side `ssl_` plays. Without
+// a BIO (out of memory) the handshake fails at its first step.
 void TlsLayer::attach_ssl() {
-  SSL_set_bio(ssl_, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+  BIO_METHOD* method = bio_method();
+  BIO* bio = method ? BIO_new(method) : nullptr;
+  if (bio) BIO_set_data(bio, this);
+  SSL_set_bio(ssl_, bio, bio);  // one reference for both directions
   if (server_)
     SSL_set_accept_state(ssl_);
   else
@@ -124,17 +130,109 @@ void TlsLayer::data_received(std::string_view data) {
     }
     attach_ssl();
   }
-  BIO_write(SSL_get_rbio(ssl_), data.data(), static_cast<int>(data.size()));
+  in_ = data;  // read by OpenSSL through the BIO, in step()
   delivering_ = true;
   try {
     step();
-  } catch (...) {  // the engine aborts: nothing corked may leave
+  } catch (...) {  // the engine aborts: nothing corked may leave, nothing unread matters
     delivering_ = false;
+    in_ = {};
     corked_.clear();
     throw;
   }
   delivering_ = false;
+  keep_unread();
   uncork();
+}
+
+// The end of data_received (or of a delivery from the loop): what OpenSSL left unread of
+// the engine's bytes is copied, as the view dies with the call, and in_rest_ gives its
+// memory back once it has all been read. A failed connection reads no more.
+void TlsLayer::keep_unread() {
+  if (stopped()) {
+    in_rest_ = std::string();
+  } else if (in_rest_read_ == in_rest_.size()) {
+    in_rest_ = std::string(in_);  // empty (no memory) when OpenSSL read it all
+  } else {
+    in_rest_.erase(0, in_rest_read_);
+    in_rest_.append(in_);
+  }
+  in_rest_read_ = 0;
+  in_ = {};
+}
+
+// --- the BIO -------------------------------------------------------------------------
+
+BIO_METHOD* TlsLayer::bio_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m =
+        BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "torsion TLS layer");
+    if (m) {
+      BIO_meth_set_read(m, &TlsLayer::bio_read);
+      BIO_meth_set_write(m, &TlsLayer::bio_write);
+      BIO_meth_set_ctrl(m, &TlsLayer::bio_ctrl);
+      BIO_meth_set_create(m, [](BIO* bio) {
+        BIO_set_init(bio, 1);
+        return 1;
+      });
+    }
+    return m;
+  }();
+  return method;
+}
+
+// What is left of in_rest_, then of the engine's view; with nothing left, OpenSSL is told
+// to retry (SSL_ERROR_WANT_READ), as a memory BIO would.
+int TlsLayer::bio_read(BIO* bio, char* out, int size) {
+  BIO_clear_retry_flags(bio);
+  auto* self = static_cast<TlsLayer*>(BIO_get_data(bio));
+  if (!self || size <= 0) return 0;
+  const auto want = static_cast<std::size_t>(size);
+  std::size_t n = std::min(want, self->in_rest_.size() - self->in_rest_read_);
+  if (n > 0) {
+    std::memcpy(out, self->in_rest_.data() + self->in_rest_read_, n);
+    self->in_rest_read_ += n;
+  }
+  const std::size_t m = std::min(want - n, self->in_.size());
+  if (m > 0) {
+    std::memcpy(out + n, self->in_.data(), m);
+    self->in_.remove_prefix(m);
+    n += m;
+  }
+  if (n == 0) {
+    BIO_set_retry_read(bio);
+    return -1;
+  }
+  return static_cast<int>(n);
+}
+
+// Called from OpenSSL's C code: out of memory fails the write instead of throwing.
+int TlsLayer::bio_write(BIO* bio, const char* data, int size) {
+  BIO_clear_retry_flags(bio);
+  auto* self = static_cast<TlsLayer*>(BIO_get_data(bio));
+  if (!self || size <= 0) return 0;
+  try {
+    self->out_.append(data, static_cast<std::size_t>(size));
+  } catch (...) {
+    return -1;
+  }
+  return size;
+}
+
+long TlsLayer::bio_ctrl(BIO* bio, int cmd, long num, void* ptr) {
+  (void)num, (void)ptr;
+  const auto* self = static_cast<const TlsLayer*>(BIO_get_data(bio));
+  if (!self) return 0;
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:  // flush() hands out_ below after every call into OpenSSL
+      return 1;
+    case BIO_CTRL_PENDING:
+      return static_cast<long>(self->in_rest_.size() - self->in_rest_read_ + self->in_.size());
+    case BIO_CTRL_WPENDING:
+      return static_cast<long>(self->out_.size());
+    default:  // no EOF (the engine tells the layer), no kTLS, no duplication
+      return 0;
+  }
 }
 
 bool TlsLayer::eof_received() {
@@ -215,8 +313,9 @@ void TlsLayer::handshake_done() {
 void TlsLayer::read_records() {
   char buf[kRecord];
   for (;;) {
-    // Paused: what was read stays in OpenSSL, delivered after resume_producing (which
-    // needs the loop to post to: start_tls, without one, delivers on).
+    // Paused: the records still to read stay in in_rest_, delivered after
+    // resume_producing (which needs the loop to post to: start_tls, without one, delivers
+    // on).
     if (paused_ && settings_.reactor && !closing_) return;
     ERR_clear_error();
     const int n = SSL_read(ssl_, buf, sizeof buf);
@@ -346,23 +445,18 @@ void TlsLayer::encrypt(std::string_view data) {
   flush();
 }
 
-// Hands whatever OpenSSL produced for the peer to the engine, in one write.
+// Hands whatever OpenSSL produced for the peer to the engine, in one write, and keeps no
+// memory for it. out_ is emptied first: a write made from inside the write below (a
+// producer's pause_producing) encrypts and flushes after it. Up to one record goes as a
+// view, which the engine sends at once or copies, as for any write of that size; more is
+// moved in, without a copy.
 void TlsLayer::flush() {
-  if (!has_transport() || !ssl_) return;
-  BIO* wbio = SSL_get_wbio(ssl_);
-  const std::size_t pending = BIO_ctrl_pending(wbio);
-  if (pending == 0) return;
-  if (pending <= kRecord + 1024) {  // the common case: one record, no allocation
-    char buf[kRecord + 1024];
-    const int n = BIO_read(wbio, buf, static_cast<int>(pending));
-    if (n > 0) below().write(std::string_view(buf, static_cast<std::size_t>(n)));
-    return;
-  }
-  std::string out(pending, '\0');
-  const int n = BIO_read(wbio, out.data(), static_cast<int>(pending));
-  if (n <= 0) return;
-  out.resize(static_cast<std::size_t>(n));
-  below().write(std::move(out));
+  if (out_.empty() || !has_transport()) return;
+  std::string out = std::exchange(out_, std::string());
+  if (out.size() <= kRecord + 1024)
+    below().write(std::string_view(out));
+  else
+    below().write(std::move(out));
 }
 
 // --- closing -------------------------------------------------------------------------
@@ -479,7 +573,7 @@ void TlsLayer::finish_close() {
 // --- reading flow control ----------------------------------------------------------------
 
 // During the handshake the engine reads on (the handshake would stall otherwise); the
-// records stay in OpenSSL and the engine is paused once the handshake is done.
+// records wait in in_rest_ and the engine is paused once the handshake is done.
 void TlsLayer::pause_producing() {
   paused_ = true;
   if (phase_ != Phase::handshaking) below().pause_producing();
@@ -519,6 +613,7 @@ void TlsLayer::post_drain() {
       return;
     }
     layer.delivering_ = false;
+    layer.keep_unread();
     layer.uncork();
   });
 }

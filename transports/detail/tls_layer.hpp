@@ -9,10 +9,24 @@
 //     (its transport()                  (Protocol of the engine,     (read loop, queue,
 //      is the layer)                     Transport of the inner)       flow control, close)
 //
-//   data_received(ciphertext) -> BIO_write(rbio) -> SSL_do_handshake / SSL_read
-//       -> inner.data_received(plaintext), one record at a time
-//   inner.write(plaintext) -> SSL_write -> wbio -> below().write(ciphertext), one write
+//   data_received(ciphertext) -> SSL_do_handshake / SSL_read, which read it through the
+//       layer's BIO -> inner.data_received(plaintext), one record at a time
+//   inner.write(plaintext) -> SSL_write -> the BIO -> below().write(ciphertext), one write
 //       per batch
+//
+// Memory: OpenSSL reads and writes through one BIO of the layer's own (bio_method()), not
+// a pair of memory BIOs, which would keep buffers as large as the largest read (128 KiB)
+// and the largest write for the life of the connection. OpenSSL reads the ciphertext straight
+// from the engine's view; what it leaves unread when data_received returns (the start of
+// a record, or records held back by pause_producing) is copied to in_rest_, and in_rest_'s
+// memory is freed once it has been read. What OpenSSL writes gathers in out_ only until
+// flush() hands it below, the same call. With SSL_MODE_RELEASE_BUFFERS (tls_context.cpp),
+// which frees OpenSSL's own record buffers whenever they are empty, an idle connection
+// holds no buffer for its bytes, before the handshake, during it and after any burst.
+// (SSL_free_buffers would add nothing: it frees those same record buffers, which that
+// mode has freed already.) What a pending handshake still holds is OpenSSL's state for
+// it: the SSL, its 16 KiB handshake-message buffer and a 2 x 4 KiB buffering BIO, freed
+// when the handshake ends (tests/benchmarks/README.md has the figures).
 //
 // Phases:  plain (start_tls, before begin) --begin--> handshaking --done--> open
 //          handshaking --failure / deadline / peer gone--> failed (the hook hears why)
@@ -197,6 +211,12 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
 
   static constexpr std::size_t kRecord = 16 * 1024;  // the most plaintext one record holds
 
+  // The layer's BIO: OpenSSL's reads take in_rest_, then in_; its writes append to out_.
+  static int bio_read(BIO* bio, char* out, int size);
+  static int bio_write(BIO* bio, const char* data, int size);
+  static long bio_ctrl(BIO* bio, int cmd, long num, void* ptr);
+  static BIO_METHOD* bio_method();
+
   Transport& below() const { return Protocol::transport(); }
   bool stopped() const noexcept { return phase_ == Phase::failed || aborted_; }
 
@@ -215,6 +235,7 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
   void post_drain();
   void check_held_high_water();
   void release_held_pause();
+  void keep_unread();
 
   std::unique_ptr<Protocol> inner_;
   ProducerMembrane producer_;
@@ -228,6 +249,10 @@ class TlsLayer final : public Protocol, public Transport, public TurnEndHook {
   std::shared_ptr<TlsLayer*> alive_;
   std::string held_;    // start_tls: written before the handshake completed
   std::string corked_;  // written, not yet encrypted (< kRecord but at the high mark)
+  std::string_view in_;     // the engine's bytes, during data_received only
+  std::string in_rest_;     // ciphertext left unread by an earlier data_received
+  std::size_t in_rest_read_ = 0;  // how much of in_rest_ OpenSSL has read
+  std::string out_;         // ciphertext OpenSSL wrote, until flush() hands it below
   std::optional<Reason> failure_;  // what the inner hears instead of the engine's reason
   std::size_t cork_room_ = 0;  // corked_ may hold this much before the high mark is passed
   Phase phase_ = Phase::plain;
