@@ -245,7 +245,7 @@ struct TlsListenOptions {
   /// Handshakes in progress at once on this port. A connection accepted while this many
   /// are under way is closed at once, before any TLS work (a line is logged, at most one a
   /// second with the count); 0: no limit. A handshake holds about 2 KiB until the
-  /// ClientHello arrives, then about 47 KiB (mostly OpenSSL's) until it completes or
+  /// ClientHello arrives, then about 45 KiB (mostly OpenSSL's) until it completes or
   /// handshake_timeout ends it.
   std::size_t max_handshakes = 1024;
 };

@@ -432,6 +432,11 @@ void TlsLayer::uncork() {
 }
 
 void TlsLayer::encrypt(std::string_view data) {
+  // One allocation for the batch's records (each adds a header, a tag, maybe padding):
+  // grown record by record, a large batch would be copied at each doubling and, past
+  // malloc's mmap threshold, have its pages faulted in afresh at every write.
+  constexpr std::size_t kRecordOverhead = 64;
+  out_.reserve(out_.size() + data.size() + (data.size() / kRecord + 1) * kRecordOverhead);
   while (!data.empty()) {
     ERR_clear_error();
     const int n = SSL_write(ssl_, data.data(),

@@ -1,8 +1,9 @@
 // TLS small writes (Google Benchmark): a server answers each one-byte request with 1000
 // writes of 32 bytes made inside one data_received, over listen_ssl/connect_ssl and over
-// start_tls: the same TLS layer (memory BIOs over the stream engine) either way, set
-// up by the port and connector or by start_tls. Both ends run on one reactor in this
-// process.
+// start_tls: the same TLS layer (OpenSSL over the stream engine) either way, set up by
+// the port and connector or by start_tls. And a TLS echo of 64 B and of 1 MiB over
+// listen_ssl/connect_ssl (BM_TlsEcho_ListenSsl/64 and /1048576). Both ends run on one
+// reactor in this process.
 //
 // Counters, per burst of 1000 writes:
 //   records  TLS records the client received (its data_received calls: each record is
@@ -20,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "framework/protocol.hpp"
@@ -111,37 +113,78 @@ void run_bursts(benchmark::State& state, torsion::Reactor& reactor, Counter*& cl
   state.SetBytesProcessed(state.iterations() * static_cast<long long>(kBurst));
 }
 
-void BM_TlsSmallWrites_ListenSsl(benchmark::State& state) {
-  if (!pki().ok) {
-    state.SkipWithError("openssl could not make a certificate");
-    return;
-  }
+// A listen_ssl server whose protocols are `Server`, and one connect_ssl client (a Counter)
+// on the same reactor; ok() says whether the connection is up.
+template <class Server>
+struct ListenSslPair {
   torsion::Reactor reactor;
-  torsion::TlsServerOptions so;
-  so.certificate_chain_file = pki().cert;
-  so.private_key_file = pki().key;
-  torsion::TlsServerContext sctx(so);
-  torsion::TlsClientOptions co;
-  co.verify_peer = false;
-  torsion::TlsClientContext cctx(co);
-  torsion::FunctionFactory<> sfactory(
-      [](const torsion::Address&) { return std::make_unique<Burst>(); });
-  auto port = torsion::listen_ssl(reactor, 0, sfactory, sctx, "127.0.0.1");
+  std::optional<torsion::TlsServerContext> sctx;
+  std::optional<torsion::TlsClientContext> cctx;
+  torsion::FunctionFactory<> sfactory{
+      [](const torsion::Address&) { return std::make_unique<Server>(); }};
   Counter* client = nullptr;
-  torsion::FunctionFactory<torsion::ClientFactory> cfactory(
-      [&client](const torsion::Address&) { return std::make_unique<Counter>(&client); });
-  auto connector = torsion::connect_ssl(reactor, "127.0.0.1", port->port(), cfactory, cctx);
-  reactor.run_until([&] { return client != nullptr; }, 10);
-  if (!client) {
-    state.SkipWithError("no connection");
-    return;
+  torsion::FunctionFactory<torsion::ClientFactory> cfactory{
+      [this](const torsion::Address&) { return std::make_unique<Counter>(&client); }};
+  std::shared_ptr<torsion::ListeningPort> port;
+  std::shared_ptr<torsion::Connector> connector;
+
+  explicit ListenSslPair(benchmark::State& state) {
+    if (!pki().ok) {
+      state.SkipWithError("openssl could not make a certificate");
+      return;
+    }
+    torsion::TlsServerOptions so;
+    so.certificate_chain_file = pki().cert;
+    so.private_key_file = pki().key;
+    sctx.emplace(so);
+    torsion::TlsClientOptions co;
+    co.verify_peer = false;
+    cctx.emplace(co);
+    port = torsion::listen_ssl(reactor, 0, sfactory, *sctx, "127.0.0.1");
+    connector = torsion::connect_ssl(reactor, "127.0.0.1", port->port(), cfactory, *cctx);
+    reactor.run_until([&] { return client != nullptr; }, 10);
+    if (!client) state.SkipWithError("no connection");
   }
-  run_bursts(state, reactor, client, [] { return std::uint64_t{0}; });
-  client->transport().abort_connection();
-  port->stop_listening();
-  reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
+  ~ListenSslPair() {
+    if (client) client->transport().abort_connection();
+    if (port) port->stop_listening();
+    reactor.run_until([&] { return reactor.connection_count() == 0; }, 5);
+  }
+  bool ok() const { return client != nullptr; }
+};
+
+void BM_TlsSmallWrites_ListenSsl(benchmark::State& state) {
+  ListenSslPair<Burst> pair(state);
+  if (!pair.ok()) return;
+  run_bursts(state, pair.reactor, pair.client, [] { return std::uint64_t{0}; });
 }
 BENCHMARK(BM_TlsSmallWrites_ListenSsl);
+
+// The server of the echo: what it reads, it writes back.
+class Echo final : public torsion::Protocol {
+ public:
+  void data_received(std::string_view d) override { transport().write(d); }
+};
+
+// TLS echo over listen_ssl/connect_ssl: the client writes state.range(0) bytes and the
+// reactor runs until they are all back (both ends' TLS work is in the time): 64 B for a
+// request and its answer, 1 MiB for bulk transfer (records of 16 KiB, reads of 128 KiB).
+void BM_TlsEcho_ListenSsl(benchmark::State& state) {
+  ListenSslPair<Echo> pair(state);
+  if (!pair.ok()) return;
+  const std::string message(static_cast<std::size_t>(state.range(0)), 'e');
+  for (auto _ : state) {
+    const std::size_t before = pair.client->bytes;
+    pair.client->transport().write(message);
+    pair.reactor.run_until([&] { return pair.client->bytes - before >= message.size(); }, 10);
+    if (pair.client->bytes - before != message.size()) {
+      state.SkipWithError("the echo did not arrive");
+      return;
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<long long>(message.size()));
+}
+BENCHMARK(BM_TlsEcho_ListenSsl)->Arg(64)->Arg(1 << 20);
 
 // start_tls at once, in connection_made, on both sides.
 template <class Inner>
