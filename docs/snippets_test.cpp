@@ -144,6 +144,10 @@ TEST_CASE("why-a-reactor: a transport write with work at idle priority") {
   CHECK(slices > 0);
 }
 
+TEST_CASE("async-styles: several add_callback on one Deferred chain in place") {
+  CHECK(docs::chained_in_place() == "42");
+}
+
 TEST_CASE("async-styles: a Deferred chain and a coroutine") {
   torsion::Reactor reactor;
   const std::string got = docs::deferred_and_coroutine(reactor);

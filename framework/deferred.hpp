@@ -14,8 +14,18 @@
 ///     Deferred<std::string> page = fetch(...);
 ///     Deferred<std::size_t> size = page.add_callback([](std::string s) { return s.size(); });
 ///
-/// Each Deferred has at most ONE consumer: the first add_* call (or co_await, or gather)
-/// takes its result; a second one throws std::logic_error. Chain on what add_* returned.
+/// Calling add_* again on the same Deferred chains in place, as in Twisted: the steps
+/// run in the order they were added, each getting the previous one's result, as long as
+/// the type stays the same (a callback returning T on a Deferred<T>, an errback, an
+/// add_both passing the Outcome on, void callbacks on a Deferred<void>):
+///
+///     d.add_callback(parse);   // int -> int
+///     d.add_callback(check);   // gets what parse returned
+///     d.add_errback(report);   // sees an error from any of them
+///
+/// A step that changes the type ends in-place chaining on that handle: the next add_*
+/// there throws std::logic_error, naming the fix (chain on the Deferred<U> that step
+/// returned); so does an add_* after co_await, gather or a TaskGroup took the result.
 /// Callbacks run synchronously, from inside callback()/errback() when the Deferred fires
 /// later, or from inside add_* when it has already fired (as in Twisted). An exception
 /// thrown by a callback becomes the error of the next Deferred in the chain; an errback

@@ -6,9 +6,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>  // kept: code including this header has long relied on it
+#include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "framework/detail/protocol_scope.hpp"
 #include "framework/detail/timer_queue.hpp"
 
 namespace torsion {
@@ -130,11 +132,22 @@ class Scheduler {
   /// infinite delay (or one past what the clock can count, about 290 years) never fires.
   /// On a Reactor, a debug build (NDEBUG not defined) throws std::logic_error when this is
   /// called from another thread while the reactor runs.
+  /// A callable that captures a protocol (`[this]`) and is scheduled while that protocol
+  /// handles an event is bound to it: it does not run once the protocol is destroyed
+  /// (framework/protocol.hpp).
   DelayedCall call_later(double delay, std::function<void()> fn);
 
+  /// call_later with any callable (bound to the protocol it captures, as above).
+  template <class F>
+  requires(std::is_invocable_v<F&> &&
+           !std::is_same_v<std::decay_t<F>, std::function<void()>>) DelayedCall
+      call_later(double delay, F fn) {
+    return call_later(delay, std::function<void()>(detail::bind_to_owner(std::move(fn))));
+  }
+
   /// call_later with a std::chrono duration.
-  template <class Rep, class Period>
-  DelayedCall call_later(std::chrono::duration<Rep, Period> delay, std::function<void()> fn) {
+  template <class Rep, class Period, class F>
+  DelayedCall call_later(std::chrono::duration<Rep, Period> delay, F fn) {
     return call_later(std::chrono::duration<double>(delay).count(), std::move(fn));
   }
 

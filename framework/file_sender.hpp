@@ -43,7 +43,7 @@ class ByteSource {
 /// A source reading the file at `path` from its start (a regular file offers its
 /// descriptor for sendfile). Throws std::system_error naming the path if it cannot be
 /// opened.
-std::unique_ptr<ByteSource> open_file_source(const std::string& path);
+[[nodiscard]] std::unique_ptr<ByteSource> open_file_source(const std::string& path);
 
 /// A source reading the regular file at `path` from its start, opened with one open(2)
 /// and one fstat(2) and without blocking on a FIFO or a device (O_NONBLOCK, which
@@ -54,7 +54,7 @@ std::unique_ptr<ByteSource> open_file_source(const std::string& path);
 std::unique_ptr<ByteSource> open_regular_file(const std::string& path, std::error_code& ec);
 
 /// A source serving `data` (for tests and for payloads already in memory).
-std::unique_ptr<ByteSource> string_source(std::string data);
+[[nodiscard]] std::unique_ptr<ByteSource> string_source(std::string data);
 
 /// Sends a ByteSource into a Transport as a pull producer: it registers itself
 /// (register_producer(*this, false)) and writes one chunk per resume_producing, which the

@@ -20,7 +20,7 @@ namespace torsion {
 /// Deferred that has failed with it. So code that takes "a function that may or may not
 /// be asynchronous" handles one kind of result, and a throw never escapes.
 template <class F, class... Args>
-auto maybe_deferred(F&& fn, Args&&... args) {
+[[nodiscard]] auto maybe_deferred(F&& fn, Args&&... args) {
   using R = std::decay_t<std::invoke_result_t<F&&, Args&&...>>;
   using U = typename std::conditional_t<detail::IsDeferred<R>::value, detail::Unwrap<R>,
                                         std::type_identity<R>>::type;

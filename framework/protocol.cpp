@@ -1,6 +1,7 @@
 #include "framework/protocol.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -30,6 +31,40 @@ std::weak_ptr<void> Protocol::life_token() const {
   if (!life_) life_ = std::make_shared<Life>();
   return life_;
 }
+
+namespace detail {
+namespace {
+thread_local const ProtocolScope* innermost = nullptr;
+}  // namespace
+
+ProtocolScope::ProtocolScope(const Protocol* protocol) noexcept
+    : protocol_(protocol),
+      derived_(protocol ? dynamic_cast<const void*>(protocol) : nullptr),
+      outer_(innermost),
+      pushed_(protocol != nullptr) {
+  if (pushed_) innermost = this;
+}
+
+ProtocolScope::~ProtocolScope() {
+  if (pushed_) innermost = outer_;
+}
+
+const ProtocolScope* ProtocolScope::current() noexcept { return innermost; }
+
+std::weak_ptr<void> owner_in(const unsigned char* bytes, std::size_t size) {
+  if (size < sizeof(const void*)) return {};
+  for (const ProtocolScope* s = innermost; s != nullptr; s = s->outer_) {
+    const void* base = s->protocol_;
+    for (std::size_t at = 0; at + sizeof(const void*) <= size; ++at) {
+      const void* word = nullptr;
+      std::memcpy(&word, bytes + at, sizeof word);
+      if (word == base || word == s->derived_) return s->protocol_->life_token();
+    }
+  }
+  return {};
+}
+
+}  // namespace detail
 
 void Protocol::keep_alive(std::shared_ptr<const void> owner) {
   if (!life_) life_ = std::make_shared<Life>();

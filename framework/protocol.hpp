@@ -5,23 +5,17 @@
 #include <functional>
 #include <memory>
 #include <stdexcept>
-#include <type_traits>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "framework/address.hpp"
+#include "framework/detail/protocol_scope.hpp"
 #include "framework/reason.hpp"
 #include "framework/transport.hpp"
 
 namespace torsion {
-
-/// A callback wrapped by Protocol::guard ran after its protocol was destroyed.
-class ProtocolGoneError : public std::runtime_error {
- public:
-  /// "the protocol this callback belonged to is gone".
-  ProtocolGoneError() : std::runtime_error("the protocol this callback belonged to is gone") {}
-};
 
 /// Handles one connection. Subclass it and override the events you need. All events
 /// come from the reactor loop on the reactor's thread, one at a time, never re-entered.
@@ -55,8 +49,11 @@ class Protocol {
   void end_connection(const Reason& reason);
 
   /// Wraps `fn` (typically a lambda capturing `this`) so that it runs only while this
-  /// protocol exists: hand the result to Deferred::add_callback, call_later or anything
-  /// that may call it after the connection is gone and its protocol destroyed:
+  /// protocol exists. A callable that captures the protocol and is handed to
+  /// Deferred::add_* / call_soon / call_later while the protocol handles connection_made,
+  /// data_received or eof_received is bound like this automatically
+  /// (framework/detail/protocol_scope.hpp); use guard for one handed out at any other
+  /// time, or to anything else that may call it after the protocol is destroyed:
   ///
   ///     lookup(user).add_callback(guard([this](std::string answer) {
   ///       transport().write(answer);
@@ -86,6 +83,7 @@ class Protocol {
 
  private:
   friend class Factory;
+  friend std::weak_ptr<void> detail::owner_in(const unsigned char*, std::size_t);
   struct Life;
   std::weak_ptr<void> life_token() const;
 

@@ -29,6 +29,7 @@ void ProtocolWrapper::attach(std::unique_ptr<Protocol> wrapped) {
   wrapped_ = std::move(wrapped);
   if (wrapped_ && has_transport() && transport().connected()) {
     wrapped_made_ = true;
+    const detail::ProtocolScope scope(wrapped_.get());
     wrapped_->make_connection(*this);
   }
 }
@@ -36,14 +37,23 @@ void ProtocolWrapper::attach(std::unique_ptr<Protocol> wrapped) {
 void ProtocolWrapper::connection_made() {
   if (!wrapped_) return;
   wrapped_made_ = true;
+  const detail::ProtocolScope scope(wrapped_.get());
   wrapped_->make_connection(*this);
 }
 
+// The scopes bind what the wrapped protocol hands out meanwhile to its life
+// (framework/detail/protocol_scope.hpp).
 void ProtocolWrapper::data_received(std::string_view data) {
-  if (wrapped_made_) wrapped_->data_received(data);
+  if (!wrapped_made_) return;
+  const detail::ProtocolScope scope(wrapped_.get());
+  wrapped_->data_received(data);
 }
 
-bool ProtocolWrapper::eof_received() { return wrapped_made_ && wrapped_->eof_received(); }
+bool ProtocolWrapper::eof_received() {
+  if (!wrapped_made_) return false;
+  const detail::ProtocolScope scope(wrapped_.get());
+  return wrapped_->eof_received();
+}
 
 void ProtocolWrapper::connection_lost(const Reason& reason) {
   if (!wrapped_made_) return;

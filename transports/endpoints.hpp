@@ -95,11 +95,13 @@ std::vector<std::string> client_endpoint_types();
 
 /// Parses `description` into a server endpoint, without binding anything yet. Throws
 /// EndpointError naming the bad parameter and value (an unknown type names "type").
-std::unique_ptr<ServerEndpoint> server_from_string(Reactor& reactor, std::string_view description);
+[[nodiscard]] std::unique_ptr<ServerEndpoint> server_from_string(Reactor& reactor,
+                                                                 std::string_view description);
 
 /// Parses `description` into a client endpoint, without connecting yet. Throws
 /// EndpointError naming the bad parameter and value.
-std::unique_ptr<ClientEndpoint> client_from_string(Reactor& reactor, std::string_view description);
+[[nodiscard]] std::unique_ptr<ClientEndpoint> client_from_string(Reactor& reactor,
+                                                                 std::string_view description);
 
 /// Connects through `endpoint` and fires (from the loop) with the connection as a Stream,
 /// for Deferred chains and coroutines, whatever the transport:

@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "framework/detail/protocol_scope.hpp"
 #include "framework/detail/turn.hpp"
 #include "transports/detail/stream_engine.hpp"
 #include "transports/detail/tls_context.hpp"
@@ -90,6 +91,7 @@ void TlsLayer::begin(SSL* ssl, bool server, double close_timeout,
 void TlsLayer::start(std::unique_ptr<Protocol> inner, LostHook on_lost) {
   inner_ = std::move(inner);
   on_lost_ = std::move(on_lost);
+  const ProtocolScope scope(inner_.get());  // binds what it hands out (protocol_scope.hpp)
   inner_->make_connection(*this);
 }
 
@@ -102,6 +104,7 @@ std::optional<TlsInfo> TlsLayer::info() const {
 
 void TlsLayer::connection_made() {
   if (phase_ == Phase::plain) {
+    const ProtocolScope scope(inner_.get());  // binds what it hands out (protocol_scope.hpp)
     inner_->make_connection(*this);
     return;
   }
@@ -118,6 +121,7 @@ void TlsLayer::connection_made() {
 
 void TlsLayer::data_received(std::string_view data) {
   if (phase_ == Phase::plain) {
+    const ProtocolScope scope(inner_.get());  // binds what it hands out (protocol_scope.hpp)
     inner_->data_received(data);
     return;
   }
@@ -236,7 +240,10 @@ long TlsLayer::bio_ctrl(BIO* bio, int cmd, long num, void* ptr) {
 }
 
 bool TlsLayer::eof_received() {
-  if (phase_ == Phase::plain) return inner_->eof_received();
+  if (phase_ == Phase::plain) {
+    const ProtocolScope scope(inner_.get());
+    return inner_->eof_received();
+  }
   if (phase_ == Phase::handshaking) {
     handshake_failed(
         Reason(error::tls_failed, {}, "the peer closed the connection during the handshake"));
@@ -321,6 +328,7 @@ void TlsLayer::read_records() {
     const int n = SSL_read(ssl_, buf, sizeof buf);
     if (n > 0) {
       if (closing_) continue;  // waiting for close_notify: input is no longer wanted
+      const ProtocolScope scope(inner_.get());  // binds what it hands out (protocol_scope.hpp)
       inner_->data_received(std::string_view(buf, static_cast<std::size_t>(n)));
       if (stopped() || !has_transport()) return;
       continue;
@@ -335,6 +343,7 @@ void TlsLayer::read_records() {
         below().lose_connection();
         return;
       }
+      const ProtocolScope scope(inner_.get());  // binds what it hands out (protocol_scope.hpp)
       const bool keep_open = inner_->eof_received();
       // Once our side is shut too, both directions are done.
       if (!closing_ && !stopped() && (!keep_open || write_shut_)) lose_connection();

@@ -59,4 +59,19 @@ std::string deferred_and_coroutine(torsion::Reactor& reactor) {
   return outcome + " / " + reply;
 }
 
+std::string chained_in_place() {
+  std::string seen;
+  torsion::Deferred<int> d;
+  // [snippet:in-place]
+  d.add_callback([](int n) { return n * 2; });  // the steps run in order,
+  d.add_callback([&seen](int n) {                // each on the last one's result
+    seen = std::to_string(n);
+    return n;
+  });
+  d.add_errback([](std::exception_ptr) { return 0; });  // an error from any step
+  // [end]
+  d.callback(21);
+  return seen;
+}
+
 }  // namespace docs

@@ -75,7 +75,7 @@ Deferred<std::vector<Outcome<T>>> collect(std::vector<Deferred<T>> inputs, bool 
 /// order; never fails (except with CancelledError when cancelled, which cancels every
 /// input). Consumes the inputs, so their errors are never logged as unhandled.
 template <class T>
-Deferred<std::vector<Outcome<T>>> deferred_list(std::vector<Deferred<T>> inputs) {
+[[nodiscard]] Deferred<std::vector<Outcome<T>>> deferred_list(std::vector<Deferred<T>> inputs) {
   return detail::collect(std::move(inputs), false);
 }
 
@@ -83,8 +83,9 @@ Deferred<std::vector<Outcome<T>>> deferred_list(std::vector<Deferred<T>> inputs)
 /// that fail after the result is decided are consumed silently. Cancelling it cancels
 /// every input.
 template <class T>
-  requires(!std::is_void_v<T>)
-Deferred<std::vector<T>> gather(std::vector<Deferred<T>> inputs, GatherOptions options = {}) {
+requires(!std::is_void_v<T>)
+    [[nodiscard]] Deferred<std::vector<T>> gather(std::vector<Deferred<T>> inputs,
+                                                  GatherOptions options = {}) {
   return detail::collect(std::move(inputs), options.first_error)
       .add_callback([](std::vector<Outcome<T>> all) {
         std::vector<T> values;

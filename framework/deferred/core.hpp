@@ -19,6 +19,7 @@
 #include "framework/deferred/outcome.hpp"
 #include "framework/deferred/unique_function.hpp"
 #include "framework/delayed_call.hpp"
+#include "framework/detail/protocol_scope.hpp"
 
 namespace torsion {
 
@@ -154,13 +155,24 @@ class DeferredState : public std::enable_shared_from_this<DeferredState<T>> {
     }
   }
 
-  // Sets the one consumer; runs it now if the result is there.
-  void attach(Consumer consumer) {
-    if (consumed_)
+  // Sets the consumer; runs it now if the result is there. `next` is the state the
+  // consumer fires when that has the same type (an add_* step), null otherwise. Once a
+  // step has taken the result, a later attach goes to the end of the chain (Twisted's
+  // in-place chaining) while the type stays T; after a step that changed it, it throws.
+  void attach(Consumer consumer, std::shared_ptr<DeferredState<T>> next = nullptr,
+              const char* changed_to = nullptr) {
+    if (consumed_) {
+      if (tail_) return tail_->attach(std::move(consumer), std::move(next), changed_to);
       throw std::logic_error(
-          "Deferred: it already has a consumer; chain on the Deferred that add_callback, "
-          "add_errback or add_both returned");
+          changed_to_ ? std::string("Deferred: this chain now carries another type (a callback "
+                                    "changed it): add the next step to the Deferred that the "
+                                    "step which changed it returned")
+                      : std::string("Deferred: it already has a consumer (co_await, gather or "
+                                    "a TaskGroup took its result)"));
+    }
     consumed_ = true;
+    tail_ = std::move(next);
+    changed_to_ = changed_to;
     if (result_) {
       auto outcome = std::move(*result_);
       result_.reset();
@@ -200,6 +212,8 @@ class DeferredState : public std::enable_shared_from_this<DeferredState<T>> {
  private:
   std::optional<Outcome<T>> result_;
   Consumer consumer_;
+  std::shared_ptr<DeferredState<T>> tail_;  // the next step, while it has the same type
+  const char* changed_to_ = nullptr;        // set when the next step changed the type
   bool fired_ = false;
   bool consumed_ = false;
   bool cancelled_ = false;
@@ -327,6 +341,16 @@ class Deferred {
     return Deferred<U>(std::move(next));
   }
 
+  // Gives `consumer` (which fires `next`) this Deferred's result, or, if an earlier step
+  // took it, the result at the end of the chain (see DeferredState::attach).
+  template <class U, class C>
+  void attach_step(const Deferred<U>& next, C&& consumer) {
+    if constexpr (std::is_same_v<U, T>)
+      s_->attach(std::forward<C>(consumer), next.state());
+    else
+      s_->attach(std::forward<C>(consumer), nullptr, "another type");
+  }
+
   detail::StatePtr<T> s_;
 };
 
@@ -434,7 +458,8 @@ auto Deferred<T>::add_callback(F f) {
   using R = typename detail::CallbackResult<F, T>::type;
   using U = typename detail::Unwrap<std::decay_t<R>>::type;
   Deferred<U> next = chained<U>();
-  s_->attach([n = next.state(), f = std::move(f)](Outcome<T>&& o) mutable {
+  attach_step(next, [n = next.state(),
+                     f = detail::bind_to_owner(std::move(f))](Outcome<T>&& o) mutable {
     if (!o.ok()) {
       n->fire(Outcome<U>::failure(o.error()));
       return;
@@ -448,7 +473,8 @@ template <class T>
 template <class F>
 Deferred<T> Deferred<T>::add_errback(F f) {
   Deferred<T> next = chained<T>();
-  s_->attach([n = next.state(), f = std::move(f)](Outcome<T>&& o) mutable {
+  attach_step(next, [n = next.state(),
+                     f = detail::bind_to_owner(std::move(f))](Outcome<T>&& o) mutable {
     if (o.ok()) {
       n->fire(std::move(o));
       return;
@@ -476,8 +502,8 @@ auto Deferred<T>::add_callbacks(F on_value, G on_error) {
   using R = typename detail::CallbackResult<F, T>::type;
   using U = typename detail::Unwrap<std::decay_t<R>>::type;
   Deferred<U> next = chained<U>();
-  s_->attach([n = next.state(), f = std::move(on_value), g = std::move(on_error)](
-                 Outcome<T>&& o) mutable {
+  attach_step(next, [n = next.state(), f = detail::bind_to_owner(std::move(on_value)),
+                     g = detail::bind_to_owner(std::move(on_error))](Outcome<T>&& o) mutable {
     if (!o.ok()) {
       detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(g, o.error()); });
     } else {
@@ -493,7 +519,8 @@ auto Deferred<T>::add_both(F f) {
   using R = std::invoke_result_t<F&, Outcome<T>&&>;
   using U = typename detail::Unwrap<std::decay_t<R>>::type;
   Deferred<U> next = chained<U>();
-  s_->attach([n = next.state(), f = std::move(f)](Outcome<T>&& o) mutable {
+  attach_step(next, [n = next.state(),
+                     f = detail::bind_to_owner(std::move(f))](Outcome<T>&& o) mutable {
     detail::resolve_with<U>(n, [&]() -> decltype(auto) { return detail::call_last(f, std::move(o)); });
   });
   return next;
@@ -598,20 +625,20 @@ auto Deferred<T>::operator co_await() && {
 
 /// A Deferred that has already fired with `value`.
 template <class T>
-Deferred<std::decay_t<T>> succeed(T&& value) {
+[[nodiscard]] Deferred<std::decay_t<T>> succeed(T&& value) {
   Deferred<std::decay_t<T>> d;
   d.callback(std::forward<T>(value));
   return d;
 }
 /// A Deferred<void> that has already fired.
-inline Deferred<void> succeed() {
+[[nodiscard]] inline Deferred<void> succeed() {
   Deferred<void> d;
   d.callback();
   return d;
 }
 /// A Deferred<T> that has already failed with `error`.
 template <class T>
-Deferred<T> fail(std::exception_ptr error) {
+[[nodiscard]] Deferred<T> fail(std::exception_ptr error) {
   Deferred<T> d;
   d.errback(std::move(error));
   return d;
@@ -619,8 +646,8 @@ Deferred<T> fail(std::exception_ptr error) {
 /// A Deferred<T> that has already failed with the exception object `e`.
 template <class T, class E>
   requires std::derived_from<std::decay_t<E>, std::exception>
-Deferred<T> fail(E&& e) {
-  return fail<T>(std::make_exception_ptr(std::forward<E>(e)));
-}
+  [[nodiscard]] Deferred<T> fail(E&& e) {
+    return fail<T>(std::make_exception_ptr(std::forward<E>(e)));
+  }
 
 }  // namespace torsion

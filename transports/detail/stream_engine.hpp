@@ -103,6 +103,7 @@
 
 #include "framework/detail/guard.hpp"
 #include "framework/detail/flow_control.hpp"
+#include "framework/detail/protocol_scope.hpp"
 #include "framework/detail/tracked.hpp"
 #include "framework/detail/turn.hpp"
 #include "framework/file_region.hpp"
@@ -212,7 +213,10 @@ class StreamEngine final : public Transport,
       inq_ = ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on) == 0;
     }
     if (log_enabled(LogLevel::debug)) log(LogLevel::debug, log_context(), "connection made");
-    guarded("connection_made", [&] { protocol_->make_connection(*this); });
+    guarded("connection_made", [&] {
+      const ProtocolScope scope(protocol_.get());
+      protocol_->make_connection(*this);
+    });
     if (want_read()) post_read();
   }
 
@@ -575,11 +579,12 @@ class StreamEngine final : public Transport,
     });
   }
 
-  // Runs the callbacks of one read as data_received runs: in a turn of its own, writes
-  // corked until they return.
+  // Runs the callbacks of one read as data_received runs: in a turn of its own, with the
+  // protocol in scope, writes corked until they return.
   template <class F>
   void delivering(F&& callbacks) {
     const TurnScope turn;  // the callback and the uncork; other transports' corks end with it
+    const ProtocolScope scope(protocol_.get());  // binds what it hands out (protocol_scope.hpp)
     delivering_ = true;
     callbacks();
     delivering_ = false;
@@ -624,7 +629,10 @@ class StreamEngine final : public Transport,
     const TurnScope turn;
     read_ = ReadState::eof;
     bool keep_open = false;
-    guarded("eof_received", [&] { keep_open = protocol_->eof_received(); });
+    guarded("eof_received", [&] {
+      const ProtocolScope scope(protocol_.get());
+      keep_open = protocol_->eof_received();
+    });
     if (!open()) return;  // the protocol closed or aborted us meanwhile
     if (write_ != WriteState::open || !keep_open) lose_connection();
   }
