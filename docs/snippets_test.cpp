@@ -240,6 +240,11 @@ TEST_CASE("protocols: a WrappingFactory of your own") {
   CHECK(refused == 1);
 }
 
+TEST_CASE("protocols-and-factories: callbacks and coroutines that outlive their protocol") {
+  CHECK(docs::answers_in_time() == "bob: idle\r\nbob: idle\r\n");
+  CHECK(docs::late_answers() == "finger[] slow[]");  // nothing ran on a destroyed protocol
+}
+
 TEST_CASE("protocols-and-factories: connect_protocol") {
   torsion::Reactor reactor;
   CHECK(docs::hello_with_connect_protocol(reactor) == "hello");

@@ -15,6 +15,33 @@
 
 namespace torsion {
 
+template <class T>
+class Task;  // framework/task.hpp
+
+namespace detail {
+
+template <class R>
+struct IsTask : std::false_type {};
+template <class U>
+struct IsTask<Task<U>> : std::true_type {};
+
+template <class F>
+auto coroutine_owning(F fn);  // framework/deferred/core.hpp
+
+// What call_later and call_soon keep for `fn`: bound to the protocol in scope that it
+// captures (protocol_scope.hpp) and, for a coroutine function, run in a coroutine frame
+// that owns a copy of it, so its captures outlive the call (Task.hpp: dropping the Task
+// does not stop the coroutine).
+template <class F>
+std::function<void()> scheduled(F fn) {
+  if constexpr (IsTask<std::decay_t<std::invoke_result_t<F&>>>::value)
+    return bind_to_owner(coroutine_owning(std::move(fn)));
+  else
+    return bind_to_owner(std::move(fn));
+}
+
+}  // namespace detail
+
 /// A handle on a call scheduled with call_later. Copies refer to the same call. A default
 /// constructed handle refers to nothing and is never active. Dropping the handle does not
 /// cancel the call (fire and forget); hold a ScopedDelayedCall for a call that must be
@@ -132,17 +159,20 @@ class Scheduler {
   /// infinite delay (or one past what the clock can count, about 290 years) never fires.
   /// On a Reactor, a debug build (NDEBUG not defined) throws std::logic_error when this is
   /// called from another thread while the reactor runs.
-  /// A callable that captures a protocol (`[this]`) and is scheduled while that protocol
-  /// handles an event is bound to it: it does not run once the protocol is destroyed
-  /// (framework/protocol.hpp).
+  /// A std::function is called as it is; see the next overload for other callables.
   DelayedCall call_later(double delay, std::function<void()> fn);
 
-  /// call_later with any callable (bound to the protocol it captures, as above).
+  /// call_later with any callable. One that captures a protocol (`[this]`) and is
+  /// scheduled while that protocol is in scope (handling an event) is bound to it: it
+  /// does not run once the protocol is destroyed (docs/protocols-and-factories.md,
+  /// "Callbacks that outlive their protocol"). A coroutine function (a lambda returning a
+  /// Task) runs in a frame that owns a copy of it, so its captures stay valid across
+  /// every co_await; the Task is not kept (a failure is logged).
   template <class F>
   requires(std::is_invocable_v<F&> &&
            !std::is_same_v<std::decay_t<F>, std::function<void()>>) DelayedCall
       call_later(double delay, F fn) {
-    return call_later(delay, std::function<void()>(detail::bind_to_owner(std::move(fn))));
+    return call_later(delay, detail::scheduled(std::move(fn)));
   }
 
   /// call_later with a std::chrono duration.

@@ -1,6 +1,7 @@
 #include "framework/protocol.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -51,15 +52,17 @@ ProtocolScope::~ProtocolScope() {
 
 const ProtocolScope* ProtocolScope::current() noexcept { return innermost; }
 
-std::weak_ptr<void> owner_in(const unsigned char* bytes, std::size_t size) {
-  if (size < sizeof(const void*)) return {};
+Owner owner_in(const unsigned char* bytes, std::size_t size) {
+  constexpr std::size_t word = sizeof(const void*);
+  // Captured pointers sit at pointer-aligned offsets; start at the first such byte.
+  const std::size_t misaligned = reinterpret_cast<std::uintptr_t>(bytes) % alignof(const void*);
+  const std::size_t first = misaligned == 0 ? 0 : alignof(const void*) - misaligned;
   for (const ProtocolScope* s = innermost; s != nullptr; s = s->outer_) {
-    const void* base = s->protocol_;
-    for (std::size_t at = 0; at + sizeof(const void*) <= size; ++at) {
-      const void* word = nullptr;
-      std::memcpy(&word, bytes + at, sizeof word);
-      if (word == base || word == s->derived_) return s->protocol_->life_token();
-    }
+    const void* const addresses[2] = {s->protocol_, s->derived_};
+    for (const void* const& address : addresses)
+      for (std::size_t at = first; at + word <= size; at += alignof(const void*))
+        if (std::memcmp(bytes + at, &address, word) == 0)
+          return Owner{s->protocol_->life_token(), s->protocol_};
   }
   return {};
 }
@@ -73,6 +76,7 @@ void Protocol::keep_alive(std::shared_ptr<const void> owner) {
 
 void Protocol::make_connection(Transport& transport) {
   transport_ = &transport;
+  const detail::ProtocolScope scope(this);  // binds what it hands out (protocol_scope.hpp)
   connection_made();
 }
 
@@ -81,6 +85,7 @@ void Protocol::end_connection(const Reason& reason) {
     Transport*& t;
     ~Detach() { t = nullptr; }
   } detach{transport_};
+  const detail::ProtocolScope scope(this);
   connection_lost(reason);
 }
 

@@ -50,10 +50,12 @@ class Protocol {
 
   /// Wraps `fn` (typically a lambda capturing `this`) so that it runs only while this
   /// protocol exists. A callable that captures the protocol and is handed to
-  /// Deferred::add_* / call_soon / call_later while the protocol handles connection_made,
-  /// data_received or eof_received is bound like this automatically
-  /// (framework/detail/protocol_scope.hpp); use guard for one handed out at any other
-  /// time, or to anything else that may call it after the protocol is destroyed:
+  /// Deferred::add_* / call_soon / call_later while the protocol handles an event (or
+  /// while a callback bound to it runs) is bound like this automatically
+  /// (docs/protocols-and-factories.md, "Callbacks that outlive their protocol"); use
+  /// guard for one handed out at any other time, one that reaches the protocol through
+  /// something it owns (a std::function, a shared_ptr), or anything else that may call it
+  /// after the protocol is destroyed:
   ///
   ///     lookup(user).add_callback(guard([this](std::string answer) {
   ///       transport().write(answer);
@@ -64,16 +66,7 @@ class Protocol {
   /// wrapper holds only a weak token: it never keeps the protocol alive.
   template <class F>
   [[nodiscard]] auto guard(F fn) const {
-    return [life = life_token(), fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
-      using R = std::invoke_result_t<F&, decltype(args)...>;
-      if (life.expired()) {
-        if constexpr (std::is_void_v<R>)
-          return;
-        else
-          throw ProtocolGoneError();
-      }
-      return std::invoke(fn, std::forward<decltype(args)>(args)...);
-    };
+    return detail::bind_to(detail::Owner{life_token(), this}, std::move(fn));
   }
 
   /// Keeps `owner` alive as long as this protocol: it is released when the protocol is
@@ -83,7 +76,7 @@ class Protocol {
 
  private:
   friend class Factory;
-  friend std::weak_ptr<void> detail::owner_in(const unsigned char*, std::size_t);
+  friend detail::Owner detail::owner_in(const unsigned char*, std::size_t);
   struct Life;
   std::weak_ptr<void> life_token() const;
 

@@ -80,18 +80,20 @@ class Reactor final : public Scheduler {
   /// throws std::logic_error when it is called from another thread while the reactor
   /// runs (use call_from_thread).
   void call_soon(std::function<void()> fn, Priority priority = Priority::normal);
-  /// call_soon with any callable: one that captures a protocol (`[this]`) and is handed
-  /// over while that protocol handles an event does not run once the protocol is
-  /// destroyed (framework/protocol.hpp).
+  /// call_soon with any callable, bound to the protocol it captures and owning a
+  /// coroutine function's captures as Scheduler::call_later does.
   template <class F>
   requires(std::is_invocable_v<F&> &&
            !std::is_same_v<std::decay_t<F>,
                            std::function<void()>>) void call_soon(F fn, Priority priority =
                                                                             Priority::normal) {
-    call_soon(std::function<void()>(detail::bind_to_owner(std::move(fn))), priority);
+    call_soon(detail::scheduled(std::move(fn)), priority);
   }
   /// call_soon at Priority::idle.
-  void call_idle(std::function<void()> fn) { call_soon(std::move(fn), Priority::idle); }
+  template <class F>
+  void call_idle(F fn) {
+    call_soon(std::move(fn), Priority::idle);
+  }
   /// Queues `fn` to run on the reactor's thread. The only member safe from other threads.
   void call_from_thread(std::function<void()> fn);
 

@@ -29,7 +29,6 @@ void ProtocolWrapper::attach(std::unique_ptr<Protocol> wrapped) {
   wrapped_ = std::move(wrapped);
   if (wrapped_ && has_transport() && transport().connected()) {
     wrapped_made_ = true;
-    const detail::ProtocolScope scope(wrapped_.get());
     wrapped_->make_connection(*this);
   }
 }
@@ -37,7 +36,6 @@ void ProtocolWrapper::attach(std::unique_ptr<Protocol> wrapped) {
 void ProtocolWrapper::connection_made() {
   if (!wrapped_) return;
   wrapped_made_ = true;
-  const detail::ProtocolScope scope(wrapped_.get());
   wrapped_->make_connection(*this);
 }
 

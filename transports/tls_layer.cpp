@@ -91,7 +91,6 @@ void TlsLayer::begin(SSL* ssl, bool server, double close_timeout,
 void TlsLayer::start(std::unique_ptr<Protocol> inner, LostHook on_lost) {
   inner_ = std::move(inner);
   on_lost_ = std::move(on_lost);
-  const ProtocolScope scope(inner_.get());  // binds what it hands out (protocol_scope.hpp)
   inner_->make_connection(*this);
 }
 
@@ -104,7 +103,6 @@ std::optional<TlsInfo> TlsLayer::info() const {
 
 void TlsLayer::connection_made() {
   if (phase_ == Phase::plain) {
-    const ProtocolScope scope(inner_.get());  // binds what it hands out (protocol_scope.hpp)
     inner_->make_connection(*this);
     return;
   }

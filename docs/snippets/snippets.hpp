@@ -35,6 +35,11 @@ struct SharedState {
 };
 SharedState shared_state();
 
+// lifetimes.cpp: what Finger and SlowFinger sent when the answer came after the client
+// left ("finger[] slow[]"), and when it came in time.
+std::string late_answers();
+std::string answers_in_time();
+
 // services.cpp
 std::string hello_with_connect_protocol(torsion::Reactor& reactor);
 std::string through_a_proxy(torsion::Reactor& reactor);

@@ -63,11 +63,6 @@ struct IsDeferred<Deferred<T>> : std::true_type {};
 template <class T>
 struct IsDeferred<Task<T>> : std::true_type {};  // a coroutine's result is waited for too
 
-template <class R>
-struct IsTask : std::false_type {};
-template <class U>
-struct IsTask<Task<U>> : std::true_type {};
-
 // Calls fn(args...), a coroutine function, inside a coroutine whose frame owns `fn` (a
 // coroutine's parameters live in its frame): the captures of a coroutine lambda stay
 // valid until the coroutine ends, whoever held the lambda before. Costs one more frame.

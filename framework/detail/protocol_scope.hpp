@@ -2,16 +2,30 @@
 // Private: the protocols handling an event on this thread now, so that a callback handed
 // to Deferred::add_* or to call_soon / call_later meanwhile, and capturing one of them
 // (`[this]`), is bound to that protocol's life: it never runs once the protocol is
-// destroyed (framework/protocol.hpp, "Callbacks that outlive their protocol").
+// destroyed (docs/protocols-and-factories.md, "Callbacks that outlive their protocol").
 //
-// The stream engine, ProtocolWrapper and the TLS layer open a ProtocolScope around every
-// connection_made, data_received and eof_received they deliver. bind_to_owner(fn) then
-// looks for the address of a protocol in scope among the bytes of the callable (a
-// captured `this` or pointer); a callable that captures none of them is left unbound, so
-// library code that merely runs inside a protocol's event keeps its own callbacks.
+// Where a protocol is in scope:
+// - Protocol::make_connection and Protocol::end_connection (connection_made and
+//   connection_lost, whatever the transport);
+// - data_received and eof_received as the stream engine, ProtocolWrapper, the TLS layer,
+//   StringTransport and Loopback deliver them;
+// - while a callback bound to the protocol runs, so that the callbacks it hands out in
+//   turn (the next timer, the next step) are bound too.
+//
+// How a callable is recognised: bind_to_owner(fn) reads the object representation of
+// the callable itself (its captures, for a lambda) as unsigned char, which C++ allows
+// for any object, and compares every pointer-aligned run of sizeof(void*) bytes with
+// std::memcmp against the object representation of the address of each protocol in
+// scope: the Protocol base and the most-derived object (what a member function's `this`
+// is). No pointer is formed from those bytes. What is therefore NOT recognised: a
+// callable that reaches the protocol through something it owns on the heap
+// (std::function, a shared_ptr to a struct, a std::vector of pointers), a pointer to a
+// member or to a base other than Protocol and the most-derived object, and a coroutine
+// that has already started: binding decides whether a callable is called, not whether a
+// suspended coroutine frame resumes. The rare false match (a captured integer equal to
+// the protocol's address) only means the callable is skipped once that protocol is gone.
 
 #include <cstddef>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -49,33 +63,46 @@ class ProtocolScope {
   bool pushed_;
 };
 
-// The life token of the protocol in scope whose address occurs in `bytes`, or empty.
-std::weak_ptr<void> owner_in(const unsigned char* bytes, std::size_t size);
+// The protocol a callable belongs to: its life token (expires with it) and its address,
+// to put it back in scope while the callable runs. Empty when it belongs to none.
+struct Owner {
+  std::weak_ptr<void> life;
+  const Protocol* protocol = nullptr;
+};
 
-// The life token of the protocol in scope that `fn` captures, or an empty one.
+// The protocol in scope whose address occurs in `bytes` (see above), or none.
+Owner owner_in(const unsigned char* bytes, std::size_t size);
+
+// The protocol in scope that `fn` captures, or none.
 template <class F>
-std::weak_ptr<void> owner_of(const F& fn) {
+Owner owner_of(const F& fn) {
   if (ProtocolScope::current() == nullptr) return {};
   return owner_in(reinterpret_cast<const unsigned char*>(std::addressof(fn)), sizeof(F));
 }
 
-// `fn`, bound to the protocol it captures if one is handling an event now: once that
-// protocol is destroyed, a call does nothing (void) or throws ProtocolGoneError.
+// `fn` bound to `owner` (when it has one): once that protocol is destroyed a call does
+// nothing (void) or throws ProtocolGoneError; while it lives, a call runs `fn` with the
+// protocol in scope. With no owner, `fn` is called as it is.
 template <class F>
-auto bind_to_owner(F fn) {
-  std::weak_ptr<void> life = owner_of(fn);
-  const bool bound = !life.expired();  // the protocol in scope is alive now
-  return [life = std::move(life), bound,
-          fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
+auto bind_to(Owner owner, F fn) {
+  return [owner = std::move(owner), fn = std::move(fn)](auto&&... args) mutable -> decltype(auto) {
     using R = std::invoke_result_t<F&, decltype(args)...>;
-    if (bound && life.expired()) {
+    if (owner.protocol != nullptr && owner.life.expired()) {
       if constexpr (std::is_void_v<R>)
         return;
       else
         throw ProtocolGoneError();
     }
+    const ProtocolScope scope(owner.protocol);
     return std::invoke(fn, std::forward<decltype(args)>(args)...);
   };
+}
+
+// `fn`, bound to the protocol in scope that it captures, if any.
+template <class F>
+auto bind_to_owner(F fn) {
+  Owner owner = owner_of(fn);
+  return bind_to(std::move(owner), std::move(fn));
 }
 
 }  // namespace detail

@@ -6,6 +6,7 @@
 #include <system_error>
 #include <utility>
 
+#include "framework/detail/protocol_scope.hpp"
 #include "framework/log.hpp"
 #include "framework/testing/detail/pump.hpp"
 
@@ -203,6 +204,7 @@ bool Loopback::flush(LoopbackTransport& from, LoopbackTransport& to, Wire& wire,
 bool Loopback::deliver(LoopbackTransport& to, Wire& wire) {
   using State = LoopbackTransport::State;
   if (to.state_ != State::open || to.read_paused_ || to.flow_.read_held()) return false;
+  const torsion::detail::ProtocolScope scope(&to.protocol_);  // as the real transports do
   if (!wire.bytes.empty()) {
     const std::size_t n = next_chunk(wire.bytes.size());
     chunk_.assign(wire.bytes.view().substr(0, n));

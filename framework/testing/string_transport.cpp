@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "framework/detail/protocol_scope.hpp"
+
 namespace torsion::testing {
 
 StringTransport::StringTransport()
@@ -38,6 +40,7 @@ void StringTransport::receive_eof() {
 void StringTransport::deliver(std::string_view data, bool eof) {
   // Reading stops at lose_connection/abort_connection, and nothing follows an EOF.
   if (lost_ || !connected() || eof_seen_) return;
+  const torsion::detail::ProtocolScope scope(protocol_);  // as the real transports do
   if (reading_paused_ || flow_.read_held()) {
     held_.append(data);
     eof_held_ = eof_held_ || eof;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 #include "framework/deferred.hpp"
 #include "framework/protocol.hpp"
 #include "framework/testing/manual_clock.hpp"
+#include "framework/testing/string_transport.hpp"
 #include "protocols/line_receiver.hpp"
 #include "protocols/timeout.hpp"
 #include "tests/support/loopback.hpp"
@@ -220,4 +222,109 @@ TEST_CASE("call_soon and call_later bind a [this] callable only to a protocol in
   wait_for(
       reactor, [&] { return !after.active(); }, "the calls to be due");
   CHECK(runs == 2);  // only kept's two
+}
+
+namespace {
+
+// A protocol whose Protocol base is not at the start of the object: `this` in its member
+// functions (the most-derived address) differs from the Protocol* the transport holds.
+struct Padding {
+  virtual ~Padding() = default;
+  long pad = 0;
+};
+
+struct Rearming : Padding, Protocol {
+  ManualClock& clock;
+  int& runs;
+  std::function<void()> opt_out_target;
+  Rearming(ManualClock& c, int& r) : clock(c), runs(r) {}
+  void data_received(std::string_view data) override {
+    if (data == "rearm") {
+      // Bound when handed out here; the second call_later runs inside the first, which is
+      // bound, so it is bound too.
+      (void)clock.call_later(1, [this] {
+        ++runs;
+        (void)clock.call_later(1, [this] { runs += 10; });
+      });
+    } else if (data == "guard") {
+      // Handed out by guard's callable: guard puts the protocol in scope while it runs.
+      (void)clock.call_later(1, std::function<void()>(guard([this] {
+                               ++runs;
+                               (void)clock.call_later(1, [this] { runs += 10; });
+                             })));
+    } else if (data == "opt-out") {
+      // A std::function handed over as such is not looked into: it runs after the
+      // protocol is gone (it captures the address only to compare it).
+      const void* self = this;
+      int* counter = &runs;
+      (void)clock.call_later(1, std::function<void()>([self, counter] {
+                               if (self != nullptr) *counter += 100;
+                             }));
+    }
+  }
+  void connection_lost(const Reason&) override {
+    (void)clock.call_later(1, [this] { runs += 1000; });
+  }
+};
+
+}  // namespace
+
+TEST_CASE("binding: the most-derived `this` is recognised when Protocol is not the first base") {
+  ManualClock clock;
+  int runs = 0;
+  auto p = std::make_unique<Rearming>(clock, runs);
+  REQUIRE(static_cast<const void*>(static_cast<Protocol*>(p.get())) !=
+          static_cast<const void*>(p.get()));
+  testing::StringTransport t;
+  t.connect(*p);
+  t.receive("rearm");
+  clock.advance(1);
+  CHECK(runs == 1);  // the first ran while the protocol lived, and set the second
+  t.disconnect();    // connection_lost hands out a bound [this] timer too
+  p.reset();
+  clock.advance(5);
+  CHECK(runs == 1);  // neither the re-armed timer nor the one from connection_lost ran
+}
+
+TEST_CASE("binding: a callback bound by guard binds what it hands out") {
+  ManualClock clock;
+  int runs = 0;
+  auto p = std::make_unique<Rearming>(clock, runs);
+  testing::StringTransport t;
+  t.connect(*p);
+  t.receive("guard");
+  clock.advance(1);
+  CHECK(runs == 1);
+  t.disconnect();
+  p.reset();
+  clock.advance(5);
+  CHECK(runs == 1);
+}
+
+TEST_CASE("binding: a callable handed over as std::function is not bound (the opt-out)") {
+  ManualClock clock;
+  int runs = 0;
+  auto p = std::make_unique<Rearming>(clock, runs);
+  testing::StringTransport t;
+  t.connect(*p);
+  t.receive("opt-out");
+  t.disconnect();
+  p.reset();
+  clock.advance(5);
+  CHECK(runs == 100);  // the std::function ran; connection_lost's bound timer did not
+}
+
+TEST_CASE("binding: while the protocol lives, bound callbacks and timers run as usual") {
+  ManualClock clock;
+  int runs = 0;
+  Rearming p(clock, runs);
+  testing::StringTransport t;
+  t.connect(p);
+  t.receive("rearm");
+  clock.advance(1);
+  clock.advance(1);
+  CHECK(runs == 11);
+  t.disconnect();
+  clock.advance(1);
+  CHECK(runs == 1011);  // connection_lost's timer, the protocol still alive
 }

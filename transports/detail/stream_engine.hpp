@@ -213,10 +213,7 @@ class StreamEngine final : public Transport,
       inq_ = ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on) == 0;
     }
     if (log_enabled(LogLevel::debug)) log(LogLevel::debug, log_context(), "connection made");
-    guarded("connection_made", [&] {
-      const ProtocolScope scope(protocol_.get());
-      protocol_->make_connection(*this);
-    });
+    guarded("connection_made", [&] { protocol_->make_connection(*this); });
     if (want_read()) post_read();
   }
 
