@@ -81,15 +81,16 @@ std::string late_answers() {
 }
 
 std::string answers_in_time() {
-  Directory directory;
+  Directory for_finger, for_slow;  // one consumer per Deferred
   torsion::testing::StringTransport a, b;
-  Finger finger(directory);
-  SlowFinger slow(directory);
+  Finger finger(for_finger);
+  SlowFinger slow(for_slow);
   a.connect(finger);
   b.connect(slow);
   a.receive("bob\r\n");
   b.receive("bob\r\n");
-  directory.pending["bob"].callback("bob: idle\r\n");
+  for_finger.pending["bob"].callback("bob: idle\r\n");
+  for_slow.pending["bob"].callback("bob: idle\r\n");
   std::string out = a.value() + b.value();
   a.disconnect();
   b.disconnect();
