@@ -50,7 +50,7 @@ std::string endpoint_error_message(torsion::Reactor& reactor) {
   std::string message;
   // [snippet:errors]
   try {
-    torsion::server_from_string(reactor, "tcp:8080:backlog=lots");
+    auto endpoint = torsion::server_from_string(reactor, "tcp:8080:backlog=lots");
   } catch (const torsion::EndpointError& e) {
     // e.parameter() == "backlog", e.value() == "lots"; e.what() says it all:
     // endpoint 'tcp:8080:backlog=lots': parameter 'backlog' must be an integer in

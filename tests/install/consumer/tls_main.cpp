@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   torsion::Reactor reactor;
   // A missing key file is refused when the description is parsed, naming the parameter.
   try {
-    torsion::server_from_string(reactor, "ssl:0:privateKey=" + dir + "/missing.key");
+    auto endpoint = torsion::server_from_string(reactor, "ssl:0:privateKey=" + dir + "/missing.key");
     std::fprintf(stderr, "a missing privateKey was accepted\n");
     return 1;
   } catch (const torsion::EndpointError& e) {
