@@ -158,12 +158,7 @@ class DeferredState : public std::enable_shared_from_this<DeferredState<T>> {
               const char* changed_to = nullptr) {
     if (consumed_) {
       if (tail_) return tail_->attach(std::move(consumer), std::move(next), changed_to);
-      throw std::logic_error(
-          changed_to_ ? std::string("Deferred: this chain now carries another type (a callback "
-                                    "changed it): add the next step to the Deferred that the "
-                                    "step which changed it returned")
-                      : std::string("Deferred: it already has a consumer (co_await, gather or "
-                                    "a TaskGroup took its result)"));
+      std::rethrow_exception(refusal());
     }
     consumed_ = true;
     tail_ = std::move(next);
@@ -175,6 +170,18 @@ class DeferredState : public std::enable_shared_from_this<DeferredState<T>> {
     } else {
       consumer_ = std::move(consumer);
     }
+  }
+
+  // Why attach would refuse a consumer now (std::logic_error: another consumer took the
+  // result, or a step changed the type), or null when it would accept one.
+  std::exception_ptr refusal() const {
+    if (!consumed_) return nullptr;
+    if (tail_) return tail_->refusal();
+    return std::make_exception_ptr(std::logic_error(
+        changed_to_ ? "Deferred: this chain now carries another type (a callback changed it): "
+                      "add the next step to the Deferred that the step which changed it returned"
+                    : "Deferred: it already has a consumer (co_await, gather or a TaskGroup "
+                      "took its result)"));
   }
 
   bool ready() const noexcept { return result_.has_value() && !consumed_; }
@@ -315,7 +322,9 @@ class Deferred {
   Deferred<T>& add_timeout(double seconds, Scheduler& scheduler);
 
   /// For co_await in a Task (see framework/task.hpp): suspends until it fires, then gives
-  /// the value or throws the error. Awaiting consumes the Deferred.
+  /// the value or throws the error. Awaiting consumes the Deferred; awaiting one whose
+  /// result another consumer took (a step that changed its type, another co_await,
+  /// gather) throws std::logic_error at the co_await, where the coroutine may catch it.
   auto operator co_await() const&;
   /// As above, for an rvalue Deferred.
   auto operator co_await() &&;
@@ -558,6 +567,13 @@ class DeferredAwaiter {
 
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) {
+    // Refused (another consumer took the result): the error is thrown by await_resume,
+    // at the co_await, without suspending. Never through attach: the Resume it was given
+    // would destroy this very frame as the exception unwound.
+    if (auto refused = s_->refusal()) {
+      slot_.emplace(Outcome<T>::failure(std::move(refused)));
+      return false;
+    }
     if constexpr (requires { h.promise().set_awaited_cancel(UniqueFunction<bool()>()); }) {
       std::weak_ptr<DeferredState<T>> w = s_;
       h.promise().set_awaited_cancel([w] {
