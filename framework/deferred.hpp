@@ -37,7 +37,9 @@
 /// another thread, go through Reactor::call_from_thread (see thread_pool.hpp).///
 /// The parts: framework/deferred/outcome.hpp (Outcome, error helpers),
 /// framework/deferred/unique_function.hpp (the move-only function chains hold),
-/// framework/deferred/core.hpp (Deferred, succeed, fail) and
+/// framework/deferred/core.hpp (Deferred, succeed, fail, and the errors a Deferred fails
+/// with: CancelledError, TimeoutError; ProtocolGoneError comes from
+/// framework/protocol_gone_error.hpp, which it includes) and
 /// framework/deferred/combinators.hpp (deferred_list, gather, defer_later).
 
 #include "framework/deferred/combinators.hpp"

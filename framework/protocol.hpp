@@ -12,6 +12,7 @@
 
 #include "framework/address.hpp"
 #include "framework/detail/protocol_scope.hpp"
+#include "framework/protocol_gone_error.hpp"
 #include "framework/reason.hpp"
 #include "framework/transport.hpp"
 
@@ -62,8 +63,9 @@ class Protocol {
   ///     }));
   ///
   /// Once the protocol is destroyed, a call does nothing if `fn` returns void, and throws
-  /// ProtocolGoneError otherwise (the rest of a Deferred chain sees that error). The
-  /// wrapper holds only a weak token: it never keeps the protocol alive.
+  /// ProtocolGoneError (framework/protocol_gone_error.hpp) otherwise (the rest of a
+  /// Deferred chain sees that error). The wrapper holds only a weak token: it never keeps
+  /// the protocol alive.
   template <class F>
   [[nodiscard]] auto guard(F fn) const {
     return detail::bind_to(detail::Owner{life_token(), this}, std::move(fn));

@@ -8,7 +8,9 @@
 // - Protocol::make_connection and Protocol::end_connection (connection_made and
 //   connection_lost, whatever the transport);
 // - data_received and eof_received as the stream engine, ProtocolWrapper, the TLS layer,
-//   StringTransport and Loopback deliver them;
+//   StringTransport and Loopback deliver them, and as the HTTP server and the WebSocket
+//   client forward them to the protocol that took the connection over after an upgrade
+//   (data_to, eof_to below);
 // - while a callback bound to the protocol runs, so that the callbacks it hands out in
 //   turn (the next timer, the next step) are bound too.
 //
@@ -28,21 +30,15 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <stdexcept>
+#include <string_view>
 #include <type_traits>
 #include <utility>
+
+#include "framework/protocol_gone_error.hpp"
 
 namespace torsion {
 
 class Protocol;
-
-/// A callback bound to a protocol (by Protocol::guard, or by capturing it while it
-/// handles an event) ran after the protocol was destroyed, and the chain needed its value.
-class ProtocolGoneError : public std::runtime_error {
- public:
-  /// "the protocol this callback belonged to is gone".
-  ProtocolGoneError() : std::runtime_error("the protocol this callback belonged to is gone") {}
-};
 
 namespace detail {
 
@@ -62,6 +58,12 @@ class ProtocolScope {
   const ProtocolScope* outer_;
   bool pushed_;
 };
+
+// Hands `data`, or the end of input, to `protocol` with it in scope, as a transport does:
+// for a protocol that forwards its input to another one (a ProtocolWrapper, the HTTP
+// server or the WebSocket client after an upgrade).
+void data_to(Protocol& protocol, std::string_view data);
+bool eof_to(Protocol& protocol);
 
 // The protocol a callable belongs to: its life token (expires with it) and its address,
 // to put it back in scope while the callable runs. Empty when it belongs to none.
