@@ -67,6 +67,16 @@ Owner owner_in(const unsigned char* bytes, std::size_t size) {
   return {};
 }
 
+void data_to(Protocol& protocol, std::string_view data) {
+  const ProtocolScope scope(&protocol);
+  protocol.data_received(data);
+}
+
+bool eof_to(Protocol& protocol) {
+  const ProtocolScope scope(&protocol);
+  return protocol.eof_received();
+}
+
 }  // namespace detail
 
 void Protocol::keep_alive(std::shared_ptr<const void> owner) {

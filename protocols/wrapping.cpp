@@ -39,18 +39,16 @@ void ProtocolWrapper::connection_made() {
   wrapped_->make_connection(*this);
 }
 
-// The scopes bind what the wrapped protocol hands out meanwhile to its life
+// data_to and eof_to bind what the wrapped protocol hands out meanwhile to its life
 // (framework/detail/protocol_scope.hpp).
 void ProtocolWrapper::data_received(std::string_view data) {
   if (!wrapped_made_) return;
-  const detail::ProtocolScope scope(wrapped_.get());
-  wrapped_->data_received(data);
+  detail::data_to(*wrapped_, data);
 }
 
 bool ProtocolWrapper::eof_received() {
   if (!wrapped_made_) return false;
-  const detail::ProtocolScope scope(wrapped_.get());
-  return wrapped_->eof_received();
+  return detail::eof_to(*wrapped_);
 }
 
 void ProtocolWrapper::connection_lost(const Reason& reason) {

@@ -7,6 +7,7 @@
 
 #include <limits>
 
+#include "framework/detail/protocol_scope.hpp"
 #include "framework/file_sender.hpp"
 #include "framework/log.hpp"
 #include "framework/reason.hpp"
@@ -74,7 +75,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   void connection_made() override { arm(options_.header_timeout, &HttpConnection::header_timed_out); }
 
   void data_received(std::string_view data) override {
-    if (upgraded_ && upgraded_->has_transport()) return upgraded_->data_received(data);
+    if (upgraded_ && upgraded_->has_transport()) return torsion::detail::data_to(*upgraded_, data);
     if (phase_ == Phase::lingering || phase_ == Phase::closing) return;
     if (parsing() && pending_.empty()) data.remove_prefix(parse(data));
     if (!data.empty() && phase_ != Phase::lingering && phase_ != Phase::closing) pending_.append(data);
@@ -83,7 +84,7 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
   }
 
   bool eof_received() override {
-    if (upgraded_ && upgraded_->has_transport()) return upgraded_->eof_received();
+    if (upgraded_ && upgraded_->has_transport()) return torsion::detail::eof_to(*upgraded_);
     if (upgraded_) {  // the upgraded protocol hears it after the bytes before it
       peer_done_ = true;
       return true;
@@ -184,8 +185,9 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
       upgraded_->make_connection(transport());
       std::string rest = std::move(pending_);
       pending_.clear();
-      if (!rest.empty() && upgraded_) upgraded_->data_received(rest);
-      if (peer_done_ && upgraded_ && !upgraded_->eof_received()) transport().lose_connection();
+      if (!rest.empty() && upgraded_) torsion::detail::data_to(*upgraded_, rest);
+      if (peer_done_ && upgraded_ && !torsion::detail::eof_to(*upgraded_))
+        transport().lose_connection();
     });
   }
 

@@ -3,6 +3,7 @@
 #include <random>
 #include <utility>
 
+#include "framework/detail/protocol_scope.hpp"
 #include "framework/stream.hpp"
 #include "transports/tcp.hpp"
 #if defined(TORSION_WEB_TLS)
@@ -70,7 +71,7 @@ class ClientHandshake final : public Protocol {
 
   void data_received(std::string_view data) override {
     if (upgraded_) {
-      if (ws().has_transport()) ws().data_received(data);
+      if (ws().has_transport()) torsion::detail::data_to(ws(), data);
       return;
     }
     head_.append(data);
@@ -93,10 +94,10 @@ class ClientHandshake final : public Protocol {
       attempt_->done = true;
       attempt_->result.callback(attempt_->protocol);
     }
-    if (!rest.empty() && ws().has_transport()) ws().data_received(rest);
+    if (!rest.empty() && ws().has_transport()) torsion::detail::data_to(ws(), rest);
   }
 
-  bool eof_received() override { return upgraded_ ? ws().eof_received() : false; }
+  bool eof_received() override { return upgraded_ && torsion::detail::eof_to(ws()); }
 
   void connection_lost(const Reason& reason) override {
     timer_.cancel();
