@@ -4,12 +4,10 @@
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <fcntl.h>
 
 #include <asio/ip/tcp.hpp>
 
@@ -20,6 +18,7 @@
 #include <vector>
 
 #include "framework/log.hpp"
+#include "tests/support/descriptor_flood.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/names.hpp"
 #include "tests/support/recording.hpp"
@@ -512,30 +511,8 @@ int emfile_child() {
       [&](const Address&) -> std::unique_ptr<Protocol> { return std::make_unique<Counter>(made); });
   auto port = listen_tcp(reactor, 0, factory, loopback());
 
-  // Leave a dozen free slots above the highest descriptor in use, then use them up.
-  int highest = 0;
-  for (int fd = 0; fd < 4096; ++fd)
-    if (::fcntl(fd, F_GETFD) != -1) highest = fd;
-  rlimit rl{};
-  ::getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = static_cast<rlim_t>(highest + 1 + 12);
-  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return 10;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port->port());
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::vector<int> clients;
-  for (;;) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-      if (errno != EMFILE) return 11;
-      break;
-    }
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS)
-      return 12;
-    clients.push_back(fd);
-  }
-  if (clients.size() < 8) return 13;
+  if (const int failed = test::flood_descriptors(port->port(), clients)) return failed;
 
   // Every slot is taken: accept fails with EMFILE. Over 0.5 s, a loop that backs off by
   // 0.1 s tries about 5 times; a spinning one, thousands.

@@ -2,16 +2,11 @@
 // logged at most one line a second, and the next line says how many were left out. (The
 // cap on handshakes under way is in tls_test.cpp; the limiter itself in log_limit_test.)
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <doctest/doctest.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <deque>
 #include <memory>
@@ -21,6 +16,7 @@
 
 #include "framework/log.hpp"
 #include "framework/reactor.hpp"
+#include "tests/support/descriptor_flood.hpp"
 #include "tests/support/log_guard.hpp"
 #include "tests/support/recording.hpp"
 #include "tests/support/tls_certs.hpp"
@@ -124,30 +120,8 @@ int tls_emfile_child(const test::TestPki& pki) {
   test::RecordingFactory server;
   auto port = listen_ssl(reactor, 0, server, sctx, "127.0.0.1");
 
-  // Leave a dozen free slots above the highest descriptor in use, then use them up.
-  int highest = 0;
-  for (int fd = 0; fd < 4096; ++fd)
-    if (::fcntl(fd, F_GETFD) != -1) highest = fd;
-  rlimit rl{};
-  ::getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = static_cast<rlim_t>(highest + 1 + 12);
-  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return 10;
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<std::uint16_t>(port->port()));
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::vector<int> clients;
-  for (;;) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-      if (errno != EMFILE) return 11;
-      break;
-    }
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0 && errno != EINPROGRESS)
-      return 12;
-    clients.push_back(fd);
-  }
-  if (clients.size() < 8) return 13;
+  if (const int failed = test::flood_descriptors(port->port(), clients)) return failed;
 
   if (!reactor.run_until([&] { return warnings.size() >= 2; }, 10)) return 20;
   if (warnings[0].find("more like it") != std::string::npos) return 21;
