@@ -10,7 +10,6 @@
 #include <string_view>
 #include <tuple>
 
-#include "framework/connect_protocol.hpp"
 #include "framework/log.hpp"
 #include "protocols/relay.hpp"
 #include "tests/support/loopback.hpp"
@@ -41,11 +40,7 @@ namespace {
 
 // The relay's outgoing connections: to a TCP port on 127.0.0.1.
 RelayConnect to_tcp(Reactor& reactor, int port) {
-  return [&reactor, port](std::unique_ptr<Protocol> p) {
-    return connect_protocol_with(
-        reactor, [&](ClientFactory& f) { return connect_tcp(reactor, "127.0.0.1", port, f); },
-        std::move(p));
-  };
+  return protocol_connector(reactor, "tcp:127.0.0.1:" + std::to_string(port));
 }
 
 // A relay listening on 127.0.0.1 in front of an origin (`origin`, listened on here on
@@ -301,12 +296,10 @@ TEST_CASE("relay splice: what the client sends while the outbound connection is 
   // The outgoing connection starts only when `gate` fires.
   Deferred<void> gate;
   const int port = origin_port->port();
+  const RelayConnect connect = to_tcp(reactor, port);
   RelayFactory relay([&](std::unique_ptr<Protocol> p) {
-    return gate.add_callback([&reactor, port, p = std::move(p)]() mutable {
-      return connect_protocol_with(
-          reactor, [&](ClientFactory& f) { return connect_tcp(reactor, "127.0.0.1", port, f); },
-          std::move(p));
-    });
+    return gate.add_callback(
+        [&connect, p = std::move(p)]() mutable { return connect(std::move(p)); });
   });
   auto relay_port = listen_tcp(reactor, 0, relay, loopback());
   RecordingClientFactory client;
