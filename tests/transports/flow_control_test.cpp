@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "framework/transport.hpp"
+#include "tests/support/flood.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/pattern.hpp"
 #include "tests/support/recording.hpp"
@@ -524,93 +525,34 @@ TEST_CASE("pause and resume reading with data arriving in between") {
 }
 
 // --- Back-pressure by default (no producer) ------------------------------------------
+// The same checks over TLS are in tls_flow_control_test.cpp (tests/support/flood.hpp).
 
 namespace {
 
-// A server that echoes what it reads with write buffer marks of 4096/1024, and a client
-// that never reads (reading paused) until the test says so. Counts how often the server
-// was handed data while its buffer was above the high mark.
-struct Flood {
-  static constexpr std::size_t kHigh = 4096, kLow = 1024;
-  Reactor reactor;
-  RecordingFactory server;
-  RecordingClientFactory client;
-  std::shared_ptr<ListeningPort> port;
-  int entered_above_high = 0;
-  std::size_t max_buffer = 0;
-
-  explicit Flood(bool pause_reading_when_full) {
-    server.setup = [this, pause_reading_when_full](Record& r) {
-      r.on_made = [pause_reading_when_full](Record& rr) {
-        rr.transport->set_write_buffer_limits(kHigh, kLow);
-        if (!pause_reading_when_full) rr.transport->set_pause_reading_when_full(false);
-      };
-      r.on_data = [this](Record& rr, std::string_view data) {
-        if (rr.transport->buffer_size() > kHigh) ++entered_above_high;
-        rr.transport->write(data);
-        max_buffer = std::max(max_buffer, rr.transport->buffer_size());
-      };
-    };
-    port = listen_tcp(reactor, 0, server, loopback());
-    client.setup = [](Record& r) {
-      r.on_made = [](Record& rr) { rr.transport->pause_producing(); };
-    };
-    connect_tcp(reactor, "127.0.0.1", port->port(), client);
-    wait_for(reactor, [&] { return client.records.size() == 1 && server.records.size() == 1; },
-             "the connection");
-  }
-  Record& srv() { return server.records[0]; }
-  Record& cli() { return client.records[0]; }
-};
+void start_over_tcp(test::Flood& f) {
+  f.start([&] { return listen_tcp(f.reactor, 0, f.server, loopback()); },
+          [&](int port) { return connect_tcp(f.reactor, "127.0.0.1", port, f.client); });
+}
 
 }  // namespace
 
 TEST_CASE("back-pressure by default: an echo to a peer that never reads stops reading") {
-  Flood f(/*pause_reading_when_full=*/true);
-  CHECK(f.srv().transport->pauses_reading_when_full());
-  const std::string payload = pattern_stream().bytes(32u << 20);  // more than the kernel holds
-  f.cli().transport->write(payload);
-  // The server echoes until its queue passes the high mark, then stops reading: what the
-  // client sent waits in the kernel and the rest in the client's own queue.
-  wait_for(
-      f.reactor,
-      [&] {
-        return f.srv().transport->buffer_size() > Flood::kHigh &&
-               test::unread_bytes(f.srv().transport->native_handle()) > 0 &&
-               f.cli().transport->buffer_size() > 0;
-      },
-      "the server to stop reading");
-  CHECK(f.srv().received.size() < payload.size());
+  test::Flood f(/*pause_reading_when_full=*/true);
+  start_over_tcp(f);
+  const std::string payload = f.flood_until_held();
   CHECK(f.entered_above_high == 0);
   // The peer reads again: the server's queue drains to the low mark and reading resumes,
   // until everything has come back, in order.
-  f.cli().transport->resume_producing();
-  wait_for(
-      f.reactor, [&] { return f.cli().received.size() == payload.size(); }, "the whole echo");
-  CHECK(pattern_stream().matches(0, f.cli().received));
+  f.finish(payload);
   CHECK(f.entered_above_high == 0);  // never handed data while above the high mark
   // The queue passed the high mark by one read at most.
-  CHECK(f.max_buffer <= Flood::kHigh + 128 * 1024);
-  f.cli().transport->lose_connection();
-  wait_for(
-      f.reactor, [&] { return f.srv().done() && f.cli().done(); }, "both sides to close");
-  CHECK(f.reactor.connection_count() == 0);
+  CHECK(f.max_buffer <= test::Flood::kHigh + 128 * 1024);
 }
 
 TEST_CASE("set_pause_reading_when_full(false): reading goes on and the queue grows") {
-  Flood f(/*pause_reading_when_full=*/false);
-  CHECK_FALSE(f.srv().transport->pauses_reading_when_full());
-  const std::string payload = pattern_stream().bytes(32u << 20);
-  f.cli().transport->write(payload);
-  wait_for(
-      f.reactor, [&] { return f.srv().transport->buffer_size() > (1u << 20); },
-      "the server to queue a megabyte");
+  test::Flood f(/*pause_reading_when_full=*/false);
+  start_over_tcp(f);
+  const std::string payload = f.flood_past_a_megabyte();
   CHECK(f.entered_above_high > 0);
-  f.cli().transport->resume_producing();
-  wait_for(
-      f.reactor, [&] { return f.cli().received.size() == payload.size(); }, "the whole echo");
-  CHECK(pattern_stream().matches(0, f.cli().received));
-  f.cli().transport->lose_connection();
-  wait_for(
-      f.reactor, [&] { return f.srv().done() && f.cli().done(); }, "both sides to close");
+  f.finish(payload);
 }
