@@ -13,6 +13,12 @@
 // the figure is what the server keeps per idle connection after its burst.
 //
 //   tls_handshake_memory [N=1000]
+//   tls_handshake_memory --peer PORT PID [N=1000]
+//
+// With --peer, the same N clients (idle, then with the ClientHello) go to a TLS server
+// already listening on 127.0.0.1:PORT, and the figure is the resident set that process
+// PID gained (tls_handshake_peers.sh runs it against tls_echo_server, nginx and haproxy,
+// each started afresh, so that all three are measured the same way from outside).
 //
 // Uses the public API only, so the same source builds against an older torsion to
 // compare (tests/benchmarks/README.md).
@@ -28,6 +34,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -66,9 +73,10 @@ struct Pki {
 
 std::size_t heap_in_use() { return mallinfo2().uordblks; }
 
-std::size_t resident_bytes() {
+// The resident set of `pid` ("self" by default).
+std::size_t resident_bytes(const std::string& pid = "self") {
   long pages = 0, resident = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+  if (FILE* f = std::fopen(("/proc/" + pid + "/statm").c_str(), "r")) {
     if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
     std::fclose(f);
   }
@@ -228,41 +236,97 @@ bool run_burst(std::size_t n, const Pki& pki) {
   return ok;
 }
 
-bool run(const char* mode, std::size_t n, const std::string& hello, const Pki& pki) {
-  Server<Never> server(pki);
-  torsion::Reactor& reactor = server.reactor;
-  const auto& port = server.port;
-
+// Opens n plain TCP clients of 127.0.0.1:port, each sending `hello` unless it is empty;
+// calls `every_100` after each hundred. False (said on stderr) if a socket call fails.
+template <class F>
+bool open_clients(int port, std::size_t n, const std::string& hello, std::vector<int>& clients,
+                  F every_100) {
   sockaddr_in to{};
   to.sin_family = AF_INET;
-  to.sin_port = htons(port->port());
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
   to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::vector<int> clients;
   for (std::size_t i = 0; i < n; ++i) {
     const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
       std::perror("client socket");
       return false;
     }
+    clients.push_back(fd);
     if (!hello.empty() && ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) !=
                               static_cast<ssize_t>(hello.size())) {
       std::perror("send");
       return false;
     }
-    clients.push_back(fd);
-    if (clients.size() % 100 == 0)  // let the server accept before the backlog fills
-      reactor.run_until([&] { return reactor.connection_count() >= clients.size(); }, 10);
+    if (clients.size() % 100 == 0) every_100();
   }
-  // Every connection accepted and, with a ClientHello, answered (the server's flight is
-  // waiting in every client's socket).
-  const auto settled = [&] {
-    if (reactor.connection_count() < n) return false;
-    if (hello.empty()) return true;
-    for (int fd : clients) {
-      int ready = 0;
-      if (::ioctl(fd, FIONREAD, &ready) != 0 || ready == 0) return false;
+  return true;
+}
+
+// Whether the server's flight is waiting in every client's socket.
+bool all_answered(const std::vector<int>& clients) {
+  for (int fd : clients) {
+    int ready = 0;
+    if (::ioctl(fd, FIONREAD, &ready) != 0 || ready == 0) return false;
+  }
+  return true;
+}
+
+// The peer runs: what process `pid`, listening on 127.0.0.1:port, gained in resident set
+// per connection of n, first with n idle clients and then with n that each sent the
+// ClientHello (the same n connections, so the idle figure is included).
+bool run_peer(int port, const std::string& pid, std::size_t n, const std::string& hello) {
+  const auto settle = [&] {  // until the resident set is unchanged for 300 ms (<= 20 s)
+    std::size_t last = resident_bytes(pid);
+    for (int same = 0, tries = 0; same < 3 && tries < 200; ++tries) {
+      ::usleep(100 * 1000);
+      const std::size_t now = resident_bytes(pid);
+      same = now == last ? same + 1 : 0;
+      last = now;
     }
-    return true;
+    return last;
+  };
+  const std::size_t rss0 = settle();
+  std::vector<int> clients;
+  if (!open_clients(port, n, "", clients, [] {})) return false;
+  const std::size_t idle = settle();
+  for (int fd : clients)
+    if (::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(hello.size())) {
+      std::perror("send");
+      return false;
+    }
+  for (int tries = 0; !all_answered(clients); ++tries) {
+    if (tries == 600) {
+      std::fprintf(stderr, "peer: not every ClientHello was answered in 60 s\n");
+      return false;
+    }
+    ::usleep(100 * 1000);
+  }
+  const std::size_t hello_rss = settle();
+  const auto per = [n](std::size_t now, std::size_t then) {
+    return (static_cast<double>(now) - static_cast<double>(then)) / static_cast<double>(n) / 1024;
+  };
+  std::printf("peer   N=%zu  rss %.1f KiB per idle connection, %.1f KiB per pending handshake\n",
+              n, per(idle, rss0), per(hello_rss, rss0));
+  std::fflush(stdout);
+  for (int fd : clients) ::close(fd);
+  return true;
+}
+
+bool run(const char* mode, std::size_t n, const std::string& hello, const Pki& pki) {
+  Server<Never> server(pki);
+  torsion::Reactor& reactor = server.reactor;
+  const auto& port = server.port;
+
+  std::vector<int> clients;
+  const bool opened = open_clients(port->port(), n, hello, clients, [&] {
+    // let the server accept before the backlog fills
+    reactor.run_until([&] { return reactor.connection_count() >= clients.size(); }, 10);
+  });
+  if (!opened) return false;
+  // Every connection accepted and, with a ClientHello, answered.
+  const auto settled = [&] {
+    return reactor.connection_count() >= n && (hello.empty() || all_answered(clients));
   };
   if (!reactor.run_until(settled, 60)) {
     std::fprintf(stderr, "%s: the server did not take every connection\n", mode);
@@ -277,11 +341,18 @@ bool run(const char* mode, std::size_t n, const std::string& hello, const Pki& p
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::size_t n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 1000;
+  const bool peer = argc > 1 && std::string_view(argv[1]) == "--peer";
+  if (peer && argc < 4) {
+    std::fprintf(stderr, "usage: %s --peer PORT PID [N]\n", argv[0]);
+    return 2;
+  }
+  const int first_n = peer ? 4 : 1;
+  const std::size_t n = argc > first_n ? std::strtoul(argv[first_n], nullptr, 10) : 1000;
   rlimit rl{};
   ::getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, static_cast<rlim_t>(2 * n + 256));
   ::setrlimit(RLIMIT_NOFILE, &rl);
+  if (peer) return run_peer(std::atoi(argv[2]), argv[3], n, client_hello()) ? 0 : 1;
   torsion::set_log_level(torsion::LogLevel::error);  // a thousand failed handshakes at the end
   Pki pki;
   if (!pki.ok) {
