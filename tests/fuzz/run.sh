@@ -21,6 +21,7 @@ seconds=${FUZZ_SECONDS:-45}
 runs=${FUZZ_RUNS:--1}
 # One target a line; keep in step with fuzz_targets in tests/fuzz/meson.build.
 targets=${FUZZ_TARGETS:-"
+byte_range_fuzz
 endpoints_fuzz
 http_chunked_fuzz
 http_request_fuzz
