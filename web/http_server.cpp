@@ -12,6 +12,7 @@
 #include "framework/log.hpp"
 #include "framework/reason.hpp"
 #include "framework/stream.hpp"
+#include "web/detail/file_range.hpp"
 #include "web/http_parser.hpp"
 
 namespace torsion::web {
@@ -839,6 +840,9 @@ Response& Response::set_file(std::unique_ptr<ByteSource> source, std::uint64_t s
 void Response::end() {
   if (x_->finished || !x_->conn) return;
   x_->finished = true;
+  if (!x_->started)  // a file response may become a 206 or a 416 (web/byte_range.cpp)
+    detail::answer_range(x_->request, x_->status, x_->headers, x_->body, x_->file,
+                         x_->file_size);
   x_->conn->end(*x_);
 }
 

@@ -1,7 +1,10 @@
 // docs/web.md's snippets, with their own test case (they need torsion_web).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstddef>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +14,7 @@
 #include "framework/reactor.hpp"
 #include "framework/task.hpp"
 #include "transports/tcp.hpp"
+#include "web/byte_range.hpp"
 #include "web/http_client.hpp"
 #include "web/http_server.hpp"
 #include "web/router.hpp"
@@ -124,6 +128,35 @@ torsion::web::Handler json_handler() {
 torsion::Task<Response> slow_hello(torsion::Reactor& reactor, Request& request) {
   co_await torsion::sleep(reactor, 0.01);  // the request stays valid across co_await
   co_return Response(200, "later, " + std::string(request.param("name")) + "\n");
+}
+// [end]
+
+// [snippet:ranges]
+// A file: Range requests on it are answered for you (206, 416, Accept-Ranges: bytes).
+// An ETag lets If-Range through too: a client resumes only the version it started with.
+void serve_report(torsion::web::Router& router, std::string path) {
+  router.get("/report", [path](Request&, Response& response) {
+    response.set_file(path).set_header("ETag", "\"v7\"");
+    response.end();
+  });
+}
+
+// A body of your own: resolve_byte_range reads the Range field against its size.
+Response part_of(const Request& request, const std::string& data) {
+  using torsion::web::ByteRange;
+  const ByteRange range =
+      torsion::web::resolve_byte_range(request.header("range").value_or(""), data.size());
+  const std::string size = std::to_string(data.size());
+  if (range.kind == ByteRange::Kind::whole) return Response(200, data);
+  if (range.kind == ByteRange::Kind::unsatisfiable) {
+    Response refusal(416);
+    refusal.set_header("Content-Range", "bytes */" + size);
+    return refusal;
+  }
+  Response part(206, data.substr(range.first, range.length()));
+  part.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                       std::to_string(range.last) + "/" + size);
+  return part;
 }
 // [end]
 
@@ -264,4 +297,40 @@ TEST_CASE("web: a streamed download through a redirect") {
   REQUIRE(reactor.run_until([&] { return size.has_value(); }, 10));
   CHECK(*size == 1024 * 1024);
   CHECK(pool.idle_count() == 1);
+}
+
+TEST_CASE("web: ranges of a file and of a handler's own body") {
+  using namespace docs;
+  char path[] = "/tmp/torsion-docs-range-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, "0123456789", 10) == 10);
+  ::close(fd);
+  torsion::Reactor reactor;
+  torsion::web::Router router;
+  serve_report(router, path);
+  router.get("/blob", [](Request& request) {
+    return torsion::succeed(part_of(request, "abcdefghij"));
+  });
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+  std::string reply;
+  RawClientFactory client(
+      "GET /report HTTP/1.1\r\nHost: x\r\nRange: bytes=-4\r\nIf-Range: \"v7\"\r\n\r\n"
+      "GET /report HTTP/1.1\r\nHost: x\r\nRange: bytes=2-3\r\nIf-Range: \"v6\"\r\n\r\n"
+      "GET /blob HTTP/1.1\r\nHost: x\r\nRange: bytes=20-\r\n\r\n"
+      "GET /blob HTTP/1.1\r\nHost: x\r\nRange: bytes=3-5\r\nConnection: close\r\n\r\n",
+      reply);
+  torsion::connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  const bool done = reactor.run_until([&] { return reply.find("\r\n\r\ndef") != std::string::npos; }, 10);
+  std::remove(path);
+  REQUIRE(done);
+  const auto at = [&](std::string_view s) { return reply.find(s); };
+  CHECK(at("HTTP/1.1 206 Partial Content") == 0);
+  CHECK(at("Content-Range: bytes 6-9/10\r\n") < at("\r\n\r\n6789HTTP/1.1 200 OK"));
+  CHECK(at("\r\n\r\n0123456789HTTP/1.1 416") != std::string::npos);
+  CHECK(at("Content-Range: bytes */10\r\n") != std::string::npos);
+  CHECK(at("Content-Range: bytes 3-5/10\r\n") < at("\r\n\r\ndef"));
 }

@@ -302,7 +302,8 @@ else
   echo "SKIP kv_server against redis: redis-server or redis-cli missing (apt-get install redis-server redis-tools)"
 fi
 
-# http_server serves /hello and a directory; curl reuses one connection for three URLs.
+# http_server serves /hello and a directory; curl reuses one connection for three URLs and
+# gets byte ranges of a file (206, and 416 past its end).
 if command -v curl >/dev/null; then
   mkdir -p "$work/site/sub"; printf '<h1>torsion</h1>' > "$work/site/index.html"
   printf 'nested' > "$work/site/sub/file.txt"
@@ -314,6 +315,10 @@ if command -v curl >/dev/null; then
   check "http_server answers curl on one kept-alive connection" $? "$out"
   code=$(timeout 10 curl -s -o /dev/null -w '%{http_code}' --path-as-is "$base/../etc/passwd")
   [ "$code" = 404 ]; check "http_server refuses a path outside its root" $? "got $code"
+  out=$(timeout 10 curl -s -w ' %{http_code}' -r 2-4 "$base/sub/file.txt"; echo
+         timeout 10 curl -s -w ' %{http_code}' -r -3 "$base/sub/file.txt"; echo
+         timeout 10 curl -s -o /dev/null -w '%{http_code}' -r 6- "$base/sub/file.txt")
+  [ "$out" = $'ste 206\nted 206\n416' ]; check "http_server answers curl's range requests" $? "$out"
   out=$(timeout 10 "$ex/http_get" "$base/sub/file.txt" 2>&1)
   [[ "$out" == "HTTP/1.1 200 OK"*"Content-Length: 6"*nested ]]; check "http_get fetches from http_server" $? "$out"
   out=$(timeout 10 "$ex/http_get" "http://127.0.0.1:$closed_port/" 2>&1)

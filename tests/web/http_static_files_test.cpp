@@ -68,7 +68,9 @@ TEST_CASE("http_static_files: a file, a directory's index, a FIFO and a missing 
   Conn c(router);
   const auto file = responses(get(c, "/a.txt"));
   REQUIRE(file.size() == 3);
-  CHECK(file[0] == "head 200 OK 1.1 keep [Server=torsion] [Content-Length=7] [Content-Type=text/plain; charset=utf-8]");
+  CHECK(file[0] ==
+        "head 200 OK 1.1 keep [Server=torsion] [Content-Length=7] "
+        "[Content-Type=text/plain; charset=utf-8] [Accept-Ranges=bytes]");
   CHECK(file[1] == "body file a\n");
   const auto index = responses(get(c, "/sub/"));
   REQUIRE(index.size() == 3);
