@@ -254,7 +254,9 @@ std::unique_ptr<ServerEndpoint> parse_systemd_server(Reactor& reactor, EndpointD
                        socket->find_first_not_of("0123456789") == std::string::npos;
   const int given = (socket ? 1 : 0) + (d.get("index") ? 1 : 0) + (d.get("name") ? 1 : 0);
   if (given != 1) throw d.error("index", "", "give exactly one of index=N or name=NAME");
-  if (socket && numeric) return std::make_unique<SystemdServerEndpoint>(reactor, std::stol(*socket), "");
+  // A number alone is an index, with the range index= has (description() prints index=).
+  if (socket && numeric)
+    return std::make_unique<SystemdServerEndpoint>(reactor, d.required_integer("socket", 0, 4095), "");
   if (d.get("index"))
     return std::make_unique<SystemdServerEndpoint>(reactor, d.required_integer("index", 0, 4095), "");
   std::string name = socket ? *socket : d.required("name");

@@ -185,6 +185,11 @@ TEST_CASE("systemd: endpoint strings parse and print back") {
   CHECK_THROWS_AS(server_from_string(reactor, "systemd:"), EndpointError);
   CHECK_THROWS_AS(server_from_string(reactor, "systemd:index=0:name=web"), EndpointError);
   CHECK_THROWS_AS(server_from_string(reactor, "systemd:index=-1"), EndpointError);
+  // A bare number is an index, in the same range as index= (found by endpoints_fuzz: it
+  // took 4594, whose description then refused to parse back).
+  CHECK(server_from_string(reactor, "systemd:4095")->description() == "systemd:index=4095");
+  CHECK_THROWS_AS(server_from_string(reactor, "systemd:4594"), EndpointError);
+  CHECK_THROWS_AS(server_from_string(reactor, "systemd:index=4096"), EndpointError);
   CHECK_THROWS_AS(server_from_string(reactor, "systemd:index=0:backlog=3"), EndpointError);
   CHECK_THROWS_AS(server_from_string(reactor, "systemd:name=" + std::string(256, 'n')),
                   EndpointError);
