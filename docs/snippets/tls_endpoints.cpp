@@ -40,13 +40,14 @@ std::string echo_over_tls(torsion::Reactor& reactor, const std::string& key,
   auto echo = torsion::make_factory<Echo>();
   torsion::FunctionFactory<torsion::ClientFactory> ping(
       [&](const torsion::Address&) { return std::make_unique<Ping>(got); });
-  using torsion::escape_endpoint_value;
   // [snippet:tls]
   torsion::register_tls_endpoints();  // once, at start-up; link torsion_tls (torsion_tls_dep)
 
-  auto port = torsion::server_from_string(reactor, "ssl:0:interface=127.0.0.1:privateKey=" +
-                                                       escape_endpoint_value(key) + ":certKey=" +
-                                                       escape_endpoint_value(cert))
+  // escape_endpoint_value puts a backslash before any ':', '=' or '\' in the paths.
+  const std::string server = "ssl:0:interface=127.0.0.1:privateKey=" +
+                             torsion::escape_endpoint_value(key) +
+                             ":certKey=" + torsion::escape_endpoint_value(cert);
+  auto port = torsion::server_from_string(reactor, server)
                   ->listen(echo);  // the endpoint may go: the port keeps its TLS context
 
   // The server is verified (chain, and name or address) against the CAs in `ca`.

@@ -9,21 +9,24 @@
 #include <optional>
 #include <string>
 
-#include "framework/deferred.hpp"
 #include "framework/protocol.hpp"
-#include "framework/reactor.hpp"
-#include "framework/task.hpp"
-#include "transports/tcp.hpp"
 #include "web/byte_range.hpp"
 #include "web/http_client.hpp"
-#include "web/http_server.hpp"
-#include "web/router.hpp"
+
+// [snippet:includes]
+#include "framework/deferred.hpp"  // torsion::succeed
+#include "framework/reactor.hpp"
+#include "framework/task.hpp"      // torsion::Task, torsion::sleep
+#include "transports/tcp.hpp"      // torsion::listen_tcp
+#include "web/http_server.hpp"     // HttpFactory, Request, Response
+#include "web/router.hpp"          // Router
+
+using torsion::web::Request;  // the snippets on this page write these two names short
+using torsion::web::Response;
+// [end]
 
 namespace docs {
 namespace {
-
-using torsion::web::Request;
-using torsion::web::Response;
 
 // Sends raw bytes and keeps everything the server answers until it closes.
 class RawClient : public torsion::Protocol {
@@ -333,4 +336,47 @@ TEST_CASE("web: ranges of a file and of a handler's own body") {
   CHECK(at("\r\n\r\n0123456789HTTP/1.1 416") != std::string::npos);
   CHECK(at("Content-Range: bytes */10\r\n") != std::string::npos);
   CHECK(at("Content-Range: bytes 3-5/10\r\n") < at("\r\n\r\ndef"));
+}
+
+TEST_CASE("web: a JSON answer with its Content-Type and another field") {
+  using namespace docs;
+  torsion::Reactor reactor;
+  torsion::web::Router router;
+  int hits = 0;
+  // [snippet:json]
+  // A JSON answer: Content-Type is "text/plain; charset=utf-8" unless set; set_header
+  // replaces a field, add_header adds one more (Set-Cookie and the like).
+  router.get("/api/status", [&hits](Request&, Response& response) {
+    response.set_header("Content-Type", "application/json");
+    response.set_header("Cache-Control", "no-store");
+    response.end("{\"hits\": " + std::to_string(++hits) + "}\n");
+  });
+  // The same as a value, for a Deferred or a Task: the third argument is the Content-Type.
+  router.get("/api/version", [](Request&) {
+    return torsion::succeed(Response(200, "{\"version\": 1}\n", "application/json"));
+  });
+  // [end]
+  torsion::web::HttpFactory site(reactor, router);
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, site, loopback);
+
+  std::string reply;
+  RawClientFactory client(
+      "GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      reply);
+  torsion::connect_tcp(reactor, "127.0.0.1", port->port(), client);
+  REQUIRE(reactor.run_until([&] { return reply.find("{\"version\": 1}\n") != std::string::npos; }, 10));
+  const std::size_t second = reply.find("HTTP/1.1 200", 1);
+  REQUIRE(second != std::string::npos);
+  const std::string first_head = reply.substr(0, reply.find("\r\n\r\n"));
+  const std::string second_head = reply.substr(second, reply.find("\r\n\r\n", second) - second);
+  for (const std::string* head : {&first_head, &second_head}) {
+    CHECK(head->find("\r\nContent-Type: application/json") != std::string::npos);
+    CHECK(head->find("text/plain") == std::string::npos);  // replaced, not added
+  }
+  CHECK(first_head.find("\r\nCache-Control: no-store") != std::string::npos);
+  CHECK(reply.find("{\"hits\": 1}\n") != std::string::npos);
+  CHECK(hits == 1);
 }

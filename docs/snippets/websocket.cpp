@@ -18,13 +18,11 @@
 namespace docs {
 namespace {
 
-using torsion::web::Message;
-
 // [snippet:echo-protocol]
 // A server-side protocol: answers every message; connection_closed tells how it ended.
 struct Shout : torsion::web::WebSocketProtocol {
   void connection_opened() override { send_text("welcome"); }
-  void message_received(Message message) override {
+  void message_received(torsion::web::Message message) override {
     if (message.text())
       send_text(message.data + "!");
     else
@@ -57,7 +55,7 @@ torsion::Task<std::string> squeeze(torsion::Reactor& reactor, std::string url) {
   auto ws = co_await torsion::web::connect_websocket(reactor, url, options);
   co_await ws->receive();                   // "welcome"
   ws->send_text(std::string(100000, 'z'));  // a few hundred bytes on the wire
-  const Message echo = co_await ws->receive();
+  const torsion::web::Message echo = co_await ws->receive();
   ws->close();
   co_return (ws->compression() ? "compressed " : "plain ") + std::to_string(echo.data.size());
 }
