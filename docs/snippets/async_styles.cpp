@@ -3,6 +3,7 @@
 
 #include "docs/snippets/snippets.hpp"
 #include "framework/deferred.hpp"
+#include "framework/delayed_call.hpp"
 #include "framework/protocol.hpp"
 #include "framework/stream.hpp"
 #include "framework/task.hpp"
@@ -51,9 +52,17 @@ std::string deferred_and_coroutine(torsion::Reactor& reactor) {
   reactor.run_until([&] { return !outcome.empty(); }, 10);
 
   std::string reply;
+  torsion::ScopedDelayedCall bound = reactor.call_later(10, [&reactor] { reactor.stop(); });
   // [snippet:run-a-task]
-  ask(reactor, port->port()).deferred().add_callback([&reply](std::string r) { reply = r; });
-  reactor.run_until([&] { return !reply.empty(); }, 10);
+  // A program's main: run the loop until the Task ends, however it ends.
+  ask(reactor, port->port()).deferred().add_both([&](torsion::Outcome<std::string> answer) {
+    if (answer.ok())
+      reply = answer.value();
+    else  // the exception the Task threw: ConnectionError here for a refused connection
+      reply = "failed: " + torsion::describe_error(answer.error());
+    reactor.stop();
+  });
+  reactor.run();
   // [end]
   reactor.run_until([&] { return reactor.connection_count() == 0; }, 10);
   return outcome + " / " + reply;
