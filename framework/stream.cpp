@@ -316,6 +316,9 @@ bool Stream::connected() const noexcept {
 }
 bool Stream::at_eof() const noexcept { return core_ && core_->eof_ && core_->buffer_.empty(); }
 std::size_t Stream::buffered() const noexcept { return core_ ? core_->buffer_.size() : 0; }
+std::size_t Stream::write_buffer_size() const {
+  return core_ && core_->transport_ ? core_->transport_->buffer_size() : 0;
+}
 std::optional<Reason> Stream::lost_reason() const { return core().lost_; }
 
 Transport& Stream::transport() const {

@@ -149,6 +149,9 @@ class Stream {
   bool at_eof() const noexcept;
   /// Bytes received and not yet read.
   std::size_t buffered() const noexcept;
+  /// Bytes written and not yet taken by the kernel (the transport's buffer_size()); 0 once
+  /// the connection is gone, so a broadcast may ask it of any member without a check.
+  std::size_t write_buffer_size() const;
   /// Why the connection ended, once it has.
   std::optional<Reason> lost_reason() const;
   /// The transport; throws std::logic_error once the connection is gone.

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,44 @@
 
 namespace docs {
 namespace {
+
+// [snippet:room]
+// A chat room of coroutines: each member's handler writes the lines it reads to the
+// others. A member more than 64 KiB behind is dropped; one silent for `idle` seconds is
+// told so and closed; "/quit" leaves.
+struct Room {
+  std::set<torsion::Stream*> members;
+  void broadcast(const std::string& line, const torsion::Stream* from) {
+    for (torsion::Stream* member : members) {
+      if (member == from) continue;
+      if (member->write_buffer_size() > 64 * 1024)  // 0 for a member already gone
+        member->abort();  // its handler wakes with ConnectionError and leaves
+      else
+        member->write(line);
+    }
+  }
+};
+
+torsion::Task<void> chat(Room& room, torsion::Scheduler& clock, double idle, torsion::Stream s) {
+  struct Membership {  // in the room while this handler runs, however it ends
+    Room& room;
+    torsion::Stream* member;
+    Membership(Room& r, torsion::Stream* m) : room(r), member(m) { room.members.insert(member); }
+    ~Membership() { room.members.erase(member); }
+  } membership(room, &s);
+  try {
+    while (auto line = co_await torsion::with_timeout(clock, idle, s.read_line(512))) {
+      if (*line == "/quit") break;
+      room.broadcast(*line + "\n", &s);
+    }
+    s.write("bye\n");
+  } catch (const torsion::TimeoutError&) {
+    s.write("idle, bye\n");  // the read was cancelled: nothing of the stream was lost
+  } catch (const torsion::ConnectionError&) {
+    // the peer reset, or broadcast() dropped it
+  }  // anything else (a line over 512 bytes) is logged by listen_stream
+}  // s closes the connection (after "bye") as the handler ends
+// [end]
 
 // [snippet:task-group-timeout]
 torsion::Task<std::string> lookup(torsion::Scheduler& clock, std::string key, double seconds) {
@@ -85,6 +124,45 @@ TEST_CASE("docs_concurrency_coroutine_server") {
   bool closed = false;
   server->close().add_callback([&] { closed = true; });
   CHECK(closed);
+}
+
+TEST_CASE("docs_concurrency_room") {
+  torsion::Reactor reactor;
+  torsion::testing::ManualClock clock;  // the idle time-out's clock
+  docs::Room room;
+  // [snippet:room-listen]
+  auto server = torsion::listen_stream(
+      reactor, "tcp:0:interface=127.0.0.1",
+      [&room, &clock](torsion::Stream s) { return docs::chat(room, clock, 300, std::move(s)); });
+  // [end]
+  std::optional<torsion::Stream> a, b;
+  const auto join = [&](std::optional<torsion::Stream>& out) {
+    torsion::connect_stream(reactor, "127.0.0.1", server->port())
+        .add_callback([&out](torsion::Stream s) { out.emplace(std::move(s)); });
+  };
+  join(a);
+  join(b);
+  REQUIRE(reactor.run_until([&] { return a && b && room.members.size() == 2; }, 10));
+  const auto read_line = [&](torsion::Stream& s) {
+    std::optional<std::optional<std::string>> got;
+    s.read_line(512).add_callback([&got](std::optional<std::string> l) { got = l; });
+    REQUIRE(reactor.run_until([&] { return got.has_value(); }, 10));
+    return *got;
+  };
+  a->write("hello\n");
+  CHECK(read_line(*b) == "hello");
+  a->write("/quit\n");
+  CHECK(read_line(*a) == "bye");
+  CHECK(read_line(*a) == std::nullopt);  // the server closed a's connection
+  CHECK(room.members.size() == 1);
+  clock.advance(299);
+  CHECK(room.members.size() == 1);
+  clock.advance(1);  // b has been silent for 300 s
+  CHECK(read_line(*b) == "idle, bye");
+  CHECK(read_line(*b) == std::nullopt);
+  CHECK(room.members.empty());
+  CHECK(clock.pending_count() == 0);
+  server->close();
 }
 
 TEST_CASE("docs_concurrency_task_group_and_queue") {
