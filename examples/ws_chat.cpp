@@ -1,6 +1,7 @@
 // ws_chat [--port N]: a chat room over WebSocket. GET / is a small HTML page whose script
 // joins the room at /chat; every text message a member sends goes to every member as
-// "userN: text". Prints "listening on ADDR:PORT" first, so scripts can find the port.
+// "userN: text"; a member more than 64 KiB behind is dropped. Prints "listening on
+// ADDR:PORT" first, so scripts can find the port.
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -59,8 +60,17 @@ class Member final : public torsion::web::WebSocketProtocol {
   std::string name_;
 };
 
+// A member that does not read would keep every line sent to it: one this far behind is
+// dropped instead (connection_closed, and "left" for the others, follow from the loop).
+constexpr std::size_t kMaxBacklog = 64 * 1024;
+
 void Room::broadcast(const std::string& line) {
-  for (Member* member : members) member->send_text(line);
+  for (Member* member : members) {
+    if (member->transport().buffer_size() > kMaxBacklog)
+      member->transport().abort_connection();
+    else
+      member->send_text(line);
+  }
 }
 
 }  // namespace

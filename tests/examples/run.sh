@@ -347,6 +347,37 @@ asyncio.run(main(int(sys.argv[1])))
 ' "$PORT" 2>&1)
   [ "$out" = "$(printf 'user1 joined | user1: hi from a | True\nuser2 left')" ]
   check "ws_chat: a line from one member reaches another; leaving is announced" $? "$out"
+  # A member that stops reading is dropped once 64 KiB wait for it; the others go on.
+  out=$(timeout 60 /usr/bin/python3 -c '
+import asyncio, socket, sys, websockets
+async def main(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    slow = await websockets.connect("ws://127.0.0.1:%d/chat" % port, sock=s, compression=None)
+    name = (await slow.recv()).split()[0]
+    slow.transport.pause_reading()
+    async with websockets.connect("ws://127.0.0.1:%d/chat" % port) as fast:
+        left = asyncio.Event()
+        async def read():
+            async for m in fast:
+                if m == name + " left":
+                    left.set()
+        reader = asyncio.create_task(read())
+        sent = 0
+        while not left.is_set() and sent < 50000:
+            await fast.send("x" * 1000)
+            sent += 1
+            await asyncio.sleep(0)  # let the reader run
+        await asyncio.wait_for(left.wait(), 10)
+        await fast.send("still here")
+        print("dropped after", sent, "lines" if sent < 50000 else "(never)")
+        reader.cancel()
+    slow.transport.abort()
+asyncio.run(main(int(sys.argv[1])))
+' "$PORT" 2>&1)
+  [[ "$out" == "dropped after "*" lines" ]]
+  check "ws_chat: a member that stops reading is dropped, the room goes on" $? "$out"
 else
   echo "SKIP ws_chat: python3-websockets is not installed"
 fi
