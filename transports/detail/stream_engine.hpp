@@ -397,9 +397,9 @@ class StreamEngine final : public Transport,
   // reactor the peer has answered by then: one recvmsg, no wait), and after one that finds
   // the socket empty the engine waits for readable at once for the next 1, 3, 7, ... up to
   // 63 drained reads before trying again (a slow or quiet peer: almost no read that
-  // returns EAGAIN, one in 64 at worst). A wait
-  // is not free: Asio's edge-triggered reactor re-arms each one with an epoll_ctl, so
-  // waiting after every drained read cost one system call per message at 50 connections.
+  // returns EAGAIN, one in 64 at worst). A wait is not free: Asio's edge-triggered reactor
+  // re-arms each one with an epoll_ctl, so waiting after every drained read cost one
+  // system call per message at 50 connections.
   // While reading is paused nothing is read: the bytes and the EOF wait in the kernel,
   // which slows the peer.
 
