@@ -8,7 +8,8 @@
 # (ns on CPU) across one run, divided by the requests. Medians over ROUNDS; "min" is the
 # least disturbed run. Prints one table.
 #
-#   tests/benchmarks/redis.sh [BUILD_DIR]     (default: build-bench, a release build)
+#   tests/benchmarks/redis.sh [BUILD_DIR]     (default: build-bench, a release build;
+#                                              build-bench-uring: kv_server on io_uring)
 #
 # Environment: ROUNDS (5), REQUESTS (200000), CLIENTS (50), PIPE_COMMANDS (148520),
 # PIN (1), SYSCALLS (1 when perf can count tracepoints: one more run of each row per
@@ -29,6 +30,8 @@ for tool in redis-server redis-benchmark redis-cli python3; do
 done
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" "$root" -Dbenchmarks=true -Dtests=false -Dbuildtype=release >/dev/null
+else  # e.g. run.sh's BUILD_DIR-uring (io_uring), set up without the examples
+  meson configure "$build" -Dexamples=true >/dev/null
 fi
 ninja -C "$build" -j2 examples/kv_server >/dev/null
 
