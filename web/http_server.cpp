@@ -13,6 +13,7 @@
 #include "framework/reason.hpp"
 #include "framework/stream.hpp"
 #include "web/detail/file_range.hpp"
+#include "web/detail/http_date.hpp"
 #include "web/http_parser.hpp"
 
 namespace torsion::web {
@@ -479,7 +480,10 @@ class HttpConnection final : public Protocol, HttpParser::Sink {
     h += "\r\n";
     if (!options_.server_name.empty() && !x.headers.has("server"))
       h.append("Server: ").append(options_.server_name).append("\r\n");
-    if (!x.headers.has("date")) h.append("Date: ").append(http_date()).append("\r\n");
+    if (!x.headers.has("date"))
+      h.append("Date: ")
+          .append(http_date(options_.wall_clock ? options_.wall_clock() : std::time(nullptr)))
+          .append("\r\n");
     if (!switching) x.headers.remove("connection");
     if (!no_body) {
       if (!streaming) {
@@ -932,18 +936,32 @@ std::unique_ptr<Protocol> HttpFactory::build_protocol(const Address& peer) {
   return std::make_unique<detail::HttpConnection>(scheduler_, config_, peer);
 }
 
-std::string_view http_date() {
-  thread_local std::time_t last = -1;
-  thread_local char text[40];
-  thread_local std::size_t length = 0;
-  const std::time_t now = std::time(nullptr);
-  if (now != last) {
+namespace {
+struct DateCache {
+  std::time_t second = -1;
+  char text[40];
+  std::size_t length = 0;
+  std::uint64_t formats = 0;
+};
+thread_local DateCache date_cache;
+}  // namespace
+
+std::string_view http_date() { return http_date(std::time(nullptr)); }
+
+std::string_view http_date(std::time_t now) {
+  DateCache& c = date_cache;
+  if (now != c.second) {
     std::tm tm{};
     ::gmtime_r(&now, &tm);
-    length = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    last = now;
+    c.length = std::strftime(c.text, sizeof c.text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    c.second = now;
+    ++c.formats;
   }
-  return std::string_view(text, length);
+  return std::string_view(c.text, c.length);
 }
+
+namespace detail {
+std::uint64_t http_date_formats() noexcept { return date_cache.formats; }
+}  // namespace detail
 
 }  // namespace torsion::web

@@ -12,6 +12,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -344,6 +345,9 @@ struct HttpServerOptions {
   /// Files (Response::set_file) go with sendfile(2) over TCP and Unix sockets; false
   /// reads and writes them chunk by chunk, as over TLS always.
   bool sendfile = true;
+  /// Seconds since the epoch for the Date field; empty reads std::time. Tests set it
+  /// (for example from a ManualClock) to drive the Date field by hand.
+  std::function<std::time_t()> wall_clock;
 };
 
 /// The Factory that serves HTTP/1.1 on every connection it builds (Twisted's Site). Its
@@ -365,8 +369,14 @@ class HttpFactory final : public Factory {
   std::shared_ptr<const detail::ServerConfig> config_;
 };
 
-/// The value of a Date field for `seconds` since the epoch ("Sun, 06 Nov 1994 08:49:37
-/// GMT"); the current time's is formatted once a second and reused.
+/// The value of a Date field for now ("Sun, 06 Nov 1994 08:49:37 GMT", from
+/// std::time): http_date(std::time(nullptr)).
 std::string_view http_date();
+
+/// The value of a Date field for `now` (seconds since the epoch). Each thread keeps the
+/// last value it formatted and formats again only when `now` differs from that second,
+/// so a server answering many requests a second formats the field once a second. The
+/// view stays valid until the thread's next call with another second.
+std::string_view http_date(std::time_t now);
 
 }  // namespace torsion::web

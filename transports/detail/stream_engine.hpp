@@ -371,6 +371,7 @@ class StreamEngine final : public Transport,
   bool closed() const noexcept { return write_ == WriteState::closed; }
   static constexpr std::size_t kMaxGather = 64;
   static constexpr std::uint64_t kMaxSendfile = 1u << 30;  // per sendfile call
+  static constexpr std::uint64_t kCoalesceFile = 64 * 1024;  // see send_gathered
   // string_view writes up to this size made inside data_received or a turn are corked
   // (copied into the queue); larger ones are sent at once, after what was corked.
   static constexpr std::size_t kCorkMax = 4 * 1024;
@@ -669,10 +670,13 @@ class StreamEngine final : public Transport,
       bool attached = false;
       if constexpr (kLocal)
         if (!pending_fds_.empty()) attached = attach_fds(msg, control, offered);
-      // Bytes followed by a file region (an HTTP head before its body) go with MSG_MORE:
-      // the kernel holds them for the sendfile that follows at once, so that they leave
-      // in the body's first segment rather than in a small segment of their own.
-      const int flags = MSG_NOSIGNAL | (queue_.file_after(count) ? MSG_MORE : 0);
+      // Bytes followed by a small file region (an HTTP head before a body of at most
+      // kCoalesceFile) go with MSG_MORE: the kernel holds them for the sendfile that
+      // follows at once, so both leave in one segment. Before a larger region they go
+      // alone, as nginx sends them: the peer starts reading while the file follows, and
+      // on loopback holding them put the peer's receive work on this CPU (docs/web.md).
+      const std::uint64_t file = queue_.file_after(count);
+      const int flags = MSG_NOSIGNAL | (file > 0 && file <= kCoalesceFile ? MSG_MORE : 0);
       for (;;) {
         const ::ssize_t n = ::sendmsg(socket_.native_handle(), &msg, flags);
         if (n >= 0) {

@@ -123,9 +123,13 @@ class WriteQueue {
     return n;
   }
 
-  // True when chunk `n` (the one after `n` gathered ones) is a file region: the bytes
-  // gathered are followed at once by bytes from a file.
-  bool file_after(std::size_t n) const noexcept { return n < count_ && at(n).file >= 0; }
+  // The length of the file region that is chunk `n` (the one after `n` gathered ones):
+  // the bytes gathered are followed at once by that many bytes from a file. 0 when chunk
+  // `n` is not a file region.
+  std::uint64_t file_after(std::size_t n) const noexcept {
+    if (n >= count_ || at(n).file < 0) return 0;
+    return at(n).file_end - at(n).file_pos;
+  }
 
   // Drops the first `n` bytes (they were sent).
   void consume(std::size_t n) {
