@@ -2,18 +2,20 @@
 # HTTP benchmark: examples/http_server (torsion_web) against nginx (1 worker, access_log
 # off, `return 200 "hello world"`, sendfile on; tcp_nopush left at its default, off:
 # with it on, nginx's 1 MiB file rows here showed ~1.5x the requests/s but ~2x the CPU
-# per request, so the anchor is the cheaper setting; torsion sends a head that a file
-# follows with MSG_MORE), h2o (1 thread, no access log, an mruby handler returning
-# "hello world", file.dir for files) and twisted.web, interleaved round by round, each
-# server pinned to CPU 0 and wrk to CPU 1. Modes: keep-alive GET /hello (wrk -t1 -c50),
-# the same pipelined 16 deep (a wrk Lua script), a 1 MiB file as fast as wrk takes it, and
-# the same file paced (file_paced: each connection waits after every response, so that
-# every server answers about RATE requests/s in all and the CPU per request is compared
-# at the same rate; not twisted). Prints the median over ROUNDS of requests/s, p50/p99
-# latency, the server's CPU per request (utime+stime from /proc/PID/stat over the run,
-# all threads), wrk's CPU per request (on loopback the kernel's work for a transfer is
-# split between sender and receiver, and how it splits depends on the timing of each
-# send, so the two are read together), and the ratios to nginx and to h2o.
+# per request, so the anchor is the cheaper setting; torsion holds the head with
+# MSG_MORE only before a file of at most 64 KiB, docs/web.md), h2o (1 thread, no access
+# log, an mruby handler returning "hello world", file.dir for files) and twisted.web,
+# interleaved round by round, each server pinned to CPU 0 and wrk to CPU 1. Modes:
+# keep-alive GET /hello (wrk -t1 -c50), the same pipelined 16 deep (a wrk Lua script), a
+# 1 MiB file as fast as wrk takes it, the same file paced (file_paced: each connection
+# waits after every response, so that every server answers about RATE requests/s in all
+# and the CPU per request is compared at the same rate), and a 4 KiB file (file_4k, where
+# the head shares the body's segment); no twisted in the file modes. Prints the median
+# over ROUNDS of requests/s, p50/p99 latency, the server's CPU per request (utime+stime
+# from /proc/PID/stat over the run, all threads), wrk's CPU per request (on loopback the
+# kernel's work for a transfer is split between sender and receiver, and how it splits
+# depends on the timing of each send, so the two are read together), and the ratios to
+# nginx and to h2o.
 #
 #   tests/benchmarks/http_bench.sh BUILD_DIR     (needs examples/http_server built there)
 #   ROUNDS=3 SECONDS_PER_RUN=5 CONNS=50 RATE=400 MODES="file file_paced" \
@@ -27,6 +29,7 @@ rate=${RATE:-400}
 need wrk wrk
 
 head -c 1048576 /dev/urandom > "$work/big.bin"
+head -c 4096 /dev/urandom > "$work/small.bin"
 printf 'hello world' > "$work/hello.txt"
 cat > "$work/pipeline.lua" <<'LUA'
 init = function(args)
@@ -104,6 +107,7 @@ run() {
     pipelined) extra=(-s "$work/pipeline.lua") ;;
     file) path=/big.bin ;;
     file_paced) path=/big.bin; extra=(-s "$work/paced.lua") ;;
+    file_4k) path=/small.bin ;;
   esac
   local c0 c1 out
   c0=$(cpu_ticks "$PID")
@@ -122,7 +126,7 @@ run() {
 }
 
 servers="torsion nginx h2o twisted"
-modes=${MODES:-keepalive pipelined file file_paced}
+modes=${MODES:-keepalive pipelined file file_paced file_4k}
 for s in $servers; do
   if [ "$s" = nginx ]; then start_nginx_hello; else "start_$s"; fi
   eval "pid_$s=\${PID:-}; port_$s=\${PORT:-}"
