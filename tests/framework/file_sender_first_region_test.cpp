@@ -1,6 +1,6 @@
 // FileSender hands a file with a known length to the transport in the begin_transfer call
 // (the first sendfile region is queued behind what was written before, so an HTTP head and
-// its file leave together), and open_file_source knows a regular file's size without
+// its file go out in one flush), and open_file_source knows a regular file's size without
 // another look-up (ByteSource::size_at_open).
 #include <doctest/doctest.h>
 
@@ -52,7 +52,7 @@ TEST_CASE("FileSender with a length queues the first region in begin_transfer, b
   CHECK(*server.buffered_after_begin > server.before.size());
   REQUIRE(server.result);
   CHECK_FALSE(*server.result);
-  CHECK(got.head == server.before);  // the head (sent with MSG_MORE) leaves first, whole
+  CHECK(got.head == server.before);  // the head (alone before so large a region) leaves first, whole
   CHECK(got.received == size);
   CHECK_FALSE(got.corrupt);
 }
