@@ -2,7 +2,9 @@
 // least a server can do per message: level-triggered, one recv into one buffer shared by
 // every connection and one send of what was read per readable event; only what the kernel
 // does not take is kept (and sent when writable). With --sink it discards what it reads
-// and answers end of file with the decimal count of bytes received.
+// and answers end of file with the decimal count of bytes received. With --pong it answers
+// every line it reads with "+PONG\r\n" instead of echoing: the least a RESP server can do
+// for redis-benchmark's PING_INLINE, no parsing, no state (redis.sh FLOOR=1).
 // Prints "listening on 127.0.0.1:PORT" first, like examples/echo_server.
 
 #include <netinet/in.h>
@@ -36,8 +38,10 @@ struct Conn {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const floor_server::Options options = floor_server::parse_options(argc, argv);
+  const floor_server::Options options = floor_server::parse_options(argc, argv, true);
   const bool sink = options.sink;
+  const bool pong = options.pong;
+  std::string pongs;
   floor_server::raise_descriptor_limit();
   const int lfd = floor_server::listen_loopback(options.port, SOCK_NONBLOCK);
   const int one = 1;
@@ -135,6 +139,15 @@ int main(int argc, char** argv) {
       }
       if (sink) {
         c.count += static_cast<std::size_t>(r);
+        continue;
+      }
+      if (pong) {
+        pongs.clear();
+        for (const char* p = buf; (p = static_cast<const char*>(std::memchr(
+                                       p, '\n', static_cast<std::size_t>(buf + r - p))));
+             ++p)
+          pongs += "+PONG\r\n";
+        if (!pongs.empty() && !send_all(fd, c, pongs.data(), pongs.size())) close_conn(fd);
         continue;
       }
       if (!send_all(fd, c, buf, static_cast<std::size_t>(r))) close_conn(fd);

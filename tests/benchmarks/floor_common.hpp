@@ -17,22 +17,28 @@
 
 namespace floor_server {
 
-/// The command line every floor takes: [--port N] [--sink].
+/// The command line every floor takes: [--port N] [--sink], and [--pong] where the floor
+/// offers it (epoll_echo).
 struct Options {
   int port = 0;
   bool sink = false;
+  bool pong = false;
 };
 
-/// Parses the command line; prints the usage and exits with 2 on anything else.
-inline Options parse_options(int argc, char** argv) {
+/// Parses the command line; prints the usage and exits with 2 on anything else (--pong
+/// too, unless `pong_offered`).
+inline Options parse_options(int argc, char** argv, bool pong_offered = false) {
   Options options;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       options.port = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--sink") == 0) {
       options.sink = true;
+    } else if (pong_offered && std::strcmp(argv[i], "--pong") == 0) {
+      options.pong = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--port N] [--sink]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--port N] [--sink]%s\n", argv[0],
+                   pong_offered ? " [--pong]" : "");
       std::exit(2);
     }
   }

@@ -14,7 +14,10 @@
 # Environment: ROUNDS (5), REQUESTS (200000), CLIENTS (50), PIPE_COMMANDS (148520),
 # PIN (1), SYSCALLS (1 when perf can count tracepoints: one more run of each row per
 # server under `perf stat`, printing its system calls per request by kind; exact, so
-# neighbours do not disturb it).
+# neighbours do not disturb it), FLOOR (1: the PING_INLINE rows also run against
+# tests/benchmarks/epoll_echo --pong, a minimal epoll server that answers each line with
+# +PONG and parses nothing: the least CPU per request any server on this kernel can
+# spend on that row, printed against both servers).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,6 +37,11 @@ else  # e.g. run.sh's BUILD_DIR-uring (io_uring), set up without the examples
   meson configure "$build" -Dexamples=true >/dev/null
 fi
 ninja -C "$build" -j2 examples/kv_server >/dev/null
+FLOOR=${FLOOR:-1}
+if [ "$FLOOR" = 1 ] && ! ninja -C "$build" -j2 tests/benchmarks/epoll_echo >/dev/null 2>&1; then
+  echo "redis.sh: no epoll_echo in $build (-Dbenchmarks=true): the floor is skipped" >&2
+  FLOOR=0
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -77,6 +85,12 @@ redis_pid=$PID
 start_until kv "listening on" $server_cpu "$build/examples/kv_server" --port 0
 kv_pid=$PID
 kv_port=${LINE##*:}
+floor_pid="" floor_port=""
+if [ "$FLOOR" = 1 ]; then
+  start_until floor "listening on" $server_cpu "$build/tests/benchmarks/epoll_echo" --pong
+  floor_pid=$PID
+  floor_port=${LINE##*:}
+fi
 
 # ns on CPU, all threads of a process.
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s}'; }
@@ -115,8 +129,14 @@ run_row() {
 declare -A cpu rps
 for round in $(seq "$ROUNDS"); do
   for row in "${rows[@]}"; do
-    for server in redis kv; do
-      if [ $server = redis ]; then pid=$redis_pid port=$redis_port; else pid=$kv_pid port=$kv_port; fi
+    servers=(redis kv)
+    [[ -n $floor_pid && $row == ping_inline* ]] && servers+=(floor)
+    for server in "${servers[@]}"; do
+      case $server in
+        redis) pid=$redis_pid port=$redis_port ;;
+        kv) pid=$kv_pid port=$kv_port ;;
+        floor) pid=$floor_pid port=$floor_port ;;
+      esac
       before=$(cpu_ns "$pid")
       read -r requests r < <(run_row "$row" "$port")
       after=$(cpu_ns "$pid")
@@ -141,6 +161,16 @@ for row in "${rows[@]}"; do
   printf '%-16s %9s [%6s] %9s [%6s] %7s %12s %12s\n' "$row" "$r_med" "$r_min" "$k_med" "$k_min" \
     "$ratio" "$(echo "${rps[redis,$row]}" | median)" "$(echo "${rps[kv,$row]}" | median)"
 done
+if [ -n "$floor_pid" ]; then
+  echo "the floor, epoll_echo --pong (one recv and one send per readable event, no parsing):"
+  for row in ping_inline ping_inline/P16; do
+    f_med=$(echo "${cpu[floor,$row]}" | median)
+    r_med=$(echo "${cpu[redis,$row]}" | median); k_med=$(echo "${cpu[kv,$row]}" | median)
+    printf '  %-16s floor %6s ns: floor / redis-server %s, kv_server / floor %s  (rounds: %s)\n' \
+      "$row" "$f_med" "$(python3 -c "print(f'{$f_med / $r_med:.2f}x')")" \
+      "$(python3 -c "print(f'{$k_med / $f_med:.2f}x')")" "${cpu[floor,$row]}"
+  done
+fi
 echo "noise: per-run CPU figures for each row: redis / kv"
 for row in "${rows[@]}"; do echo "  $row: ${cpu[redis,$row]}/ ${cpu[kv,$row]}"; done
 
