@@ -92,7 +92,7 @@ class Writer : public torsion::Protocol {
     run_.handed_at_end = run_.handed();
     run_.transport = nullptr;
     if (!reason.clean()) {
-      std::fprintf(stderr, "connection lost: %s\n", reason.message().c_str());
+      std::fprintf(stderr, "connection ended: %s\n", reason.message().c_str());
       run_.status = 1;
     }
     run_.reactor.stop();

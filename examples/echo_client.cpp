@@ -39,7 +39,7 @@ class Factory : public torsion::ClientFactory {
   }
   void client_connection_lost(torsion::Connector&, const torsion::Reason& reason) override {
     if (!reason.clean()) {
-      std::fprintf(stderr, "connection lost: %s\n", reason.message().c_str());
+      std::fprintf(stderr, "connection ended: %s\n", reason.message().c_str());
       status = 1;
     }
     reactor_.stop();

@@ -48,11 +48,27 @@ std::error_code normalize_os_error(std::error_code ec) noexcept {
   return ec;
 }
 
+namespace {
+
+// True when `cause` is the OS error that `kind` already names ("connection refused" and
+// ECONNREFUSED's "Connection refused"), so that its text would only repeat the kind.
+bool restates(error kind, std::error_code cause) {
+  switch (kind) {
+    case error::connection_refused: return cause == std::errc::connection_refused;
+    case error::timed_out: return cause == std::errc::timed_out;
+    case error::cancelled: return cause == std::errc::operation_canceled;
+    case error::connection_aborted: return cause == std::errc::connection_aborted;
+    default: return false;
+  }
+}
+
+}  // namespace
+
 Reason::Reason(error kind, std::error_code cause, std::string detail,
                std::exception_ptr exception)
     : kind_(kind), cause_(normalize_os_error(cause)), exception_(std::move(exception)) {
   message_ = make_error_code(kind).message();
-  if (cause_) message_ += ": " + cause_.message();
+  if (cause_ && !restates(kind_, cause_)) message_ += ": " + cause_.message();
   if (!detail.empty()) message_ += " (" + detail + ")";
 }
 

@@ -37,10 +37,6 @@ std::error_code make_error_code(error e) noexcept;
 /// that OS errors from Asio compare equal to std::errc values; other codes pass through.
 std::error_code normalize_os_error(std::error_code ec) noexcept;
 
-/// Returns `ec` with Asio's own system category replaced by std::system_category(), so
-/// that OS errors from Asio compare equal to std::errc values; other codes pass through.
-std::error_code normalize_os_error(std::error_code ec) noexcept;
-
 /// Why a connection ended (or failed to start): a kind (one of torsion::error), the OS
 /// code behind it when there is one, a human-readable message, and the exception when a
 /// callback threw. Cheap to copy; safe to keep after the callback returns.
@@ -65,7 +61,10 @@ class Reason {
   std::error_code cause() const noexcept { return cause_; }
   /// The exception a callback threw, when kind() is callback_threw.
   std::exception_ptr exception() const noexcept { return exception_; }
-  /// One line for humans, e.g. "connection refused: Connection refused".
+  /// One line for humans that says each thing once: the kind, the OS error's text when it
+  /// adds something (e.g. "connection lost: Connection reset by peer"; not for a refusal,
+  /// a time-out or a cancel, which the kind already names), then the detail in
+  /// parentheses, e.g. "connection refused (127.0.0.1:1)".
   const std::string& message() const noexcept { return message_; }
 
   /// True for a clean close.

@@ -64,7 +64,7 @@ class HelloFactory : public torsion::ClientFactory {
     return std::make_unique<Hello>(reply_);
   }
   void client_connection_failed(torsion::Connector&, const torsion::Reason& why) override {
-    std::fprintf(stderr, "%s\n", why.message().c_str());  // e.g. "connection refused: ..."
+    std::fprintf(stderr, "%s\n", why.message().c_str());  // e.g. "connection refused (127.0.0.1:1)"
     reactor_.stop();
   }
   void client_connection_lost(torsion::Connector&, const torsion::Reason&) override {

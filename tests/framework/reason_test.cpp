@@ -33,6 +33,22 @@ TEST_CASE("os errors map to kinds and keep the cause") {
   CHECK(timed.is(error::timed_out));
 }
 
+TEST_CASE("a reason's message says each thing once") {
+  const auto os = [](int e) { return std::error_code(e, std::system_category()); };
+  CHECK(Reason::from_os_error(os(ECONNREFUSED), "127.0.0.1:1").message() ==
+        "connection refused (127.0.0.1:1)");
+  CHECK(Reason::from_os_error(os(ETIMEDOUT)).message() == "timed out");
+  CHECK(Reason::from_os_error(os(ECANCELED), "x").message() == "cancelled (x)");
+  CHECK(Reason(error::connection_aborted, os(ECONNABORTED)).message() == "connection aborted");
+  // An OS error that adds something is kept, once.
+  CHECK(Reason::from_os_error(os(ECONNRESET)).message() ==
+        "connection lost: Connection reset by peer");
+  CHECK(Reason(error::connect_failed, os(ENETUNREACH), "10.0.0.1:80").message() ==
+        "connect failed: Network is unreachable (10.0.0.1:80)");
+  // The cause is kept whether or not its text is shown.
+  CHECK(Reason::from_os_error(os(ECONNREFUSED)).cause() == std::errc::connection_refused);
+}
+
 TEST_CASE("torsion errors are std::error_codes of the torsion category") {
   std::error_code ec = error::line_too_long;
   CHECK(ec.category().name() == std::string("torsion"));

@@ -979,7 +979,7 @@ class StreamEngine final : public Transport,
       logged("stop_producing", [&] { p->stop_producing(); });
     }
     if (log_enabled(LogLevel::debug))
-      log(LogLevel::debug, log_context(), "connection lost: " + reason.message());
+      log(LogLevel::debug, log_context(), "connection ended: " + reason.message());
     if (protocol_) logged("connection_lost", [&] { protocol_->end_connection(reason); });
     if (on_lost_) logged("client_connection_lost", [&] { on_lost_(reason); });
     connections_.unlink(*this);
