@@ -85,8 +85,15 @@ class Server final : public StreamServer,
   void run(Stream s) {
     Task<void> task = handler_(std::move(s));
     children_->adopt(task.deferred(), [weak = weak_from_this(), &reactor = reactor_](Outcome<void>&& o) {
-      if (!o.ok() && !error_is<CancelledError>(o.error()))
-        log(LogLevel::error, "listen_stream: a connection's handler failed: " + describe_error(o.error()));
+      // A ConnectionError that escapes the handler is the peer going away (a reset, a
+      // broken pipe): ordinary for a server, so info; anything else is a server error.
+      if (!o.ok() && !error_is<CancelledError>(o.error())) {
+        if (error_is<ConnectionError>(o.error()))
+          log(LogLevel::info, "listen_stream: a peer went away: " + describe_error(o.error()));
+        else
+          log(LogLevel::error,
+              "listen_stream: a connection's handler failed: " + describe_error(o.error()));
+      }
       // Start a waiting connection from the loop, once this handler no longer counts.
       reactor.call_soon([weak] {
         if (auto self = weak.lock()) self->run_waiting();

@@ -19,6 +19,8 @@
 ///    refused (closed at once, before any byte is read). Memory stays bounded.
 ///  - A handler's exception is logged (level error) and ends only its connection; when
 ///    a handler ends, its Stream closes the connection (unless it was moved elsewhere).
+///    A ConnectionError (the peer reset or went away mid-read or mid-drain) is no server
+///    error: it is logged at level info.
 ///  - The server keeps itself alive while it listens or handlers run, whether or not the
 ///    caller keeps the returned handle. close() stops it; the reactor's graceful shutdown
 ///    (Reactor::shutdown, SIGINT/SIGTERM) does the same in its `during` phase and waits
