@@ -21,7 +21,8 @@ namespace {
 
 class FdSource final : public ByteSource {
  public:
-  FdSource(int fd, std::optional<std::uint64_t> size) : fd_(fd), size_(size) {}
+  FdSource(int fd, std::optional<std::uint64_t> size, std::optional<std::int64_t> mtime)
+      : fd_(fd), size_(size), mtime_(mtime) {}
   ~FdSource() override { ::close(fd_); }
   FdSource(const FdSource&) = delete;
   FdSource& operator=(const FdSource&) = delete;
@@ -42,10 +43,12 @@ class FdSource final : public ByteSource {
   int file_descriptor() const noexcept override { return size_ ? fd_ : -1; }
   std::optional<std::uint64_t> size_at_open() const noexcept override { return size_; }
   std::optional<std::uint64_t> file_offset() const noexcept override { return offset_; }
+  std::optional<std::int64_t> modified_at_open() const noexcept override { return mtime_; }
 
  private:
   int fd_;
   std::optional<std::uint64_t> size_;  // set for a regular file
+  std::optional<std::int64_t> mtime_;  // set with size_
   std::uint64_t offset_ = 0;           // opened at 0; only read() moves it
 };
 
@@ -74,8 +77,12 @@ std::unique_ptr<ByteSource> open_file_source(const std::string& path) {
     throw std::system_error(last_os_error(), "open_file_source: '" + path + "'");
   struct stat st {};
   std::optional<std::uint64_t> size;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) size = static_cast<std::uint64_t>(st.st_size);
-  return std::make_unique<FdSource>(fd, size);
+  std::optional<std::int64_t> mtime;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    size = static_cast<std::uint64_t>(st.st_size);
+    mtime = static_cast<std::int64_t>(st.st_mtim.tv_sec);
+  }
+  return std::make_unique<FdSource>(fd, size, mtime);
 }
 
 std::unique_ptr<ByteSource> open_regular_file(const std::string& path, std::error_code& ec) {
@@ -93,7 +100,8 @@ std::unique_ptr<ByteSource> open_regular_file(const std::string& path, std::erro
   } else if (!S_ISREG(st.st_mode)) {
     ec = std::make_error_code(std::errc::invalid_argument);
   } else {
-    return std::make_unique<FdSource>(fd, static_cast<std::uint64_t>(st.st_size));
+    return std::make_unique<FdSource>(fd, static_cast<std::uint64_t>(st.st_size),
+                                      static_cast<std::int64_t>(st.st_mtim.tv_sec));
   }
   ::close(fd);
   return nullptr;

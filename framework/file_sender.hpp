@@ -34,6 +34,9 @@ class ByteSource {
   /// The size of a regular file as it was when the source was opened (no further system
   /// call); std::nullopt (the default) when unknown.
   virtual std::optional<std::uint64_t> size_at_open() const noexcept { return std::nullopt; }
+  /// The modification time (seconds since the epoch) of a regular file as it was when the
+  /// source was opened (no further system call); std::nullopt (the default) when unknown.
+  virtual std::optional<std::int64_t> modified_at_open() const noexcept { return std::nullopt; }
   /// For a source with a file_descriptor(): its current offset when the source knows it
   /// without a system call (open_file_source's does); std::nullopt (the default) makes a
   /// FileSender ask the descriptor (lseek).
@@ -50,7 +53,7 @@ class ByteSource {
 /// changes nothing for a regular file; nginx opens files so). On failure returns null
 /// and sets `ec`: the open's error (no_such_file_or_directory, permission_denied...),
 /// is_a_directory for a directory, or invalid_argument for anything else that is not a
-/// regular file. Its size_at_open() is the file's size.
+/// regular file. Its size_at_open() is the file's size, its modified_at_open() its mtime.
 std::unique_ptr<ByteSource> open_regular_file(const std::string& path, std::error_code& ec);
 
 /// A source serving `data` (for tests and for payloads already in memory).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "framework/file_sender.hpp"
+#include "web/detail/conditional.hpp"
 #include "web/detail/file_range.hpp"
 #include "web/http_message.hpp"
 
@@ -77,6 +78,9 @@ class OffsetSource final : public ByteSource {
   int file_descriptor() const noexcept override { return inner_->file_descriptor(); }
   std::optional<std::uint64_t> size_at_open() const noexcept override {
     return inner_->size_at_open();
+  }
+  std::optional<std::int64_t> modified_at_open() const noexcept override {
+    return inner_->modified_at_open();
   }
   std::optional<std::uint64_t> file_offset() const noexcept override { return offset_; }
 
@@ -153,13 +157,9 @@ void answer_range(const Request& request, int& status, Headers& headers, std::st
     return;  // "none": the handler refuses ranges
   headers.set("Accept-Ranges", "bytes");
   if (request.headers().count("range") != 1) return;
-  // If-Range: the range only for the representation the client has. File responses carry
-  // no validator of their own; a date is never trusted (a Last-Modified is weak within its
-  // second), an entity-tag only when it strongly matches an ETag the handler set.
-  if (const auto if_range = request.header("if-range")) {
-    const auto etag = headers.get("etag");
-    if (!etag || etag->starts_with("W/") || trim_ows(*if_range) != *etag) return;
-  }
+  // If-Range: the range only for the representation the client has (web/conditional.cpp).
+  if (const auto if_range = request.header("if-range"); if_range && !if_range_holds(*if_range, headers))
+    return;
   const ByteRange range = resolve_byte_range(*request.header("range"), file_size);
   if (range.kind == ByteRange::Kind::unsatisfiable) {
     status = 416;

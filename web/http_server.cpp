@@ -12,6 +12,7 @@
 #include "framework/log.hpp"
 #include "framework/reason.hpp"
 #include "framework/stream.hpp"
+#include "web/detail/conditional.hpp"
 #include "web/detail/file_range.hpp"
 #include "web/detail/http_date.hpp"
 #include "web/http_parser.hpp"
@@ -844,9 +845,14 @@ Response& Response::set_file(std::unique_ptr<ByteSource> source, std::uint64_t s
 void Response::end() {
   if (x_->finished || !x_->conn) return;
   x_->finished = true;
-  if (!x_->started)  // a file response may become a 206 or a 416 (web/byte_range.cpp)
+  if (!x_->started) {
+    // A file response may become a 304 (web/conditional.cpp), a 206 or a 416
+    // (web/byte_range.cpp).
+    detail::answer_conditional(x_->request, x_->status, x_->headers, x_->body, x_->file,
+                               x_->file_size);
     detail::answer_range(x_->request, x_->status, x_->headers, x_->body, x_->file,
                          x_->file_size);
+  }
   x_->conn->end(*x_);
 }
 
@@ -951,9 +957,7 @@ std::string_view http_date() { return http_date(std::time(nullptr)); }
 std::string_view http_date(std::time_t now) {
   DateCache& c = date_cache;
   if (now != c.second) {
-    std::tm tm{};
-    ::gmtime_r(&now, &tm);
-    c.length = std::strftime(c.text, sizeof c.text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    c.length = detail::format_http_date(now, c.text);
     c.second = now;
     ++c.formats;
   }
