@@ -10,6 +10,7 @@
 
 #include "framework/file_sender.hpp"
 #include "web/detail/conditional.hpp"
+#include "web/detail/field_text.hpp"
 #include "web/detail/file_range.hpp"
 #include "web/http_message.hpp"
 
@@ -17,14 +18,9 @@ namespace torsion::web {
 
 namespace {
 
-bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+using detail::trim_ows;
 
-std::string_view trim_ows(std::string_view s) noexcept {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
+bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 // A run of digits, kept as text so that numbers past 2^64 still compare exactly.
 struct Number {

@@ -3,6 +3,7 @@
 
 #include "framework/file_sender.hpp"
 #include "web/detail/conditional.hpp"
+#include "web/detail/field_text.hpp"
 #include "web/http_message.hpp"
 
 namespace torsion::web::detail {
@@ -13,14 +14,6 @@ constexpr std::string_view day_names[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "F
 constexpr std::string_view month_names[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                               "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 constexpr std::int64_t last_formatted = 253402300799;  // 9999-12-31 23:59:59
-
-bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
-
-std::string_view trim_ows(std::string_view s) noexcept {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1..12): the era-based
 // count (400-year eras of 146097 days, the year starting in March).
