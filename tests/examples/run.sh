@@ -303,7 +303,7 @@ else
 fi
 
 # http_server serves /hello and a directory; curl reuses one connection for three URLs and
-# gets byte ranges of a file (206, and 416 past its end).
+# gets byte ranges of a file (206, and 416 past its end) and a 304 for -z.
 if command -v curl >/dev/null; then
   mkdir -p "$work/site/sub"; printf '<h1>torsion</h1>' > "$work/site/index.html"
   printf 'nested' > "$work/site/sub/file.txt"
@@ -319,6 +319,8 @@ if command -v curl >/dev/null; then
          timeout 10 curl -s -w ' %{http_code}' -r -3 "$base/sub/file.txt"; echo
          timeout 10 curl -s -o /dev/null -w '%{http_code}' -r 6- "$base/sub/file.txt")
   [ "$out" = $'ste 206\nted 206\n416' ]; check "http_server answers curl's range requests" $? "$out"
+  code=$(timeout 10 curl -s -o /dev/null -w '%{http_code}' -z "$work/site/sub/file.txt" "$base/sub/file.txt")
+  [ "$code" = 304 ]; check "http_server answers curl -z (the file's own mtime) with 304" $? "got $code"
   out=$(timeout 10 "$ex/http_get" "$base/sub/file.txt" 2>&1)
   [[ "$out" == "HTTP/1.1 200 OK"*"Content-Length: 6"*nested ]]; check "http_get fetches from http_server" $? "$out"
   out=$(timeout 10 "$ex/http_get" "http://127.0.0.1:$closed_port/" 2>&1)
