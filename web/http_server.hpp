@@ -185,7 +185,9 @@ class Response {
   /// Makes the body the file at `path` (sent with Content-Length, chunk by chunk through a
   /// FileSender, so a large file never sits in memory). Throws std::system_error naming
   /// the path if it cannot be opened or is not a regular file (a FIFO or a device is
-  /// refused without blocking: open_regular_file).
+  /// refused without blocking: open_regular_file). Sent as a 200 to GET or HEAD, it
+  /// carries ETag and Last-Modified (unless set) and answers conditional requests (304)
+  /// and Range requests (206, 416): docs/web.md.
   Response& set_file(const std::string& path);
   /// Makes the body `size` bytes read from `source` (sent with Content-Length through a
   /// FileSender; a source with a descriptor, as open_regular_file gives, goes with
