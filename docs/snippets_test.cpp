@@ -155,6 +155,11 @@ TEST_CASE("async-styles: a Deferred chain and a coroutine") {
   CHECK(got.substr(got.size() - 7) == "/ hello");  // read_line drops the "\n"
 }
 
+TEST_CASE("async-styles: read_to_end takes every byte until the server closes") {
+  torsion::Reactor reactor;
+  CHECK(docs::read_to_end_reply(reactor) == "hello\n");
+}
+
 TEST_CASE("protocols: a LineReceiver answers each \\r\\n line; a bare \\n never ends one") {
   const docs::ProtocolRun crlf = docs::shout("hello\r\nwor");
   CHECK(crlf.written == "HELLO\r\n");

@@ -3,6 +3,7 @@
 #include "framework/reactor.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,9 @@ class StreamCore final : public Producer, public std::enable_shared_from_this<St
   }
 
   Deferred<std::string> read_exactly(std::size_t n) { return read_bytes(Kind::exactly, n); }
+
+  Deferred<std::string> read_to_end(std::size_t max) { return read_bytes(Kind::to_end, max); }
+  std::size_t read_limit() const noexcept { return options_.read_limit; }
 
   Deferred<std::optional<std::string>> read_line(std::size_t max) {
     if (max == 0) throw std::invalid_argument("Stream::read_line: max must be >= 1, got 0");
@@ -116,9 +120,9 @@ class StreamCore final : public Producer, public std::enable_shared_from_this<St
   bool eof_ = false;
 
  private:
-  enum class Kind { none, some, exactly, line };
+  enum class Kind { none, some, exactly, line, to_end };
 
-  // read_some and read_exactly: a read whose result is bytes.
+  // read_some, read_exactly and read_to_end: a read whose result is bytes.
   Deferred<std::string> read_bytes(Kind kind, std::size_t n) {
     start_read(kind, n);
     Deferred<std::string> d(
@@ -150,6 +154,8 @@ class StreamCore final : public Producer, public std::enable_shared_from_this<St
     std::size_t n = options_.read_limit;
     if (kind_ == Kind::exactly) n = std::max(n, want_);
     if (kind_ == Kind::line) n = std::max(n, want_ + 2);  // room for the line and "\r\n"
+    if (kind_ == Kind::to_end)  // room for max bytes and one more, to see an overrun
+      n = std::max(n, want_ == std::numeric_limits<std::size_t>::max() ? want_ : want_ + 1);
     return std::max<std::size_t>(n, 1);
   }
 
@@ -206,6 +212,13 @@ class StreamCore final : public Producer, public std::enable_shared_from_this<St
           return finish_bytes(Outcome<std::string>::failure(e));
         return finish_bytes(Outcome<std::string>::failure(
             std::make_exception_ptr(IncompleteReadError(take(buffer_.size()), want_))));
+      case Kind::to_end:
+        if (buffer_.size() > want_)
+          return finish_bytes(
+              Outcome<std::string>::failure(std::make_exception_ptr(ReadLimitError(want_))));
+        if (!eof_) return;
+        if (auto e = end_error()) return finish_bytes(Outcome<std::string>::failure(e));
+        return finish_bytes(Outcome<std::string>::success(take(buffer_.size())));
       case Kind::line: {
         using Line = std::optional<std::string>;
         const std::size_t window = std::min(buffer_.size(), want_ + 2);
@@ -291,6 +304,11 @@ Deferred<std::string> Stream::read_some(std::size_t max) { return core().read_so
 Deferred<std::string> Stream::read_exactly(std::size_t n) { return core().read_exactly(n); }
 Deferred<std::optional<std::string>> Stream::read_line(std::size_t max) {
   return core().read_line(max);
+}
+Deferred<std::string> Stream::read_to_end(std::size_t max) { return core().read_to_end(max); }
+Deferred<std::string> Stream::read_to_end() {
+  detail::StreamCore& c = core();
+  return c.read_to_end(c.read_limit());
 }
 
 void Stream::write(std::string_view data) {

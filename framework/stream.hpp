@@ -3,7 +3,8 @@
 /// Stream: a connection seen as awaitable reads and writes, over any Transport.
 ///
 /// StreamProtocol is an ordinary Protocol that buffers what the peer sends; the Stream it
-/// hands out offers read_some / read_exactly / read_line / write + drain, each returning
+/// hands out offers read_some / read_exactly / read_line / read_to_end / write + drain,
+/// each returning
 /// a Deferred, so the same stream serves Deferred chains and coroutines alike:
 ///
 ///     Task<void> greet(Stream s) {
@@ -26,7 +27,8 @@
 ///  - End of stream: read_some gives "" and read_line std::nullopt after a clean close or
 ///    the peer's EOF; after an unclean loss (reset, abort...) they fail with
 ///    ConnectionError instead, once the buffered bytes are read. read_exactly fails with
-///    IncompleteReadError when the stream ends first.
+///    IncompleteReadError when the stream ends first. read_to_end gives every byte up to
+///    the end, at most its limit (ReadLimitError beyond it, nothing consumed).
 ///  - The peer's EOF does not close our side (half-close): writes still go out until
 ///    close() or until the Stream is destroyed.
 ///  - Destroying the (move-only) Stream closes the connection with lose_connection.
@@ -94,6 +96,22 @@ class LineTooLongError : public std::runtime_error {
   std::size_t limit_;
 };
 
+/// read_to_end(max) found more than max bytes before the end of the stream. The bytes
+/// stay buffered: read them in pieces with read_some, or close the stream.
+class ReadLimitError : public std::runtime_error {
+ public:
+  /// what() names `limit`.
+  explicit ReadLimitError(std::size_t limit)
+      : std::runtime_error("stream holds more than " + std::to_string(limit) +
+                           " bytes before its end"),
+        limit_(limit) {}
+  /// The limit that was exceeded.
+  std::size_t limit() const noexcept { return limit_; }
+
+ private:
+  std::size_t limit_;
+};
+
 /// Tuning for a Stream.
 struct StreamOptions {
   /// Stop reading from the transport while this many bytes are buffered (64 KiB).
@@ -123,6 +141,13 @@ class Stream {
   /// of line content, else LineTooLongError. At the end of the stream an unterminated
   /// last line is returned as a line, then std::nullopt.
   Deferred<std::optional<std::string>> read_line(std::size_t max = 4096);
+  /// Every byte up to the peer's end of stream (asyncio's StreamReader.read()), at most
+  /// `max` (n may be 0): ReadLimitError as soon as more are buffered, consuming nothing,
+  /// so a peer cannot grow memory without bound. "" if the stream has already ended.
+  /// After an unclean loss it fails with ConnectionError (the bytes stay buffered).
+  Deferred<std::string> read_to_end(std::size_t max);
+  /// As above, at most StreamOptions::read_limit bytes (64 KiB by default).
+  Deferred<std::string> read_to_end();
 
   /// Queues bytes for the peer (Transport::write semantics: never blocks; dropped after
   /// close or loss).

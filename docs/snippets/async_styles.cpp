@@ -28,7 +28,30 @@ torsion::Task<std::string> ask(torsion::Reactor& reactor, int port) {
 }
 // [end]
 
+// [snippet:read-to-end]
+// Asks, sends its own end of stream, then takes every byte until the server closes.
+torsion::Task<std::string> ask_all(torsion::Reactor& reactor, int port) {
+  torsion::Stream s = co_await torsion::connect_stream(reactor, "127.0.0.1", port);
+  s.write("hello\n");
+  s.close_write();                             // our EOF: the echo server closes in turn
+  co_return co_await s.read_to_end(1 << 20);  // at most 1 MiB, else ReadLimitError
+}
+// [end]
+
 }  // namespace
+
+std::string read_to_end_reply(torsion::Reactor& reactor) {
+  auto echo = torsion::make_factory<Echo>();
+  torsion::TcpListenOptions loopback;
+  loopback.interface = "127.0.0.1";
+  auto port = torsion::listen_tcp(reactor, 0, echo, loopback);
+  std::string reply;
+  ask_all(reactor, port->port()).deferred().add_both([&](torsion::Outcome<std::string> o) {
+    reply = o.ok() ? o.value() : "failed: " + torsion::describe_error(o.error());
+  });
+  reactor.run_until([&] { return !reply.empty(); }, 10);
+  return reply;
+}
 
 std::string deferred_and_coroutine(torsion::Reactor& reactor) {
   auto echo = torsion::make_factory<Echo>();

@@ -75,6 +75,7 @@ std::size_t bulk_write_with_idle_work(torsion::Reactor& reactor, std::size_t byt
 // async_styles.cpp
 std::string deferred_and_coroutine(torsion::Reactor& reactor);
 std::string chained_in_place();  // "42"
+std::string read_to_end_reply(torsion::Reactor& reactor);  // "hello\n"
 
 // protocols.cpp: what a protocol wrote for `input` (fed in `chunk`-byte reads, 0 = at
 // once), whether it asked to close, and why it rejected the input.
