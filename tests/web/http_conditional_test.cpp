@@ -18,6 +18,7 @@
 
 #include "framework/file_sender.hpp"
 #include "framework/reactor.hpp"
+#include "tests/web/file_site.hpp"
 #include "tests/web/peers.hpp"
 #include "tests/web/server_support.hpp"
 #include "transports/tcp.hpp"
@@ -33,37 +34,13 @@ using cond::TagMatch;
 
 namespace {
 
-// 1700000000: Tue, 14 Nov 2023 22:13:20 GMT, the mtime every file here gets.
-constexpr std::int64_t mtime = 1700000000;
+// kFileMtime, as an HTTP-date and in the ETag.
 const std::string modified = "Tue, 14 Nov 2023 22:13:20 GMT";
 const std::string etag = "\"6553f100-a\"";  // nginx's form: mtime and size in hex
 
-// A temporary directory with digits.txt ("0123456789"), its mtime set to `mtime`.
-struct Root {
-  std::string dir;
-  Root() {
-    char name[] = "/tmp/torsion-cond-XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    dir = name;
-    write("digits.txt", "0123456789");
-  }
-  ~Root() {
-    for (const char* f : {"digits.txt", "out.txt", "etag.txt"}) ::unlink((dir + "/" + f).c_str());
-    ::rmdir(dir.c_str());
-  }
-  void write(const std::string& name, const std::string& data) const {
-    {
-      std::ofstream out(dir + "/" + name, std::ios::binary);
-      out << data;
-      REQUIRE(out.good());
-    }
-    const ::timespec at[2] = {{mtime, 0}, {mtime, 0}};
-    REQUIRE(::utimensat(AT_FDCWD, (dir + "/" + name).c_str(), at, 0) == 0);
-  }
-  std::string read(const std::string& name) const {
-    std::ifstream in(dir + "/" + name, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
+// A temporary directory with digits.txt ("0123456789"), its mtime kFileMtime.
+struct Root : FileRoot {
+  Root() : FileRoot("cond") { write("digits.txt", "0123456789"); }
 };
 
 std::string date_of(std::int64_t seconds) {
@@ -84,11 +61,7 @@ std::string exchange(Conn& c, const std::string& request, std::size_t cut) {
   c.clock.advance(0);
   c.t.receive(request.substr(cut));
   c.clock.advance(0);
-  for (int i = 0; i < 100 && (c.clock.pending_count() > 0 || c.t.producer()); ++i) {
-    c.t.drain();
-    c.clock.advance(0);
-  }
-  return c.t.take();
+  return drain_files(c);
 }
 
 std::vector<std::string> get(Conn& c, const std::string& path, const std::string& fields,
@@ -100,13 +73,13 @@ std::vector<std::string> get(Conn& c, const std::string& path, const std::string
 }  // namespace
 
 TEST_CASE("http_conditional: HTTP-dates and entity-tag lists, well formed and not") {
-  CHECK(date_of(mtime) == modified);
+  CHECK(date_of(kFileMtime) == modified);
   CHECK(date_of(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
   CHECK(date_of(253402300799) == "Fri, 31 Dec 9999 23:59:59 GMT");
   CHECK(date_of(253402300800).empty());  // no 5-digit year
   CHECK(date_of(-1).empty());
-  CHECK(parsed(modified) == std::to_string(mtime));
-  CHECK(parsed(" \t" + modified + "\t ") == std::to_string(mtime));
+  CHECK(parsed(modified) == std::to_string(kFileMtime));
+  CHECK(parsed(" \t" + modified + "\t ") == std::to_string(kFileMtime));
   CHECK(parsed("Sun, 06 Nov 1994 08:49:37 GMT") == "784111777");  // RFC 9110's example
   CHECK(parsed("Thu, 29 Feb 2024 00:00:00 GMT") == "1709164800");
   CHECK(parsed("Sat, 01 Jan 1000 00:00:00 GMT") == "-30610224000");
@@ -197,7 +170,7 @@ TEST_CASE("http_conditional: static files: validators, If-None-Match, If-Modifie
   const std::string not_modified = "head 304 Not Modified 1.1 keep [Server=torsion] [ETag=" +
                                    etag + "] [Last-Modified=" + modified + "]";
   // 304: a matching tag (weak comparison), "*", If-Modified-Since at or after the mtime.
-  const std::string earlier = date_of(mtime - 1), later = date_of(mtime + 3600);
+  const std::string earlier = date_of(kFileMtime - 1), later = date_of(kFileMtime + 3600);
   for (const std::string& fields : std::vector<std::string>{
        "If-None-Match: " + etag + "\r\n", "If-None-Match: W/" + etag + "\r\n",
         "If-None-Match: *\r\n", "If-None-Match: \"a\"\r\nIf-None-Match: " + etag + "\r\n",
@@ -302,28 +275,7 @@ TEST_CASE("http_conditional: set_file: the handler's validators win, a part has 
   CHECK(post.at(1) == "body 0123456789");
 }
 
-namespace {
-
-// static_files on 127.0.0.1:0 over TCP, for real clients.
-struct Site {
-  Reactor reactor;
-  Router router;
-  std::unique_ptr<HttpFactory> site;
-  std::shared_ptr<ListeningPort> port;
-  explicit Site(const std::string& root) {
-    reactor.set_handle_signals(false);
-    router.get("/*path", static_files(root));
-    site = std::make_unique<HttpFactory>(reactor, router);
-    TcpListenOptions options;
-    options.interface = "127.0.0.1";
-    port = listen_tcp(reactor, 0, *site, options);
-  }
-  std::string url(std::string_view path) const {
-    return "http://127.0.0.1:" + std::to_string(port->port()) + std::string(path);
-  }
-};
-
-}  // namespace
+using Site = FileSite;
 
 TEST_CASE("http_conditional: curl -z (a date, a file's mtime) and --etag-save/--etag-compare") {
   if (!have("curl")) {
@@ -344,7 +296,7 @@ TEST_CASE("http_conditional: curl -z (a date, a file's mtime) and --etag-save/--
   };
   // -z DATE sends If-Modified-Since; -z FILE sends the local file's mtime.
   CHECK(curl({"-z", modified}) == "304");
-  CHECK(curl({"-z", date_of(mtime - 60)}) == "200");
+  CHECK(curl({"-z", date_of(kFileMtime - 60)}) == "200");
   CHECK(root.read("out.txt") == "0123456789");
   root.write("out.txt", "stale");  // the same mtime as digits.txt
   CHECK(curl({"-z", out}) == "304");

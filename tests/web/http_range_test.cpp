@@ -19,6 +19,7 @@
 #include "framework/file_sender.hpp"
 #include "framework/reactor.hpp"
 #include "tests/support/wait.hpp"
+#include "tests/web/file_site.hpp"
 #include "tests/web/peers.hpp"
 #include "tests/web/server_support.hpp"
 #include "transports/process.hpp"
@@ -51,36 +52,15 @@ std::string resolve(std::string_view field, std::uint64_t size, RangeLimits limi
 
 // A temporary directory with digits.txt ("0123456789"), big.bin (3 MiB + 5 of a
 // pattern, past the server's 1 MiB sendfile region) and empty.txt.
-struct Root {
-  std::string dir;
+struct Root : FileRoot {
   std::string big;
-  Root() {
-    char name[] = "/tmp/torsion-range-XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    dir = name;
+  Root() : FileRoot("range") {
     write("digits.txt", "0123456789");
     big.resize(3 * 1024 * 1024 + 5);
     for (std::size_t i = 0; i < big.size(); ++i)
       big[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
     write("big.bin", big);
     write("empty.txt", "");
-  }
-  ~Root() {
-    for (const char* f : {"digits.txt", "big.bin", "empty.txt", "out.bin"})
-      ::unlink((dir + "/" + f).c_str());
-    ::rmdir(dir.c_str());
-  }
-  void write(const std::string& name, const std::string& data) const {
-    std::ofstream out(dir + "/" + name, std::ios::binary);
-    out << data;
-    REQUIRE(out.good());
-    out.close();
-    const ::timespec at[2] = {{1700000000, 0}, {1700000000, 0}};  // the validators' input
-    REQUIRE(::utimensat(AT_FDCWD, (dir + "/" + name).c_str(), at, 0) == 0);
-  }
-  std::string read(const std::string& name) const {
-    std::ifstream in(dir + "/" + name, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
   }
 };
 
@@ -90,11 +70,7 @@ std::vector<std::string> exchange(Conn& c, const std::string& request, std::size
                                   bool head = false) {
   std::string out = c.send(request.substr(0, cut));
   out += c.send(request.substr(cut));
-  for (int i = 0; i < 100 && (c.clock.pending_count() > 0 || c.t.producer()); ++i) {
-    c.t.drain();  // a pull producer (the FileSender) is asked again once the buffer empties
-    c.clock.advance(0);
-  }
-  return responses(out + without_date(c.t.take()), head);
+  return responses(out + without_date(drain_files(c)), head);
 }
 
 std::vector<std::string> get(Conn& c, const std::string& path, const std::string& fields,
@@ -291,28 +267,7 @@ TEST_CASE("http_range: handlers: If-Range against an ETag, Accept-Ranges none, o
   CHECK(get(c, "/offset", "Range: bytes=-2\r\n").at(1) == "body 89");
 }
 
-namespace {
-
-// static_files on 127.0.0.1:0 over TCP (sendfile), for real clients.
-struct Site {
-  Reactor reactor;
-  Router router;
-  std::unique_ptr<HttpFactory> site;
-  std::shared_ptr<ListeningPort> port;
-  explicit Site(const std::string& root) {
-    reactor.set_handle_signals(false);
-    router.get("/*path", static_files(root));
-    site = std::make_unique<HttpFactory>(reactor, router);
-    TcpListenOptions options;
-    options.interface = "127.0.0.1";
-    port = listen_tcp(reactor, 0, *site, options);
-  }
-  std::string url(std::string_view path) const {
-    return "http://127.0.0.1:" + std::to_string(port->port()) + std::string(path);
-  }
-};
-
-}  // namespace
+using Site = FileSite;
 
 TEST_CASE("http_range: curl -r (a range, a suffix, past the end) and curl -C - resuming") {
   if (!have("curl")) {
