@@ -262,10 +262,11 @@ struct HandlerOptions {
   std::function<std::optional<Response>(const Request&)> check;
 };
 
-/// What answers requests. Built from any of the three styles:
+/// What answers requests. Built from any of the three styles, or a plain function:
 ///  - a callback `void(Request&, Response&)` that ends the response now or later;
 ///  - a function returning `Deferred<Response>`;
-///  - a coroutine returning `Task<Response>`.
+///  - a coroutine returning `Task<Response>`;
+///  - a function `Response(Request&)` that answers at once.
 /// An exception (thrown, or the Deferred's error) becomes a 500 if nothing was sent yet,
 /// and is logged.
 class Handler {
@@ -285,6 +286,15 @@ class Handler {
   Handler(F f)  // NOLINT: implicit on purpose
       : fn_([f = std::move(f)](Request& request, Response& response) mutable {
           answer_later(Deferred<Response>(f(request)), response);
+        }) {}
+  /// A function of the request that returns its Response at once (as the callback
+  /// style that ends `response` with it; exceptions propagate the same way).
+  template <class F>
+    requires(std::invocable<F&, Request&> &&
+             std::same_as<std::remove_cvref_t<std::invoke_result_t<F&, Request&>>, Response>)
+  Handler(F f)  // NOLINT: implicit on purpose
+      : fn_([f = std::move(f)](Request& request, Response& response) mutable {
+          response.end(f(request));
         }) {}
   /// Any of the styles above, with `options` (streamed body, own body limit, check).
   /// Throws std::invalid_argument for a max_body of 0 without stream_body, or a

@@ -166,13 +166,15 @@ Response part_of(const Request& request, const std::string& data) {
 }  // namespace
 }  // namespace docs
 
-TEST_CASE("web: a router in three styles, pipelined requests answered in order") {
+TEST_CASE("web: a router in every style, pipelined requests answered in order") {
   using namespace docs;
   torsion::Reactor reactor;
   // [snippet:router]
   torsion::web::Router router;
   // A callback: answer now (or keep `response`, a handle, and answer later).
   router.get("/hello", [](Request&, Response& response) { response.end("hello world\n"); });
+  // A function that returns its Response at once.
+  router.get("/plain", [](Request&) { return Response(200, "plain\n"); });
   // A Deferred<Response>: the server answers when it fires.
   router.post("/echo", [](Request& request) {
     return torsion::succeed(Response(200, "you sent " + request.body() + "\n"));
@@ -200,6 +202,7 @@ TEST_CASE("web: a router in three styles, pipelined requests answered in order")
       "GET /later/ann HTTP/1.1\r\nHost: x\r\n\r\n"
       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
       "GET /count HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /plain HTTP/1.1\r\nHost: x\r\n\r\n"
       "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
       reply);
   torsion::connect_tcp(reactor, "127.0.0.1", port->port(), client);
@@ -207,7 +210,8 @@ TEST_CASE("web: a router in three styles, pipelined requests answered in order")
   const auto at = [&](std::string_view s) { return reply.find(s); };
   CHECK(at("later, ann\n") < at("you sent hi\n"));
   CHECK(at("you sent hi\n") < at("2\r\n1\n\r\n2\r\n2\n\r\n2\r\n3\n\r\n0\r\n\r\n"));
-  CHECK(at("3\n\r\n0\r\n\r\n") < at("hello world\n"));
+  CHECK(at("3\n\r\n0\r\n\r\n") < at("plain\n"));
+  CHECK(at("plain\n") < at("hello world\n"));
 }
 
 TEST_CASE("web: an HttpPool reuses one connection for several requests") {
