@@ -40,7 +40,6 @@ int example_main(int argc, char** argv) {
   auto port = torsion::listen_ssl(reactor, torsion::examples::port_arg(argv[1]), factory, context, "127.0.0.1");
   std::printf("TLS echo on %s\n", port->get_host().to_string().c_str());
   std::fflush(stdout);
-  std::fflush(stdout);
   reactor.run();
   return 0;
 }
