@@ -10,16 +10,15 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <system_error>
 
 #include "framework/listening_port.hpp"
 #include "framework/reactor.hpp"
+#include "tests/support/loopback.hpp"
+#include "tests/support/temp_files.hpp"
 #include "tests/web/server_support.hpp"
 #include "transports/tcp.hpp"
 #include "web/router.hpp"
@@ -30,34 +29,21 @@ namespace torsion::web::test {
 // 1700000000 (Tue, 14 Nov 2023 22:13:20 GMT): the mtime of every FileRoot file.
 inline constexpr std::int64_t kFileMtime = 1700000000;
 
-// A temporary directory /tmp/torsion-NAME-XXXXXX, removed with what it holds.
-struct FileRoot {
-  std::string dir;
-  explicit FileRoot(const std::string& name) {
-    std::string path = "/tmp/torsion-" + name + "-XXXXXX";
-    REQUIRE(::mkdtemp(path.data()) != nullptr);
-    dir = path;
-  }
-  ~FileRoot() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-  FileRoot(const FileRoot&) = delete;
-  FileRoot& operator=(const FileRoot&) = delete;
+// A temporary directory (test::TempDir) whose files are written with the mtime kFileMtime.
+struct FileRoot : torsion::test::TempDir {
+  const std::string& dir = path;
+  explicit FileRoot(const std::string& name) : TempDir(name) {}
   // Writes `data` as `name`, with the mtime kFileMtime.
   void write(const std::string& name, const std::string& data) const {
     {
-      std::ofstream out(dir + "/" + name, std::ios::binary);
+      std::ofstream out(*this / name, std::ios::binary);
       out << data;
       REQUIRE(out.good());
     }
     const ::timespec at[2] = {{kFileMtime, 0}, {kFileMtime, 0}};
-    REQUIRE(::utimensat(AT_FDCWD, (dir + "/" + name).c_str(), at, 0) == 0);
+    REQUIRE(::utimensat(AT_FDCWD, (*this / name).c_str(), at, 0) == 0);
   }
-  std::string read(const std::string& name) const {
-    std::ifstream in(dir + "/" + name, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
+  std::string read(const std::string& name) const { return torsion::test::read_file(*this / name); }
 };
 
 // static_files(root) on 127.0.0.1:0 over TCP (sendfile), for real clients.
@@ -70,9 +56,7 @@ struct FileSite {
     reactor.set_handle_signals(false);
     router.get("/*path", static_files(root));
     site = std::make_unique<HttpFactory>(reactor, router);
-    TcpListenOptions options;
-    options.interface = "127.0.0.1";
-    port = listen_tcp(reactor, 0, *site, options);
+    port = listen_tcp(reactor, 0, *site, torsion::test::loopback());
   }
   std::string url(std::string_view path) const {
     return "http://127.0.0.1:" + std::to_string(port->port()) + std::string(path);

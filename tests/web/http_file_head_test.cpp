@@ -22,6 +22,7 @@
 #include "tests/support/wait.hpp"
 #include "transports/tcp.hpp"
 #include "web/http_server.hpp"
+#include "tests/web/file_site.hpp"
 #include "web/router.hpp"
 #include "web/static_files.hpp"
 
@@ -36,26 +37,11 @@ constexpr std::size_t kSmall = 4096;
 constexpr std::size_t kLarge = 1024 * 1024;
 
 // A directory with small.bin and large.bin (the test pattern), removed at the end.
-struct Files {
-  std::string root;
-  Files() {
-    char name[] = "/tmp/torsion-file-head-XXXXXX";
-    REQUIRE(::mkdtemp(name) != nullptr);
-    root = name;
-    write("small.bin", kSmall);
-    write("large.bin", kLarge);
-  }
-  ~Files() {
-    ::unlink((root + "/small.bin").c_str());
-    ::unlink((root + "/large.bin").c_str());
-    ::rmdir(root.c_str());
-  }
-  void write(const char* file, std::size_t size) const {
-    FILE* f = std::fopen((root + "/" + file).c_str(), "wb");
-    REQUIRE(f);
-    const std::string data = pattern_stream().bytes(size);
-    REQUIRE(std::fwrite(data.data(), 1, data.size(), f) == data.size());
-    std::fclose(f);
+struct Files : web::test::FileRoot {
+  const std::string& root = dir;
+  Files() : FileRoot("file-head") {
+    write("small.bin", pattern_stream().bytes(kSmall));
+    write("large.bin", pattern_stream().bytes(kLarge));
   }
 };
 
@@ -111,18 +97,7 @@ struct Client {
   }
 };
 
-struct Server {
-  Reactor reactor;
-  Router router;
-  std::unique_ptr<HttpFactory> site;
-  std::shared_ptr<ListeningPort> port;
-  explicit Server(const std::string& root) {
-    reactor.set_handle_signals(false);
-    router.get("/*path", static_files(root));
-    site = std::make_unique<HttpFactory>(reactor, router);
-    port = listen_tcp(reactor, 0, *site, torsion::test::loopback());
-  }
-};
+using Server = web::test::FileSite;
 
 }  // namespace
 
